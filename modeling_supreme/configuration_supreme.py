@@ -58,6 +58,22 @@ TINY_TEXT_CONFIG: dict[str, Any] = {
 }
 
 OBJECTIVES = ("supreme", "clip", "both")
+
+# Every saved checkpoint declares the ecg-zero-shot pipeline, so that someone without this package can run
+# `pipeline("ecg-zero-shot", model=folder, trust_remote_code=True)` with the code files saved beside the weights.
+REMOTE_PIPELINES: dict[str, dict[str, Any]] = {
+    "ecg-zero-shot": {
+        "impl": "pipeline_ecg_zero_shot.EcgZeroShotPipeline",
+        "pt": ["AutoModel"],
+        "tf": [],
+        "type": "multimodal",
+    }
+}
+
+
+def _loaded_as_remote_code() -> bool:
+    """True when this file runs from a checkpoint folder (transformers' dynamic modules), not the installed package."""
+    return not __name__.startswith("modeling_supreme.")
 CLASSIFICATION_LOSSES = ("bce", "asymmetric")
 
 
@@ -165,7 +181,17 @@ class SupremeConfig(PreTrainedConfig):
         self.label_descriptions = dict(label_descriptions or {})
         self.label_max_length = label_max_length
         self.initializer_range = initializer_range
+        # With the package installed, its in-process registration of "ecg-zero-shot" must win: a config that kept the
+        # checkpoint's `custom_pipelines` would make `pipeline()` demand trust_remote_code. `to_dict` writes it back.
+        kwargs.pop("custom_pipelines", None)
+        if _loaded_as_remote_code():
+            kwargs["custom_pipelines"] = copy.deepcopy(REMOTE_PIPELINES)
         super().__init__(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        output["custom_pipelines"] = copy.deepcopy(REMOTE_PIPELINES)
+        return output
 
     @staticmethod
     def _build_text_config(text_config: Optional[dict[str, Any] | PreTrainedConfig]) -> PreTrainedConfig:

@@ -1,0 +1,207 @@
+"""The ecg-zero-shot pipeline: inputs, labels, batching, caching, and loading in and out of the package."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+import modeling_supreme
+from modeling_supreme import SupremeModel, read_ecg
+
+from .conftest import ptbxl_record
+
+LABELS = ["normal ecg", "myocardial infarction", "left bundle branch block", "atrial fibrillation"]
+SHIPPED_FILES = [
+    "configuration_supreme.py",
+    "modeling_supreme.py",
+    "feature_extraction_supreme.py",
+    "processing_supreme.py",
+    "pipeline_ecg_zero_shot.py",
+]
+
+
+@pytest.fixture
+def classifier(tiny_checkpoint):
+    return pipeline("ecg-zero-shot", model=str(tiny_checkpoint))
+
+
+def _check_result(result, labels):
+    assert sorted(item["label"] for item in result) == sorted(labels)
+    scores = [item["score"] for item in result]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= score <= 1.0 for score in scores)
+
+
+def test_pipeline_loads_in_process_without_trust_remote_code(classifier):
+    assert type(classifier).__name__ == "EcgZeroShotPipeline"
+    assert isinstance(classifier.model, SupremeModel)
+
+
+def test_record_path_with_and_without_extension(classifier):
+    path = ptbxl_record(1)
+    without = classifier(str(path), candidate_labels=LABELS)
+    with_extension = classifier(str(path) + ".hea", candidate_labels=LABELS)
+    _check_result(without, LABELS)
+    assert without == with_extension
+
+
+def test_array_tensor_and_dict_inputs_agree_with_the_record(classifier):
+    record = read_ecg(ptbxl_record(2))
+    from_path = classifier(str(ptbxl_record(2)), candidate_labels=LABELS)
+    from_array = classifier(record.signal, sampling_rate=100, lead_names=record.lead_names, candidate_labels=LABELS)
+    from_tensor = classifier(torch.from_numpy(record.signal), sampling_rate=100, lead_names=record.lead_names,
+                             candidate_labels=LABELS)
+    from_dict = classifier({"signal": record.signal, "sampling_rate": 100, "lead_names": record.lead_names},
+                           candidate_labels=LABELS)
+    for result in (from_array, from_tensor, from_dict):
+        assert [item["label"] for item in result] == [item["label"] for item in from_path]
+        np.testing.assert_allclose([r["score"] for r in result], [r["score"] for r in from_path], atol=1e-6)
+
+
+def test_list_input_with_batch_size_matches_one_by_one(classifier):
+    paths = [str(ptbxl_record(ecg_id)) for ecg_id in (1, 2, 3, 4, 5)]
+    batched = classifier(paths, candidate_labels=LABELS, batch_size=2)
+    assert isinstance(batched, list) and len(batched) == 5
+    for path, result in zip(paths, batched):
+        single = classifier(path, candidate_labels=LABELS)
+        assert [item["label"] for item in result] == [item["label"] for item in single]
+        np.testing.assert_allclose([r["score"] for r in result], [r["score"] for r in single], atol=1e-5)
+
+
+def test_pipeline_scores_equal_a_bare_model_call(classifier, tiny_processor):
+    path = ptbxl_record(3)
+    result = {item["label"]: item["score"] for item in classifier(str(path), candidate_labels=LABELS)}
+    inputs = tiny_processor(ecg=read_ecg(path), text=LABELS)
+    with torch.no_grad():
+        logits = classifier.model(**inputs).logits[0]
+    np.testing.assert_allclose([result[label] for label in LABELS], torch.sigmoid(logits).numpy(), atol=1e-6)
+
+
+def test_dict_labels_encode_descriptions_and_return_names(classifier):
+    path = str(ptbxl_record(4))
+    described = classifier(path, candidate_labels={"MI": "myocardial infarction", "AFIB": "atrial fibrillation"})
+    plain = classifier(path, candidate_labels=["myocardial infarction", "atrial fibrillation"])
+    names = {"MI": "myocardial infarction", "AFIB": "atrial fibrillation"}
+    assert {names[r["label"]]: r["score"] for r in described} == pytest.approx({r["label"]: r["score"] for r in plain})
+
+
+def test_default_labels_are_the_model_vocabulary(classifier):
+    result = classifier(str(ptbxl_record(5)))
+    _check_result(result, ["NORM", "MI", "CD"])
+    explicit = classifier(str(ptbxl_record(5)), candidate_labels={
+        "NORM": "normal ecg", "MI": "myocardial infarction", "CD": "conduction disturbance"})
+    assert result == explicit
+
+
+def test_hypothesis_template_changes_the_encoded_text(classifier):
+    path = str(ptbxl_record(6))
+    plain = classifier(path, candidate_labels=LABELS)
+    templated = classifier(path, candidate_labels=LABELS, hypothesis_template="an ecg with {}")
+    assert [r["score"] for r in plain] != [r["score"] for r in templated]
+    with pytest.raises(ValueError, match="hypothesis_template"):
+        classifier(path, candidate_labels=LABELS, hypothesis_template="no placeholder")
+
+
+def test_label_embeddings_are_cached_across_calls(classifier):
+    calls = [0]
+    classifier.model.text_model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    classifier(str(ptbxl_record(7)), candidate_labels=LABELS)
+    classifier([str(ptbxl_record(8)), str(ptbxl_record(9))], candidate_labels=LABELS, batch_size=2)
+    assert calls[0] == 1
+    classifier(str(ptbxl_record(7)), candidate_labels=LABELS[:2])
+    assert calls[0] == 2
+
+
+def test_attention_over_time_is_returned_on_request(classifier):
+    result = classifier(str(ptbxl_record(10)), candidate_labels=LABELS, return_attention=True)
+    for item in result:
+        assert item["attention"].ndim == 1 and item["attention"].sum() == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "bad_input, kwargs, error, message",
+    [
+        (np.zeros(1000), {"sampling_rate": 100}, ValueError, "rank|dimension|2-D"),
+        (np.zeros((2, 12, 1000)), {"sampling_rate": 100}, ValueError, "rank|dimension|2-D"),
+        (np.zeros((12, 1000)), {}, ValueError, "sampling_rate"),
+        (np.zeros((12, 20)), {"sampling_rate": 100}, ValueError, "short"),
+        (np.full((12, 1000), np.nan), {"sampling_rate": 100}, ValueError, "NaN"),
+        (np.zeros((2, 1000)), {"sampling_rate": 100, "lead_names": ["I", "foo"]}, ValueError, "foo"),
+        ({"signal": np.zeros((12, 1000))}, {}, ValueError, "sampling_rate"),
+        ("does/not/exist_lr", {}, FileNotFoundError, "does/not/exist_lr"),
+        (3.5, {}, ValueError, "float"),
+    ],
+)
+def test_bad_inputs_raise_errors_that_name_the_problem(classifier, bad_input, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        classifier(bad_input, candidate_labels=LABELS, **kwargs)
+
+
+def test_empty_candidate_labels_raise(classifier):
+    with pytest.raises(ValueError, match="empty"):
+        classifier(str(ptbxl_record(1)), candidate_labels=[])
+    with pytest.raises(ValueError, match="empty"):
+        classifier(str(ptbxl_record(1)), candidate_labels={})
+
+
+def test_model_without_vocabulary_asks_for_candidate_labels(tmp_path, tiny_model, tiny_processor):
+    tiny_model.save_pretrained(tmp_path)
+    tiny_processor.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="candidate_labels"):
+        pipeline("ecg-zero-shot", model=str(tmp_path))(str(ptbxl_record(1)))
+
+
+def test_shipped_code_files_use_only_relative_imports_among_themselves():
+    package_dir = Path(modeling_supreme.__file__).parent
+    for name in SHIPPED_FILES:
+        tree = ast.parse((package_dir / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                assert not node.module.startswith("modeling_supreme"), f"{name} imports {node.module} absolutely"
+            if isinstance(node, ast.Import):
+                assert not any(alias.name.startswith("modeling_supreme") for alias in node.names), name
+
+
+REMOTE_SCRIPT = """
+import json, sys
+sys.modules["modeling_supreme"] = None  # this interpreter cannot import the package
+try:
+    import modeling_supreme
+    raise SystemExit("modeling_supreme should not be importable here")
+except ImportError:
+    pass
+from transformers import pipeline
+classifier = pipeline("ecg-zero-shot", model=sys.argv[1], trust_remote_code=True)
+result = classifier(sys.argv[2], candidate_labels=json.loads(sys.argv[3]))
+print("RESULT=" + json.dumps({item["label"]: item["score"] for item in result}))
+print("CLASS=" + type(classifier.model).__module__)
+"""
+
+
+@pytest.mark.slow
+def test_fresh_interpreter_without_the_package_loads_with_trust_remote_code(tmp_path, tiny_checkpoint, classifier):
+    record = str(ptbxl_record(11))
+    expected = {item["label"]: item["score"] for item in classifier(record, candidate_labels=LABELS)}
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    assert "ecg-zero-shot" in config["custom_pipelines"] and "AutoModel" in config["auto_map"]
+    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", REMOTE_SCRIPT, str(tiny_checkpoint), record, json.dumps(LABELS)],
+        capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = dict(line.split("=", 1) for line in completed.stdout.splitlines() if "=" in line)
+    assert lines["CLASS"].startswith("transformers_modules")
+    remote = json.loads(lines["RESULT"])
+    assert remote.keys() == expected.keys()
+    for label, score in expected.items():
+        assert remote[label] == pytest.approx(score, abs=1e-5)
