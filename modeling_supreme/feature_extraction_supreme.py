@@ -283,13 +283,18 @@ class LeadLayout:
     def apply(self, signal: np.ndarray) -> np.ndarray:
         """(..., n_leads, n_samples) -> (..., 12, n_samples) float32; NaN in a used lead propagates."""
         output = np.zeros(signal.shape[:-2] + (len(STANDARD_LEADS), signal.shape[-1]), dtype=np.float32)
+        # inf - inf in a derived lead gives NaN; the caller repairs non-finite values, so no warning is needed.
+        with np.errstate(invalid="ignore", over="ignore"):
+            self._accumulate(signal, output)
+        return output
+
+    def _accumulate(self, signal: np.ndarray, output: np.ndarray) -> None:
         for lead_index, terms in enumerate(self.terms):
             for input_index, coefficient in terms.items():
                 if coefficient == 1.0:
                     output[..., lead_index, :] += signal[..., input_index, :]
                 else:
                     output[..., lead_index, :] += np.float32(coefficient) * signal[..., input_index, :]
-        return output
 
 
 def _combine(first: LeadTerms, second: LeadTerms, first_weight: float, second_weight: float) -> LeadTerms:
@@ -742,7 +747,10 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if rate == self.sampling_rate:
             return signals
         up, down = _resampling_factors(rate, self.sampling_rate)
-        resampled = _require_scipy_signal().resample_poly(signals, up, down, axis=-1, padtype="line")
+        # Extending the edges along a line avoids the step an offset makes against zero padding; a line needs
+        # two samples, so a single sample is extended by its value.
+        padtype = "line" if signals.shape[-1] > 1 else "mean"
+        resampled = _require_scipy_signal().resample_poly(signals, up, down, axis=-1, padtype=padtype)
         return resampled.astype(np.float32, copy=False)
 
     def _filter(self, signals: np.ndarray) -> np.ndarray:
@@ -757,9 +765,11 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         else:
             band, kind = self.lowpass_hz, "lowpass"
         sos = scipy_module.butter(_BUTTERWORTH_ORDER, band, btype=kind, fs=self.sampling_rate, output="sos")
-        # sosfiltfilt's default edge padding needs a minimum length; shorter ECGs get what they have.
+        # Odd extension over one period of the lowest cut-off keeps edge transients of baseline wander small
+        # (scipy's default of a few samples leaves ~0.1 mV at 1 s from the edge); short ECGs use what they have.
         default_padlen = 3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
-        padlen = min(default_padlen, signals.shape[-1] - 1)
+        lowest_cutoff = self.highpass_hz if self.highpass_hz is not None else self.lowpass_hz
+        padlen = min(max(default_padlen, round(self.sampling_rate / lowest_cutoff)), signals.shape[-1] - 1)
         return scipy_module.sosfiltfilt(sos, signals, axis=-1, padlen=padlen).astype(np.float32)
 
     def _normalize(self, signals: np.ndarray, lead_mask: np.ndarray) -> np.ndarray:
