@@ -172,11 +172,12 @@ def read_ecg(path: str | os.PathLike) -> EcgRecord:
         header = wfdb_module.rdheader(str(base))
     except Exception as error:  # wfdb raises many types for malformed headers
         raise ValueError(f"ECG record {source}: unreadable header {header_path} ({error})") from error
-    if not header.n_sig or not header.file_name:
-        raise ValueError(f"ECG record {source}: the header declares no signals")
     if header.sig_len == 0:
         raise ValueError(f"ECG record {source}: the header declares zero samples")
-    _check_data_files(header, base.parent, f"ECG record {source}")
+    if not isinstance(header, wfdb_module.MultiRecord):  # segments of multi-segment records are checked by wfdb
+        if not header.n_sig or not header.file_name:
+            raise ValueError(f"ECG record {source}: the header declares no signals")
+        _check_data_files(header, base.parent, f"ECG record {source}")
     try:
         record = wfdb_module.rdrecord(str(base), physical=False)
         signal = record.dac(return_res=32)
@@ -543,8 +544,7 @@ def _normalize_zscore(signals: np.ndarray) -> np.ndarray:
     mean = signals.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
     centered = signals - mean
     std = np.sqrt(np.square(centered).mean(axis=-1, keepdims=True))
-    centered /= std + np.float32(_EPSILON)
-    centered[np.broadcast_to(std < _EPSILON, centered.shape)] = 0.0
+    centered *= np.where(std < _EPSILON, np.float32(0.0), 1 / (std + np.float32(_EPSILON)))
     return centered
 
 

@@ -191,3 +191,17 @@ def test_zero_samples_raise_value_error(tmp_path: Path) -> None:
     base.with_suffix(".dat").write_bytes(b"")
     with pytest.raises(ValueError, match="zero samples"):
         read_ecg(base)
+
+
+def test_multi_segment_records_are_joined(tmp_path: Path) -> None:
+    expected, fields = wfdb.rdsamp(str(ptbxl_record(1)))
+    for index, (start, stop) in enumerate([(0, 400), (400, 1000)]):
+        wfdb.wrsamp(f"segment{index}", fs=100, units=["mV"] * 12, sig_name=fields["sig_name"],
+                    p_signal=expected[start:stop], fmt=["16"] * 12, adc_gain=[1000] * 12, baseline=[0] * 12,
+                    write_dir=str(tmp_path))
+    (tmp_path / "joined.hea").write_text("joined/2 12 100 1000\nsegment0 400\nsegment1 600\n")
+
+    record = read_ecg(tmp_path / "joined.hea")
+
+    assert record.lead_names == fields["sig_name"]
+    np.testing.assert_allclose(record.signal, expected.T, rtol=1e-6, atol=1e-6)
