@@ -1,0 +1,168 @@
+"""Extraction quality against PTB-XL: entities mapped to SCP-ECG codes, scored against the cardiologists' codes.
+
+Scoring choices (stated here once, printed by eval/extraction.py):
+- Gold: every code in a record's `scp_codes`, whatever its likelihood (0 to 100).
+- Prediction: the SCP codes (from the lexicon's `scp` table) of every entity whose status is present or
+  uncertain; absent (negated) entities predict nothing. Entities without SCP codes are not scored.
+- Codes that no report text can support (a "trace only requested" report, a code the cardiologist added
+  from the signal) stay in the gold set: they count as misses. Nothing is excluded after the fact.
+- Micro figures pool all (record, code) pairs; macro-F1 averages the per-code F1 over every code that
+  occurs in the gold or the predicted sets.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .lexicon import Lexicon
+from .schema import Entity, as_entity
+
+SCORED_STATUSES: tuple[str, ...] = ("present", "uncertain")
+
+
+@dataclass(frozen=True)
+class CodeScore:
+    """Counts and figures of one SCP code."""
+
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def support(self) -> int:
+        return self.true_positives + self.false_negatives
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.true_positives, self.true_positives + self.false_positives)
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.true_positives, self.support)
+
+    @property
+    def f1(self) -> float:
+        return _f1(self.precision, self.recall)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "support": self.support,
+            "true_positives": self.true_positives,
+            "false_positives": self.false_positives,
+            "false_negatives": self.false_negatives,
+        }
+
+
+@dataclass
+class ExtractionScores:
+    """Micro and macro figures plus the per-code table."""
+
+    micro_precision: float
+    micro_recall: float
+    micro_f1: float
+    macro_f1: float
+    per_code: dict[str, CodeScore] = field(default_factory=dict)
+    records: int = 0
+    records_without_prediction: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready figures (keys `micro_precision`, `micro_recall`, `micro_f1`, `macro_f1`, `per_code`, ...)."""
+        values = asdict(self)
+        values["per_code"] = {code: score.as_dict() for code, score in sorted(self.per_code.items())}
+        return values
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def parse_scp_codes(value: "str | Mapping[str, float]") -> set[str]:
+    """Codes of a PTB-XL `scp_codes` cell ("{'NORM': 100.0, 'SR': 0.0}"), every likelihood included."""
+    if isinstance(value, Mapping):
+        return set(value)
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError) as error:
+        raise ValueError(f"Unreadable scp_codes value {value!r}: {error}") from error
+    if not isinstance(parsed, dict):
+        raise ValueError(f"scp_codes must be a dict literal, got {value!r}")
+    return set(parsed)
+
+
+def entities_to_scp_codes(
+    entities: Iterable["Entity | Mapping[str, Any]"], lexicon: Lexicon, statuses: Sequence[str] = SCORED_STATUSES
+) -> set[str]:
+    """SCP codes predicted by a report's entities (names not in the lexicon are first canonicalised)."""
+    codes: set[str] = set()
+    for entity in map(as_entity, entities):
+        if entity.status not in statuses:
+            continue
+        name = entity.name if entity.name in lexicon.specs else lexicon.lookup(entity.name)
+        if name is not None:
+            codes.update(lexicon.scp_codes(name))
+    return codes
+
+
+def score_extraction(predicted: Sequence[set[str]], gold: Sequence[set[str]]) -> ExtractionScores:
+    """Precision / recall / F1 of predicted code sets against gold code sets (one set per record)."""
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} gold records.")
+    codes = sorted(set().union(*predicted, *gold)) if gold else []
+    counts = {code: [0, 0, 0] for code in codes}
+    for predicted_codes, gold_codes in zip(predicted, gold):
+        for code in predicted_codes & gold_codes:
+            counts[code][0] += 1
+        for code in predicted_codes - gold_codes:
+            counts[code][1] += 1
+        for code in gold_codes - predicted_codes:
+            counts[code][2] += 1
+    per_code = {code: CodeScore(*values) for code, values in counts.items()}
+    total = CodeScore(*(sum(values[i] for values in counts.values()) for i in range(3)))
+    macro = sum(score.f1 for score in per_code.values()) / len(per_code) if per_code else 0.0
+    return ExtractionScores(
+        micro_precision=total.precision,
+        micro_recall=total.recall,
+        micro_f1=total.f1,
+        macro_f1=macro,
+        per_code=per_code,
+        records=len(gold),
+        records_without_prediction=sum(1 for codes_ in predicted if not codes_),
+    )
+
+
+def format_scores(scores: ExtractionScores, title: str = "", descriptions: Optional[Mapping[str, str]] = None) -> str:
+    """A plain-text table: the overall figures, then one row per code sorted by support."""
+    lines = [title] if title else []
+    lines.append(
+        f"records {scores.records} (without any predicted code: {scores.records_without_prediction})\n"
+        f"micro precision {scores.micro_precision:.4f}  micro recall {scores.micro_recall:.4f}  "
+        f"micro F1 {scores.micro_f1:.4f}  macro F1 {scores.macro_f1:.4f}"
+    )
+    lines.append(f"{'code':<8} {'support':>7} {'tp':>5} {'fp':>5} {'fn':>5} {'precision':>9} {'recall':>7} {'f1':>6}  description")
+    for code, score in sorted(scores.per_code.items(), key=lambda item: (-item[1].support, item[0])):
+        description = (descriptions or {}).get(code, "")
+        lines.append(
+            f"{code:<8} {score.support:>7} {score.true_positives:>5} {score.false_positives:>5} {score.false_negatives:>5} "
+            f"{score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f}  {description}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CodeScore",
+    "ExtractionScores",
+    "SCORED_STATUSES",
+    "entities_to_scp_codes",
+    "format_scores",
+    "parse_scp_codes",
+    "score_extraction",
+]

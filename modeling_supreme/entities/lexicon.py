@@ -1,0 +1,488 @@
+"""Deterministic, offline entity extraction from ECG reports with a phrase lexicon.
+
+The phrasings live in `lexicon.yaml` (English MIMIC-IV-ECG / PTB-XL statements, German and Swedish PTB-XL
+statements, negation and uncertainty cues per language); this module only loads and applies them:
+
+1. normalise the report (lower case, umlaut folding, PTB-XL export artefacts, "Edit:" notes stripped);
+2. find every surface form of every entity; where matches overlap, the longer one wins;
+3. give each match a status from the cues of its sentence (NegEx-style, scoped to the nearest entity);
+4. merge repeated mentions of one entity (the most assertive status wins).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import yaml
+
+from .schema import CATEGORIES, STATUSES, Entity
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEXICON_FILE = "lexicon.yaml"
+LANGUAGES: tuple[str, ...] = ("en", "de", "sv")
+
+# Up to five words of the same sentence (the "..." of a surface form); cues inside a gap count for the mention.
+_GAP = r"(?P<gap>(?:[^\s.;!?]+ ){0,5}?)"
+_SENTENCE_END = re.compile(r"(?:^| )[.;!?](?= |$)")
+_PLURAL_MARK = re.compile(r"(?<=\w)\((?:n|s|en|er|e|a|es|ies|na)\)")
+_SEPARATORS = re.compile(r"[()\[\]\"'/\\_\-\u2013\u2014]")
+_PUNCTUATION = re.compile(r"([.,;:!?])(?= |$)")
+_SPECIAL_TOKEN = re.compile(r"(\{\w+\}|\.\.\.|\*)")
+# Assertion strength, used when one entity is mentioned more than once.
+_STATUS_RANK = {"absent": 0, "uncertain": 1, "present": 2}
+
+
+class LexiconError(ValueError):
+    """A lexicon data file that cannot be used (the message names the file and the entry)."""
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One canonical entity of the lexicon.
+
+    Attributes:
+        name: canonical name (plain English, lower case).
+        category: one of `CATEGORIES`.
+        scp_codes: PTB-XL SCP-ECG statement codes this entity maps to (may be empty).
+        description: plain-English clinical description, the text a model encodes for this label.
+        noise: statements the vocabulary drops ("abnormal ecg", "trace only").
+        family: name of the family ("myocardial infarction", "ischemia") for site-specific members.
+        unspecified: the family's site-less member, dropped when a site-specific member is found.
+    """
+
+    name: str
+    category: str
+    scp_codes: tuple[str, ...] = ()
+    description: str = ""
+    noise: bool = False
+    family: Optional[str] = None
+    unspecified: bool = False
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int
+    name: str
+    status: Optional[str] = None  # a status fixed by the form itself
+    gaps: tuple[tuple[int, int], ...] = ()  # spans of the form's "..." words, where cues still count
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class _Cue:
+    start: int
+    end: int
+    kind: str  # "negation", "uncertainty", "alternative" or "pseudo"
+    direction: str  # "before" (acts on the next entity), "after" (on the previous one) or "between"
+
+
+@dataclass
+class Lexicon:
+    """A loaded lexicon data file: entity specs, their compiled surface forms and the status cues.
+
+    Build it with `Lexicon.load()` (the packaged `lexicon.yaml`) or `Lexicon.load(path)`.
+    """
+
+    specs: dict[str, EntitySpec]
+    version: str
+    source: str
+    _strip_after: tuple[str, ...] = ()
+    _replacements: tuple[tuple[re.Pattern[str], str], ...] = ()
+    _fold: dict[int, str] = field(default_factory=dict)
+    _entity_patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    _form_status: dict[tuple[str, str], str] = field(default_factory=dict)
+    _cue_patterns: list[tuple[str, str, re.Pattern[str]]] = field(default_factory=list)
+    _surface_index: dict[str, str] = field(default_factory=dict)
+    _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: "str | Path | None" = None, languages: Sequence[str] = LANGUAGES) -> "Lexicon":
+        """Load and compile a lexicon file (default: the packaged `lexicon.yaml`) for the given languages."""
+        if path is None:
+            text = resources.files(__package__).joinpath(DEFAULT_LEXICON_FILE).read_text(encoding="utf-8")
+            source = f"{__package__}/{DEFAULT_LEXICON_FILE}"
+        else:
+            source = str(path)
+            text = Path(path).read_text(encoding="utf-8")
+        unknown = set(languages) - set(LANGUAGES)
+        if unknown:
+            raise LexiconError(f"{source}: unknown languages {sorted(unknown)}; the lexicon knows {LANGUAGES}.")
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as error:
+            raise LexiconError(f"{source}: not valid YAML: {error}") from error
+        return cls._from_data(data, source, tuple(languages))
+
+    @classmethod
+    def _from_data(cls, data: Mapping[str, Any], source: str, languages: tuple[str, ...]) -> "Lexicon":
+        normalisation = data.get("normalisation", {})
+        lexicon = cls(
+            specs={},
+            version=str(data.get("version", "0")),
+            source=source,
+            _strip_after=tuple(marker.lower() for marker in normalisation.get("strip_after", [])),
+            _replacements=tuple((re.compile(pattern), replacement) for pattern, replacement in normalisation.get("replacements", [])),
+            _fold=str.maketrans(dict(normalisation.get("fold", {}))),
+        )
+        slots = {name: lexicon._compile_alternatives(forms, {}) for name, forms in (data.get("slots") or {}).items()}
+        locations = data.get("locations") or {}
+        forms_by_name: dict[str, list[Any]] = {}
+        for entry in data.get("entities") or []:
+            spec = lexicon._spec_from_entry(entry, source)
+            lexicon._add_spec(spec, source)
+            forms_by_name[spec.name] = _forms_of(entry, languages, source)
+        for family in data.get("families") or []:
+            for spec, forms, extra_slots in lexicon._expand_family(family, locations, languages, source):
+                lexicon._add_spec(spec, source)
+                forms_by_name[spec.name] = forms
+                for form in forms:
+                    lexicon._register_form(spec.name, form, {**slots, **extra_slots}, source)
+        for entry in data.get("entities") or []:
+            for form in forms_by_name[entry["name"]]:
+                lexicon._register_form(entry["name"], form, slots, source)
+        lexicon._compile_entity_patterns()
+        lexicon._compile_cues(data.get("cues") or {}, languages)
+        return lexicon
+
+    @staticmethod
+    def _spec_from_entry(entry: Mapping[str, Any], source: str) -> EntitySpec:
+        name = entry.get("name")
+        if not name:
+            raise LexiconError(f"{source}: an entity entry lacks a name: {dict(entry)!r}")
+        category = entry.get("category")
+        if category not in CATEGORIES:
+            raise LexiconError(f"{source}: entity {name!r} has category {category!r}; use one of {CATEGORIES}.")
+        return EntitySpec(
+            name=str(name).lower(),
+            category=category,
+            scp_codes=tuple(entry.get("scp") or ()),
+            description=str(entry.get("description") or name),
+            noise=bool(entry.get("noise", False)),
+        )
+
+    def _add_spec(self, spec: EntitySpec, source: str) -> None:
+        if spec.name in self.specs:
+            raise LexiconError(f"{source}: entity {spec.name!r} is defined twice.")
+        self.specs[spec.name] = spec
+        self._surface_index[self.normalise(spec.name)] = spec.name
+
+    def _expand_family(
+        self, family: Mapping[str, Any], locations: Mapping[str, Any], languages: tuple[str, ...], source: str
+    ) -> Iterable[tuple[EntitySpec, list[Any], dict[str, str]]]:
+        """Site-specific members ("inferior myocardial infarction") and the site-less one of a family."""
+        family_name = family.get("family")
+        category = family.get("category")
+        if not family_name or category not in CATEGORIES:
+            raise LexiconError(f"{source}: family {family_name!r} needs a name and a category from {CATEGORIES}.")
+        for location, codes in (family.get("members") or {}).items():
+            if location not in locations:
+                raise LexiconError(f"{source}: family {family_name!r} names unknown location {location!r}.")
+            location_forms = [form for language in languages for form in locations[location].get(language, [])]
+            spec = EntitySpec(
+                name=family["name"].format(location=location),
+                category=category,
+                scp_codes=tuple(codes or ()),
+                description=family.get("description", family["name"]).format(location=location),
+                family=family_name,
+            )
+            slot = {"location": self._compile_alternatives(location_forms, {})}
+            yield spec, _forms_of(family, languages, source), slot
+        unspecified = family.get("unspecified")
+        if unspecified:
+            spec = EntitySpec(
+                name=str(unspecified["name"]).lower(),
+                category=category,
+                scp_codes=tuple(unspecified.get("scp") or ()),
+                description=str(unspecified.get("description") or unspecified["name"]),
+                family=family_name,
+                unspecified=True,
+            )
+            yield spec, _forms_of(unspecified, languages, source), {}
+
+    # ------------------------------------------------------------------ compiling forms
+    def normalise(self, text: str) -> str:
+        """The canonical spelling that reports and surface forms are matched in.
+
+        Lower case; text after a `strip_after` marker dropped; the file's replacements (PTB-XL export artefacts);
+        umlauts folded; plural marks "(n)" removed; brackets, hyphens and slashes as spaces; sentence punctuation
+        as words of its own; single spaces.
+        """
+        text = text.lower()
+        for marker in self._strip_after:
+            cut = text.find(marker)
+            if cut >= 0:
+                text = text[:cut]
+        for pattern, replacement in self._replacements:
+            text = pattern.sub(replacement, text)
+        text = text.translate(self._fold)
+        text = _PLURAL_MARK.sub("", text)
+        text = _SEPARATORS.sub(" ", text)
+        text = text.replace("&", " & ")
+        text = _PUNCTUATION.sub(r" \1 ", text)
+        return " ".join(text.split())
+
+    def _compile_form(self, form: str, slots: Mapping[str, str]) -> str:
+        """Regular expression (without word boundaries) of one surface form; see the syntax in lexicon.yaml."""
+        pieces: list[str] = []
+        for part in _SPECIAL_TOKEN.split(form):
+            if part == "*":
+                pieces.append(r"\w*")
+            elif part == "...":
+                pieces.append(_GAP)
+            elif part.startswith("{") and part.endswith("}") and len(part) > 2:
+                slot = part[1:-1]
+                if slot not in slots:
+                    raise LexiconError(f"{self.source}: form {form!r} uses unknown slot {{{slot}}}.")
+                pieces.append(slots[slot])
+            elif part:
+                literal = re.escape(self.normalise(part)) if part.strip() else ""
+                lead = " " if part[0].isspace() and not (pieces and pieces[-1] == _GAP) else ""
+                trail = " " if part[-1].isspace() and literal else ""
+                pieces.append(lead + literal + trail)
+        return "".join(pieces)
+
+    def _compile_alternatives(self, forms: Iterable[str], slots: Mapping[str, str]) -> str:
+        compiled = sorted({self._compile_form(form, slots) for form in forms}, key=len, reverse=True)
+        return "(?:" + "|".join(compiled) + ")"
+
+    def _register_form(self, name: str, form: Any, slots: Mapping[str, str], source: str) -> None:
+        status = None
+        if isinstance(form, Mapping):
+            status = form.get("status")
+            if status not in STATUSES:
+                raise LexiconError(f"{source}: entity {name!r}: form {dict(form)!r} has status {status!r}; use {STATUSES}.")
+            form = form.get("form", "")
+        if not isinstance(form, str) or not form.strip():
+            raise LexiconError(f"{source}: entity {name!r} has an empty or non-text form {form!r}.")
+        regex = self._compile_form(form, slots)
+        self._pending_forms.setdefault(name, []).append(regex)
+        if status:
+            self._form_status[(name, regex)] = status
+        if not _SPECIAL_TOKEN.search(form):
+            self._surface_index.setdefault(self.normalise(form), name)
+
+    def _compile_entity_patterns(self) -> None:
+        """One regex per entity: its forms as alternatives, longest first, each in a named group by status."""
+        for name, regexes in self._pending_forms.items():
+            ordered = sorted(set(regexes), key=len, reverse=True)
+            alternatives = []
+            for regex in ordered:
+                status = self._form_status.get((name, regex))
+                alternatives.append(f"(?P<{status}>{regex})" if status else regex)
+            body = _number_groups("|".join(alternatives))
+            self._entity_patterns[name] = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+        missing = set(self.specs) - set(self._entity_patterns)
+        if missing:
+            raise LexiconError(f"{self.source}: entities without surface forms: {sorted(missing)}")
+
+    def _compile_cues(self, cues: Mapping[str, Any], languages: tuple[str, ...]) -> None:
+        for kind in ("negation", "uncertainty"):
+            for direction in ("before", "after"):
+                phrases = [phrase for language in languages for phrase in (cues.get(kind, {}).get(direction, {}) or {}).get(language, [])]
+                if phrases:
+                    self._cue_patterns.append((kind, direction, self._compile_bounded(phrases)))
+        for kind, direction in (("alternative", "between"), ("pseudo", "none")):
+            phrases = [phrase for language in languages for phrase in (cues.get(kind) or {}).get(language, [])]
+            if phrases:
+                self._cue_patterns.append((kind, direction, self._compile_bounded(phrases)))
+
+    def _compile_bounded(self, phrases: Iterable[str]) -> re.Pattern[str]:
+        return re.compile(_number_groups(rf"(?<!\w){self._compile_alternatives(phrases, {})}(?!\w)"))
+
+    # ------------------------------------------------------------------ queries
+    def spec(self, name: str) -> EntitySpec:
+        """The spec of a canonical name; `KeyError` naming the lexicon when unknown."""
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a canonical entity of {self.source}") from None
+
+    def scp_codes(self, name: str) -> tuple[str, ...]:
+        """SCP-ECG codes of a canonical name (empty for names without a PTB-XL counterpart or unknown names)."""
+        spec = self.specs.get(name)
+        return spec.scp_codes if spec else ()
+
+    def lookup(self, surface: str) -> Optional[str]:
+        """Canonical name of a surface form written exactly as in the lexicon (after normalisation), else None."""
+        return self._surface_index.get(self.normalise(surface))
+
+    def find_mentions(self, text: str) -> list[_Match]:
+        """All entity mentions of an already normalised text, overlaps resolved (longest wins)."""
+        matches: list[_Match] = []
+        for name, pattern in self._entity_patterns.items():
+            for found in pattern.finditer(text):
+                groups = {group.rsplit("_", 1)[0]: group for group, value in found.groupdict().items() if value is not None}
+                status = next((kind for kind in STATUSES if kind in groups), None)
+                gaps = tuple(
+                    found.span(group) for group, value in found.groupdict().items() if value and group.startswith("gap")
+                )
+                matches.append(_Match(found.start(), found.end(), name, status, gaps))
+        kept = _drop_contained(matches)
+        located_families = {self.specs[m.name].family for m in kept if self.specs[m.name].family and not self.specs[m.name].unspecified}
+        return [m for m in kept if not (self.specs[m.name].unspecified and self.specs[m.name].family in located_families)]
+
+    def find_cues(self, text: str, mentions: Sequence[_Match]) -> list[_Cue]:
+        """Status cues of a normalised text outside entity mentions; overlapping cues: the longest wins."""
+        cues = [
+            _Cue(found.start(), found.end(), kind, direction)
+            for kind, direction, pattern in self._cue_patterns
+            for found in pattern.finditer(text)
+            if not any(_hides(mention, found.start(), found.end()) for mention in mentions)
+        ]
+        cues.sort(key=lambda cue: (cue.start, -(cue.end - cue.start)))
+        kept: list[_Cue] = []
+        for cue in cues:
+            if kept and cue.start < kept[-1].end:
+                if cue.end - cue.start > kept[-1].end - kept[-1].start:
+                    kept[-1] = cue
+                continue
+            kept.append(cue)
+        return [cue for cue in kept if cue.kind != "pseudo"]
+
+
+def _forms_of(entry: Mapping[str, Any], languages: tuple[str, ...], source: str) -> list[Any]:
+    forms = entry.get("forms") or {}
+    unknown = set(forms) - set(LANGUAGES)
+    if unknown:
+        raise LexiconError(f"{source}: entry {entry.get('name')!r} has forms for unknown languages {sorted(unknown)}.")
+    return [form for language in languages for form in forms.get(language, [])]
+
+
+def _number_groups(regex: str) -> str:
+    """Named groups must be unique in one regex: number them (gap_0, gap_1, uncertain_2, ...)."""
+    counter = iter(range(1_000_000))
+    return re.sub(r"\(\?P<(\w+)>", lambda found: f"(?P<{found.group(1)}_{next(counter)}>", regex)
+
+
+def _hides(mention: _Match, start: int, end: int) -> bool:
+    """True when a cue at start:end lies in the mention's words (not in one of its "..." gaps)."""
+    if end <= mention.start or mention.end <= start:
+        return False
+    return not any(gap_start <= start and end <= gap_end for gap_start, gap_end in mention.gaps)
+
+
+def _drop_contained(matches: list[_Match]) -> list[_Match]:
+    """Drop every match lying strictly inside a longer one; equal spans of different entities all stay."""
+    matches = sorted(set(matches), key=lambda m: (m.start, -m.length, m.name))
+    kept = []
+    for match in matches:
+        inside = any(
+            other.start <= match.start and match.end <= other.end and other.length > match.length for other in matches
+        )
+        if not inside:
+            kept.append(match)
+    return kept
+
+
+class LexiconExtractor:
+    """Extract entities from ECG reports with the phrase lexicon; deterministic, offline, no model.
+
+    Args:
+        lexicon: a loaded `Lexicon` (default: the packaged lexicon.yaml, all languages).
+        languages: restrict the default lexicon to these languages ("en", "de", "sv").
+        keep_noise: also return noise statements ("abnormal ecg", "trace only"); the vocabulary builder drops
+            them, but keeping them shows that a report was read.
+
+    Example:
+        >>> LexiconExtractor().extract("Sinus rhythm. Possible anterior infarct - age undetermined")
+        [Entity(name='sinus rhythm', ...), Entity(name='anterior myocardial infarction', ..., status='uncertain')]
+    """
+
+    def __init__(self, lexicon: Optional[Lexicon] = None, languages: Sequence[str] = LANGUAGES, keep_noise: bool = True) -> None:
+        self.lexicon = lexicon if lexicon is not None else _default_lexicon(tuple(languages))
+        self.keep_noise = keep_noise
+
+    def extract(self, report: str) -> list[Entity]:
+        """Entities of one report, in order of first mention; an empty or blank report gives []."""
+        if not isinstance(report, str):
+            raise TypeError(f"A report must be a string, got {type(report).__name__}: {report!r}")
+        text = self.lexicon.normalise(report)
+        if not text:
+            return []
+        mentions = self.lexicon.find_mentions(text)
+        cues = self.lexicon.find_cues(text, mentions)
+        statuses = _mention_statuses(text, mentions, cues)
+        merged: dict[str, str] = {}
+        for mention, status in zip(mentions, statuses):
+            previous = merged.get(mention.name)
+            if previous is None or _STATUS_RANK[status] > _STATUS_RANK[previous]:
+                merged[mention.name] = status
+        entities = []
+        for name, status in merged.items():
+            spec = self.lexicon.specs[name]
+            if spec.noise and not self.keep_noise:
+                continue
+            entities.append(Entity(name=name, category=spec.category, status=status))
+        return entities
+
+    def extract_batch(self, reports: Iterable[str]) -> list[list[Entity]]:
+        """`extract` over many reports; each distinct text is processed once."""
+        done: dict[str, list[Entity]] = {}
+        results = []
+        for report in reports:
+            if report not in done:
+                done[report] = self.extract(report)
+            results.append(list(done[report]))
+        return results
+
+
+@lru_cache(maxsize=4)
+def _default_lexicon(languages: tuple[str, ...]) -> Lexicon:
+    return Lexicon.load(languages=languages)
+
+
+def _mention_statuses(text: str, mentions: Sequence[_Match], cues: Sequence[_Cue]) -> list[str]:
+    """Status of each mention from the cues between it and its neighbours in the same sentence."""
+    sentence_ends = [found.start() for found in _SENTENCE_END.finditer(text)]
+    statuses: list[str] = []
+    for index, mention in enumerate(mentions):
+        left = max([0] + [end for end in sentence_ends if end < mention.start] + [m.end for m in mentions[:index] if m.end <= mention.start])
+        right = min([len(text)] + [end for end in sentence_ends if end >= mention.end] + [m.start for m in mentions[index + 1 :] if m.start >= mention.end])
+        before = [cue for cue in cues if left <= cue.start and cue.end <= mention.start and cue.direction == "before"]
+        after = [cue for cue in cues if mention.end <= cue.start and cue.end <= right and cue.direction == "after"]
+        inside = [cue for cue in cues if any(start <= cue.start and cue.end <= end for start, end in mention.gaps)]
+        kinds = {cue.kind for cue in before + after + inside if cue.direction != "between"}
+        if "negation" in kinds:
+            statuses.append("absent")
+        elif "uncertainty" in kinds or mention.status == "uncertain" or _joined_by_alternative(text, mention, mentions, cues, sentence_ends):
+            statuses.append("uncertain")
+        else:
+            statuses.append(mention.status or "present")
+    return statuses
+
+
+def _joined_by_alternative(text: str, mention: _Match, mentions: Sequence[_Match], cues: Sequence[_Cue], sentence_ends: list[int]) -> bool:
+    """True when an "or" (oder, eller) links this mention with a neighbouring one: alternatives are uncertain."""
+    for cue in cues:
+        if cue.kind != "alternative":
+            continue
+        if cue.start >= mention.end:
+            gap_start, gap_end = mention.end, cue.start
+            neighbour = any(m.start >= cue.end and not _crosses(text, cue.end, m.start, sentence_ends) for m in mentions)
+        elif cue.end <= mention.start:
+            gap_start, gap_end = cue.end, mention.start
+            neighbour = any(m.end <= cue.start and not _crosses(text, m.end, cue.start, sentence_ends) for m in mentions)
+        else:
+            continue
+        if neighbour and len(text[gap_start:gap_end].split()) <= 2 and not _crosses(text, gap_start, gap_end, sentence_ends):
+            return True
+    return False
+
+
+def _crosses(text: str, start: int, end: int, sentence_ends: list[int]) -> bool:
+    return any(start <= position < end for position in sentence_ends) or len(text[start:end].split()) > 3
+
+
+__all__ = ["EntitySpec", "LANGUAGES", "Lexicon", "LexiconError", "LexiconExtractor"]

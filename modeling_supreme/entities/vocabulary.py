@@ -1,0 +1,206 @@
+"""Label vocabulary from extracted entities: canonical names, synonyms merged, noise dropped, rare labels cut.
+
+The result is what the model config (`config.set_labels(vocabulary.labels, vocabulary.descriptions)`) and the
+training targets (`entities_to_multi_hot`) take.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import numpy as np
+
+from .lexicon import Lexicon, LexiconExtractor
+from .schema import Entity, as_entity
+
+logger = logging.getLogger(__name__)
+
+COUNTED_STATUSES: tuple[str, ...] = ("present", "uncertain")
+DEFAULT_MIN_COUNT = 5
+
+
+@dataclass
+class Vocabulary:
+    """Labels of a SuPreME model, in id order.
+
+    Attributes:
+        labels: canonical entity names, most frequent first (ties by name).
+        descriptions: label -> plain-English clinical description (the text the model encodes for the label).
+        counts: label -> number of reports that state it (present or uncertain).
+        categories: label -> entity category.
+        synonyms: surface name -> label, for every surface name that was merged into a label.
+        min_count: the frequency threshold used.
+    """
+
+    labels: list[str]
+    descriptions: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    synonyms: dict[str, str] = field(default_factory=dict)
+    min_count: int = DEFAULT_MIN_COUNT
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.labels))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: index for index, label in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def multi_hot(self, entities: Iterable["Entity | Mapping[str, Any]"], uncertain_value: float = 1.0) -> np.ndarray:
+        """Targets of one report, after mapping surface names through `synonyms`: shape (L,) float32."""
+        mapped = [
+            Entity(self.synonyms.get(entity.name, entity.name), entity.category, entity.status) for entity in map(as_entity, entities)
+        ]
+        return entities_to_multi_hot(mapped, self.label2id, uncertain_value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "id2label": {str(index): label for index, label in self.id2label.items()},
+            "label2id": self.label2id,
+            "descriptions": self.descriptions,
+            "counts": self.counts,
+            "categories": self.categories,
+            "synonyms": self.synonyms,
+            "min_count": self.min_count,
+        }
+
+    def save(self, path: "str | Path") -> Path:
+        """Write the vocabulary as JSON (labels, id2label, label2id, descriptions, counts, synonyms)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: "str | Path") -> "Vocabulary":
+        """Read a vocabulary written by `save`; a missing file or field raises `ValueError` naming the file."""
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                labels=list(values["labels"]),
+                descriptions=dict(values.get("descriptions", {})),
+                counts={label: int(count) for label, count in values.get("counts", {}).items()},
+                categories=dict(values.get("categories", {})),
+                synonyms=dict(values.get("synonyms", {})),
+                min_count=int(values.get("min_count", DEFAULT_MIN_COUNT)),
+            )
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}: not a vocabulary file ({error!r})") from error
+
+
+class Canonicalizer:
+    """Maps surface entity names (an LLM's "AFib", "inferior MI") to the lexicon's canonical names.
+
+    Order: a canonical name as is; a surface form of the lexicon; the one entity the lexicon finds in the name;
+    otherwise the name itself, lower-cased and with single spaces (an entity the lexicon does not know).
+    """
+
+    def __init__(self, lexicon: Optional[Lexicon] = None) -> None:
+        self.extractor = LexiconExtractor(lexicon)
+        self.lexicon = self.extractor.lexicon
+        self._cache: dict[str, tuple[str, bool]] = {}
+
+    def __call__(self, name: str) -> str:
+        return self.resolve(name)[0]
+
+    def resolve(self, name: str) -> tuple[str, bool]:
+        """(canonical name, is_noise) of a surface name."""
+        if name not in self._cache:
+            self._cache[name] = self._resolve(name)
+        return self._cache[name]
+
+    def _resolve(self, name: str) -> tuple[str, bool]:
+        cleaned = " ".join(name.lower().split())
+        canonical = cleaned if cleaned in self.lexicon.specs else self.lexicon.lookup(cleaned)
+        if canonical is None:
+            found = {entity.name for entity in self.extractor.extract(cleaned) if entity.status != "absent"}
+            if len(found) == 1:
+                canonical = found.pop()
+            elif found and all(self.lexicon.specs[candidate].noise for candidate in found):
+                return cleaned, True
+        if canonical is None:
+            return cleaned, False
+        return canonical, self.lexicon.specs[canonical].noise
+
+
+def build_vocabulary(
+    entity_lists: Iterable[Iterable["Entity | Mapping[str, Any]"]],
+    min_count: int = DEFAULT_MIN_COUNT,
+    lexicon: Optional[Lexicon] = None,
+    drop_noise: bool = True,
+) -> Vocabulary:
+    """Build the label vocabulary from the entities of many reports.
+
+    Args:
+        entity_lists: one list of entities (or their dicts) per report.
+        min_count: keep labels stated (present or uncertain) in at least this many reports.
+        lexicon: lexicon for canonical names, noise flags and descriptions (default: the packaged one).
+        drop_noise: drop statements the lexicon flags as noise ("abnormal ecg", "unconfirmed report").
+
+    Returns:
+        A `Vocabulary` whose labels are sorted by frequency (descending), then name.
+    """
+    canonicalizer = Canonicalizer(lexicon)
+    counts: Counter[str] = Counter()
+    categories: dict[str, Counter[str]] = {}
+    synonyms: dict[str, str] = {}
+    dropped_noise: Counter[str] = Counter()
+    for entities in entity_lists:
+        stated: set[str] = set()
+        for entity in map(as_entity, entities):
+            label, noise = canonicalizer.resolve(entity.name)
+            if noise and drop_noise:
+                dropped_noise[label] += 1
+                continue
+            if label != entity.name:
+                synonyms[entity.name] = label
+            categories.setdefault(label, Counter())[entity.category] += 1
+            if entity.status in COUNTED_STATUSES:
+                stated.add(label)
+        counts.update(stated)
+    kept = sorted((label for label, count in counts.items() if count >= min_count), key=lambda label: (-counts[label], label))
+    logger.info(
+        "Vocabulary: %d labels kept of %d (min_count=%d); %d noise mentions dropped", len(kept), len(counts), min_count,
+        sum(dropped_noise.values()),
+    )
+    specs = canonicalizer.lexicon.specs
+    kept_set = set(kept)
+    return Vocabulary(
+        labels=kept,
+        descriptions={label: specs[label].description if label in specs else label for label in kept},
+        counts={label: counts[label] for label in kept},
+        categories={label: specs[label].category if label in specs else categories[label].most_common(1)[0][0] for label in kept},
+        synonyms={surface: label for surface, label in sorted(synonyms.items()) if label in kept_set},
+        min_count=min_count,
+    )
+
+
+def entities_to_multi_hot(
+    entities: Iterable["Entity | Mapping[str, Any]"], label2id: Mapping[str, int], uncertain_value: float = 1.0
+) -> np.ndarray:
+    """Multi-hot target of one report: shape (L,) float32 with L = len(label2id).
+
+    present -> 1, uncertain -> `uncertain_value`, absent -> 0; names outside `label2id` are ignored. When a label
+    is mentioned more than once, the highest value wins.
+    """
+    values = {"present": 1.0, "uncertain": float(uncertain_value), "absent": 0.0}
+    target = np.zeros(len(label2id), dtype=np.float32)
+    for entity in map(as_entity, entities):
+        index = label2id.get(entity.name)
+        if index is not None:
+            target[index] = max(target[index], values[entity.status])
+    return target
+
+
+__all__ = ["Canonicalizer", "DEFAULT_MIN_COUNT", "Vocabulary", "build_vocabulary", "entities_to_multi_hot"]
