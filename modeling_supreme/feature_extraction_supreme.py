@@ -282,12 +282,20 @@ class LeadLayout:
     dropped: tuple[str, ...]
 
     def apply(self, signal: np.ndarray) -> np.ndarray:
-        """(..., n_leads, n_samples) -> (..., 12, n_samples) float32; NaN in a used lead propagates."""
+        """(..., n_leads, n_samples) -> (..., 12, n_samples) float32; NaN in a used lead propagates.
+
+        Input that already holds the twelve leads in order is returned as is (float32, not copied).
+        """
+        if self._is_identity(signal.shape[-2]):
+            return signal.astype(np.float32, copy=False)
         output = np.zeros(signal.shape[:-2] + (len(STANDARD_LEADS), signal.shape[-1]), dtype=np.float32)
         # inf - inf in a derived lead gives NaN; the caller repairs non-finite values, so no warning is needed.
         with np.errstate(invalid="ignore", over="ignore"):
             self._accumulate(signal, output)
         return output
+
+    def _is_identity(self, n_leads: int) -> bool:
+        return n_leads == len(STANDARD_LEADS) and all(terms == {index: 1.0} for index, terms in enumerate(self.terms))
 
     def _accumulate(self, signal: np.ndarray, output: np.ndarray) -> None:
         for lead_index, terms in enumerate(self.terms):
@@ -381,7 +389,10 @@ def standardize_leads(
     layout = lead_layout(lead_names, source, derive_limb_leads)
     if layout.dropped:
         logger.warning("%s: dropping leads that are not among the 12 standard leads: %s", source, list(layout.dropped))
-    return layout.apply(signal.astype(np.float32, copy=False)), layout.lead_mask.copy()
+    standardized = layout.apply(signal)
+    if np.shares_memory(standardized, signal):  # twelve leads already in order: never hand back the caller's array
+        standardized = standardized.copy()
+    return standardized, layout.lead_mask.copy()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -495,6 +506,15 @@ def _interpolate_gaps(lead: np.ndarray, finite: np.ndarray) -> np.ndarray:
     return np.interp(positions, positions[finite], lead[finite]).astype(np.float32)
 
 
+def _all_finite(array: np.ndarray) -> bool:
+    """True if no element is NaN/inf. One pass without a mask: NaN and inf propagate through the sum; a sum that
+    overflows falls back to the element-wise test."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):
+            return True
+    return bool(np.isfinite(array).all())
+
+
 def _repair_non_finite(signals: np.ndarray, lead_mask: np.ndarray, sources: Sequence[str]) -> None:
     """Repair NaN/inf in place: gaps are interpolated, leads with no finite sample become zeros with mask False.
 
@@ -506,9 +526,9 @@ def _repair_non_finite(signals: np.ndarray, lead_mask: np.ndarray, sources: Sequ
     Raises:
         ValueError: an ECG has no recorded lead with a finite sample.
     """
-    finite = np.isfinite(signals)
-    if finite.all():
+    if _all_finite(signals):
         return
+    finite = np.isfinite(signals)
     broken_items = np.flatnonzero(~finite.all(axis=(1, 2)))
     for item in broken_items:
         empty_leads = []
@@ -543,7 +563,7 @@ def _normalize_zscore(signals: np.ndarray) -> np.ndarray:
     # accurate with numpy's pairwise summation and avoids float64 temporaries of the whole batch.
     mean = signals.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
     centered = signals - mean
-    std = np.sqrt(np.square(centered).mean(axis=-1, keepdims=True))
+    std = np.sqrt(np.einsum("...t,...t->...", centered, centered)[..., None] / signals.shape[-1])
     centered *= np.where(std < _EPSILON, np.float32(0.0), 1 / (std + np.float32(_EPSILON)))
     return centered
 
@@ -647,10 +667,14 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if kwargs:
             logger.warning("SupremeFeatureExtractor ignores the arguments %s", sorted(kwargs))
         items = self._collect_items(ecg, sampling_rate, lead_names)
-        values = np.empty((len(items), len(STANDARD_LEADS), self.num_samples), dtype=np.float32)
-        lead_mask = np.empty((len(items), len(STANDARD_LEADS)), dtype=bool)
-        for indices in self._group_by_layout(items):
-            values[indices], lead_mask[indices] = self._process_group([items[index] for index in indices])
+        groups = self._group_by_layout(items)
+        if len(groups) == 1:
+            values, lead_mask = self._process_group(items)
+        else:
+            values = np.empty((len(items), len(STANDARD_LEADS), self.num_samples), dtype=np.float32)
+            lead_mask = np.empty((len(items), len(STANDARD_LEADS)), dtype=bool)
+            for indices in groups:
+                values[indices], lead_mask[indices] = self._process_group([items[index] for index in indices])
         return BatchFeature({"ecg_values": values, "lead_mask": lead_mask}, tensor_type=return_tensors)
 
     # ---- input collection ------------------------------------------------------------------------------------
@@ -713,7 +737,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
             logger.warning("%s: dropping leads not among the 12 standard leads: %s", description, list(layout.dropped))
         if not layout.lead_mask.any():
             raise ValueError(f"{description}: none of the leads {list(items[0].lead_names)} is a standard lead")
-        stacked = np.stack([item.signal for item in items]).astype(np.float32, copy=False)
+        stacked = np.stack([item.signal for item in items], dtype=np.float32)  # a copy: later steps work in place
         rate = items[0].sampling_rate
         signals = layout.apply(self._precrop(stacked, rate))
         lead_mask = np.repeat(layout.lead_mask[None], len(items), axis=0)
@@ -791,6 +815,8 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
     @staticmethod
     def _check_finite(values: np.ndarray, sources: Sequence[str]) -> None:
         """Values overflow only for absurd amplitudes; refuse them rather than return inf/NaN."""
+        if _all_finite(values):
+            return
         finite_items = np.isfinite(values).all(axis=(1, 2))
         if not finite_items.all():
             culprit = sources[int(np.flatnonzero(~finite_items)[0])]

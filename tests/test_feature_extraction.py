@@ -91,6 +91,21 @@ def test_shuffled_leads_in_mixed_spellings_are_put_back_in_order(record_100hz, s
     np.testing.assert_array_equal(signal, standard_100hz)
 
 
+def test_standard_order_is_returned_as_a_copy(standard_100hz) -> None:
+    signal, _ = standardize_leads(standard_100hz, list(STANDARD_LEADS))
+    signal[0] += 1.0
+    assert not np.shares_memory(signal, standard_100hz)
+    np.testing.assert_array_equal(signal[1:], standard_100hz[1:])
+
+
+def test_extractor_leaves_its_input_untouched(standard_100hz) -> None:
+    damaged = standard_100hz.copy()
+    damaged[3, 5:9] = np.nan
+    before = damaged.copy()
+    SupremeFeatureExtractor(sampling_rate=100, num_samples=1000)([damaged, damaged], sampling_rate=100)
+    np.testing.assert_array_equal(damaged, before)
+
+
 def test_mimic_order_with_avf_before_avl(standard_100hz) -> None:
     mimic_rows = [STANDARD_LEADS.index(name) for name in MIMIC_ORDER]
     signal, mask = standardize_leads(standard_100hz[mimic_rows], MIMIC_ORDER)
