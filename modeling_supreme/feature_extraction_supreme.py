@@ -737,9 +737,11 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
             logger.warning("%s: dropping leads not among the 12 standard leads: %s", description, list(layout.dropped))
         if not layout.lead_mask.any():
             raise ValueError(f"{description}: none of the leads {list(items[0].lead_names)} is a standard lead")
-        stacked = np.stack([item.signal for item in items], dtype=np.float32)  # a copy: later steps work in place
         rate = items[0].sampling_rate
-        signals = layout.apply(self._precrop(stacked, rate))
+        # Cropping before stacking keeps long recordings (Holter) from being copied whole; np.stack copies, so the
+        # later in-place steps never touch the caller's arrays.
+        stacked = np.stack([self._precrop(item.signal, rate) for item in items], dtype=np.float32)
+        signals = layout.apply(stacked)
         lead_mask = np.repeat(layout.lead_mask[None], len(items), axis=0)
         _repair_non_finite(signals, lead_mask, sources)
         signals = self._filter(self._resample(signals, rate))
