@@ -8,7 +8,14 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProces
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_supreme import STANDARD_LEADS, SupremeConfig
-from .feature_extraction_supreme import EcgRecord, SupremeFeatureExtractor, read_ecg
+from .feature_extraction_supreme import (
+    EcgRecord,
+    SupremeFeatureExtractor,
+    canonical_lead_name,
+    is_ecg_record,
+    read_ecg,
+    standardize_leads,
+)
 from .modeling_supreme import SupremeModel, SupremeOutput
 from .pipeline_ecg_zero_shot import EcgZeroShotPipeline
 from .processing_supreme import SupremeProcessor
@@ -36,5 +43,8 @@ __all__ = [
     "SupremeModel",
     "SupremeOutput",
     "SupremeProcessor",
+    "canonical_lead_name",
+    "is_ecg_record",
     "read_ecg",
+    "standardize_leads",
 ]

@@ -445,6 +445,14 @@ def _as_rate(value: Any, source: str) -> float:
     return rate
 
 
+def is_ecg_record(value: Any) -> bool:
+    """An `EcgRecord`, recognised by its fields: with trust_remote_code, transformers imports this file once per
+    class that needs it (pipeline, feature extractor), so a record made by one copy is not an instance of another's."""
+    return isinstance(value, EcgRecord) or all(
+        hasattr(value, field) for field in ("signal", "sampling_rate", "lead_names", "source")
+    )
+
+
 def _is_batch(ecg: Any) -> bool:
     """A list/tuple of ECGs (arrays, tensors, records or nested lists of rank 2), as opposed to one ECG."""
     if not isinstance(ecg, (list, tuple)):
@@ -452,7 +460,7 @@ def _is_batch(ecg: Any) -> bool:
     if len(ecg) == 0:
         return True
     first = ecg[0]
-    return isinstance(first, (EcgRecord, np.ndarray, torch.Tensor)) or np.ndim(first) >= 2
+    return is_ecg_record(first) or isinstance(first, (np.ndarray, torch.Tensor)) or np.ndim(first) >= 2
 
 
 def _per_item(value: Any, count: int, is_single_value: bool, what: str) -> list[Any]:
@@ -695,14 +703,14 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
     @staticmethod
     def _describe_input(value: Any, index: int, batched: bool) -> str:
-        if isinstance(value, EcgRecord):
+        if is_ecg_record(value):
             return value.source
         shape = tuple(np.shape(value)) if isinstance(value, (np.ndarray, torch.Tensor)) else "?"
         return f"input {index} of the batch, shape {shape}" if batched else f"input ECG, shape {shape}"
 
     @staticmethod
     def _make_item(value: Any, rate: Any, lead_names: Sequence[str] | None, source: str) -> _EcgItem:
-        if isinstance(value, EcgRecord):
+        if is_ecg_record(value):
             if rate is not None and _as_rate(rate, source) != value.sampling_rate:
                 raise ValueError(f"{source}: sampling_rate={rate} contradicts the record's {value.sampling_rate} Hz")
             if lead_names is not None and list(lead_names) != list(value.lead_names):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .feature_extraction_supreme import EcgRecord, read_ecg
+from .feature_extraction_supreme import EcgRecord, is_ecg_record, read_ecg
 
 EcgInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, Mapping[str, Any], EcgRecord]
 
@@ -171,7 +171,7 @@ def _unpack_ecg(
     """One pipeline input -> (signal or EcgRecord, sampling rate, lead names) for the feature extractor."""
     if isinstance(ecg, (str, os.PathLike)):
         return read_ecg(ecg), None, None
-    if isinstance(ecg, EcgRecord):
+    if is_ecg_record(ecg):
         return ecg, None, None
     if isinstance(ecg, Mapping):
         missing = {"signal", "sampling_rate"} - set(ecg)
