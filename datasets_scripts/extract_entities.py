@@ -1,0 +1,41 @@
+"""Add an `entities` column (list of {name, category, status}) to a dataset folder built by datasets_scripts/.
+
+    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --num-proc 2 --out outputs/ptbxl-100-entities
+    python datasets_scripts/extract_entities.py --dataset outputs/mimic-iv-ecg --extractor llm --backend openai \
+        --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct --workers 16 --out outputs/mimic-entities
+
+The LLM answers go to an SQLite cache (default: <out>/llm_cache.sqlite): re-run the same command after an
+interruption and only the missing reports are sent. Reports left without entities (empty, or answers rejected)
+are listed in <out>/extraction_failures.jsonl.
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from modeling_supreme.entities.annotate import add_entities
+from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="dataset folder (Parquet shards + README.md) with a `report` column")
+    parser.add_argument("--out", required=True, help="output dataset folder")
+    parser.add_argument("--num-proc", type=int, default=1, help="processes for the lexicon extractor")
+    parser.add_argument("--shard-size", type=int, default=1000, help="rows per output Parquet shard")
+    add_extractor_arguments(parser)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    extractor = extractor_from_args(args, cache=Path(args.out) / "llm_cache.sqlite")
+    summary = add_entities(args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size)
+    print(f"Dataset with entities in {summary.folder}")
+    print(f"  rows: {json.dumps(summary.rows)}; rows with at least one entity: {summary.rows_with_entities}")
+    print(f"  empty reports: {summary.empty_reports}; reports whose extraction failed: {summary.failed_reports}")
+    if summary.llm_stats is not None:
+        print(f"  LLM: {json.dumps(summary.llm_stats)}")
+    print(f"  reports without entities are listed in {summary.failures_file}")
+
+
+if __name__ == "__main__":
+    main()

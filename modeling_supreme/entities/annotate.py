@@ -1,0 +1,186 @@
+"""Add an `entities` column to a dataset folder written by `datasets_scripts/` (Parquet shards + card).
+
+The lexicon runs with `Dataset.map(num_proc=N)`; the LLM path sends each distinct report once through
+`LLMExtractor` (SQLite cache: an interrupted run resumes, a repeated run makes no call). The output is a new
+dataset folder in the same layout (shards named by `dataset_builders.shard_file_name`, card by
+`dataset_builders.write_dataset_card`) plus `extraction_failures.jsonl`: one line per report that got no
+entities because it is empty or because the model's answers were rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Optional
+
+from .lexicon import LexiconExtractor
+from .llm import LLMExtractor
+from .schema import entities_to_dicts
+
+logger = logging.getLogger(__name__)
+
+FAILURES_FILE = "extraction_failures.jsonl"
+REPORT_COLUMN = "report"
+ENTITIES_COLUMN = "entities"
+
+
+@dataclass
+class AnnotationSummary:
+    """What `add_entities` did: rows per split, reports without entities, where the result is."""
+
+    folder: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    empty_reports: int = 0
+    failed_reports: int = 0
+    rows_with_entities: int = 0
+    llm_stats: Optional[dict[str, int]] = None
+
+    @property
+    def failures_file(self) -> Path:
+        return self.folder / FAILURES_FILE
+
+
+def entities_feature() -> Any:
+    """The `entities` column type: a list of {name, category, status} strings."""
+    from datasets import List, Value
+
+    return List({"name": Value("string"), "category": Value("string"), "status": Value("string")})
+
+
+def _lexicon_batch(reports: list[Optional[str]], extractor: LexiconExtractor) -> dict[str, list[list[dict[str, str]]]]:
+    return {ENTITIES_COLUMN: [entities_to_dicts(extractor.extract(report)) if report else [] for report in reports]}
+
+
+def add_entities(
+    dataset_dir: "str | Path",
+    out_dir: "str | Path",
+    extractor: "LexiconExtractor | LLMExtractor",
+    num_proc: int = 1,
+    shard_size: int = 1000,
+) -> AnnotationSummary:
+    """Copy a dataset folder to `out_dir` with an `entities` column (list of {name, category, status}).
+
+    Args:
+        dataset_dir: a folder loadable with `datasets.load_dataset(dataset_dir)` that has a `report` column.
+        out_dir: the new dataset folder (created; must not be `dataset_dir`).
+        extractor: a `LexiconExtractor` (run in `num_proc` processes) or an `LLMExtractor` (its cache makes
+            the run resumable).
+        num_proc: processes for the lexicon.
+        shard_size: rows per output Parquet shard.
+
+    Raises:
+        ValueError: the folder cannot be loaded, has no `report` column, or is the output folder.
+    """
+    from datasets import Features, load_dataset
+
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    if dataset_dir.resolve() == out_dir.resolve():
+        raise ValueError(f"{out_dir}: write the annotated dataset to a new folder, not over its source")
+    try:
+        splits = load_dataset(str(dataset_dir))
+    except Exception as error:  # datasets raises many types for a folder it cannot read
+        raise ValueError(f"{dataset_dir}: not a loadable dataset folder ({error})") from error
+    for name, split in splits.items():
+        if REPORT_COLUMN not in split.column_names:
+            raise ValueError(f"{dataset_dir}: split {name!r} has no {REPORT_COLUMN!r} column (columns: {split.column_names})")
+        if ENTITIES_COLUMN in split.column_names:
+            splits[name] = split.remove_columns(ENTITIES_COLUMN)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = AnnotationSummary(folder=out_dir)
+    failures: list[dict[str, Any]] = []
+    if isinstance(extractor, LLMExtractor):
+        annotated = _annotate_with_llm(splits, extractor, failures, summary)
+    else:
+        annotated = {
+            name: split.map(
+                partial(_lexicon_batch, extractor=extractor), input_columns=[REPORT_COLUMN], batched=True, batch_size=256,
+                num_proc=num_proc if num_proc > 1 else None, features=Features({**split.features, ENTITIES_COLUMN: entities_feature()}),
+                desc=f"Lexicon extraction ({name})",
+            )
+            for name, split in splits.items()
+        }
+    for name, split in annotated.items():
+        empty = [index for index, report in enumerate(split[REPORT_COLUMN]) if not (report and report.strip())]
+        failures.extend({"split": name, "id": _row_id(split, index), "report": split[index][REPORT_COLUMN], "error": "empty report"} for index in empty)
+        summary.empty_reports += len(empty)
+        summary.rows[name] = len(split)
+        summary.rows_with_entities += sum(1 for entities in split[ENTITIES_COLUMN] if entities)
+    _write_failures(out_dir / FAILURES_FILE, failures)
+    _write_folder(annotated, dataset_dir, out_dir, shard_size, extractor)
+    return summary
+
+
+def _annotate_with_llm(splits: Any, extractor: LLMExtractor, failures: list[dict[str, Any]], summary: AnnotationSummary) -> dict[str, Any]:
+    """Every distinct report of every split through the LLM once, then the column from that table."""
+    reports = list(dict.fromkeys(report for split in splits.values() for report in split[REPORT_COLUMN] if report and report.strip()))
+    answers = dict(zip(reports, extractor.extract_batch(reports)))
+    summary.llm_stats = extractor.last_stats.summary()
+    failed = {failure.report: failure for failure in extractor.last_stats.failures}
+    summary.failed_reports = len(failed)
+    annotated = {}
+    for name, split in splits.items():
+        column = [entities_to_dicts(answers.get(report, [])) if report else [] for report in split[REPORT_COLUMN]]
+        for index, report in enumerate(split[REPORT_COLUMN]):
+            if report in failed:
+                failure = failed[report]
+                failures.append({
+                    "split": name, "id": _row_id(split, index), "report": report, "error": failure.error,
+                    "raw_answer": failure.raw_answer, "cached": failure.cached,
+                })
+        annotated[name] = split.add_column(ENTITIES_COLUMN, column, feature=entities_feature())
+    return annotated
+
+
+def _row_id(split: Any, index: int) -> Any:
+    return split[index]["id"] if "id" in split.column_names else index
+
+
+def _write_failures(path: Path, failures: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for failure in failures:
+            handle.write(json.dumps(failure, ensure_ascii=False) + "\n")
+
+
+def _write_folder(splits: dict[str, Any], source: Path, out_dir: Path, shard_size: int, extractor: Any) -> None:
+    """Parquet shards named like the builders' and a card with the source card's metadata."""
+    from datasets import SplitInfo
+    from huggingface_hub import DatasetCard
+
+    from ..dataset_builders import DatasetDescription, shard_file_name, write_dataset_card
+
+    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    for stale in (out_dir / "data").glob("*.parquet"):
+        stale.unlink()
+    infos = []
+    for name, split in splits.items():
+        if len(split) == 0:
+            continue
+        shards = max(1, math.ceil(len(split) / shard_size))
+        for index in range(shards):
+            split.shard(shards, index, contiguous=True).to_parquet(str(out_dir / shard_file_name(name, index)))
+        infos.append(SplitInfo(name=name, num_bytes=split.data.nbytes, num_examples=len(split)))
+    metadata: dict[str, Any] = {}
+    card_path = source / "README.md"
+    if card_path.exists():
+        metadata = DatasetCard.load(card_path).data.to_dict()
+    kind = "LLM " + extractor.model_id if isinstance(extractor, LLMExtractor) else "lexicon (modeling_supreme.entities)"
+    description = DatasetDescription(
+        pretty_name=f"{metadata.get('pretty_name', source.name)} with entities",
+        body=(
+            f"Copy of `{source.name}` with an `entities` column: the clinical statements of each `report` as "
+            f"{{name, category, status}}, extracted by the {kind} extractor. Reports without entities because they are "
+            f"empty or the model's answers were rejected are listed in `{FAILURES_FILE}`."
+        ),
+        license=metadata.get("license"),
+        tags=tuple(metadata.get("tags") or ("ecg", "medical", "time-series")),
+        extra_metadata={key: value for key, value in metadata.items() if key not in {"configs", "dataset_info", "pretty_name", "license", "tags"}},
+    )
+    features = next(iter(splits.values())).features
+    write_dataset_card(out_dir, description, features, infos)
+
+
+__all__ = ["AnnotationSummary", "ENTITIES_COLUMN", "FAILURES_FILE", "add_entities", "entities_feature"]
