@@ -1,0 +1,217 @@
+"""The zero-shot ECG benchmark of MERL / SuPreME: six label tables (PTB-XL super-class, sub-class, form, rhythm;
+CPSC2018; Chapman-Shaoxing-Ningbo), 106 label columns, each with train / val / test splits.
+
+`TASKS` describes where each table lies in a benchmark-splits folder and which of its columns are labels;
+`load_task_table` reads one split into targets (N, L) and record keys. The tables are used as published, with
+their known defects (`TaskSpec.notes`), which every report built from them repeats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+SOURCES = ("ptbxl", "cpsc2018", "csn")
+
+_PTBXL_METADATA = ("ecg_id", "patient_id", "strat_fold", "filename_lr", "filename_hr")
+_PTBXL_NOTE = "PTB-XL strat_fold 10 is the test split (fold 9 validation), as recommended by Wagner et al. (2020)."
+
+
+def _ptbxl_key(value: object) -> str:
+    return str(int(value))
+
+
+def _cpsc2018_key(value: object) -> str:
+    return str(value)
+
+
+def _csn_key(value: object) -> str:
+    # "/chapman/WFDBRecords/44/448/JS44279.mat" -> "JS44279"
+    return PurePosixPath(str(value)).stem
+
+
+def _ptbxl_relative_path(row: Mapping[str, object], sampling_rate: int) -> str:
+    return str(row["filename_hr"] if sampling_rate == 500 else row["filename_lr"])
+
+
+def _cpsc2018_relative_path(row: Mapping[str, object], sampling_rate: int) -> str:
+    return str(row["filename"])
+
+
+def _csn_relative_path(row: Mapping[str, object], sampling_rate: int) -> str:
+    # The tables name records as "/chapman/WFDBRecords/..."; the dataset's own root holds "WFDBRecords/...".
+    return str(row["ecg_path"]).split("chapman/", 1)[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """One benchmark task.
+
+    Attributes:
+        name: task name (`ptbxl_super`...).
+        title: human-readable name for tables and cards.
+        source: which dataset holds the signals ("ptbxl", "cpsc2018", "csn").
+        tables: split ("train", "val", "test") -> table path relative to a benchmark-splits folder.
+        id_column: column identifying a record.
+        metadata_columns: the columns that are not labels; every other column of a table is a label.
+        record_key: value of `id_column` -> the record's id as built datasets store it (their `id` column).
+        relative_path: (table row, sampling rate in Hz) -> WFDB record path relative to the raw dataset's root.
+        crop_seconds: keep only the first seconds of each record (the published protocol), None for all.
+        notes: known properties / defects of the tables, repeated in every report.
+    """
+
+    name: str
+    title: str
+    source: str
+    tables: Mapping[str, str]
+    id_column: str
+    metadata_columns: tuple[str, ...]
+    record_key: Callable[[object], str]
+    relative_path: Callable[[Mapping[str, object], int], str]
+    crop_seconds: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def table_path(self, splits_dir: str | Path, split: str) -> Path:
+        """Path of the table of `split` ("train", "val" or "test") under a benchmark-splits folder."""
+        if split not in self.tables:
+            raise ValueError(f"Task {self.name} has no split {split!r}; it has {sorted(self.tables)}.")
+        return Path(splits_dir) / self.tables[split]
+
+    def label_columns(self, splits_dir: str | Path, split: str = "test") -> list[str]:
+        """Label columns of a split's table, in the table's order (read from its header)."""
+        path = self.table_path(splits_dir, split)
+        if not path.is_file():
+            raise FileNotFoundError(f"Benchmark table of task {self.name}, split {split} not found: {path}")
+        header = pd.read_csv(path, nrows=0).columns
+        missing = [column for column in (self.id_column,) if column not in header]
+        if missing:
+            raise ValueError(f"{path}: expected the id column {self.id_column!r}; the header is {list(header)}")
+        return [column for column in header if column not in self.metadata_columns]
+
+
+def _ptbxl_task(name: str, folder: str, title: str) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        title=title,
+        source="ptbxl",
+        tables={split: f"ptbxl/{folder}/ptbxl_{folder}_{split}.csv" for split in SPLITS},
+        id_column="ecg_id",
+        metadata_columns=(*_PTBXL_METADATA, folder),
+        record_key=_ptbxl_key,
+        relative_path=_ptbxl_relative_path,
+        notes=(_PTBXL_NOTE,),
+    )
+
+
+TASKS: dict[str, TaskSpec] = {
+    "ptbxl_super": _ptbxl_task("ptbxl_super", "super_class", "PTB-XL super-class"),
+    "ptbxl_sub": _ptbxl_task("ptbxl_sub", "sub_class", "PTB-XL sub-class"),
+    "ptbxl_form": _ptbxl_task("ptbxl_form", "form", "PTB-XL form"),
+    "ptbxl_rhythm": _ptbxl_task("ptbxl_rhythm", "rhythm", "PTB-XL rhythm"),
+    "cpsc2018": TaskSpec(
+        name="cpsc2018",
+        title="CPSC2018",
+        source="cpsc2018",
+        tables={split: f"icbeb/icbeb_{split}.csv" for split in SPLITS},
+        id_column="filename",
+        metadata_columns=("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
+        record_key=_cpsc2018_key,
+        relative_path=_cpsc2018_relative_path,
+        crop_seconds=2.5,
+        notes=(
+            "CPSC2018 records are cut to their first 2.5 s and zero-padded (published MERL protocol); "
+            "scores are therefore not comparable with full-length CPSC2018 results.",
+        ),
+    ),
+    "csn": TaskSpec(
+        name="csn",
+        title="Chapman-Shaoxing-Ningbo",
+        source="csn",
+        tables={split: f"chapman/chapman_{split}.csv" for split in SPLITS},
+        id_column="ecg_path",
+        metadata_columns=("ecg_path", "age", "diagnose"),
+        record_key=_csn_key,
+        relative_path=_csn_relative_path,
+        notes=(
+            "Chapman table defects, reported as-is: the multi-hot columns were built by substring matching on "
+            "`diagnose`, so AF (atrial flutter) is 1 on every AFIB (atrial fibrillation) row and ST (sinus "
+            "tachycardia) is 1 on STTC / STE / STDD / STTU rows.",
+            "Chapman table defects, reported as-is: sinus bradycardia (SB) has no label column although it is "
+            "frequent, and the `age` column holds the lead count (12), not the age.",
+        ),
+    ),
+}
+
+ALL_TASKS: tuple[str, ...] = tuple(TASKS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskTable:
+    """One split of a task's table.
+
+    Attributes:
+        spec: the task.
+        split: "train", "val" or "test".
+        path: the table file.
+        label_names: label columns (L,), in the table's order.
+        targets: (N, L) int8 multi-hot targets, rows in table order.
+        keys: (N,) record ids (`spec.record_key` of the id column), as built datasets store them.
+        rows: the table itself (N rows), for source-specific columns such as file names.
+    """
+
+    spec: TaskSpec
+    split: str
+    path: Path
+    label_names: list[str]
+    targets: np.ndarray
+    keys: list[str]
+    rows: pd.DataFrame
+
+
+def load_task_table(
+    task: str | TaskSpec, splits_dir: str | Path, split: str = "test", label_names: Sequence[str] | None = None
+) -> TaskTable:
+    """Read one split of a benchmark task.
+
+    Args:
+        task: a name of `TASKS` or a `TaskSpec`.
+        splits_dir: the benchmark-splits folder.
+        split: "train", "val" or "test".
+        label_names: put the label columns in this order (tables of one task list them in different orders,
+            e.g. PTB-XL sub-class train vs test); default: the table's order.
+
+    Raises:
+        FileNotFoundError: the table is missing. ValueError: unknown task, duplicate record ids, missing label
+            columns or targets that are not 0/1 (each naming the table).
+    """
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
+    path = spec.table_path(splits_dir, split)
+    own_labels = spec.label_columns(splits_dir, split)
+    names = list(label_names) if label_names is not None else own_labels
+    missing = sorted(set(names) - set(own_labels))
+    if missing:
+        raise ValueError(f"{path}: label columns {missing} are missing (it has {own_labels})")
+    rows = pd.read_csv(path)
+    values = rows[names].to_numpy()
+    if not np.isin(values, (0, 1)).all():
+        raise ValueError(f"{path}: label columns must hold 0/1 only")
+    keys = [spec.record_key(value) for value in rows[spec.id_column]]
+    duplicates = sorted(set(pd.Series(keys)[pd.Series(keys).duplicated()]))
+    if duplicates:
+        raise ValueError(f"{path}: record ids occur more than once: {duplicates[:10]}")
+    return TaskTable(spec, split, path, names, values.astype(np.int8), keys, rows)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The `TaskSpec` called `name`; ValueError naming the known tasks otherwise."""
+    if name not in TASKS:
+        raise ValueError(f"Unknown benchmark task {name!r}; the tasks are {list(TASKS)}.")
+    return TASKS[name]
+
+
+__all__ = ["ALL_TASKS", "SOURCES", "SPLITS", "TASKS", "TaskSpec", "TaskTable", "get_task", "load_task_table"]
