@@ -1,0 +1,118 @@
+"""The entity CLIs: datasets_scripts/extract_entities.py (lexicon in processes, LLM with resume) and
+eval/extraction.py (figures and --json), run in-process on real PTB-XL reports."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from modeling_supreme.entities import LexiconExtractor, entities_to_dicts, entities_to_scp_codes, parse_scp_codes, score_extraction
+
+from .conftest import PTBXL_DIR, REPO_ROOT
+from .test_entities_llm import VALID, ScriptedServer
+
+
+def run_script(path: str, *arguments: str, capsys=None) -> str:
+    old_argv = sys.argv
+    sys.argv = [path, *arguments]
+    try:
+        runpy.run_path(str(REPO_ROOT / path), run_name="__main__")
+    finally:
+        sys.argv = old_argv
+    return capsys.readouterr().out if capsys else ""
+
+
+@pytest.fixture
+def report_dataset(tmp_path) -> Path:
+    """A dataset folder in the builders' layout with 60 real PTB-XL reports and one empty report."""
+    from datasets import Dataset, SplitInfo
+
+    from modeling_supreme.dataset_builders import DatasetDescription, shard_file_name, write_dataset_card
+
+    rows = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv").head(60)
+    table = pd.DataFrame({"id": rows.ecg_id.astype(str), "report": rows.report, "scp_codes": rows.scp_codes})
+    table.loc[len(table)] = {"id": "empty", "report": "", "scp_codes": "{}"}
+    folder = tmp_path / "reports"
+    splits = {"train": Dataset.from_pandas(table.iloc[:40], preserve_index=False), "test": Dataset.from_pandas(table.iloc[40:], preserve_index=False)}
+    (folder / "data").mkdir(parents=True)
+    for name, split in splits.items():
+        split.to_parquet(str(folder / shard_file_name(name, 0)))
+    infos = [SplitInfo(name=name, num_bytes=split.data.nbytes, num_examples=len(split)) for name, split in splits.items()]
+    write_dataset_card(folder, DatasetDescription("PTB-XL reports", "Test reports.", license="cc-by-4.0"), splits["train"].features, infos)
+    return folder
+
+
+def test_extract_entities_with_the_lexicon_in_two_processes(tmp_path, report_dataset, capsys) -> None:
+    from datasets import load_dataset
+
+    out = tmp_path / "with-entities"
+    printed = run_script("datasets_scripts/extract_entities.py", "--dataset", str(report_dataset), "--out", str(out),
+                         "--extractor", "lexicon", "--num-proc", "2", capsys=capsys)
+    assert "empty reports: 1" in printed
+    annotated = load_dataset(str(out))
+    source = load_dataset(str(report_dataset))
+    extractor = LexiconExtractor()
+    for name in ("train", "test"):
+        assert annotated[name]["id"] == source[name]["id"]
+        assert annotated[name]["entities"] == [entities_to_dicts(extractor.extract(report)) for report in source[name]["report"]]
+    failures = [json.loads(line) for line in (out / "extraction_failures.jsonl").read_text().splitlines()]
+    assert failures == [{"split": "test", "id": "empty", "report": "", "error": "empty report"}]
+    assert "license: cc-by-4.0" in (out / "README.md").read_text()
+
+
+def test_extract_entities_with_an_llm_resumes(tmp_path, report_dataset, capsys) -> None:
+    from datasets import load_dataset
+
+    reports = [report for report in pd.read_csv(PTBXL_DIR / "ptbxl_database.csv").head(60).report]
+    server = ScriptedServer({reports[0]: [("status", 500)]})
+    server.thread.start()
+    try:
+        out = tmp_path / "llm-entities"
+        arguments = ["--dataset", str(report_dataset), "--out", str(out), "--extractor", "llm", "--backend", "openai",
+                     "--base-url", server.base_url, "--model", "scripted-model", "--max-retries", "1", "--workers", "4"]
+        run_script("datasets_scripts/extract_entities.py", *arguments, capsys=capsys)
+        distinct = len(set(reports))
+        assert len(server.requests) == distinct + 1  # the failing report was tried twice
+        failures = [json.loads(line) for line in (out / "extraction_failures.jsonl").read_text().splitlines()]
+        failed_reports = {failure["report"] for failure in failures if failure["error"] != "empty report"}
+        assert failed_reports == {reports[0]} and all(not f["cached"] for f in failures if f["report"] == reports[0])
+        # Second run: the server has recovered; only the report without a cached answer is sent.
+        server.scripts[reports[0]] = [("ok", VALID)]
+        printed = run_script("datasets_scripts/extract_entities.py", *arguments, capsys=capsys)
+        assert len(server.requests) == distinct + 2
+        assert '"cache_hits": %d' % (distinct - 1) in printed
+        annotated = load_dataset(str(out))
+        expected = json.loads(VALID)["entities"]
+        assert all(entities == expected for entities in annotated["train"]["entities"])
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+def test_eval_extraction_prints_and_writes_figures(tmp_path, capsys) -> None:
+    target = tmp_path / "scores.json"
+    printed = run_script("eval/extraction.py", "--ptbxl", str(PTBXL_DIR), "--json", str(target), capsys=capsys)
+    figures = json.loads(target.read_text())
+    assert {"micro_precision", "micro_recall", "micro_f1", "macro_f1", "per_code"} <= set(figures)
+    database = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv")
+    extractor = LexiconExtractor()
+    expected = score_extraction(
+        [entities_to_scp_codes(entities, extractor.lexicon) for entities in extractor.extract_batch(database.report.tolist())],
+        [parse_scp_codes(value) for value in database.scp_codes],
+    )
+    assert figures["micro_f1"] == pytest.approx(expected.micro_f1)
+    assert figures["per_code"]["SR"]["support"] == sum("'SR'" in value for value in database.scp_codes)
+    assert f"micro F1 {expected.micro_f1:.4f}" in printed and "sinus rhythm" in printed
+
+
+def test_scoring_counts_pairs() -> None:
+    scores = score_extraction([{"SR", "NORM"}, {"AFIB"}, set()], [{"SR", "NORM"}, {"AFLT"}, {"IMI"}])
+    assert (scores.micro_precision, scores.micro_recall) == (2 / 3, 2 / 4)
+    assert scores.per_code["AFIB"].false_positives == 1 and scores.per_code["IMI"].false_negatives == 1
+    assert scores.macro_f1 == pytest.approx((1 + 1 + 0 + 0 + 0) / 5)
+    assert scores.records_without_prediction == 1
