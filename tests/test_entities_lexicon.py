@@ -100,6 +100,19 @@ def test_longest_match_wins_and_sentence_scope(extractor: LexiconExtractor) -> N
     assert entities == {"left atrial enlargement": "uncertain", "incomplete right bundle branch block": "present"}
 
 
+def test_cues_reach_along_lists(extractor: LexiconExtractor) -> None:
+    assert statuses(extractor.extract("No LBBB or RBBB. Sinus rhythm.")) == {
+        "left bundle branch block": "absent", "right bundle branch block": "absent", "sinus rhythm": "present",
+    }
+    assert statuses(extractor.extract("ST elevation, consider early repolarization, pericarditis, or injury")) == {
+        "st elevation": "present", "early repolarization": "uncertain", "pericarditis": "uncertain",
+    }
+    # German statements follow each other without punctuation: no list, the cue stays with its statement.
+    assert statuses(extractor.extract("sinusrhythmus verdacht auf p-sinistrocardiale linkstyp")) == {
+        "sinus rhythm": "present", "left atrial enlargement": "uncertain", "leftward axis": "present",
+    }
+
+
 def test_edit_notes_with_scp_codes_are_ignored(extractor: LexiconExtractor) -> None:
     plain = extractor.extract("sinus rhythm. right bundle branch block.")
     with_edit = extractor.extract("sinus rhythm. right bundle branch block. Edit: ASMI 100, CRBBB, (ASMI 100, CRBBB)")

@@ -83,8 +83,8 @@ class _Match:
 class _Cue:
     start: int
     end: int
-    kind: str  # "negation", "uncertainty", "alternative" or "pseudo"
-    direction: str  # "before" (acts on the next entity), "after" (on the previous one) or "between"
+    kind: str  # "negation", "uncertainty" or "pseudo"
+    direction: str  # "before" (acts on the next entity), "after" (on the previous one) or "none"
 
 
 @dataclass
@@ -105,6 +105,7 @@ class Lexicon:
     _cue_patterns: list[tuple[str, str, re.Pattern[str]]] = field(default_factory=list)
     _surface_index: dict[str, str] = field(default_factory=dict)
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
+    _list_words: "_ListWords" = field(default_factory=lambda: _ListWords(frozenset({","}), frozenset()))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -293,10 +294,14 @@ class Lexicon:
                 phrases = [phrase for language in languages for phrase in (cues.get(kind, {}).get(direction, {}) or {}).get(language, [])]
                 if phrases:
                     self._cue_patterns.append((kind, direction, self._compile_bounded(phrases)))
-        for kind, direction in (("alternative", "between"), ("pseudo", "none")):
-            phrases = [phrase for language in languages for phrase in (cues.get(kind) or {}).get(language, [])]
-            if phrases:
-                self._cue_patterns.append((kind, direction, self._compile_bounded(phrases)))
+        phrases = [phrase for language in languages for phrase in (cues.get("pseudo") or {}).get(language, [])]
+        if phrases:
+            self._cue_patterns.append(("pseudo", "none", self._compile_bounded(phrases)))
+
+        def words(kind: str) -> frozenset[str]:
+            return frozenset(self.normalise(word) for language in languages for word in (cues.get(kind) or {}).get(language, []))
+
+        self._list_words = _ListWords(joining=words("list") | {","}, alternative=words("alternative"))
 
     def _compile_bounded(self, phrases: Iterable[str]) -> re.Pattern[str]:
         return re.compile(_number_groups(rf"(?<!\w){self._compile_alternatives(phrases, {})}(?!\w)"))
@@ -413,7 +418,7 @@ class LexiconExtractor:
             return []
         mentions = self.lexicon.find_mentions(text)
         cues = self.lexicon.find_cues(text, mentions)
-        statuses = _mention_statuses(text, mentions, cues)
+        statuses = _mention_statuses(text, mentions, cues, self.lexicon._list_words)
         merged: dict[str, str] = {}
         for mention, status in zip(mentions, statuses):
             previous = merged.get(mention.name)
@@ -443,46 +448,55 @@ def _default_lexicon(languages: tuple[str, ...]) -> Lexicon:
     return Lexicon.load(languages=languages)
 
 
-def _mention_statuses(text: str, mentions: Sequence[_Match], cues: Sequence[_Cue]) -> list[str]:
-    """Status of each mention from the cues between it and its neighbours in the same sentence."""
+def _mention_statuses(text: str, mentions: Sequence[_Match], cues: Sequence[_Cue], lists: "_ListWords") -> list[str]:
+    """Status of each mention from the cues between it and its neighbours in the same sentence.
+
+    Mentions joined only by list words ("A, B or C", "A oder B") share their cues: a "before" cue reaches the
+    whole list, an "after" cue reaches back over it; a list with an alternative word ("or") is uncertain.
+    """
     sentence_ends = [found.start() for found in _SENTENCE_END.finditer(text)]
-    statuses: list[str] = []
+    before: list[set[str]] = []
+    after: list[set[str]] = []
+    own: list[set[str]] = []
     for index, mention in enumerate(mentions):
         left = max([0] + [end for end in sentence_ends if end < mention.start] + [m.end for m in mentions[:index] if m.end <= mention.start])
         right = min([len(text)] + [end for end in sentence_ends if end >= mention.end] + [m.start for m in mentions[index + 1 :] if m.start >= mention.end])
-        before = [cue for cue in cues if left <= cue.start and cue.end <= mention.start and cue.direction == "before"]
-        after = [cue for cue in cues if mention.end <= cue.start and cue.end <= right and cue.direction == "after"]
-        inside = [cue for cue in cues if any(start <= cue.start and cue.end <= end for start, end in mention.gaps)]
-        kinds = {cue.kind for cue in before + after + inside if cue.direction != "between"}
+        before.append({cue.kind for cue in cues if cue.direction == "before" and left <= cue.start and cue.end <= mention.start})
+        after.append({cue.kind for cue in cues if cue.direction == "after" and mention.end <= cue.start and cue.end <= right})
+        own.append({cue.kind for cue in cues if any(start <= cue.start and cue.end <= end for start, end in mention.gaps)})
+    links = [lists.link(text[first.end : second.start]) for first, second in zip(mentions, mentions[1:])]
+    for index, link in enumerate(links):
+        if link:
+            before[index + 1] |= before[index]
+    for index in reversed(range(len(links))):
+        if links[index]:
+            after[index] |= after[index + 1]
+    statuses = []
+    for index, mention in enumerate(mentions):
+        kinds = before[index] | after[index] | own[index]
+        alternative = (index > 0 and links[index - 1] == "alternative") or (index < len(links) and links[index] == "alternative")
         if "negation" in kinds:
             statuses.append("absent")
-        elif "uncertainty" in kinds or mention.status == "uncertain" or _joined_by_alternative(text, mention, mentions, cues, sentence_ends):
+        elif "uncertainty" in kinds or alternative or mention.status == "uncertain":
             statuses.append("uncertain")
         else:
             statuses.append(mention.status or "present")
     return statuses
 
 
-def _joined_by_alternative(text: str, mention: _Match, mentions: Sequence[_Match], cues: Sequence[_Cue], sentence_ends: list[int]) -> bool:
-    """True when an "or" (oder, eller) links this mention with a neighbouring one: alternatives are uncertain."""
-    for cue in cues:
-        if cue.kind != "alternative":
-            continue
-        if cue.start >= mention.end:
-            gap_start, gap_end = mention.end, cue.start
-            neighbour = any(m.start >= cue.end and not _crosses(text, cue.end, m.start, sentence_ends) for m in mentions)
-        elif cue.end <= mention.start:
-            gap_start, gap_end = cue.end, mention.start
-            neighbour = any(m.end <= cue.start and not _crosses(text, m.end, cue.start, sentence_ends) for m in mentions)
-        else:
-            continue
-        if neighbour and len(text[gap_start:gap_end].split()) <= 2 and not _crosses(text, gap_start, gap_end, sentence_ends):
-            return True
-    return False
+@dataclass(frozen=True)
+class _ListWords:
+    """Words that join mentions into a list: conjunctions and articles (list) and "or" words (alternative)."""
 
+    joining: frozenset[str]
+    alternative: frozenset[str]
 
-def _crosses(text: str, start: int, end: int, sentence_ends: list[int]) -> bool:
-    return any(start <= position < end for position in sentence_ends) or len(text[start:end].split()) > 3
+    def link(self, gap: str) -> Optional[str]:
+        """"alternative", "list" or None for the words between two mentions; an empty gap joins nothing."""
+        words = gap.split()
+        if not words or not all(word in self.joining or word in self.alternative for word in words):
+            return None
+        return "alternative" if any(word in self.alternative for word in words) else "list"
 
 
 __all__ = ["EntitySpec", "LANGUAGES", "Lexicon", "LexiconError", "LexiconExtractor"]

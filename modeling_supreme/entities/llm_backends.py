@@ -7,7 +7,7 @@ the answer (JSON, schema) is the extractor's job.
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import logging
 import random
 import threading
@@ -203,12 +203,7 @@ class TransformersBackend:
 def _resolve_constrained(constrained: "bool | str") -> bool:
     if constrained not in (True, False, "auto"):
         raise ValueError(f"constrained must be True, False or 'auto', got {constrained!r}")
-    try:
-        import lmformatenforcer  # noqa: F401
-
-        available = True
-    except ImportError:
-        available = False
+    available = importlib.util.find_spec("lmformatenforcer") is not None
     if constrained is True and not available:
         raise ImportError("Constrained decoding needs lm-format-enforcer: pip install 'modeling-supreme[llm]'.")
     if constrained == "auto" and not available:
