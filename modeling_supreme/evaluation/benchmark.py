@@ -35,19 +35,6 @@ def _csn_key(value: object) -> str:
     return PurePosixPath(str(value)).stem
 
 
-def _ptbxl_relative_path(row: Mapping[str, object], sampling_rate: int) -> str:
-    return str(row["filename_hr"] if sampling_rate == 500 else row["filename_lr"])
-
-
-def _cpsc2018_relative_path(row: Mapping[str, object], sampling_rate: int) -> str:
-    return str(row["filename"])
-
-
-def _csn_relative_path(row: Mapping[str, object], sampling_rate: int) -> str:
-    # The tables name records as "/chapman/WFDBRecords/..."; the dataset's own root holds "WFDBRecords/...".
-    return str(row["ecg_path"]).split("chapman/", 1)[-1]
-
-
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
     """One benchmark task.
@@ -60,7 +47,6 @@ class TaskSpec:
         id_column: column identifying a record.
         metadata_columns: the columns that are not labels; every other column of a table is a label.
         record_key: value of `id_column` -> the record's id as built datasets store it (their `id` column).
-        relative_path: (table row, sampling rate in Hz) -> WFDB record path relative to the raw dataset's root.
         crop_seconds: keep only the first seconds of each record (the published protocol), None for all.
         notes: known properties / defects of the tables, repeated in every report.
     """
@@ -72,7 +58,6 @@ class TaskSpec:
     id_column: str
     metadata_columns: tuple[str, ...]
     record_key: Callable[[object], str]
-    relative_path: Callable[[Mapping[str, object], int], str]
     crop_seconds: float | None = None
     notes: tuple[str, ...] = ()
 
@@ -103,7 +88,6 @@ def _ptbxl_task(name: str, folder: str, title: str) -> TaskSpec:
         id_column="ecg_id",
         metadata_columns=(*_PTBXL_METADATA, folder),
         record_key=_ptbxl_key,
-        relative_path=_ptbxl_relative_path,
         notes=(_PTBXL_NOTE,),
     )
 
@@ -121,7 +105,6 @@ TASKS: dict[str, TaskSpec] = {
         id_column="filename",
         metadata_columns=("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
         record_key=_cpsc2018_key,
-        relative_path=_cpsc2018_relative_path,
         crop_seconds=2.5,
         notes=(
             "CPSC2018 records are cut to their first 2.5 s and zero-padded (published MERL protocol); "
@@ -136,7 +119,6 @@ TASKS: dict[str, TaskSpec] = {
         id_column="ecg_path",
         metadata_columns=("ecg_path", "age", "diagnose"),
         record_key=_csn_key,
-        relative_path=_csn_relative_path,
         notes=(
             "Chapman table defects, reported as-is: the multi-hot columns were built by substring matching on "
             "`diagnose`, so AF (atrial flutter) is 1 on every AFIB (atrial fibrillation) row and ST (sinus "

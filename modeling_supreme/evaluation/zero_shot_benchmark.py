@@ -1,0 +1,179 @@
+"""The zero-shot benchmark (DESIGN section 7): every label column of the six test tables is asked for by its text
+description; AUROC per label, mean per task with a bootstrap 95 % interval, mean over the tasks evaluated.
+
+```python
+>>> from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
+>>> model, processor = load_model_and_processor("path/or/hub-id")
+>>> sources = dict([open_source("data/ptbxl-sample", ptbxl_rate=100)])
+>>> report = run_zero_shot_benchmark(model, processor, ["ptbxl_super"], "data/benchmark-splits", sources)
+```
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .benchmark import TASKS, TaskSpec, get_task, load_task_table
+from .records import RecordSource, TaskInputs
+from .reporting import EvaluationReport, TaskResult, f1_at_validation_thresholds, skipped, summarize_task
+from .zero_shot import DEFAULT_BATCH_SIZE, label_texts_for, load_label_descriptions, score_ecgs
+
+logger = logging.getLogger(__name__)
+
+
+def load_model_and_processor(
+    name_or_path: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
+) -> tuple[Any, Any]:
+    """A SuPreME checkpoint (folder or Hub id) and its processor, in eval mode on `device` (default CPU)."""
+    from transformers import AutoModel, AutoProcessor
+
+    import modeling_supreme  # noqa: F401  (registers the Auto classes)
+
+    model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    processor = AutoProcessor.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    return model.to(device or "cpu").eval(), processor
+
+
+def score_split(
+    model: Any,
+    processor: Any,
+    spec: TaskSpec,
+    splits_dir: str | Path,
+    split: str,
+    source: RecordSource,
+    label_names: Sequence[str] | None = None,
+    label_texts: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = True,
+) -> tuple[TaskInputs, Any]:
+    """Score the records of one split of a task that `source` holds.
+
+    Returns:
+        (inputs, scores): `inputs.targets()` (n, L) and `scores` (n, L) are aligned; `inputs.missing` /
+        `inputs.rejected` name the rows left out. `scores` is None when no row of the table has a record.
+    """
+    table = load_task_table(spec, splits_dir, split, label_names=label_names)
+    inputs = TaskInputs(table, source, processor.feature_extractor, crop_seconds=spec.crop_seconds)
+    if not inputs.available_rows:
+        return inputs, None
+    texts = label_texts if label_texts is not None else table.label_names
+    scores = score_ecgs(model, processor, inputs.batches(batch_size), texts, progress=progress)
+    return inputs, scores
+
+
+def evaluate_task_zero_shot(
+    model: Any,
+    processor: Any,
+    spec: TaskSpec,
+    splits_dir: str | Path,
+    source: RecordSource,
+    descriptions: Mapping[str, Mapping[str, str]],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    with_f1: bool = False,
+    progress: bool = True,
+) -> TaskResult:
+    """Zero-shot evaluation of one task on its test split (and, with `with_f1`, F1 at thresholds chosen on val)."""
+    label_names = spec.label_columns(splits_dir, "test")
+    texts = label_texts_for(descriptions, spec.name, label_names)
+    inputs, scores = score_split(model, processor, spec, splits_dir, "test", source, label_names, texts, batch_size, progress)
+    if scores is None:
+        return skipped(spec, f"none of the {len(inputs.table.keys)} test records is in {source.description}")
+    result = summarize_task(spec, label_names, inputs.targets(), scores, n_resamples=n_resamples, seed=seed)
+    result.n_table_rows = len(inputs.table.keys)
+    result.missing = list(inputs.missing)
+    result.rejected = [(item.key, item.reason) for item in inputs.rejected]
+    if with_f1 and result.evaluated:
+        result.extra.update(_f1_from_validation(model, processor, spec, splits_dir, source, label_names, texts, inputs, scores, batch_size, progress))
+    return result
+
+
+def _f1_from_validation(
+    model: Any,
+    processor: Any,
+    spec: TaskSpec,
+    splits_dir: str | Path,
+    source: RecordSource,
+    label_names: Sequence[str],
+    texts: Sequence[str],
+    test_inputs: TaskInputs,
+    test_scores: Any,
+    batch_size: int,
+    progress: bool,
+) -> dict[str, Any]:
+    validation, validation_scores = score_split(
+        model, processor, spec, splits_dir, "val", source, label_names, texts, batch_size, progress
+    )
+    if validation_scores is None or len(validation.evaluated_rows) == 0:
+        return {"f1": None, "f1_note": "no validation record available to choose thresholds"}
+    return f1_at_validation_thresholds(
+        label_names, validation.targets(), validation_scores, test_inputs.targets(), test_scores
+    )
+
+
+def run_zero_shot_benchmark(
+    model: Any,
+    processor: Any,
+    tasks: Sequence[str],
+    splits_dir: str | Path,
+    sources: Mapping[str, RecordSource],
+    descriptions: Mapping[str, Mapping[str, str]] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    with_f1: bool = False,
+    model_name: str = "",
+    progress: bool = True,
+) -> EvaluationReport:
+    """Evaluate `tasks` zero-shot. A task whose data source is not given, whose table is missing or whose records
+    are all absent is reported as skipped (with the reason), never as a zero score.
+
+    Args:
+        model, processor: a SuPreME model and its processor.
+        tasks: names of `TASKS`.
+        splits_dir: benchmark-splits folder.
+        sources: data source name ("ptbxl", "cpsc2018", "csn") -> record source.
+        descriptions: {task: {column: text}}; default the project's label descriptions.
+        batch_size: ECGs per forward pass.
+        n_resamples, seed: bootstrap settings.
+        with_f1: also report test F1 at per-label thresholds chosen on the validation split.
+        model_name: how the model is named in the report.
+    """
+    descriptions = descriptions if descriptions is not None else load_label_descriptions()
+    results: dict[str, TaskResult] = {}
+    for name in tasks:
+        spec = get_task(name)
+        if spec.source not in sources:
+            results[name] = skipped(spec, f"no {spec.source} data given")
+            continue
+        if not spec.table_path(splits_dir, "test").is_file():
+            results[name] = skipped(spec, f"test table {spec.table_path(splits_dir, 'test')} not found")
+            continue
+        logger.info("zero-shot evaluation of %s on %s", name, sources[spec.source].description)
+        results[name] = evaluate_task_zero_shot(
+            model, processor, spec, splits_dir, sources[spec.source], descriptions, batch_size, n_resamples, seed, with_f1, progress
+        )
+    settings = {
+        "splits_dir": str(splits_dir),
+        "sources": {name: source.description for name, source in sources.items()},
+        "bootstrap": {"n_resamples": n_resamples, "seed": seed, "alpha": 0.05},
+        "label_texts": {
+            name: label_texts_for(descriptions, name, results[name].label_names) for name in results if results[name].evaluated
+        },
+    }
+    return EvaluationReport("zero-shot", model_name or type(model).__name__, results, settings)
+
+
+__all__ = [
+    "TASKS",
+    "evaluate_task_zero_shot",
+    "load_model_and_processor",
+    "run_zero_shot_benchmark",
+    "score_split",
+]
