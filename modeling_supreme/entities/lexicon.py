@@ -138,21 +138,16 @@ class Lexicon:
             _fold=str.maketrans(dict(normalisation.get("fold", {}))),
         )
         slots = {name: lexicon._compile_alternatives(forms, {}) for name, forms in (data.get("slots") or {}).items()}
-        locations = data.get("locations") or {}
-        forms_by_name: dict[str, list[Any]] = {}
         for entry in data.get("entities") or []:
             spec = lexicon._spec_from_entry(entry, source)
             lexicon._add_spec(spec, source)
-            forms_by_name[spec.name] = _forms_of(entry, languages, source)
+            for form in _forms_of(entry, languages, source):
+                lexicon._register_form(spec.name, form, slots, source)
         for family in data.get("families") or []:
-            for spec, forms, extra_slots in lexicon._expand_family(family, locations, languages, source):
+            for spec, forms, location_slot in lexicon._expand_family(family, data.get("locations") or {}, languages, source):
                 lexicon._add_spec(spec, source)
-                forms_by_name[spec.name] = forms
                 for form in forms:
-                    lexicon._register_form(spec.name, form, {**slots, **extra_slots}, source)
-        for entry in data.get("entities") or []:
-            for form in forms_by_name[entry["name"]]:
-                lexicon._register_form(entry["name"], form, slots, source)
+                    lexicon._register_form(spec.name, form, {**slots, **location_slot}, source)
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
         return lexicon
@@ -286,7 +281,7 @@ class Lexicon:
             self._entity_patterns[name] = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
         missing = set(self.specs) - set(self._entity_patterns)
         if missing:
-            raise LexiconError(f"{self.source}: entities without surface forms: {sorted(missing)}")
+            logger.debug("%s: no surface forms in the chosen languages for %s", self.source, sorted(missing))
 
     def _compile_cues(self, cues: Mapping[str, Any], languages: tuple[str, ...]) -> None:
         for kind in ("negation", "uncertainty"):
@@ -323,7 +318,7 @@ class Lexicon:
         """Canonical name of a surface form written exactly as in the lexicon (after normalisation), else None."""
         return self._surface_index.get(self.normalise(surface))
 
-    def find_mentions(self, text: str) -> list[_Match]:
+    def _find_mentions(self, text: str) -> list[_Match]:
         """All entity mentions of an already normalised text, overlaps resolved (longest wins)."""
         matches: list[_Match] = []
         for name, pattern in self._entity_patterns.items():
@@ -338,7 +333,7 @@ class Lexicon:
         located_families = {self.specs[m.name].family for m in kept if self.specs[m.name].family and not self.specs[m.name].unspecified}
         return [m for m in kept if not (self.specs[m.name].unspecified and self.specs[m.name].family in located_families)]
 
-    def find_cues(self, text: str, mentions: Sequence[_Match]) -> list[_Cue]:
+    def _find_cues(self, text: str, mentions: Sequence[_Match]) -> list[_Cue]:
         """Status cues of a normalised text outside entity mentions; overlapping cues: the longest wins."""
         cues = [
             _Cue(found.start(), found.end(), kind, direction)
@@ -358,10 +353,13 @@ class Lexicon:
 
 
 def _forms_of(entry: Mapping[str, Any], languages: tuple[str, ...], source: str) -> list[Any]:
+    """The surface forms of an entry in the chosen languages; an entry needs forms in at least one language."""
     forms = entry.get("forms") or {}
     unknown = set(forms) - set(LANGUAGES)
     if unknown:
         raise LexiconError(f"{source}: entry {entry.get('name')!r} has forms for unknown languages {sorted(unknown)}.")
+    if not any(forms.values()):
+        raise LexiconError(f"{source}: entry {entry.get('name')!r} has no surface forms.")
     return [form for language in languages for form in forms.get(language, [])]
 
 
@@ -416,8 +414,8 @@ class LexiconExtractor:
         text = self.lexicon.normalise(report)
         if not text:
             return []
-        mentions = self.lexicon.find_mentions(text)
-        cues = self.lexicon.find_cues(text, mentions)
+        mentions = self.lexicon._find_mentions(text)
+        cues = self.lexicon._find_cues(text, mentions)
         statuses = _mention_statuses(text, mentions, cues, self.lexicon._list_words)
         merged: dict[str, str] = {}
         for mention, status in zip(mentions, statuses):
