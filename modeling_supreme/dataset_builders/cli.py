@@ -1,0 +1,53 @@
+"""Command-line options shared by the `datasets_scripts/build_*.py` scripts (which stay thin)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from .hub import push_dataset_folder
+from .signals import SignalWindow
+from .streaming import BuildSettings, BuildSummary
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """--out, --num-proc, --shard-size, --overwrite, --push-to-hub, --private, --log-level."""
+    parser.add_argument("--out", required=True, help="output folder (Parquet shards + README.md)")
+    parser.add_argument("--num-proc", type=int, default=1, help="processes reading records (default 1)")
+    parser.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard (default 1000)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start again in an output folder that holds another build"
+    )
+    parser.add_argument("--push-to-hub", metavar="REPO", help="push the built dataset to this Hub dataset repository")
+    parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+
+
+def add_window_arguments(parser: argparse.ArgumentParser, default: SignalWindow) -> None:
+    """--seconds, --crop-seconds, --min-seconds (see `SignalWindow`)."""
+    parser.add_argument("--seconds", type=float, default=default.seconds, help=f"stored length in seconds (default {default.seconds:g})")
+    parser.add_argument(
+        "--crop-seconds", type=float, default=default.crop_seconds,
+        help="keep the first CROP seconds, zero-padded to --seconds (default: --seconds)",
+    )
+    parser.add_argument(
+        "--min-seconds", type=float, default=default.min_seconds,
+        help="reject records shorter than this (default: the crop length)",
+    )
+
+
+def window_from_args(args: argparse.Namespace) -> SignalWindow:
+    return SignalWindow(seconds=args.seconds, crop_seconds=args.crop_seconds, min_seconds=args.min_seconds)
+
+
+def settings_from_args(args: argparse.Namespace) -> BuildSettings:
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return BuildSettings(shard_size=args.shard_size, num_proc=args.num_proc, overwrite=args.overwrite)
+
+
+def finish(summary: BuildSummary, args: argparse.Namespace) -> None:
+    """Print the summary; push to the Hub when asked."""
+    print(summary.format())
+    if args.push_to_hub:
+        url = push_dataset_folder(summary.folder, args.push_to_hub, private=args.private or None)
+        print(f"Pushed to {url}")

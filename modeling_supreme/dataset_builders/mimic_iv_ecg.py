@@ -1,0 +1,144 @@
+"""MIMIC-IV-ECG (Gow et al., 2023): ~800k 10 s 12-lead ECGs at 500 Hz with machine-generated reports.
+
+Layout of the PhysioNet release::
+
+    record_list.csv              subject_id, study_id, file_name, ecg_time, path (files/pNNNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN)
+    machine_measurements.csv     subject_id, study_id, ..., report_0 ... report_17, ...
+    files/p1000/p10000032/s40689238/40689238.hea (+ .dat)
+
+Records and reports are joined on `study_id` (never on row order). The report is the non-empty
+`report_0..report_17` fragments, each with its whitespace collapsed and separator junk ("---", "***") removed,
+joined into sentences ("Sinus rhythm. Normal ECG."). Records whose report has fewer than four words are left
+out (the SuPreME / MERL protocol: 771,693 of ~800k kept); they and records without a report are listed in
+`rejects.jsonl` and counted in the summary. MIMIC writes the limb leads as I, II, III, aVR, aVF, aVL: the
+signals are reordered by lead name to the standard order (aVL before aVF).
+
+Memory: the report of every study is held in a dict (~100 MB for 800k studies); signals are streamed record
+by record and never held together.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from datasets import Value
+
+from .card import DatasetDescription
+from .signals import SignalReader, SignalWindow
+from .streaming import BuildSettings, BuildSummary, build_dataset
+from .tasks import RecordTask, Rejection, StreamItem
+
+logger = logging.getLogger(__name__)
+
+REPORT_COLUMNS = tuple(f"report_{index}" for index in range(18))
+MIN_REPORT_WORDS = 4
+SAMPLING_RATE = 500
+RECORD_SECONDS = 10.0
+CSV_CHUNK_ROWS = 100_000
+SHORT_REPORT = "report under 4 words"
+NO_REPORT = "no machine report"
+
+# Runs of separator characters that machines print around statements ("--- Acute MI ---", "*** ... ***").
+_SEPARATOR_RUNS = re.compile(r"(?:-{2,}|\*{2,}|={2,}|_{2,})")
+
+CITATION = """Gow, B., Pollard, T., Nathanson, L. A., Johnson, A., Moody, B., Fernandes, C., Greenbaum, N., Waks, J. W.,
+Eslami, P., Carbonati, T., Chaudhari, A., Herbst, E., Moukheiber, D., Berkowitz, S., Mark, R., Horng, S.
+MIMIC-IV-ECG: Diagnostic Electrocardiogram Matched Subset (version 1.0). PhysioNet (2023)."""
+
+
+def clean_fragment(fragment: Any) -> str:
+    """One `report_k` cell -> text without separator junk, whitespace collapsed, no trailing punctuation."""
+    if fragment is None or pd.isna(fragment):
+        return ""
+    text = _SEPARATOR_RUNS.sub(" ", str(fragment))
+    return " ".join(text.split()).strip(" .;,:")
+
+
+def clean_report(fragments: Iterable[Any]) -> str:
+    """The report of one study: its non-empty fragments as sentences, e.g. "Sinus rhythm. Normal ECG."."""
+    sentences = [text for text in (clean_fragment(fragment) for fragment in fragments) if text]
+    return ". ".join(sentences) + "." if sentences else ""
+
+
+def word_count(report: str) -> int:
+    """Words of a report (runs of letters or digits; punctuation does not count)."""
+    return len(re.findall(r"[A-Za-z0-9]+", report))
+
+
+def load_reports(machine_measurements: str | Path) -> dict[int, str]:
+    """study_id -> cleaned report, read in chunks (only the id and report columns).
+
+    A study listed twice keeps its first report (logged).
+    """
+    reports: dict[int, str] = {}
+    duplicates = 0
+    columns = ["study_id", *REPORT_COLUMNS]
+    for chunk in pd.read_csv(machine_measurements, usecols=lambda name: name in columns, dtype=str, chunksize=CSV_CHUNK_ROWS):
+        present = [column for column in REPORT_COLUMNS if column in chunk.columns]
+        if not present:
+            raise ValueError(f"{machine_measurements}: no report_0..report_17 columns")
+        for study_id, *fragments in chunk[["study_id", *present]].itertuples(index=False):
+            key = int(study_id)
+            if key in reports:
+                duplicates += 1
+                continue
+            reports[key] = clean_report(fragments)
+    if duplicates:
+        logger.warning("%s: %d studies listed more than once; kept the first report of each", machine_measurements, duplicates)
+    return reports
+
+
+def mimic_tasks(root: str | Path, reports: dict[int, str]) -> Iterator[StreamItem]:
+    """Records of `record_list.csv` in file order, joined with their report on study_id; records without a
+    report or with a report under four words come out as `Rejection`s."""
+    root = Path(root)
+    record_list = root / "record_list.csv"
+    for chunk in pd.read_csv(record_list, dtype=str, chunksize=CSV_CHUNK_ROWS):
+        for row in chunk.itertuples(index=False):
+            study_id = int(row.study_id)
+            path = str(root / row.path)
+            report = reports.get(study_id)
+            if report is None:
+                yield Rejection(str(study_id), path, f"study {study_id}: no row in machine_measurements.csv", NO_REPORT)
+            elif word_count(report) < MIN_REPORT_WORDS:
+                reason = f"study {study_id}: report {report!r} has {word_count(report)} words (< {MIN_REPORT_WORDS})"
+                yield Rejection(str(study_id), path, reason, SHORT_REPORT)
+            else:
+                columns = {"report": report, "subject_id": int(row.subject_id), "study_id": study_id, "ecg_time": str(row.ecg_time)}
+                yield RecordTask(str(study_id), path, columns)
+
+
+def mimic_features() -> dict[str, Any]:
+    """Source-specific columns of MIMIC-IV-ECG."""
+    return {"subject_id": Value("int64"), "study_id": Value("int64"), "ecg_time": Value("string")}
+
+
+def mimic_description() -> DatasetDescription:
+    body = f"""ECGs of [MIMIC-IV-ECG](https://physionet.org/content/mimic-iv-ecg/) (500 Hz, 10 s, 12 leads in mV, in
+standard lead order) with their machine-generated reports.
+
+`report` joins the non-empty `report_0`..`report_17` fragments of `machine_measurements.csv` (matched on
+`study_id`) into sentences, whitespace collapsed and separator runs (`---`, `***`) removed. Records whose
+report has fewer than {MIN_REPORT_WORDS} words are left out, as in SuPreME and MERL; see `rejects.jsonl`.
+A single `train` split: MIMIC-IV-ECG is the pre-training corpus."""
+    return DatasetDescription(pretty_name="MIMIC-IV-ECG with machine reports", body=body, license="odbl", citation=CITATION)
+
+
+def build_mimic_iv_ecg(root: str | Path, out: str | Path, settings: BuildSettings = BuildSettings()) -> BuildSummary:
+    """Build the MIMIC-IV-ECG dataset folder (single `train` split) from the PhysioNet release at `root`."""
+    root = Path(root)
+    reports = load_reports(root / "machine_measurements.csv")
+    return build_dataset(
+        out,
+        {"train": mimic_tasks(root, reports)},
+        SignalReader(SAMPLING_RATE, SignalWindow(RECORD_SECONDS)),
+        mimic_features(),
+        mimic_description(),
+        settings,
+        signature={"source": "mimic-iv-ecg", "min_report_words": MIN_REPORT_WORDS},
+    )

@@ -1,0 +1,119 @@
+"""Reading one record into the stored signal: 12 standard leads, fixed length, NaN handled."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from datasets import Array2D, Features, List, Value
+
+from ..configuration_supreme import STANDARD_LEADS
+from ..feature_extraction_supreme import read_ecg, standardize_leads
+from .tasks import RecordRejected
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalWindow:
+    """Which part of each signal is stored, in seconds (converted to samples at the dataset's sampling rate).
+
+    Attributes:
+        seconds: stored length T / sampling rate; every row has exactly this length.
+        crop_seconds: keep at most the first `crop_seconds` of a record (default `seconds`); a crop shorter
+            than `seconds` is zero-padded at the end (e.g. the 2.5 s -> 5 s CPSC2018 protocol of MERL).
+        min_seconds: records shorter than this are rejected as too short (default: `crop_seconds`, i.e. no
+            padding of short records unless asked for).
+    """
+
+    seconds: float
+    crop_seconds: float | None = None
+    min_seconds: float | None = None
+
+    def samples(self, sampling_rate: int) -> tuple[int, int, int]:
+        """(stored length, crop length, minimum length) in samples at `sampling_rate`."""
+        length = round(self.seconds * sampling_rate)
+        crop = round((self.crop_seconds if self.crop_seconds is not None else self.seconds) * sampling_rate)
+        minimum = round(self.min_seconds * sampling_rate) if self.min_seconds is not None else crop
+        if not 0 < minimum <= crop <= length:
+            raise ValueError(
+                f"invalid signal window {self}: need 0 < min_seconds <= crop_seconds <= seconds"
+            )
+        return length, crop, minimum
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalArrays:
+    """The signal part of one row.
+
+    Attributes:
+        ecg: (12, T) float32 in mV, leads in `STANDARD_LEADS` order; missing leads and NaN samples are 0.
+        lead_mask: (12,) bool, True where the lead was recorded (or derived from two limb leads) and holds
+            at least one valid sample.
+        num_samples: samples of the record kept before zero-padding (<= T).
+    """
+
+    ecg: np.ndarray
+    lead_mask: np.ndarray
+    num_samples: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalReader:
+    """Reads one record into `SignalArrays` (picklable: it is sent to the worker processes).
+
+    Attributes:
+        sampling_rate: the dataset's rate in Hz; records at another rate are rejected (the dataset stores
+            signals at the source rate; resampling happens in the feature extractor at model time).
+        window: the stored part of each record.
+    """
+
+    sampling_rate: int
+    window: SignalWindow
+
+    def __post_init__(self) -> None:
+        self.window.samples(self.sampling_rate)  # fail at construction on an impossible window
+
+    def __call__(self, path: str) -> SignalArrays:
+        """Raises `RecordRejected`, or `read_ecg`'s FileNotFoundError / ValueError, naming the record."""
+        record = read_ecg(path)
+        if round(record.sampling_rate) != self.sampling_rate:
+            raise RecordRejected(
+                f"{record.source}: sampling rate {record.sampling_rate:g} Hz, the dataset is built at "
+                f"{self.sampling_rate} Hz (build records of each rate into their own dataset)",
+                "other sampling rate",
+            )
+        if not np.isfinite(record.signal).any():
+            raise RecordRejected(f"{record.source}: all samples are NaN", "all NaN")
+        length, crop, minimum = self.window.samples(self.sampling_rate)
+        available = record.signal.shape[1]
+        if available < minimum:
+            raise RecordRejected(
+                f"{record.source}: too short, {available} samples ({available / self.sampling_rate:g} s) "
+                f"< {minimum} ({minimum / self.sampling_rate:g} s)",
+                "too short",
+            )
+        signal, lead_mask = standardize_leads(record.signal[:, :crop], record.lead_names, record.source)
+        finite = np.isfinite(signal)
+        lead_mask &= finite.any(axis=1)
+        if not lead_mask.any():
+            raise RecordRejected(f"{record.source}: no valid sample in the first {crop} samples", "all NaN")
+        ecg = np.zeros((len(STANDARD_LEADS), length), dtype=np.float32)
+        kept = signal.shape[1]
+        ecg[:, :kept] = np.where(finite, signal, 0.0)
+        ecg[~lead_mask] = 0.0
+        return SignalArrays(ecg=ecg, lead_mask=lead_mask, num_samples=kept)
+
+
+def signal_features(num_samples: int) -> Features:
+    """The columns every dataset has: `id`, `report`, `ecg` (Array2D (12, num_samples) float32, mV),
+    `sampling_rate`, `lead_names` (the 12 standard names), `lead_mask`, `num_samples`."""
+    return Features(
+        {
+            "id": Value("string"),
+            "report": Value("string"),
+            "ecg": Array2D((len(STANDARD_LEADS), num_samples), "float32"),
+            "sampling_rate": Value("int32"),
+            "lead_names": List(Value("string"), length=len(STANDARD_LEADS)),
+            "lead_mask": List(Value("bool"), length=len(STANDARD_LEADS)),
+            "num_samples": Value("int32"),
+        }
+    )

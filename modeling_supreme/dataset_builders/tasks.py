@@ -1,0 +1,59 @@
+"""What a source hands to the builder: records to build (`RecordTask`) and records left out (`Rejection`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+
+class RecordRejected(ValueError):
+    """A record that is readable but unusable (too short, all NaN, wrong sampling rate...).
+
+    Attributes:
+        category: a short, record-independent reason ("too short") that groups rejects in the summary.
+    """
+
+    def __init__(self, message: str, category: str):
+        super().__init__(message)
+        self.category = category
+
+
+# Errors that concern one record (unreadable, malformed, unusable): it is rejected and the build goes on.
+# Anything else (a bug, KeyboardInterrupt, MemoryError) stops the build; a re-run resumes it.
+RECORD_ERRORS = (ValueError, OSError)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordTask:
+    """One record to build.
+
+    Attributes:
+        record_id: value of the `id` column, unique within the dataset.
+        path: the WFDB record, with or without extension (what `read_ecg` accepts).
+        columns: values of the non-signal columns (`report`, labels, source ids), small and picklable.
+    """
+
+    record_id: str
+    path: str
+    columns: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """A record left out of the dataset (one line of `rejects.jsonl`).
+
+    Attributes:
+        record_id: the record's id.
+        path: the record (or metadata file) concerned.
+        reason: the full message, naming the record and the problem.
+        category: a short, record-independent reason ("too short", "unreadable record") for the summary.
+    """
+
+    record_id: str
+    path: str
+    reason: str
+    category: str
+
+
+StreamItem = RecordTask | Rejection

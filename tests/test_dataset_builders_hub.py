@@ -1,0 +1,69 @@
+"""Pushing built datasets to the Hub (the local stand-in) and loading them back in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from huggingface_hub import DatasetCard
+
+from modeling_supreme.dataset_builders import BuildSettings
+from modeling_supreme.dataset_builders.hub import push_dataset_folder
+from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
+from tests.dataset_builders_helpers import REPO_ROOT, copy_ptbxl_subset
+from tests.hub_standin import local_hub  # noqa: F401  (pytest fixture)
+
+# Ten records: folds 1-8 and at least one of folds 9 and 10 (ecg_ids 1-10 have folds 3,2,5,3,4,4,4,9,2,10).
+ECG_IDS = list(range(1, 11))
+
+LOAD_AND_DESCRIBE = """
+import json, sys, datasets
+loaded = datasets.load_dataset(sys.argv[1])
+train = loaded["train"].with_format("torch")
+print(json.dumps({
+    "splits": {name: split.num_rows for name, split in loaded.items()},
+    "ecg_shape": list(train[0]["ecg"].shape),
+    "ecg_dtype": str(train[0]["ecg"].dtype),
+    "ecg_ids": sorted(int(i) for split in loaded.values() for i in split["ecg_id"]),
+}))
+"""
+
+
+def _load_in_fresh_process(repo_id: str, env: dict[str, str]) -> dict:
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_DESCRIBE, repo_id], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_pushed_dataset_loads_in_a_fresh_process_with_its_splits_and_card(local_hub, tmp_path):
+    copy_ptbxl_subset(tmp_path / "root", ECG_IDS, rate=100)
+    summary = build_ptbxl(tmp_path / "root", tmp_path / "out", 100, BuildSettings(shard_size=3))
+    push_dataset_folder(tmp_path / "out", "someone/ptbxl-mini")
+
+    described = _load_in_fresh_process("someone/ptbxl-mini", local_hub.subprocess_env())
+    assert described["splits"] == summary.rows
+    assert described["ecg_shape"] == [12, 1000] and described["ecg_dtype"] == "torch.float32"
+    assert described["ecg_ids"] == ECG_IDS
+
+    files = local_hub.repo_files("someone/ptbxl-mini", repo_type="dataset")
+    shards = sorted(path for path in files if path.endswith(".parquet"))
+    assert len(shards) == len(list((tmp_path / "out" / "data").glob("*.parquet")))  # one file per local shard
+    card = DatasetCard(files["README.md"].decode())
+    assert [config["config_name"] for config in card.data.configs] == ["default"]
+    assert {entry["split"] for entry in card.data.configs[0]["data_files"]} == set(summary.rows)
+    assert card.data.label_names["super_class"] == ["STTC", "NORM", "MI", "HYP", "CD"]  # kept from the local card
+    assert "strat_fold" in card.text and card.data.license == "cc-by-4.0"
+    assert local_hub.unhandled == []
+
+
+@pytest.mark.slow
+def test_cli_push_to_hub_option(local_hub, tmp_path):
+    copy_ptbxl_subset(tmp_path / "root", ECG_IDS, rate=100)
+    command = [sys.executable, "datasets_scripts/build_ptbxl.py", "--root", str(tmp_path / "root"), "--out", str(tmp_path / "out"),
+               "--push-to-hub", "someone/from-cli"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "built 10 records" in result.stdout and "Pushed to" in result.stdout
+    assert _load_in_fresh_process("someone/from-cli", local_hub.subprocess_env())["ecg_ids"] == ECG_IDS
