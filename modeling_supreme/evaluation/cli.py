@@ -1,0 +1,71 @@
+"""Command-line arguments shared by the evaluation scripts in `eval/` (model, tasks, splits, data sources)."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from .benchmark import ALL_TASKS, SOURCES
+from .records import PTBXL_RATES, RecordSource, open_source
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --tasks, --splits, --data, --ptbxl-root, --ptbxl-rate, --out, --batch-size, --device, bootstrap,
+    --trust-remote-code, --no-progress."""
+    parser.add_argument("--model", required=True, help="checkpoint folder or Hub id")
+    parser.add_argument("--tasks", default=",".join(ALL_TASKS), help=f"comma-separated, from {','.join(ALL_TASKS)}")
+    parser.add_argument("--splits", default="data/benchmark-splits", help="benchmark-splits folder")
+    parser.add_argument(
+        "--data", nargs="*", default=[], metavar="[SOURCE=]PATH",
+        help=f"dataset folders built by datasets_scripts/build_*.py, Hub dataset ids or raw WFDB folders; SOURCE in "
+        f"{SOURCES} (default: told from the record names)",
+    )
+    parser.add_argument("--ptbxl-root", help="raw PTB-XL folder (ptbxl_database.csv, records100/, records500/)")
+    parser.add_argument(
+        "--ptbxl-rate", default="auto", choices=["auto", *map(str, PTBXL_RATES)],
+        help="which files of a raw PTB-XL folder to read; auto: 100 Hz for models at <= 100 Hz, else 500 Hz",
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (and of training subsets)")
+    parser.add_argument("--trust-remote-code", action="store_true", help="load a Hub model's own code")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def tasks_from_args(args: argparse.Namespace) -> list[str]:
+    """The --tasks list; SystemExit naming unknown tasks."""
+    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    unknown = sorted(set(tasks) - set(ALL_TASKS))
+    if unknown:
+        raise SystemExit(f"error: unknown tasks {unknown}; choose from {list(ALL_TASKS)}")
+    return tasks
+
+
+def ptbxl_rate_from_args(args: argparse.Namespace, model_sampling_rate: int) -> int:
+    """--ptbxl-rate, with "auto" resolved from the model's sampling rate."""
+    if args.ptbxl_rate != "auto":
+        return int(args.ptbxl_rate)
+    return 100 if model_sampling_rate <= 100 else 500
+
+
+def sources_from_args(args: argparse.Namespace, model_sampling_rate: int) -> dict[str, RecordSource]:
+    """`--data` entries ([SOURCE=]PATH) and `--ptbxl-root` -> {source name: record source}."""
+    entries: list[tuple[str | None, str]] = [
+        (entry.split("=", 1)[0], entry.split("=", 1)[1]) if "=" in entry else (None, entry) for entry in args.data
+    ]
+    if args.ptbxl_root:
+        entries.append(("ptbxl", args.ptbxl_root))
+    rate = ptbxl_rate_from_args(args, model_sampling_rate)
+    sources: dict[str, RecordSource] = {}
+    for source, path in entries:
+        name, opened = open_source(path, source, rate)
+        if name in sources:
+            raise SystemExit(f"error: two record sources for {name}: {sources[name].description} and {opened.description}")
+        sources[name] = opened
+    return sources
+
+
+__all__ = ["add_benchmark_arguments", "ptbxl_rate_from_args", "sources_from_args", "tasks_from_args"]
