@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,28 +111,30 @@ def ptbxl_features(label_space: PtbxlLabelSpace) -> dict[str, Any]:
     }
 
 
-def split_of_fold(fold: int) -> str:
-    """`strat_fold` -> split name (1-8 train, 9 validation, 10 test)."""
-    for split, folds in SPLIT_FOLDS.items():
-        if fold in folds:
-            return split
-    raise ValueError(f"strat_fold {fold} is not one of PTB-XL's folds 1-10")
-
-
-def ptbxl_tasks(root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpace) -> dict[str, list[RecordTask]]:
-    """Split -> records of `ptbxl_database.csv`, sorted by ecg_id.
+def ptbxl_tasks(root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpace) -> dict[str, Iterator[RecordTask]]:
+    """Split -> lazy stream of the records of `ptbxl_database.csv` in that split, sorted by ecg_id.
 
     Raises:
-        ValueError: unknown sampling rate, or a malformed row (names the row).
+        ValueError: unknown sampling rate, or a `strat_fold` outside 1-10 (names the rows); a malformed
+            `scp_codes` raises when its row is reached.
     """
     if sampling_rate not in SAMPLING_RATES:
         raise ValueError(f"PTB-XL has records at {sorted(SAMPLING_RATES)} Hz, not {sampling_rate}")
     root = Path(root)
     database = pd.read_csv(root / "ptbxl_database.csv", index_col="ecg_id").sort_index()
-    tasks: dict[str, list[RecordTask]] = {split: [] for split in SPLIT_FOLDS}
-    for ecg_id, row in database.iterrows():
-        source = f"{root / 'ptbxl_database.csv'} (ecg_id {ecg_id})"
-        codes = parse_scp_codes(row["scp_codes"], source)
+    known_folds = [fold for folds in SPLIT_FOLDS.values() for fold in folds]
+    unknown = database.index[~database["strat_fold"].isin(known_folds)].tolist()
+    if unknown:
+        raise ValueError(f"{root / 'ptbxl_database.csv'}: strat_fold outside 1-10 for ecg_id {unknown[:10]}")
+    return {
+        split: _split_records(root, database[database["strat_fold"].isin(folds)], sampling_rate, label_space)
+        for split, folds in SPLIT_FOLDS.items()
+    }
+
+
+def _split_records(root: Path, rows: pd.DataFrame, sampling_rate: int, label_space: PtbxlLabelSpace) -> Iterator[RecordTask]:
+    for ecg_id, row in rows.iterrows():
+        codes = parse_scp_codes(row["scp_codes"], f"{root / 'ptbxl_database.csv'} (ecg_id {ecg_id})")
         columns = {
             "report": "" if pd.isna(row["report"]) else str(row["report"]).strip(),
             "ecg_id": int(ecg_id),
@@ -141,9 +143,7 @@ def ptbxl_tasks(root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpa
             "scp_codes": json.dumps(codes),
             **{task: label_space.multi_hot(task, codes) for task in PTBXL_TASKS},
         }
-        path = str(root / row[SAMPLING_RATES[sampling_rate]])
-        tasks[split_of_fold(int(row["strat_fold"]))].append(RecordTask(str(ecg_id), path, columns))
-    return tasks
+        yield RecordTask(str(ecg_id), str(root / row[SAMPLING_RATES[sampling_rate]]), columns)
 
 
 def ptbxl_description(label_space: PtbxlLabelSpace, sampling_rate: int) -> DatasetDescription:

@@ -124,6 +124,7 @@ class BuildSettings:
         overwrite: discard what the output folder holds and start again (instead of resuming an unfinished
             build with the same settings, or refusing a folder that holds another build).
         config_name: name of the dataset configuration in the card.
+        progress: show a progress bar per split.
     """
 
     shard_size: int = 1000
@@ -132,6 +133,7 @@ class BuildSettings:
     row_group_size: int = 100
     overwrite: bool = False
     config_name: str = DEFAULT_CONFIG
+    progress: bool = True
 
 
 @dataclasses.dataclass
@@ -278,7 +280,7 @@ def _build_split(
     try:
         with contextlib.closing(read_records(remaining, reader, settings.num_proc, settings.chunk_size)) as outcomes:
             progress_bar = tqdm(outcomes, desc=split, unit=" records", initial=position, mininterval=2.0,
-                                disable=split == UNASSIGNED_SPLIT)
+                                disable=not settings.progress or split == UNASSIGNED_SPLIT)
             for item, outcome in progress_bar:
                 if isinstance(outcome, Rejection):
                     rejects.add(split, position, outcome)
