@@ -226,17 +226,26 @@ class TaskInputs:
         self.available_rows = [row for row, present in enumerate(available) if present]
         self.missing = [key for key, present in zip(self.table.keys, available) if not present]
 
-    def batches(self, batch_size: int) -> Iterator[dict[str, Any]]:
-        """Batches {"ecg_values" (B, 12, T), "lead_mask" (B, 12)} of the available rows, preprocessed by the model's
-        feature extractor; rows whose record cannot be read or preprocessed go to `rejected`."""
+    def batches(self, batch_size: int, rows: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
+        """Batches {"ecg_values" (B, 12, T), "lead_mask" (B, 12), "rows" (B,) table rows} preprocessed by the model's
+        feature extractor; rows whose record cannot be read or preprocessed go to `rejected`.
+
+        Args:
+            batch_size: records per batch.
+            rows: which available rows, in which order (e.g. shuffled for training); default all, in table order.
+        """
         self.evaluated_rows.clear()
         self.rejected.clear()
-        for start in range(0, len(self.available_rows), batch_size):
-            rows = self.available_rows[start : start + batch_size]
-            kept_rows, values, lead_mask = self._preprocess(rows, self.source.read(self.table, rows))
+        order = list(self.available_rows if rows is None else rows)
+        unavailable = sorted(set(order) - set(self.available_rows))
+        if unavailable:
+            raise ValueError(f"{self.table.path}: rows {unavailable[:10]} have no record in {self.source.description}")
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            kept_rows, values, lead_mask = self._preprocess(chunk, self.source.read(self.table, chunk))
             if kept_rows:
                 self.evaluated_rows.extend(kept_rows)
-                yield {"ecg_values": values, "lead_mask": lead_mask}
+                yield {"ecg_values": values, "lead_mask": lead_mask, "rows": np.asarray(kept_rows)}
 
     def _preprocess(
         self, rows: Sequence[int], items: Sequence[LoadedRecord | RejectedRecord]
