@@ -57,7 +57,9 @@ def read_ecg_rate(paths: list[str]) -> float:
 def builder_rate(root: Path, count: int, num_proc: int, shard_size: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        summary = build_ptbxl(root, out, SAMPLING_RATE, BuildSettings(shard_size=shard_size, num_proc=num_proc, progress=False))
+        summary = build_ptbxl(
+            root, out, SAMPLING_RATE, BuildSettings(shard_size=shard_size, num_proc=num_proc, progress=False)
+        )
         elapsed = time.perf_counter() - started
     assert summary.built == count, summary.format()
     return count / elapsed
@@ -90,7 +92,12 @@ def measure_memory(root: Path, count: int, shard_size: int) -> dict[str, float]:
         subset = subset_root(root, count, Path(scratch) / "root")
         before = current_rss_mb()
         tracemalloc.start()
-        build_ptbxl(subset, Path(scratch) / "out", SAMPLING_RATE, BuildSettings(shard_size=shard_size, num_proc=1, progress=False))
+        build_ptbxl(
+            subset,
+            Path(scratch) / "out",
+            SAMPLING_RATE,
+            BuildSettings(shard_size=shard_size, num_proc=1, progress=False),
+        )
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
@@ -98,7 +105,16 @@ def measure_memory(root: Path, count: int, shard_size: int) -> dict[str, float]:
 
 
 def memory_in_fresh_process(root: Path, count: int, shard_size: int) -> dict[str, float]:
-    command = [sys.executable, __file__, "--root", str(root), "--shard-size", str(shard_size), "--measure-memory", str(count)]
+    command = [
+        sys.executable,
+        __file__,
+        "--root",
+        str(root),
+        "--shard-size",
+        str(shard_size),
+        "--measure-memory",
+        str(count),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -128,13 +144,17 @@ def main() -> None:
 
     small, large = (memory_in_fresh_process(args.root, count, args.shard_size) for count in (100, 400))
     print(f"Peak memory of a build (1 process, shards of {args.shard_size}), each in a fresh interpreter:")
-    for measured in (small, large):
-        growth = measured["rss_peak_mb"] - measured["rss_before_mb"]
-        print(f"  {measured['records']:4d} records: RSS +{growth:6.1f} MB above {measured['rss_before_mb']:.0f} MB before the build; "
-              f"tracemalloc peak {measured['tracemalloc_peak_mb']:6.1f} MB")
-    rss_ratio = (large["rss_peak_mb"] - large["rss_before_mb"]) / max(small["rss_peak_mb"] - small["rss_before_mb"], 1e-9)
+    growth = {count: m["rss_peak_mb"] - m["rss_before_mb"] for count, m in ((100, small), (400, large))}
+    for count, measured in ((100, small), (400, large)):
+        print(
+            f"  {count:4d} records: RSS +{growth[count]:6.1f} MB above {measured['rss_before_mb']:.0f} MB before the "
+            f"build; tracemalloc peak {measured['tracemalloc_peak_mb']:6.1f} MB"
+        )
+    rss_ratio = growth[400] / max(growth[100], 1e-9)
     traced_ratio = large["tracemalloc_peak_mb"] / small["tracemalloc_peak_mb"]
-    print(f"  400 / 100 records: RSS growth ratio {rss_ratio:.2f}, tracemalloc peak ratio {traced_ratio:.2f} (records ratio 4.00)")
+    print(
+        f"  400 / 100 records: RSS growth ratio {rss_ratio:.2f}, tracemalloc peak ratio {traced_ratio:.2f} (records x4)"
+    )
 
 
 if __name__ == "__main__":

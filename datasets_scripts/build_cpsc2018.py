@@ -1,21 +1,34 @@
 """Build CPSC2018 (PhysioNet/CinC layout: .hea + .mat, #Dx: SNOMED CT codes) as a Hub-ready dataset with the
 benchmark's 9 label columns; --splits reproduces the benchmark's train/val/test membership.
 
-    python datasets_scripts/build_cpsc2018.py --root cpsc2018/ --splits ../shared/data/benchmark-splits --out outputs/cpsc2018
+    python datasets_scripts/build_cpsc2018.py --root cpsc2018/ --splits data/benchmark-splits \
+        --out outputs/cpsc2018
     ... --merl-protocol   # MERL's zero-shot protocol: first 2.5 s zero-padded to 5 s
 """
 
 import argparse
 
-from modeling_supreme.dataset_builders.cli import add_build_arguments, add_window_arguments, finish, settings_from_args, window_from_args
+from modeling_supreme.dataset_builders.cli import (
+    add_build_arguments,
+    add_window_arguments,
+    finish,
+    settings_from_args,
+    window_from_args,
+)
 from modeling_supreme.dataset_builders.physionet_cinc import DEFAULT_WINDOWS, MERL_CPSC_WINDOW, build_cinc
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder holding the CPSC2018 records (searched recursively)")
-    parser.add_argument("--splits", help="benchmark-splits folder (or its icbeb/ folder) whose tables define the splits")
-    parser.add_argument("--merl-protocol", action="store_true", help="store the first 2.5 s zero-padded to 5 s (overrides --seconds/--crop-seconds/--min-seconds)")
+    parser.add_argument(
+        "--splits", help="benchmark-splits folder (or its icbeb/ folder) whose tables define the splits"
+    )
+    parser.add_argument(
+        "--merl-protocol",
+        action="store_true",
+        help="store the first 2.5 s zero-padded to 5 s (overrides --seconds/--crop-seconds/--min-seconds)",
+    )
     add_window_arguments(parser, DEFAULT_WINDOWS["cpsc2018"])
     add_build_arguments(parser)
     args = parser.parse_args()

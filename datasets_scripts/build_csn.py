@@ -2,19 +2,28 @@
 as a Hub-ready dataset with the benchmark's 38 label columns (exact code match); --splits reproduces the
 benchmark's train/val/test membership.
 
-    python datasets_scripts/build_csn.py --root ecg-arrhythmia/WFDBRecords --splits ../shared/data/benchmark-splits --out outputs/csn
+    python datasets_scripts/build_csn.py --root ecg-arrhythmia/WFDBRecords --splits data/benchmark-splits \
+        --out outputs/csn
 """
 
 import argparse
 
-from modeling_supreme.dataset_builders.cli import add_build_arguments, add_window_arguments, finish, settings_from_args, window_from_args
+from modeling_supreme.dataset_builders.cli import (
+    add_build_arguments,
+    add_window_arguments,
+    finish,
+    settings_from_args,
+    window_from_args,
+)
 from modeling_supreme.dataset_builders.physionet_cinc import DEFAULT_WINDOWS, build_cinc
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder holding the CSN records (searched recursively)")
-    parser.add_argument("--splits", help="benchmark-splits folder (or its chapman/ folder) whose tables define the splits")
+    parser.add_argument(
+        "--splits", help="benchmark-splits folder (or its chapman/ folder) whose tables define the splits"
+    )
     add_window_arguments(parser, DEFAULT_WINDOWS["csn"])
     add_build_arguments(parser)
     args = parser.parse_args()

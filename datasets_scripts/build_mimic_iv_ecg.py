@@ -12,7 +12,9 @@ from modeling_supreme.dataset_builders.mimic_iv_ecg import build_mimic_iv_ecg
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="MIMIC-IV-ECG folder (record_list.csv, machine_measurements.csv, files/)")
+    parser.add_argument(
+        "--root", required=True, help="MIMIC-IV-ECG folder (record_list.csv, machine_measurements.csv, files/)"
+    )
     add_build_arguments(parser)
     args = parser.parse_args()
     finish(build_mimic_iv_ecg(args.root, args.out, settings_from_args(args)), args)

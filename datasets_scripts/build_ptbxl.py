@@ -1,6 +1,6 @@
 """Build PTB-XL as a Hub-ready dataset (Parquet shards + card): train/validation/test by strat_fold 1-8/9/10.
 
-    python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 [--sampling-rate 500]
+python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 [--sampling-rate 500]
 """
 
 import argparse
@@ -11,7 +11,9 @@ from modeling_supreme.dataset_builders.ptbxl import SAMPLING_RATES, build_ptbxl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/)")
+    parser.add_argument(
+        "--root", required=True, help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/)"
+    )
     parser.add_argument("--sampling-rate", type=int, choices=sorted(SAMPLING_RATES), default=100)
     add_build_arguments(parser)
     args = parser.parse_args()

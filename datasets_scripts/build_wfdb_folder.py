@@ -6,7 +6,13 @@
 
 import argparse
 
-from modeling_supreme.dataset_builders.cli import add_build_arguments, add_window_arguments, finish, settings_from_args, window_from_args
+from modeling_supreme.dataset_builders.cli import (
+    add_build_arguments,
+    add_window_arguments,
+    finish,
+    settings_from_args,
+    window_from_args,
+)
 from modeling_supreme.dataset_builders.signals import SignalWindow
 from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
 
@@ -15,7 +21,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder of WFDB records")
     parser.add_argument("--csv", required=True, help="CSV with columns record, report and optionally split")
-    parser.add_argument("--sampling-rate", type=int, help="rate of the dataset in Hz (default: that of the first listed record)")
+    parser.add_argument(
+        "--sampling-rate", type=int, help="rate of the dataset in Hz (default: that of the first listed record)"
+    )
     parser.add_argument("--name", default="ECG dataset", help="title of the dataset card")
     add_window_arguments(parser, SignalWindow(seconds=10.0))
     add_build_arguments(parser)

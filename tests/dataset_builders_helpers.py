@@ -37,18 +37,35 @@ def quantized(signal: np.ndarray) -> np.ndarray:
     return np.round(signal * GAIN) / GAIN
 
 
-def write_wfdb_record(path: Path, signal: np.ndarray, lead_names: Sequence[str], rate: int, comments: Sequence[str] = ()) -> None:
+def write_wfdb_record(
+    path: Path, signal: np.ndarray, lead_names: Sequence[str], rate: int, comments: Sequence[str] = ()
+) -> None:
     """Write `.hea` + `.dat` (format 16, `GAIN`/mV) at `path` (without extension); signal (n_leads, T) in mV."""
     path.parent.mkdir(parents=True, exist_ok=True)
     count = len(lead_names)
     wfdb.wrsamp(
-        path.name, fs=rate, units=["mV"] * count, sig_name=list(lead_names), p_signal=np.asarray(signal, dtype=np.float64).T,
-        fmt=["16"] * count, adc_gain=[GAIN] * count, baseline=[0] * count, comments=list(comments), write_dir=str(path.parent),
+        path.name,
+        fs=rate,
+        units=["mV"] * count,
+        sig_name=list(lead_names),
+        p_signal=np.asarray(signal, dtype=np.float64).T,
+        fmt=["16"] * count,
+        adc_gain=[GAIN] * count,
+        baseline=[0] * count,
+        comments=list(comments),
+        write_dir=str(path.parent),
     )
 
 
-def write_cinc_record(path: Path, signal: np.ndarray, lead_names: Sequence[str], rate: int, dx_codes: Sequence[str],
-                      age: str = "63", sex: str = "Female") -> None:
+def write_cinc_record(
+    path: Path,
+    signal: np.ndarray,
+    lead_names: Sequence[str],
+    rate: int,
+    dx_codes: Sequence[str],
+    age: str = "63",
+    sex: str = "Female",
+) -> None:
     """Write a PhysioNet/CinC 2020 record: MATLAB v4 `.mat` (variable `val`, int16, `GAIN`/mV) + `.hea` with
     `#Age`, `#Sex`, `#Dx` comment lines, at `path` (without extension)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +75,14 @@ def write_cinc_record(path: Path, signal: np.ndarray, lead_names: Sequence[str],
     for lead, name in enumerate(lead_names):
         checksum = (int(values[lead].astype(np.int64).sum()) + 32768) % 65536 - 32768
         lines.append(f"{path.name}.mat 16+24 {GAIN}/mV 16 0 {values[lead, 0]} {checksum} 0 {name}")
-    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {','.join(dx_codes)}", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
+    lines += [
+        f"#Age: {age}",
+        f"#Sex: {sex}",
+        f"#Dx: {','.join(dx_codes)}",
+        "#Rx: Unknown",
+        "#Hx: Unknown",
+        "#Sx: Unknown",
+    ]
     path.with_suffix(".hea").write_text("\n".join(lines) + "\n")
 
 

@@ -60,12 +60,36 @@ DEFAULT_BRANCH = "main"
 STANDIN_TOKEN = "hf_local_standin_token"
 STANDIN_USER = "local-user"
 # Files the real Hub stores in LFS by its default .gitattributes (binary formats), plus anything large.
-LFS_SUFFIXES = (".parquet", ".arrow", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".h5",
-                ".onnx", ".msgpack", ".pkl", ".zip", ".gz", ".tar", ".zst", ".mat", ".dat", ".wav", ".png", ".jpg")
+LFS_SUFFIXES = (
+    ".parquet",
+    ".arrow",
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".npy",
+    ".npz",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+    ".pkl",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".zst",
+    ".mat",
+    ".dat",
+    ".wav",
+    ".png",
+    ".jpg",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024
 _COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 _LFS_UPLOAD_ROUTE = "__lfs_upload"
-_INITIAL_GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+_INITIAL_GITATTRIBUTES = (
+    b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+)
 
 
 def git_blob_id(content: bytes) -> str:
@@ -132,7 +156,7 @@ class Repository:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class HubStore:
@@ -231,7 +255,9 @@ class HubStore:
             return commit
 
 
-def _new_commit(repository: Repository, parent: str | None, title: str, message: str, files: dict[str, StoredFile]) -> Commit:
+def _new_commit(
+    repository: Repository, parent: str | None, title: str, message: str, files: dict[str, StoredFile]
+) -> Commit:
     listing = sorted((path, stored.blob_id) for path, stored in files.items())
     seed = json.dumps([repository.repo_type, repository.repo_id, parent, title, listing, len(repository.commits)])
     return Commit(hashlib.sha1(seed.encode()).hexdigest(), parent, title, message, _now(), files)
@@ -248,7 +274,12 @@ def _folders_of(paths: Iterator[str] | list[str]) -> set[str]:
 def _folder_entry(commit: Commit, folder: str) -> dict[str, Any]:
     prefix = folder + "/"
     listing = sorted((path, stored.blob_id) for path, stored in commit.files.items() if path.startswith(prefix))
-    return {"type": "directory", "oid": hashlib.sha1(json.dumps(listing).encode()).hexdigest(), "size": 0, "path": folder}
+    return {
+        "type": "directory",
+        "oid": hashlib.sha1(json.dumps(listing).encode()).hexdigest(),
+        "size": 0,
+        "path": folder,
+    }
 
 
 def _file_entry(path: str, stored: StoredFile) -> dict[str, Any]:
@@ -267,7 +298,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
     """Routes one HTTP request to the Hub API subset described in the module docstring."""
 
     protocol_version = "HTTP/1.1"
-    server: "_HubHTTPServer"
+    server: _HubHTTPServer
 
     # -- plumbing ----------------------------------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
@@ -324,11 +355,15 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None, head: bool = False) -> None:
+    def _send_json(
+        self, payload: Any, status: int = 200, headers: dict[str, str] | None = None, head: bool = False
+    ) -> None:
         data = json.dumps(payload).encode()
         self._send(status, data, {"Content-Type": "application/json", **(headers or {})}, head=head)
 
-    def _send(self, status: int, data: bytes, headers: dict[str, str], head: bool = False, length: int | None = None) -> None:
+    def _send(
+        self, status: int, data: bytes, headers: dict[str, str], head: bool = False, length: int | None = None
+    ) -> None:
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -363,7 +398,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
 
     def _route_api(self, method: str, segments: list[str], query: dict[str, str], body: bytes) -> None:
         if segments == ["whoami-v2"]:
-            self._send_json({"type": "user", "name": STANDIN_USER, "orgs": [], "auth": {"accessToken": {"role": "write"}}})
+            self._send_json(
+                {"type": "user", "name": STANDIN_USER, "orgs": [], "auth": {"accessToken": {"role": "write"}}}
+            )
         elif segments == ["agent-harnesses"]:  # huggingface_hub's telemetry registry: an empty one
             self._send_json({"standardEnvVars": [], "harnesses": {}})
         elif segments == ["validate-yaml"] and method == "POST":
@@ -372,7 +409,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             self._create_repo(json.loads(body or b"{}"))
         elif segments == ["repos", "delete"] and method == "DELETE":
             payload = json.loads(body or b"{}")
-            self._store.delete(payload.get("type") or "model", f"{payload.get('organization') or STANDIN_USER}/{payload['name']}")
+            self._store.delete(
+                payload.get("type") or "model", f"{payload.get('organization') or STANDIN_USER}/{payload['name']}"
+            )
             self._send_json({})
         elif len(segments) >= 3 and segments[0] in ("models", "datasets", "spaces"):
             repository = self._store.get(segments[0][:-1], "/".join(segments[1:3]))
@@ -380,7 +419,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         else:
             raise HubError(501, f"The Hub stand-in does not implement {method} /api/{'/'.join(segments)}")
 
-    def _route_repo(self, method: str, repository: Repository, action: list[str], query: dict[str, str], body: bytes) -> None:
+    def _route_repo(
+        self, method: str, repository: Repository, action: list[str], query: dict[str, str], body: bytes
+    ) -> None:
         verb, rest = (action[0], action[1:]) if action else ("", [])
         if verb == "" and method == "GET":
             self._send_json(self._repo_info(repository, repository.head))
@@ -415,7 +456,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             raise HubError(400, f"Invalid repo type {repo_type!r}")
         repo_id = f"{payload.get('organization') or STANDIN_USER}/{payload['name']}"
         self._store.create(repo_type, repo_id, private=payload.get("visibility") == "private")
-        self._send_json({"url": f"{self.server.endpoint}/{_repo_url_prefix(repo_type)}{repo_id}", "name": repo_id, "id": repo_id})
+        self._send_json(
+            {"url": f"{self.server.endpoint}/{_repo_url_prefix(repo_type)}{repo_id}", "name": repo_id, "id": repo_id}
+        )
 
     @staticmethod
     def _repo_info(repository: Repository, commit: Commit) -> dict[str, Any]:
@@ -450,7 +493,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             raise HubError(404, f"{folder} does not exist on {commit.oid}", "EntryNotFound", commit=commit.oid)
 
         def is_listed(path: str) -> bool:
-            return path.startswith(prefix) and (recursive or "/" not in path[len(prefix):])
+            return path.startswith(prefix) and (recursive or "/" not in path[len(prefix) :])
 
         entries = [_folder_entry(commit, sub) for sub in sorted(folders) if is_listed(sub)]
         return entries + [_file_entry(path, stored) for path, stored in sorted(commit.files.items()) if is_listed(path)]
@@ -473,7 +516,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             existing = commit.files.get(item["path"])
             # The client compares this oid with its own: sha256 for LFS files, git blob id for regular ones.
             oid = (existing.lfs_sha256 if lfs else existing.blob_id) if existing else None
-            answer.append({"path": item["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+            answer.append(
+                {"path": item["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
+            )
         self._send_json({"files": answer, "commitOid": commit.oid})
 
     def _lfs_batch(self, payload: dict[str, Any]) -> None:
@@ -512,7 +557,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             else:
                 raise HubError(501, f"The Hub stand-in does not support commit operation {key!r}")
         commit = self._store.commit(repository, revision, header, additions, deleted_files, deleted_folders)
-        commit_url = f"{self.server.endpoint}/{_repo_url_prefix(repository.repo_type)}{repository.repo_id}/commit/{commit.oid}"
+        commit_url = (
+            f"{self.server.endpoint}/{_repo_url_prefix(repository.repo_type)}{repository.repo_id}/commit/{commit.oid}"
+        )
         self._send_json({"success": True, "commitOid": commit.oid, "commitUrl": commit_url, "pullRequestUrl": None})
 
     @staticmethod
@@ -521,8 +568,15 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         history = []
         current: Commit | None = commit
         while current is not None:
-            history.append({"id": current.oid, "title": current.title, "message": current.message,
-                            "date": current.date, "authors": [{"user": STANDIN_USER}]})
+            history.append(
+                {
+                    "id": current.oid,
+                    "title": current.title,
+                    "message": current.message,
+                    "date": current.date,
+                    "authors": [{"user": STANDIN_USER}],
+                }
+            )
             current = by_oid.get(current.parent) if current.parent else None
         return history
 
@@ -532,7 +586,12 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         if stored is None:
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound", commit=commit.oid)
         etag = f'"{stored.lfs_sha256 or stored.blob_id}"'
-        headers = {"X-Repo-Commit": commit.oid, "ETag": etag, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        headers = {
+            "X-Repo-Commit": commit.oid,
+            "ETag": etag,
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if stored.lfs_sha256:  # what the Hub sends for LFS files (before redirecting to its CDN)
             headers.update({"X-Linked-Etag": etag, "X-Linked-Size": str(stored.size)})
         if head:
@@ -588,7 +647,7 @@ class LocalHubServer:
     def unhandled(self) -> list[str]:
         return self._server.unhandled
 
-    def __enter__(self) -> "LocalHubServer":
+    def __enter__(self) -> LocalHubServer:
         self._thread.start()
         return self
 
@@ -600,7 +659,10 @@ class LocalHubServer:
     def repo_files(self, repo_id: str, repo_type: str = "model") -> dict[str, bytes]:
         """Contents of the head commit of a repository: {path: bytes}."""
         store = self._server.store
-        return {path: store.content_path(stored).read_bytes() for path, stored in store.get(repo_type, repo_id).head.files.items()}
+        return {
+            path: store.content_path(stored).read_bytes()
+            for path, stored in store.get(repo_type, repo_id).head.files.items()
+        }
 
     def environment(self, cache_folder: str | os.PathLike[str]) -> dict[str, str]:
         """Environment variables that point huggingface_hub / datasets / transformers at the stand-in,

@@ -11,13 +11,27 @@ import pandas as pd
 import pytest
 
 from modeling_supreme.dataset_builders import BuildSettings
-from modeling_supreme.dataset_builders.physionet_cinc import MERL_CPSC_WINDOW, build_cinc, csn_acronyms, load_label_columns
+from modeling_supreme.dataset_builders.physionet_cinc import (
+    MERL_CPSC_WINDOW,
+    build_cinc,
+    csn_acronyms,
+    load_label_columns,
+)
 from tests.dataset_builders_helpers import PTBXL_ORDER, SPLITS_DIR, ptbxl_signal, quantized, write_cinc_record
 
 TABLE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 # The codes PhysioNet/CinC 2020 writes for the nine CPSC 2018 classes (its PVC class is 164884008).
-CPSC_CODES = {"AFIB": "164889003", "VPC": "164884008", "NORM": "426783006", "1AVB": "270492004", "CRBBB": "59118001",
-              "STE": "164931005", "PAC": "284470004", "CLBBB": "164909002", "STD": "429622005"}
+CPSC_CODES = {
+    "AFIB": "164889003",
+    "VPC": "164884008",
+    "NORM": "426783006",
+    "1AVB": "270492004",
+    "CRBBB": "59118001",
+    "STE": "164931005",
+    "PAC": "284470004",
+    "CLBBB": "164909002",
+    "STD": "429622005",
+}
 CPSC_ROWS = {"train": [0, 1, 2, 3], "validation": [0, 1, 2], "test": [0, 1, 2]}
 CSN_ROWS = {"train": [0, 1, 4, 26, 32, 35], "validation": [0, 5, 14, 25, 27, 28], "test": [0, 1, 2]}
 
@@ -46,7 +60,9 @@ def cpsc_tree(tmp_path_factory):
             row = tables[split].iloc[row_index]
             codes = [CPSC_CODES[column] for column in CPSC_CODES if row[column] == 1]
             seconds = {("train", 1): 7.0, ("validation", 2): 4.0}.get((split, row_index), 10.0)
-            write_cinc_record(root / row["filename"], _signal(len(written), seconds), PTBXL_ORDER, 500, codes, age="71", sex="Male")
+            write_cinc_record(
+                root / row["filename"], _signal(len(written), seconds), PTBXL_ORDER, 500, codes, age="71", sex="Male"
+            )
             written[row["filename"]] = {"split": split, "row": row, "seconds": seconds, "index": len(written)}
     for name in ("A9990", "A9991"):
         write_cinc_record(root / name, _signal(0), PTBXL_ORDER, 500, [CPSC_CODES["NORM"]])
@@ -80,7 +96,11 @@ def test_cpsc_short_records_are_zero_padded_and_merl_protocol_keeps_2_5_s(cpsc_t
     root, written = cpsc_tree
     build_cinc("cpsc2018", root, tmp_path / "default", SPLITS_DIR)
     padded_name = next(name for name, info in written.items() if info["seconds"] == 7.0)
-    row = datasets.load_dataset(str(tmp_path / "default"), split="train").with_format("numpy").filter(lambda r: r["id"] == padded_name)[0]
+    row = (
+        datasets.load_dataset(str(tmp_path / "default"), split="train")
+        .with_format("numpy")
+        .filter(lambda r: r["id"] == padded_name)[0]
+    )
     expected = quantized(_signal(written[padded_name]["index"], 7.0))
     assert row["ecg"].shape == (12, 5000) and row["num_samples"] == 3500
     np.testing.assert_allclose(row["ecg"][:, :3500], expected, atol=1e-6)
@@ -133,7 +153,7 @@ def test_csn_labels_match_codes_exactly_not_by_substring(csn_build):
             exact = np.array([name in acronyms for name in names], dtype=np.float32)
             np.testing.assert_array_equal(row["labels"], exact, err_msg=row["id"])
             published = table_row[names].to_numpy(dtype=np.float32)
-            for name, ours, theirs in zip(names, row["labels"], published):
+            for name, ours, theirs in zip(names, row["labels"], published, strict=True):
                 if ours != theirs:
                     differences.setdefault(name, set()).add((ours, theirs))
     # The only disagreements with the published tables are their substring artefacts: label set there, not here.
@@ -161,7 +181,12 @@ def test_csn_splits_signals_and_reports(csn_build):
 def test_csn_code_table_holds_the_documented_codes():
     codes = csn_acronyms()
     assert {a: codes[a] for a in ("AFIB", "AF", "SB", "SR", "ST")} == {
-        "AFIB": "164889003", "AF": "164890007", "SB": "426177001", "SR": "426783006", "ST": "427084000"}
+        "AFIB": "164889003",
+        "AF": "164890007",
+        "SB": "426177001",
+        "SR": "426783006",
+        "ST": "427084000",
+    }
     cpsc = load_label_columns("cpsc2018")
     for column, code in CPSC_CODES.items():
         assert code in cpsc.codes[column]

@@ -40,7 +40,7 @@ def test_parallel_reading_keeps_the_order_and_the_results_of_serial_reading():
     serial = list(read_records(_items(), reader, num_proc=1))
     parallel = list(read_records(iter(_items()), reader, num_proc=2, chunk_size=3))
     assert [item for item, _ in parallel] == [item for item, _ in serial] == _items()
-    for (_, one), (_, two) in zip(serial, parallel):
+    for (_, one), (_, two) in zip(serial, parallel, strict=True):
         if isinstance(one, Rejection):
             assert one == two
         else:
@@ -56,13 +56,30 @@ def test_shard_writer_shows_only_complete_shards(tmp_path):
     writer = ShardWriter(tmp_path, "train", features, shard_size=3, row_group_size=2)
 
     def row(index: int) -> dict:
-        return {"id": str(index), "report": f"report {index}", "ecg": np.full((12, 4), index, np.float32), "sampling_rate": 1,
-                "lead_names": ["x"] * 12, "lead_mask": [True] * 12, "num_samples": 4}
+        return {
+            "id": str(index),
+            "report": f"report {index}",
+            "ecg": np.full((12, 4), index, np.float32),
+            "sampling_rate": 1,
+            "lead_names": ["x"] * 12,
+            "lead_mask": [True] * 12,
+            "num_samples": 4,
+        }
 
     finished = [writer.add(row(i)) for i in range(7)]
     assert [info.file if info else None for info in finished] == [
-        None, None, "data/train-00000.parquet", None, None, "data/train-00001.parquet", None]
-    assert sorted(p.name for p in (tmp_path / "data").glob("*.parquet")) == ["train-00000.parquet", "train-00001.parquet"]
+        None,
+        None,
+        "data/train-00000.parquet",
+        None,
+        None,
+        "data/train-00001.parquet",
+        None,
+    ]
+    assert sorted(p.name for p in (tmp_path / "data").glob("*.parquet")) == [
+        "train-00000.parquet",
+        "train-00001.parquet",
+    ]
     last = writer.finish()
     assert last.file == "data/train-00002.parquet" and last.rows == 1
     table = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "*.parquet"), split="train")

@@ -32,7 +32,9 @@ print(json.dumps({
 
 
 def _load_in_fresh_process(repo_id: str, env: dict[str, str]) -> dict:
-    result = subprocess.run([sys.executable, "-c", LOAD_AND_DESCRIBE, repo_id], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_DESCRIBE, repo_id], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -61,9 +63,19 @@ def test_pushed_dataset_loads_in_a_fresh_process_with_its_splits_and_card(local_
 @pytest.mark.slow
 def test_cli_push_to_hub_option(local_hub, tmp_path):
     copy_ptbxl_subset(tmp_path / "root", ECG_IDS, rate=100)
-    command = [sys.executable, "datasets_scripts/build_ptbxl.py", "--root", str(tmp_path / "root"), "--out", str(tmp_path / "out"),
-               "--push-to-hub", "someone/from-cli"]
-    result = subprocess.run(command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300)
+    command = [
+        sys.executable,
+        "datasets_scripts/build_ptbxl.py",
+        "--root",
+        str(tmp_path / "root"),
+        "--out",
+        str(tmp_path / "out"),
+        "--push-to-hub",
+        "someone/from-cli",
+    ]
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "built 10 records" in result.stdout and "Pushed to" in result.stdout
     assert _load_in_fresh_process("someone/from-cli", local_hub.subprocess_env())["ecg_ids"] == ECG_IDS

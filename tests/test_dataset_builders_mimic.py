@@ -39,23 +39,41 @@ def _write_mimic_tree(root: Path) -> pd.DataFrame:
     the studies in another order than record_list.csv and has one study more, so a join by row order fails.
     """
     rows = []
-    for index, fragments in enumerate(FRAGMENTS):
+    for index in range(len(FRAGMENTS)):
         subject_id, study_id = 10000032 + 7 * index, 40000000 + 991 * index
         relative = Path("files") / f"p{str(subject_id)[:4]}" / f"p{subject_id}" / f"s{study_id}" / str(study_id)
         signal = ptbxl_signal(index + 1, rate=500)[PTBXL_TO_MIMIC]
         write_wfdb_record(root / relative, signal, MIMIC_LEAD_ORDER, rate=500)
-        rows.append({"subject_id": subject_id, "study_id": study_id, "file_name": study_id,
-                     "ecg_time": f"2180-07-{index + 10} 12:00:00", "path": relative.as_posix(), "ptbxl_id": index + 1})
+        rows.append(
+            {
+                "subject_id": subject_id,
+                "study_id": study_id,
+                "file_name": study_id,
+                "ecg_time": f"2180-07-{index + 10} 12:00:00",
+                "path": relative.as_posix(),
+                "ptbxl_id": index + 1,
+            }
+        )
     records = pd.DataFrame(rows)
     records.drop(columns="ptbxl_id").to_csv(root / "record_list.csv", index=False)
     measurements = []
-    for row, fragments in zip(rows, FRAGMENTS):
+    for row, fragments in zip(rows, FRAGMENTS, strict=True):
         if fragments is None:
             continue
         cells = {f"report_{k}": (fragments[k] if k < len(fragments) else None) for k in range(18)}
-        measurements.append({"subject_id": row["subject_id"], "study_id": row["study_id"], "cart_id": 6848296,
-                             "ecg_time": row["ecg_time"], **cells, "rr_interval": 659})
-    measurements.append({"subject_id": 1, "study_id": 49999999, "cart_id": 1, "ecg_time": "", "report_0": "Sinus rhythm normal ECG"})
+        measurements.append(
+            {
+                "subject_id": row["subject_id"],
+                "study_id": row["study_id"],
+                "cart_id": 6848296,
+                "ecg_time": row["ecg_time"],
+                **cells,
+                "rr_interval": 659,
+            }
+        )
+    measurements.append(
+        {"subject_id": 1, "study_id": 49999999, "cart_id": 1, "ecg_time": "", "report_0": "Sinus rhythm normal ECG"}
+    )
     pd.DataFrame(measurements).iloc[::-1].to_csv(root / "machine_measurements.csv", index=False)
     return records
 
@@ -71,7 +89,9 @@ def mimic_build(tmp_path_factory):
 
 def test_reports_are_joined_on_study_id_cleaned_and_short_ones_dropped(mimic_build):
     records, out, summary = mimic_build
-    short = [i for i, fragments in enumerate(FRAGMENTS) if fragments is not None and len(clean_report(fragments).split()) < 4]
+    short = [
+        i for i, fragments in enumerate(FRAGMENTS) if fragments is not None and len(clean_report(fragments).split()) < 4
+    ]
     unmatched = [i for i, fragments in enumerate(FRAGMENTS) if fragments is None]
     assert summary.built == len(FRAGMENTS) - len(short) - len(unmatched)
     assert summary.rejected_by_reason == {"report under 4 words": len(short), "no machine report": len(unmatched)}
@@ -80,7 +100,7 @@ def test_reports_are_joined_on_study_id_cleaned_and_short_ones_dropped(mimic_bui
     assert rejected == {str(records.study_id[i]) for i in short + unmatched}
 
     train = datasets.load_dataset(str(out), split="train")
-    reports = dict(zip(train["study_id"], train["report"]))
+    reports = dict(zip(train["study_id"], train["report"], strict=True))
     assert reports[records.study_id[1]] == "Sinus rhythm. Left axis deviation. Borderline ECG."
     assert reports[records.study_id[2]] == "Atrial fibrillation with rapid ventricular response. Abnormal ECG."
     assert reports[records.study_id[6]] == "Sinus rhythm. Prolonged QT interval. Abnormal ECG."
@@ -101,5 +121,7 @@ def test_leads_are_reordered_from_mimic_to_the_standard_order(mimic_build):
 
 
 def test_clean_report_joins_fragments_into_sentences():
-    assert clean_report(["  Sinus  rhythm. ", None, float("nan"), "", "*** Normal ECG ***"]) == "Sinus rhythm. Normal ECG."
+    assert (
+        clean_report(["  Sinus  rhythm. ", None, float("nan"), "", "*** Normal ECG ***"]) == "Sinus rhythm. Normal ECG."
+    )
     assert clean_report([None, "  "]) == ""

@@ -67,9 +67,13 @@ def test_label_vectors_equal_the_benchmark_tables(ptbxl_100):
     for task in PTBXL_TASKS:
         for split, table_split in BENCHMARK_TABLE_SPLITS.items():
             table = pd.read_csv(SPLITS_DIR / "ptbxl" / task / f"ptbxl_{task}_{table_split}.csv").set_index("ecg_id")
-            vectors = dict(zip(loaded[split]["ecg_id"], loaded[split].with_format("numpy")[task]))
-            ours = pd.DataFrame([vectors[ecg_id] for ecg_id in table.index], index=table.index, columns=label_names[task])
-            pd.testing.assert_frame_equal(ours[table.columns[5:]].astype(int), table[table.columns[5:]], check_names=False)
+            vectors = dict(zip(loaded[split]["ecg_id"], loaded[split].with_format("numpy")[task], strict=True))
+            ours = pd.DataFrame(
+                [vectors[ecg_id] for ecg_id in table.index], index=table.index, columns=label_names[task]
+            )
+            pd.testing.assert_frame_equal(
+                ours[table.columns[5:]].astype(int), table[table.columns[5:]], check_names=False
+            )
     assert card.info.features["super_class"].length == len(label_names["super_class"]) == 5
 
 
@@ -79,7 +83,7 @@ def test_statements_count_whatever_their_likelihood(ptbxl_100):
     assert json.loads(row["scp_codes"]) == {"NORM": 100.0, "LVOLT": 0.0, "SR": 0.0}
     names = _card_label_names(out)
     for task, expected in {"super_class": ["NORM"], "sub_class": ["NORM"], "form": ["LVOLT"], "rhythm": ["SR"]}.items():
-        assert [name for name, value in zip(names[task], row[task]) if value == 1.0] == expected
+        assert [name for name, value in zip(names[task], row[task], strict=True) if value == 1.0] == expected
 
 
 def _card_label_names(folder: Path) -> dict[str, list[str]]:
@@ -147,7 +151,7 @@ class _CountingReader:
             raise _Interrupted(f"simulated interruption at {path}")
         return self.original(reader, path)
 
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> "_CountingReader":
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> _CountingReader:
         monkeypatch.setattr(SignalReader, "__call__", lambda reader, path: self(reader, path))
         return self
 
@@ -167,7 +171,9 @@ def test_resume_after_interruption_gives_the_uninterrupted_dataset(tmp_path, mon
     resumed = build_ptbxl(tmp_path / "root", tmp_path / "resumed", 100, settings)
     assert resumed.resumed_shards >= 2 and counter.count < 12  # records of finished shards are not read again
     _assert_same_dataset(tmp_path / "reference", tmp_path / "resumed")
-    assert (tmp_path / "reference" / "rejects.jsonl").read_text() == (tmp_path / "resumed" / "rejects.jsonl").read_text()
+    assert (tmp_path / "reference" / "rejects.jsonl").read_text() == (
+        tmp_path / "resumed" / "rejects.jsonl"
+    ).read_text()
     assert resumed.rows == reference.rows
 
 
@@ -194,12 +200,27 @@ def test_another_build_in_the_same_folder_is_refused_unless_overwrite(tmp_path):
 @pytest.mark.slow
 def test_cli_killed_mid_build_resumes_from_the_last_finished_shard(tmp_path):
     copy_ptbxl_subset(tmp_path / "root", list(range(1, 61)), rate=100)
-    command = [sys.executable, "datasets_scripts/build_ptbxl.py", "--root", str(tmp_path / "root"), "--out", str(tmp_path / "out"),
-               "--shard-size", "5", "--num-proc", "2"]
+    command = [
+        sys.executable,
+        "datasets_scripts/build_ptbxl.py",
+        "--root",
+        str(tmp_path / "root"),
+        "--out",
+        str(tmp_path / "out"),
+        "--shard-size",
+        "5",
+        "--num-proc",
+        "2",
+    ]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     progress = tmp_path / "out" / "progress.json"
     try:
-        _wait_for(lambda: progress.exists() and len(json.loads(progress.read_text())["splits"].get("train", {}).get("shards", [])) >= 2)
+        _wait_for(
+            lambda: (
+                progress.exists()
+                and len(json.loads(progress.read_text())["splits"].get("train", {}).get("shards", [])) >= 2
+            )
+        )
     finally:
         process.kill()
         process.wait()
@@ -207,7 +228,13 @@ def test_cli_killed_mid_build_resumes_from_the_last_finished_shard(tmp_path):
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"resumed after {finished} shards" in result.stdout
-    subprocess.run([*command[:5], str(tmp_path / "reference"), *command[6:]], cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [*command[:5], str(tmp_path / "reference"), *command[6:]],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     _assert_same_dataset(tmp_path / "reference", tmp_path / "out")
 
 

@@ -43,7 +43,11 @@ def test_folder_build_standardises_leads_and_accounts_for_every_record(tmp_path)
     summary = build_wfdb_folder(root, root / "reports.csv", tmp_path / "out", settings=BuildSettings(shard_size=2))
     assert summary.rows == {"train": 2, "test": 1}
     assert summary.rejected_by_reason == {
-        "other sampling rate": 1, "missing file": 1, "empty report": 1, "not listed in the CSV": 1}
+        "other sampling rate": 1,
+        "missing file": 1,
+        "empty report": 1,
+        "not listed in the CSV": 1,
+    }
 
     loaded = datasets.load_dataset(str(tmp_path / "out")).with_format("numpy")
     assert list(loaded["train"]["id"]) == ["ward_a/0001", "ward_a/0002"]

@@ -38,7 +38,10 @@ def test_upload_folder_then_download_revisions_and_listings(local_hub, tmp_path)
     tree = {entry.path: entry for entry in api.list_repo_tree("someone/tiny-model", recursive=True)}
     assert tree["model.safetensors"].lfs is not None and tree["model.safetensors"].size == len(weights)
     assert tree["config.json"].lfs is None
-    assert [entry.path for entry in api.get_paths_info("someone/tiny-model", ["sub", "config.json", "absent"])] == ["sub", "config.json"]
+    assert [entry.path for entry in api.get_paths_info("someone/tiny-model", ["sub", "config.json", "absent"])] == [
+        "sub",
+        "config.json",
+    ]
 
     assert open(hf_hub_download("someone/tiny-model", "sub/notes.txt")).read() == "second version"
     old = hf_hub_download("someone/tiny-model", "sub/notes.txt", revision=first.oid)
@@ -72,7 +75,9 @@ def test_pushed_model_and_dataset_load_in_a_fresh_process(local_hub, tmp_path):
     import datasets
     from transformers import BertConfig, BertModel
 
-    model = BertModel(BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8))
+    model = BertModel(
+        BertConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    )
     model.push_to_hub("someone/tiny-bert")
     features = datasets.Features({"id": datasets.Value("string"), "ecg": datasets.Array2D((12, 20), "float32")})
     signals = np.random.default_rng(0).normal(size=(3, 12, 20)).astype(np.float32)

@@ -100,7 +100,7 @@ def card_text(
         description.body.strip(),
         f"## Splits\n\n{split_lines}",
         f"## Columns\n\n{_columns_table(features)}",
-        "Load with `datasets.load_dataset(<this folder or repo id>)`; `.with_format(\"torch\")` gives `ecg` as float "
+        'Load with `datasets.load_dataset(<this folder or repo id>)`; `.with_format("torch")` gives `ecg` as float '
         "tensors (12, T) in mV, leads in the order of `lead_names`.",
     ]
     if build_notes:

@@ -16,7 +16,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-proc", type=int, default=1, help="processes reading records (default 1)")
     parser.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard (default 1000)")
     parser.add_argument(
-        "--overwrite", action="store_true", help="start again in an output folder that holds another build"
+        "--overwrite",
+        action="store_true",
+        help="discard what the output folder holds and start again (default: resume an unfinished build)",
     )
     parser.add_argument("--push-to-hub", metavar="REPO", help="push the built dataset to this Hub dataset repository")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
@@ -25,14 +27,20 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_window_arguments(parser: argparse.ArgumentParser, default: SignalWindow) -> None:
     """--seconds, --crop-seconds, --min-seconds (see `SignalWindow`)."""
-    parser.add_argument("--seconds", type=float, default=default.seconds, help=f"stored length in seconds (default {default.seconds:g})")
     parser.add_argument(
-        "--crop-seconds", type=float, default=default.crop_seconds,
-        help="keep the first CROP seconds, zero-padded to --seconds (default: --seconds)",
+        "--seconds", type=float, default=default.seconds, help=f"stored length in seconds (default {default.seconds:g})"
     )
     parser.add_argument(
-        "--min-seconds", type=float, default=default.min_seconds,
-        help="reject records shorter than this (default: the crop length)",
+        "--crop-seconds",
+        type=float,
+        default=default.crop_seconds,
+        help=f"keep the first CROP seconds, zero-padded to --seconds (default {default.crop_seconds or 'the length'})",
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=default.min_seconds,
+        help=f"reject records shorter than this (default {default.min_seconds or 'the crop length'})",
     )
 
 

@@ -55,5 +55,7 @@ def push_dataset_folder(
     )
     streaming = datasets.load_dataset(str(folder), streaming=True)
     logger.info("pushing %s (splits %s) to %s", folder, list(streaming), repo_id)
-    streaming.push_to_hub(repo_id, config_name=config_name, token=token, commit_message=f"Upload {config_name} from {folder.name}")
+    streaming.push_to_hub(
+        repo_id, config_name=config_name, token=token, commit_message=f"Upload {config_name} from {folder.name}"
+    )
     return str(repo_url)

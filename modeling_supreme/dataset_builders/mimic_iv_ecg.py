@@ -2,7 +2,8 @@
 
 Layout of the PhysioNet release::
 
-    record_list.csv              subject_id, study_id, file_name, ecg_time, path (files/pNNNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN)
+    record_list.csv              subject_id, study_id, file_name, ecg_time,
+                                 path (files/pNNNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN)
     machine_measurements.csv     subject_id, study_id, ..., report_0 ... report_17, ...
     files/p1000/p10000032/s40689238/40689238.hea (+ .dat)
 
@@ -78,7 +79,9 @@ def load_reports(machine_measurements: str | Path) -> dict[int, str]:
     reports: dict[int, str] = {}
     duplicates = 0
     columns = ["study_id", *REPORT_COLUMNS]
-    for chunk in pd.read_csv(machine_measurements, usecols=lambda name: name in columns, dtype=str, chunksize=CSV_CHUNK_ROWS):
+    for chunk in pd.read_csv(
+        machine_measurements, usecols=lambda name: name in columns, dtype=str, chunksize=CSV_CHUNK_ROWS
+    ):
         present = [column for column in REPORT_COLUMNS if column in chunk.columns]
         if not present:
             raise ValueError(f"{machine_measurements}: no report_0..report_17 columns")
@@ -89,7 +92,9 @@ def load_reports(machine_measurements: str | Path) -> dict[int, str]:
                 continue
             reports[key] = clean_report(fragments)
     if duplicates:
-        logger.warning("%s: %d studies listed more than once; kept the first report of each", machine_measurements, duplicates)
+        logger.warning(
+            "%s: %d studies listed more than once; kept the first report of each", machine_measurements, duplicates
+        )
     return reports
 
 
@@ -109,7 +114,12 @@ def mimic_tasks(root: str | Path, reports: dict[int, str]) -> Iterator[StreamIte
                 reason = f"study {study_id}: report {report!r} has {word_count(report)} words (< {MIN_REPORT_WORDS})"
                 yield Rejection(str(study_id), path, reason, SHORT_REPORT)
             else:
-                columns = {"report": report, "subject_id": int(row.subject_id), "study_id": study_id, "ecg_time": str(row.ecg_time)}
+                columns = {
+                    "report": report,
+                    "subject_id": int(row.subject_id),
+                    "study_id": study_id,
+                    "ecg_time": str(row.ecg_time),
+                }
                 yield RecordTask(str(study_id), path, columns)
 
 
@@ -126,7 +136,9 @@ standard lead order) with their machine-generated reports.
 `study_id`) into sentences, whitespace collapsed and separator runs (`---`, `***`) removed. Records whose
 report has fewer than {MIN_REPORT_WORDS} words are left out, as in SuPreME and MERL; see `rejects.jsonl`.
 A single `train` split: MIMIC-IV-ECG is the pre-training corpus."""
-    return DatasetDescription(pretty_name="MIMIC-IV-ECG with machine reports", body=body, license="odbl", citation=CITATION)
+    return DatasetDescription(
+        pretty_name="MIMIC-IV-ECG with machine reports", body=body, license="odbl", citation=CITATION
+    )
 
 
 def build_mimic_iv_ecg(root: str | Path, out: str | Path, settings: BuildSettings = BuildSettings()) -> BuildSummary:

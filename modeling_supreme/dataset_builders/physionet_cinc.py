@@ -65,9 +65,9 @@ BENCHMARK_TABLES: Mapping[str, BenchmarkTable] = {
 DESCRIPTIONS: Mapping[str, dict[str, str]] = {
     "cpsc2018": {
         "pretty_name": "CPSC2018 (PhysioNet/CinC 2020 release)",
-        "source": "[CPSC 2018](http://2018.icbeb.org/Challenge.html) as released in the PhysioNet/CinC Challenge 2020",
-        "citation": "Liu, F. et al. An open access database for evaluating the algorithms of electrocardiogram rhythm and "
-        "morphology abnormality detection. J. Med. Imaging Health Inform. 8(7), 1368-1373 (2018).\n"
+        "source": "[CPSC 2018](http://2018.icbeb.org/Challenge.html) from the PhysioNet/CinC Challenge 2020",
+        "citation": "Liu, F. et al. An open access database for evaluating the algorithms of electrocardiogram "
+        "rhythm and morphology abnormality detection. J. Med. Imaging Health Inform. 8(7), 1368-1373 (2018).\n"
         "Perez Alday, E. A. et al. Classification of 12-lead ECGs: the PhysioNet/Computing in Cardiology Challenge "
         "2020. Physiol. Meas. 41(12), 124003 (2020).",
     },
@@ -204,8 +204,13 @@ def read_split_tables(splits_dir: str | Path, dataset: CincDataset) -> dict[str,
     for split, suffix in SPLIT_TABLE_NAMES.items():
         path = folder / f"{table.folder}_{suffix}.csv"
         if not path.is_file():
-            raise FileNotFoundError(f"benchmark table {path} does not exist (expected {table.folder}_{{train,val,test}}.csv)")
-        names = [table.record_name(value) for value in pd.read_csv(path, usecols=[table.id_column], dtype=str)[table.id_column]]
+            raise FileNotFoundError(
+                f"benchmark table {path} does not exist (expected {table.folder}_{{train,val,test}}.csv)"
+            )
+        names = [
+            table.record_name(value)
+            for value in pd.read_csv(path, usecols=[table.id_column], dtype=str)[table.id_column]
+        ]
         for name in names:
             if name in seen:
                 raise ValueError(f"record {name} is listed in both the {seen[name]} and the {split} table ({folder})")
@@ -223,8 +228,10 @@ def _record_item(name: str, path: Path, label_columns: LabelColumns) -> StreamIt
     header_path = path.with_name(path.name + ".hea")
     try:
         header = read_cinc_header(header_path)
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         return Rejection(name, str(path), str(error), "no diagnosis codes")
+    except OSError as error:
+        return Rejection(name, str(path), f"{header_path}: unreadable header ({error})", "unreadable record")
     columns = {
         "report": label_columns.describe(header.codes),
         "snomed_codes": list(header.codes),
@@ -235,12 +242,19 @@ def _record_item(name: str, path: Path, label_columns: LabelColumns) -> StreamIt
     return RecordTask(name, str(path), columns)
 
 
-def _listed_records(names: list[str], index: Mapping[str, Path], label_columns: LabelColumns, table: str, root: Path) -> Iterator[StreamItem]:
+def _listed_records(
+    names: list[str], index: Mapping[str, Path], label_columns: LabelColumns, table: str, root: Path
+) -> Iterator[StreamItem]:
     for name in names:
         if name in index:
             yield _record_item(name, index[name], label_columns)
         else:
-            yield Rejection(name, "", f"{name} is listed in {table} but there is no record {name}.hea under {root}", "listed record missing")
+            yield Rejection(
+                name,
+                "",
+                f"{name} is listed in {table} but there is no record {name}.hea under {root}",
+                "listed record missing",
+            )
 
 
 def cinc_tasks(
@@ -277,7 +291,9 @@ def cinc_features(label_columns: LabelColumns) -> dict[str, Any]:
     }
 
 
-def cinc_description(dataset: CincDataset, label_columns: LabelColumns, window: SignalWindow, with_splits: bool) -> DatasetDescription:
+def cinc_description(
+    dataset: CincDataset, label_columns: LabelColumns, window: SignalWindow, with_splits: bool
+) -> DatasetDescription:
     info = DESCRIPTIONS[dataset]
     table = BENCHMARK_TABLES[dataset].folder
     splits = (
@@ -287,12 +303,12 @@ def cinc_description(dataset: CincDataset, label_columns: LabelColumns, window: 
         else "A single `train` split with every record."
     )
     crop = window.crop_seconds if window.crop_seconds is not None else window.seconds
-    body = f"""ECGs of {info['source']} (500 Hz, 12 leads in mV, standard lead order).
+    body = f"""ECGs of {info["source"]} (500 Hz, 12 leads in mV, standard lead order).
 Each row keeps the first {crop:g} s of its record, zero-padded to {window.seconds:g} s (`num_samples` = recorded
 samples kept). `snomed_codes` are the `#Dx:` codes of the header; `report` lists their names.
 
 `labels` is a multi-hot float32 vector over the benchmark's label columns, in this order:
-{', '.join(label_columns.names)}. A column is 1 exactly when one of its SNOMED CT codes (card key `label_codes`)
+{", ".join(label_columns.names)}. A column is 1 exactly when one of its SNOMED CT codes (card key `label_codes`)
 is among the record's codes; there is no substring matching of acronyms (the published Chapman tables set AF on
 every AFIB row, this dataset does not).
 

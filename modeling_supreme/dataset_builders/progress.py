@@ -49,7 +49,7 @@ class ProgressManifest:
         self.splits: dict[str, SplitProgress] = {}
 
     @classmethod
-    def load_or_create(cls, folder: Path, signature: Mapping[str, Any], overwrite: bool) -> "ProgressManifest":
+    def load_or_create(cls, folder: Path, signature: Mapping[str, Any], overwrite: bool) -> ProgressManifest:
         """Resume the build recorded in `folder`, or start a new one.
 
         Raises:
@@ -60,7 +60,9 @@ class ProgressManifest:
         if overwrite or not folder.exists() or not any(folder.iterdir()):
             return manifest
         if not manifest.path.exists():
-            raise FileExistsError(f"{folder} is not empty and holds no {PROGRESS_FILE}: choose another output folder or pass overwrite")
+            raise FileExistsError(
+                f"{folder} is not empty and holds no {PROGRESS_FILE}: choose another output folder or pass overwrite"
+            )
         stored = json.loads(manifest.path.read_text())
         if stored["signature"] != manifest.signature:
             raise FileExistsError(
@@ -93,11 +95,8 @@ class RejectLog:
         """Drop the lines a previous, interrupted run wrote after its last finished shard (they are redone)."""
         if not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text().splitlines()
-            if line.strip() and json.loads(line)["position"] < consumed.get(json.loads(line)["split"], 0)
-        ]
+        entries = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        kept = [json.dumps(entry) for entry in entries if entry["position"] < consumed.get(entry["split"], 0)]
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         temporary.write_text("".join(line + "\n" for line in kept))
         os.replace(temporary, self.path)

@@ -59,7 +59,7 @@ class PtbxlLabelSpace:
     labels_of_code: Mapping[str, Mapping[str, tuple[str, ...]]]
 
     @classmethod
-    def from_scp_statements(cls, path: str | Path) -> "PtbxlLabelSpace":
+    def from_scp_statements(cls, path: str | Path) -> PtbxlLabelSpace:
         """Read `scp_statements.csv` (index = SCP code; columns diagnostic, form, rhythm, diagnostic_class,
         diagnostic_subclass)."""
         statements = pd.read_csv(path, index_col=0)
@@ -132,7 +132,9 @@ def ptbxl_tasks(root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpa
     }
 
 
-def _split_records(root: Path, rows: pd.DataFrame, sampling_rate: int, label_space: PtbxlLabelSpace) -> Iterator[RecordTask]:
+def _split_records(
+    root: Path, rows: pd.DataFrame, sampling_rate: int, label_space: PtbxlLabelSpace
+) -> Iterator[RecordTask]:
     for ecg_id, row in rows.iterrows():
         codes = parse_scp_codes(row["scp_codes"], f"{root / 'ptbxl_database.csv'} (ecg_id {ecg_id})")
         columns = {
@@ -192,4 +194,3 @@ def build_ptbxl(
         settings,
         signature={"source": "ptb-xl"},
     )
-

@@ -85,11 +85,14 @@ class ShardWriter:
         return self._close_shard()
 
     def abort(self) -> None:
-        """Drop the shard in progress (its rows are written again by the next run)."""
+        """Drop the shard in progress, written or buffered (its rows are written again by the next run)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         self._temporary_path().unlink(missing_ok=True)
+        self._buffer = {name: [] for name in self.features}
+        self._buffered = 0
+        self._rows_in_shard = 0
 
     def _flush(self) -> None:
         if not self._buffered:

@@ -34,9 +34,7 @@ class SignalWindow:
         crop = round((self.crop_seconds if self.crop_seconds is not None else self.seconds) * sampling_rate)
         minimum = round(self.min_seconds * sampling_rate) if self.min_seconds is not None else crop
         if not 0 < minimum <= crop <= length:
-            raise ValueError(
-                f"invalid signal window {self}: need 0 < min_seconds <= crop_seconds <= seconds"
-            )
+            raise ValueError(f"invalid signal window {self}: need 0 < min_seconds <= crop_seconds <= seconds")
         return length, crop, minimum
 
 

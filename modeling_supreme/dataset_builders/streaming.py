@@ -160,7 +160,10 @@ class BuildSummary:
             f"  built {self.built} records ({per_split})",
             f"  rejected {self.rejected} records (listed with reasons in {self.folder / REJECTS_FILE})",
         ]
-        lines += [f"    {count:>8}  {reason}" for reason, count in sorted(self.rejected_by_reason.items(), key=lambda x: -x[1])]
+        lines += [
+            f"    {count:>8}  {reason}"
+            for reason, count in sorted(self.rejected_by_reason.items(), key=lambda x: -x[1])
+        ]
         if self.resumed_shards:
             lines.append(f"  resumed after {self.resumed_shards} shards finished by an earlier run")
         rate = self.records_read / self.seconds if self.seconds > 0 else float("nan")
@@ -234,16 +237,21 @@ def build_dataset(
         if name not in rows:
             logger.warning("%s: split %r has no records and is left out of the card", folder, name)
     reasons = rejects.categories()
-    summary = BuildSummary(folder, rows, sum(reasons.values()), dict(reasons), resumed_shards,
-                           time.perf_counter() - started, records_read)
+    summary = BuildSummary(
+        folder, rows, sum(reasons.values()), dict(reasons), resumed_shards, time.perf_counter() - started, records_read
+    )
     write_dataset_card(folder, description, features, split_infos, settings.config_name, build_notes(summary))
     return summary
 
 
 def build_notes(summary: BuildSummary) -> str:
     """The card's "Build" section: rejected records per reason."""
-    lines = [f"{summary.built} records built; {summary.rejected} left out (see `{REJECTS_FILE}` for each record and reason)."]
-    lines += [f"- {reason}: {count}" for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda x: -x[1])]
+    lines = [
+        f"{summary.built} records built; {summary.rejected} left out (see `{REJECTS_FILE}` for each record and reason)."
+    ]
+    lines += [
+        f"- {reason}: {count}" for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda x: -x[1])
+    ]
     return "\n".join(lines)
 
 
@@ -279,8 +287,14 @@ def _build_split(
     records_read = 0
     try:
         with contextlib.closing(read_records(remaining, reader, settings.num_proc, settings.chunk_size)) as outcomes:
-            progress_bar = tqdm(outcomes, desc=split, unit=" records", initial=position, mininterval=2.0,
-                                disable=not settings.progress or split == UNASSIGNED_SPLIT)
+            progress_bar = tqdm(
+                outcomes,
+                desc=split,
+                unit=" records",
+                initial=position,
+                mininterval=2.0,
+                disable=not settings.progress or split == UNASSIGNED_SPLIT,
+            )
             for item, outcome in progress_bar:
                 if isinstance(outcome, Rejection):
                     rejects.add(split, position, outcome)

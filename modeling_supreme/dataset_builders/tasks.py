@@ -18,6 +18,9 @@ class RecordRejected(ValueError):
         super().__init__(message)
         self.category = category
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across worker processes
+        return type(self), (str(self), self.category)
+
 
 # Errors that concern one record (unreadable, malformed, unusable): it is rejected and the build goes on.
 # Anything else (a bug, KeyboardInterrupt, MemoryError) stops the build; a re-run resumes it.

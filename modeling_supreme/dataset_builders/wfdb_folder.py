@@ -78,21 +78,24 @@ def _split_stream(root: Path, rows: pd.DataFrame, csv_name: str) -> Iterator[Str
     for record, report in rows[["record", "report"]].itertuples(index=False):
         path = root / record
         if not path.with_name(path.name + ".hea").is_file():
-            yield Rejection(record, str(path), f"{record} is listed in {csv_name} but {path}.hea does not exist", "missing file")
+            yield Rejection(
+                record, str(path), f"{record} is listed in {csv_name} but {path}.hea does not exist", "missing file"
+            )
         elif not report.strip():
             yield Rejection(record, str(path), f"{record}: empty report in {csv_name}", "empty report")
         else:
             yield RecordTask(record, str(path), {"report": " ".join(report.split())})
 
 
-def wfdb_folder_tasks(root: str | Path, csv_path: str | Path) -> tuple[dict[str, Iterator[StreamItem]], list[Rejection]]:
+def wfdb_folder_tasks(
+    root: str | Path, csv_path: str | Path
+) -> tuple[dict[str, Iterator[StreamItem]], list[Rejection]]:
     """Streams per split (in order of first appearance in the CSV) and the unlisted records of the folder."""
     root = Path(root)
     table = read_report_table(csv_path)
     csv_name = Path(csv_path).name
     streams = {
-        split: _split_stream(root, table[table["split"] == split], csv_name)
-        for split in dict.fromkeys(table["split"])
+        split: _split_stream(root, table[table["split"] == split], csv_name) for split in dict.fromkeys(table["split"])
     }
     listed = set(table["record"])
     unlisted = [
@@ -128,9 +131,9 @@ def build_wfdb_folder(
     if sampling_rate is None:
         sampling_rate = _first_record_rate(root, read_report_table(csv_path)["record"])
     crop = window.crop_seconds if window.crop_seconds is not None else window.seconds
-    body = f"""ECGs from WFDB records under `{root.name}` with reports from `{Path(csv_path).name}`, at {sampling_rate} Hz,
-12 leads in mV in standard order (missing leads zero with `lead_mask` False), first {crop:g} s of each record
-zero-padded to {window.seconds:g} s."""
+    body = f"""ECGs from WFDB records under `{root.name}` with reports from `{Path(csv_path).name}`,
+at {sampling_rate} Hz, 12 leads in mV in standard order (missing leads zero with `lead_mask` False), first
+{crop:g} s of each record zero-padded to {window.seconds:g} s."""
     return build_dataset(
         out,
         streams,
