@@ -48,6 +48,8 @@ class TaskSpec:
         metadata_columns: the columns that are not labels; every other column of a table is a label.
         record_key: value of `id_column` -> the record's id as built datasets store it (their `id` column).
         crop_seconds: keep only the first seconds of each record (the published protocol), None for all.
+        benchmark_test_rows: rows of the published test table, so that reports can tell a full evaluation from
+            one on reduced tables or partial data.
         notes: known properties / defects of the tables, repeated in every report.
     """
 
@@ -59,6 +61,7 @@ class TaskSpec:
     metadata_columns: tuple[str, ...]
     record_key: Callable[[object], str]
     crop_seconds: float | None = None
+    benchmark_test_rows: int = 0
     notes: tuple[str, ...] = ()
 
     def table_path(self, splits_dir: str | Path, split: str) -> Path:
@@ -79,7 +82,7 @@ class TaskSpec:
         return [column for column in header if column not in self.metadata_columns]
 
 
-def _ptbxl_task(name: str, folder: str, title: str) -> TaskSpec:
+def _ptbxl_task(name: str, folder: str, title: str, benchmark_test_rows: int) -> TaskSpec:
     return TaskSpec(
         name=name,
         title=title,
@@ -88,15 +91,16 @@ def _ptbxl_task(name: str, folder: str, title: str) -> TaskSpec:
         id_column="ecg_id",
         metadata_columns=(*_PTBXL_METADATA, folder),
         record_key=_ptbxl_key,
+        benchmark_test_rows=benchmark_test_rows,
         notes=(_PTBXL_NOTE,),
     )
 
 
 TASKS: dict[str, TaskSpec] = {
-    "ptbxl_super": _ptbxl_task("ptbxl_super", "super_class", "PTB-XL super-class"),
-    "ptbxl_sub": _ptbxl_task("ptbxl_sub", "sub_class", "PTB-XL sub-class"),
-    "ptbxl_form": _ptbxl_task("ptbxl_form", "form", "PTB-XL form"),
-    "ptbxl_rhythm": _ptbxl_task("ptbxl_rhythm", "rhythm", "PTB-XL rhythm"),
+    "ptbxl_super": _ptbxl_task("ptbxl_super", "super_class", "PTB-XL super-class", 2158),
+    "ptbxl_sub": _ptbxl_task("ptbxl_sub", "sub_class", "PTB-XL sub-class", 2158),
+    "ptbxl_form": _ptbxl_task("ptbxl_form", "form", "PTB-XL form", 880),
+    "ptbxl_rhythm": _ptbxl_task("ptbxl_rhythm", "rhythm", "PTB-XL rhythm", 2098),
     "cpsc2018": TaskSpec(
         name="cpsc2018",
         title="CPSC2018",
@@ -106,6 +110,7 @@ TASKS: dict[str, TaskSpec] = {
         metadata_columns=("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
         record_key=_cpsc2018_key,
         crop_seconds=2.5,
+        benchmark_test_rows=1376,
         notes=(
             "CPSC2018 records are cut to their first 2.5 s and zero-padded (published MERL protocol); "
             "scores are therefore not comparable with full-length CPSC2018 results.",
@@ -119,6 +124,7 @@ TASKS: dict[str, TaskSpec] = {
         id_column="ecg_path",
         metadata_columns=("ecg_path", "age", "diagnose"),
         record_key=_csn_key,
+        benchmark_test_rows=4620,
         notes=(
             "Chapman table defects, reported as-is: the multi-hot columns were built by substring matching on "
             "`diagnose`, so AF (atrial flutter) is 1 on every AFIB (atrial fibrillation) row and ST (sinus "

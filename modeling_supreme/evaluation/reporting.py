@@ -86,6 +86,8 @@ class TaskResult:
             "undefined_labels": undefined,
             "n_table_rows": self.n_table_rows,
             "n_records": self.n_records,
+            "benchmark_test_rows": self.spec.benchmark_test_rows,
+            "full_benchmark": self.n_records == self.spec.benchmark_test_rows,
             "n_missing": len(self.missing),
             "missing_examples": self.missing[:20],
             "rejected": [{"id": key, "reason": reason} for key, reason in self.rejected],
@@ -198,7 +200,7 @@ def markdown_table(report: EvaluationReport) -> str:
     lines = [
         f"## {report.protocol}: {report.model}",
         "",
-        "| Task | AUROC | 95 % CI | AUPRC | Records | Labels (defined) |",
+        "| Task | AUROC | 95 % CI | AUPRC | Records (table / benchmark) | Labels (defined) |",
         "| --- | ---: | :---: | ---: | ---: | ---: |",
     ]
     for name, result in report.tasks.items():
@@ -206,7 +208,8 @@ def markdown_table(report: EvaluationReport) -> str:
             defined = sum(value is not None for value in result.per_label.values())
             lines.append(
                 f"| {result.spec.title} | {result.auroc:.2f} | {result.ci95[0]:.2f}-{result.ci95[1]:.2f} | "
-                f"{result.auprc:.2f} | {result.n_records} / {result.n_table_rows} | {len(result.label_names)} ({defined}) |"
+                f"{result.auprc:.2f} | {result.n_records} ({result.n_table_rows} / {result.spec.benchmark_test_rows}) | "
+                f"{len(result.label_names)} ({defined}) |"
             )
         else:
             lines.append(f"| {result.spec.title} | skipped | | | | |")
@@ -215,6 +218,10 @@ def markdown_table(report: EvaluationReport) -> str:
     lines += ["", METRIC_NOTE]
     skipped_lines = [f"- {result.spec.title}: skipped, {result.reason}" for result in report.tasks.values() if not result.evaluated]
     notes = list(dict.fromkeys(note for result in report.evaluated for note in result.spec.notes))
+    partial = [result.spec.title for result in report.evaluated if result.n_records != result.spec.benchmark_test_rows]
+    if partial:
+        lines += ["", f"Partial evaluation (fewer records than the published test table): {', '.join(partial)}; "
+                  "not comparable with full-benchmark numbers."]
     if skipped_lines:
         lines += ["", "Skipped tasks:", "", *skipped_lines]
     if notes:
