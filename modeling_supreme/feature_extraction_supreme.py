@@ -168,27 +168,55 @@ def read_ecg(path: str | os.PathLike) -> EcgRecord:
     header_path = base.with_name(base.name + ".hea")
     if not header_path.is_file():
         raise FileNotFoundError(f"ECG record {source}: header file {header_path} does not exist")
-    try:
-        header = wfdb_module.rdheader(str(base))
-    except Exception as error:  # wfdb raises many types for malformed headers
-        raise ValueError(f"ECG record {source}: unreadable header {header_path} ({error})") from error
-    if header.sig_len == 0:
-        raise ValueError(f"ECG record {source}: the header declares zero samples")
-    if not isinstance(header, wfdb_module.MultiRecord):  # segments of multi-segment records are checked by wfdb
-        if not header.n_sig or not header.file_name:
-            raise ValueError(f"ECG record {source}: the header declares no signals")
-        _check_data_files(header, base.parent, f"ECG record {source}")
+    # Parsing a header is the slowest step of reading a record (wfdb's parser), so it is parsed once, by rdrecord;
+    # the header is parsed again on its own only to explain a record that could not be read.
     try:
         record = wfdb_module.rdrecord(str(base), physical=False)
         signal = record.dac(return_res=32)
-    except Exception as error:
+    except Exception as error:  # wfdb raises many types for malformed records
+        _check_header(wfdb_module, base, source)
         raise ValueError(f"ECG record {source}: cannot decode the signal data ({error})") from error
+    if not _is_multi_segment(header_path):  # segments of multi-segment records are checked by wfdb
+        _check_header_fields(record, source)
+        _check_data_files(record, base.parent, f"ECG record {source}")
     if signal is None or signal.ndim != 2 or signal.shape[0] == 0:
         raise ValueError(f"ECG record {source}: the data file holds zero samples")
     _warn_on_checksum_mismatch(record, source)
     signal = np.ascontiguousarray(signal.T, dtype=np.float32)
     signal *= _millivolt_factors(record.units or [None] * record.n_sig, source)[:, None]
     return EcgRecord(signal=signal, sampling_rate=float(record.fs), lead_names=list(record.sig_name), source=source)
+
+
+def _is_multi_segment(header_path: Path) -> bool:
+    """A multi-segment header's record line reads `name/n_segments ...`."""
+    with open(header_path, encoding="latin-1") as header_file:
+        for line in header_file:
+            if line.strip() and not line.startswith("#"):
+                return "/" in line.split()[0]
+    return False
+
+
+def _check_header_fields(header: Any, source: str) -> None:
+    """Raise if a parsed header (or the record read with it) declares no samples or no signals."""
+    if header.sig_len == 0:
+        raise ValueError(f"ECG record {source}: the header declares zero samples")
+    if not header.n_sig or not header.file_name:
+        raise ValueError(f"ECG record {source}: the header declares no signals")
+
+
+def _check_header(wfdb_module: Any, base: Path, source: str) -> None:
+    """Parse the header alone and raise the error that explains why its record cannot be read, if it does."""
+    header_path = base.with_name(base.name + ".hea")
+    try:
+        header = wfdb_module.rdheader(str(base))
+    except Exception as error:  # wfdb raises many types for malformed headers
+        raise ValueError(f"ECG record {source}: unreadable header {header_path} ({error})") from error
+    if isinstance(header, wfdb_module.MultiRecord):
+        if header.sig_len == 0:
+            raise ValueError(f"ECG record {source}: the header declares zero samples")
+        return
+    _check_header_fields(header, source)
+    _check_data_files(header, base.parent, f"ECG record {source}")
 
 
 def _warn_on_checksum_mismatch(record: Any, source: str) -> None:
