@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from modeling_supreme.entities import Lexicon, LexiconExtractor, entities_to_scp_codes, parse_scp_codes, score_extraction
+from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
+from modeling_supreme.entities import Lexicon, LexiconExtractor, entities_to_scp_codes, score_extraction
 from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
 from modeling_supreme.entities.evaluation import format_scores
 
@@ -31,7 +32,11 @@ def main() -> None:
     folder = Path(args.ptbxl)
     database = pd.read_csv(folder / "ptbxl_database.csv")
     reports = database["report"].fillna("").astype(str).tolist()
-    gold = [parse_scp_codes(value) for value in database["scp_codes"]]
+    csv_path = folder / "ptbxl_database.csv"
+    gold = [
+        set(parse_scp_codes(value, f"{csv_path} (ecg_id {ecg_id})"))
+        for ecg_id, value in zip(database["ecg_id"], database["scp_codes"])
+    ]
     extractor = extractor_from_args(args, cache=Path("outputs") / "llm_cache.sqlite")
     lexicon = extractor.lexicon if isinstance(extractor, LexiconExtractor) else Lexicon.load()
     predicted = [entities_to_scp_codes(entities, lexicon) for entities in extractor.extract_batch(reports)]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from modeling_supreme.entities import LexiconExtractor, entities_to_dicts, entities_to_scp_codes, parse_scp_codes, score_extraction
+from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
+from modeling_supreme.entities import LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
 
 from .conftest import PTBXL_DIR, REPO_ROOT
 from .test_entities_llm import VALID, ScriptedServer
@@ -103,7 +104,7 @@ def test_eval_extraction_prints_and_writes_figures(tmp_path, capsys) -> None:
     extractor = LexiconExtractor()
     expected = score_extraction(
         [entities_to_scp_codes(entities, extractor.lexicon) for entities in extractor.extract_batch(database.report.tolist())],
-        [parse_scp_codes(value) for value in database.scp_codes],
+        [set(parse_scp_codes(value, 'test')) for value in database.scp_codes],
     )
     assert figures["micro_f1"] == pytest.approx(expected.micro_f1)
     assert figures["per_code"]["SR"]["support"] == sum("'SR'" in value for value in database.scp_codes)

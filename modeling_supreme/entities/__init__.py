@@ -1,7 +1,7 @@
 """Clinical entities of ECG reports: one schema, a lexicon extractor, an LLM extractor and a vocabulary builder."""
 
 from .cache import AnswerCache, CachedAnswer, cache_key
-from .evaluation import ExtractionScores, entities_to_scp_codes, parse_scp_codes, score_extraction
+from .evaluation import ExtractionScores, entities_to_scp_codes, score_extraction
 from .lexicon import EntitySpec, Lexicon, LexiconError, LexiconExtractor
 from .llm import DEFAULT_PROMPT, ExtractionFailure, ExtractionStats, LLMExtractor, PromptTemplate
 from .llm_backends import BackendError, OpenAIBackend, TransformersBackend
@@ -44,7 +44,6 @@ __all__ = [
     "entities_to_dicts",
     "entities_to_multi_hot",
     "entities_to_scp_codes",
-    "parse_scp_codes",
     "score_extraction",
     "validate_answer",
 ]

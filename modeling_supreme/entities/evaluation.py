@@ -12,7 +12,6 @@ Scoring choices (stated here once, printed by eval/extraction.py):
 
 from __future__ import annotations
 
-import ast
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -85,19 +84,6 @@ def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def parse_scp_codes(value: "str | Mapping[str, float]") -> set[str]:
-    """Codes of a PTB-XL `scp_codes` cell ("{'NORM': 100.0, 'SR': 0.0}"), every likelihood included."""
-    if isinstance(value, Mapping):
-        return set(value)
-    try:
-        parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError) as error:
-        raise ValueError(f"Unreadable scp_codes value {value!r}: {error}") from error
-    if not isinstance(parsed, dict):
-        raise ValueError(f"scp_codes must be a dict literal, got {value!r}")
-    return set(parsed)
-
-
 def entities_to_scp_codes(
     entities: Iterable["Entity | Mapping[str, Any]"], lexicon: Lexicon, statuses: Sequence[str] = SCORED_STATUSES
 ) -> set[str]:
@@ -163,6 +149,5 @@ __all__ = [
     "SCORED_STATUSES",
     "entities_to_scp_codes",
     "format_scores",
-    "parse_scp_codes",
     "score_extraction",
 ]
