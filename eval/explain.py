@@ -39,11 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     description = args.description
     if args.task and description is None:
         [description] = label_texts_for(load_label_descriptions(args.prompts), args.task, [args.label])
-    classifier = pipeline("ecg-zero-shot", model=args.model, device=args.device, trust_remote_code=args.trust_remote_code)
+    classifier = pipeline(
+        "ecg-zero-shot", model=args.model, device=args.device, trust_remote_code=args.trust_remote_code
+    )
     explanation = explain(classifier, args.record, args.label, description)
     path = plot_explanation(explanation, args.out)
     peak = explanation.attention_per_sample().argmax() / explanation.sampling_rate
-    print(f"{explanation.label} (text: {explanation.text!r}): score {explanation.score:.4f}; attention peaks at {peak:.2f} s")
+    print(f"{explanation.label} (text: {explanation.text!r}): score {explanation.score:.4f}")
+    print(f"attention peaks at {peak:.2f} s")
     print(f"Wrote {path}")
     return 0
 

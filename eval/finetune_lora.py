@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--text-pattern", default=BERT_TEXT_PATTERN, help="regex of the text encoder modules to adapt")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--prompts", help="JSON {task: {column: description}} replacing the project's label descriptions")
+    parser.add_argument(
+        "--prompts", help="JSON {task: {column: description}} replacing the project's label descriptions"
+    )
     return parser.parse_args(argv)
 
 
@@ -69,10 +71,20 @@ def main(argv: list[str] | None = None) -> int:
             continue
         peft_model = add_lora(model, settings)
         results[name] = finetune_task(
-            peft_model, processor, spec, args.splits, sources[spec.source], descriptions, settings, args.n_resamples, not args.no_progress
+            peft_model,
+            processor,
+            spec,
+            args.splits,
+            sources[spec.source],
+            descriptions,
+            settings,
+            args.n_resamples,
+            not args.no_progress,
         )
         if results[name].evaluated:
-            folder = save_adapter(peft_model, processor, Path(args.out) / "adapters" / name, base_model_reference(args.model))
+            folder = save_adapter(
+                peft_model, processor, Path(args.out) / "adapters" / name, base_model_reference(args.model)
+            )
             results[name].extra["adapter"] = str(folder)
     report = EvaluationReport(
         f"LoRA fine-tuning ({'+'.join(settings.parts)})",

@@ -32,7 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fractions", default=",".join(map(str, DEFAULT_FRACTIONS)), help="training fractions")
     parser.add_argument("--epochs", type=int, default=ProbeSettings.epochs)
     parser.add_argument("--learning-rate", type=float, default=ProbeSettings.learning_rate)
-    parser.add_argument("--weight-decays", default=",".join(map(str, DEFAULT_WEIGHT_DECAYS)), help="grid searched on val")
+    parser.add_argument(
+        "--weight-decays", default=",".join(map(str, DEFAULT_WEIGHT_DECAYS)), help="grid searched on val"
+    )
     parser.add_argument("--eval-every", type=int, default=ProbeSettings.eval_every, help="epochs between val checks")
     return parser.parse_args(argv)
 

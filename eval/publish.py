@@ -51,7 +51,9 @@ def publish_model_command(args: argparse.Namespace) -> str:
         card_fields["training_data"] = args.training_data
     with tempfile.TemporaryDirectory() as temporary:
         staging = args.staging or temporary
-        return publish_model(model, processor, args.repo_id, results, staging, private=args.private or None, **card_fields)
+        return publish_model(
+            model, processor, args.repo_id, results, staging, private=args.private or None, **card_fields
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

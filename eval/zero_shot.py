@@ -27,7 +27,9 @@ DEFAULT_DESCRIPTIONS = "modeling_supreme/evaluation/label_descriptions.json"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_benchmark_arguments(parser)
-    parser.add_argument("--prompts", help="JSON {task: {column: description}} replacing the project's label descriptions")
+    parser.add_argument(
+        "--prompts", help="JSON {task: {column: description}} replacing the project's label descriptions"
+    )
     parser.add_argument("--f1", action="store_true", help="also report F1 at thresholds chosen on the val split")
     return parser.parse_args(argv)
 

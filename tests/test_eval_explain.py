@@ -50,7 +50,9 @@ def test_explanation_is_the_pipelines_attention_on_the_models_view(classifier):
 def test_plot_draws_every_lead_and_marks_missing_ones(classifier, tmp_path):
     record = read_ecg(ptbxl_record(7))
     limb_leads = record.signal[:6]
-    explanation = explain(classifier, limb_leads, "normal ecg", sampling_rate=record.sampling_rate, lead_names=record.lead_names[:6])
+    explanation = explain(
+        classifier, limb_leads, "normal ecg", sampling_rate=record.sampling_rate, lead_names=record.lead_names[:6]
+    )
     assert explanation.lead_mask.tolist() == [True] * 6 + [False] * 6
     path = plot_explanation(explanation, tmp_path / "explanation.png")
     assert path.read_bytes()[:8] == PNG_MAGIC
@@ -62,8 +64,18 @@ def test_plot_draws_every_lead_and_marks_missing_ones(classifier, tmp_path):
 def test_cli_writes_a_png_for_a_benchmark_column(tiny_checkpoint, tmp_path):
     out = tmp_path / "afib.png"
     command = [
-        sys.executable, "eval/explain.py", "--model", str(tiny_checkpoint), "--record", str(ptbxl_record(2, rate=500)),
-        "--task", "ptbxl_rhythm", "--label", "AFIB", "--out", str(out),
+        sys.executable,
+        "eval/explain.py",
+        "--model",
+        str(tiny_checkpoint),
+        "--record",
+        str(ptbxl_record(2, rate=500)),
+        "--task",
+        "ptbxl_rhythm",
+        "--label",
+        "AFIB",
+        "--out",
+        str(out),
     ]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]

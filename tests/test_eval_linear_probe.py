@@ -53,7 +53,10 @@ def test_head_learns_and_is_selected_on_validation_only():
     assert trained.validation_auroc > 0.8
     spec = TASKS["ptbxl_super"]
     features = {"train": train, "val": validation, "test": synthetic_split(80, 2)}
-    flipped = {**features, "test": SplitFeatures(features["test"].features, 1 - features["test"].targets, features["test"].keys)}
+    flipped = {
+        **features,
+        "test": SplitFeatures(features["test"].features, 1 - features["test"].targets, features["test"].keys),
+    }
     first = probe_task(spec, features, ["a", "b", "c"], 1.0, FAST, n_resamples=20)
     second = probe_task(spec, flipped, ["a", "b", "c"], 1.0, FAST, n_resamples=20)
     # Test labels have no influence on which head is chosen: only its score on them changes.
@@ -75,7 +78,9 @@ def test_features_come_from_the_frozen_encoder(tiny_model, tiny_processor):
     batch = next(inputs.batches(4))
     tiny_model.eval()
     with torch.no_grad():
-        _, pooled = tiny_model.get_ecg_features(torch.as_tensor(batch["ecg_values"]), torch.as_tensor(batch["lead_mask"]))
+        _, pooled = tiny_model.get_ecg_features(
+            torch.as_tensor(batch["ecg_values"]), torch.as_tensor(batch["lead_mask"])
+        )
     np.testing.assert_allclose(features[:4], pooled.numpy(), atol=1e-5)
 
 
@@ -83,9 +88,25 @@ def test_features_come_from_the_frozen_encoder(tiny_model, tiny_processor):
 def test_cli_writes_one_report_per_fraction(tiny_checkpoint, tmp_path):
     out = tmp_path / "probe"
     command = [
-        sys.executable, "eval/linear_probe.py", "--model", str(tiny_checkpoint), "--ptbxl-root", str(PTBXL_DIR),
-        "--tasks", "ptbxl_super,cpsc2018", "--epochs", "20", "--eval-every", "5", "--weight-decays", "0,0.01",
-        "--n-resamples", "20", "--out", str(out), "--no-progress",
+        sys.executable,
+        "eval/linear_probe.py",
+        "--model",
+        str(tiny_checkpoint),
+        "--ptbxl-root",
+        str(PTBXL_DIR),
+        "--tasks",
+        "ptbxl_super,cpsc2018",
+        "--epochs",
+        "20",
+        "--eval-every",
+        "5",
+        "--weight-decays",
+        "0,0.01",
+        "--n-resamples",
+        "20",
+        "--out",
+        str(out),
+        "--no-progress",
     ]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -21,7 +21,9 @@ from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_proce
 
 from .conftest import PTBXL_DIR, SPLITS_DIR, ptbxl_record
 
-SETTINGS = LoraSettings(parts=("fusion", "text"), rank=4, alpha=8, dropout=0.0, learning_rate=2e-2, epochs=2, batch_size=16)
+SETTINGS = LoraSettings(
+    parts=("fusion", "text"), rank=4, alpha=8, dropout=0.0, learning_rate=2e-2, epochs=2, batch_size=16
+)
 SPEC = TASKS["ptbxl_super"]
 
 
@@ -40,8 +42,15 @@ def scores_of(model, processor, splits):
     texts = [load_label_descriptions()["ptbxl_super"][name] for name in SPEC.label_columns(splits)]
     # The batch size of `finetune_task`'s own test scoring, so that equal weights give bit-identical scores.
     _, scores = score_split(
-        model, processor, SPEC, splits, "test", PtbxlFolder(PTBXL_DIR, 100), label_texts=texts,
-        batch_size=SETTINGS.batch_size, progress=False,
+        model,
+        processor,
+        SPEC,
+        splits,
+        "test",
+        PtbxlFolder(PTBXL_DIR, 100),
+        label_texts=texts,
+        batch_size=SETTINGS.batch_size,
+        progress=False,
     )
     return scores
 
@@ -57,7 +66,9 @@ def finetuned(small_splits, tmp_path_factory):
     config = SupremeConfig.tiny()
     SupremeModel(config).save_pretrained(base)
     feature_extractor = SupremeFeatureExtractor(sampling_rate=config.sampling_rate, num_samples=config.num_samples)
-    SupremeProcessor(feature_extractor, build_tiny_tokenizer(), label_max_length=config.label_max_length).save_pretrained(base)
+    SupremeProcessor(
+        feature_extractor, build_tiny_tokenizer(), label_max_length=config.label_max_length
+    ).save_pretrained(base)
 
     model, processor = load_model_and_processor(base)
     base_scores = scores_of(model, processor, small_splits)
@@ -66,12 +77,27 @@ def finetuned(small_splits, tmp_path_factory):
     # LoRA starts as the identity (B = 0): wrapping alone changes nothing.
     np.testing.assert_array_equal(scores_of(peft_model, processor, small_splits), base_scores)
     result = finetune_task(
-        peft_model, processor, SPEC, small_splits, PtbxlFolder(PTBXL_DIR, 100), load_label_descriptions(), SETTINGS,
-        n_resamples=20, progress=False,
+        peft_model,
+        processor,
+        SPEC,
+        small_splits,
+        PtbxlFolder(PTBXL_DIR, 100),
+        load_label_descriptions(),
+        SETTINGS,
+        n_resamples=20,
+        progress=False,
     )
     adapter = save_adapter(peft_model, processor, tmp_path_factory.mktemp("adapter") / "ptbxl_super", str(base))
-    return {"base": base, "base_scores": base_scores, "base_weights": base_weights, "model": peft_model,
-            "processor": processor, "result": result, "adapter": adapter, "splits": small_splits}
+    return {
+        "base": base,
+        "base_scores": base_scores,
+        "base_weights": base_weights,
+        "model": peft_model,
+        "processor": processor,
+        "result": result,
+        "adapter": adapter,
+        "splits": small_splits,
+    }
 
 
 def test_adapter_changes_scores_and_only_adapter_weights_train(finetuned):
@@ -138,7 +164,11 @@ def test_fresh_interpreter_without_the_package_loads_the_adapter(finetuned, tmp_
     environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     completed = subprocess.run(
         [sys.executable, "-c", REMOTE_SCRIPT, str(finetuned["adapter"]), record, json.dumps(candidates)],
-        capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     remote = json.loads(next(line for line in completed.stdout.splitlines() if line.startswith("RESULT="))[7:])

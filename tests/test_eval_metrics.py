@@ -59,7 +59,9 @@ def test_average_precision_and_f1_equal_scikit_learn():
     expected_ap = [average_precision_score(targets[:, label], scores[:, label]) for label in range(targets.shape[1])]
     np.testing.assert_allclose(average_precision_per_label(targets, scores), expected_ap, atol=1e-12)
     thresholds = np.linspace(0.2, 0.4, targets.shape[1])
-    expected_f1 = [f1_score(targets[:, label], scores[:, label] >= thresholds[label]) for label in range(targets.shape[1])]
+    expected_f1 = [
+        f1_score(targets[:, label], scores[:, label] >= thresholds[label]) for label in range(targets.shape[1])
+    ]
     np.testing.assert_allclose(f1_per_label(targets, scores, thresholds), expected_f1, atol=1e-12)
 
 
@@ -85,7 +87,9 @@ def test_metrics_load_offline_with_evaluate(tmp_path, monkeypatch):
     np.testing.assert_allclose(auroc["per_label"][:3], direct[:3], atol=1e-12)
     assert auroc["roc_auc"] == pytest.approx(np.nanmean(direct))
     thresholds = choose_f1_thresholds(targets, scores)
-    f1 = evaluate.load(metric_path("multilabel_f1")).compute(predictions=scores, references=targets, thresholds=thresholds)
+    f1 = evaluate.load(metric_path("multilabel_f1")).compute(
+        predictions=scores, references=targets, thresholds=thresholds
+    )
     assert f1["f1"] == pytest.approx(np.nanmean(f1_per_label(targets, scores, thresholds)))
     auprc = evaluate.load(metric_path("multilabel_auprc")).compute(predictions=scores, references=targets)
     assert auprc["per_label"][3] is None

@@ -6,17 +6,20 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from modeling_supreme import read_ecg
 from modeling_supreme.evaluation import (
     TASKS,
+    get_task,
     label_texts_for,
     load_label_descriptions,
     load_task_table,
     score_ecgs,
 )
+from modeling_supreme.evaluation.benchmark import exact_code_targets
 
 from .conftest import SPLITS_DIR, ptbxl_record
 
@@ -35,11 +38,18 @@ def test_score_ecgs_matches_the_model_and_ignores_batching(tiny_model, tiny_proc
     with torch.no_grad():
         expected = torch.sigmoid(tiny_model(ecg_values=sample_ecgs["ecg_values"], **tokens).logits).numpy()
     for batch_size in (1, 4, 64):
-        scores = score_ecgs(tiny_model, tiny_processor, sample_ecgs["ecg_values"], LABEL_TEXTS, batch_size, progress=False)
+        scores = score_ecgs(
+            tiny_model, tiny_processor, sample_ecgs["ecg_values"], LABEL_TEXTS, batch_size, progress=False
+        )
         assert scores.shape == (6, 3) and scores.dtype == np.float32
         np.testing.assert_allclose(scores, expected, atol=1e-6)
-    batches = [{"ecg_values": sample_ecgs["ecg_values"][:2], "extra": 1}, {"ecg_values": sample_ecgs["ecg_values"][2:].numpy()}]
-    np.testing.assert_allclose(score_ecgs(tiny_model, tiny_processor, batches, LABEL_TEXTS, progress=False), expected, atol=1e-6)
+    batches = [
+        {"ecg_values": sample_ecgs["ecg_values"][:2], "extra": 1},
+        {"ecg_values": sample_ecgs["ecg_values"][2:].numpy()},
+    ]
+    np.testing.assert_allclose(
+        score_ecgs(tiny_model, tiny_processor, batches, LABEL_TEXTS, progress=False), expected, atol=1e-6
+    )
 
 
 def test_score_ecgs_restores_training_mode_and_uses_the_lead_mask(tiny_model, tiny_processor, sample_ecgs):
@@ -52,7 +62,9 @@ def test_score_ecgs_restores_training_mode_and_uses_the_lead_mask(tiny_model, ti
     masked = score_ecgs(tiny_model, tiny_processor, values, LABEL_TEXTS, lead_mask=mask, progress=False)
     zeroed = values.clone()
     zeroed[:, 6:] = 0
-    np.testing.assert_allclose(masked, score_ecgs(tiny_model, tiny_processor, zeroed, LABEL_TEXTS, progress=False), atol=1e-6)
+    np.testing.assert_allclose(
+        masked, score_ecgs(tiny_model, tiny_processor, zeroed, LABEL_TEXTS, progress=False), atol=1e-6
+    )
     assert not np.allclose(masked, all_leads)
     with pytest.raises(ValueError, match="shape"):
         score_ecgs(tiny_model, tiny_processor, values[0], LABEL_TEXTS, progress=False)
@@ -107,3 +119,23 @@ def test_custom_descriptions_are_validated(tmp_path):
     prompts.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_label_descriptions(prompts)
+
+
+def test_corrected_chapman_variant_matches_codes_exactly_and_leaves_the_benchmark_alone():
+    rows = pd.DataFrame({"diagnose": ["AFIB,STTC", "AF,ST", "1AVB,CCR", "SB"]})
+    targets = exact_code_targets(rows, ["AF", "AFIB", "ST", "STTC", "AVB", "VB", "CR", "CCR"])
+    assert targets.tolist() == [
+        [0, 1, 0, 1, 0, 0, 0, 0],
+        [1, 0, 1, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+    ]
+    published, corrected = load_task_table("csn", SPLITS_DIR), load_task_table("csn_exact", SPLITS_DIR)
+    assert published.label_names == corrected.label_names and "csn_exact" not in TASKS
+    changed = {
+        published.label_names[column] for column in np.flatnonzero((published.targets != corrected.targets).any(axis=0))
+    }
+    assert changed and changed <= {"AF", "ST", "AVB", "2AVB", "VB", "SA", "CR"}
+    assert (corrected.targets <= published.targets).all()  # substring matching only ever adds positives
+    assert "not the published benchmark" in get_task("csn_exact").title
+    assert get_task("csn_exact").descriptions_key == "csn"

@@ -31,15 +31,28 @@ def checkpoint(tiny_checkpoint):
 
 def run_benchmark(checkpoint, tasks, sources, splits_dir=SPLITS_DIR, **kwargs):
     model, processor = checkpoint
-    return run_zero_shot_benchmark(model, processor, tasks, splits_dir, sources, n_resamples=50, progress=False, **kwargs)
+    return run_zero_shot_benchmark(
+        model, processor, tasks, splits_dir, sources, n_resamples=50, progress=False, **kwargs
+    )
 
 
 @pytest.mark.slow
 def test_cli_on_the_bundled_sample(tiny_checkpoint, checkpoint, tmp_path):
     out = tmp_path / "zero-shot"
     command = [
-        sys.executable, "eval/zero_shot.py", "--model", str(tiny_checkpoint), "--splits", str(SPLITS_DIR),
-        "--ptbxl-root", str(PTBXL_DIR), "--out", str(out), "--n-resamples", "50", "--no-progress",
+        sys.executable,
+        "eval/zero_shot.py",
+        "--model",
+        str(tiny_checkpoint),
+        "--splits",
+        str(SPLITS_DIR),
+        "--ptbxl-root",
+        str(PTBXL_DIR),
+        "--out",
+        str(out),
+        "--n-resamples",
+        "50",
+        "--no-progress",
     ]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -119,8 +132,13 @@ def write_cinc_record(folder, name, ecg_id):
     """A CinC-style record `name` (.hea + .mat, 500 Hz) holding the signal of bundled PTB-XL record `ecg_id`."""
     record = read_ecg(ptbxl_record(ecg_id, rate=500))
     wfdb.wrsamp(
-        name, fs=500, units=["mV"] * 12, sig_name=record.lead_names, p_signal=record.signal.T.astype(np.float64),
-        fmt=["16"] * 12, write_dir=str(folder),
+        name,
+        fs=500,
+        units=["mV"] * 12,
+        sig_name=record.lead_names,
+        p_signal=record.signal.T.astype(np.float64),
+        fmt=["16"] * 12,
+        write_dir=str(folder),
     )
     return record
 
@@ -146,9 +164,19 @@ def test_cpsc2018_from_a_raw_folder_is_cropped_to_2_5_seconds(checkpoint, tmp_pa
 def test_prompts_replace_the_descriptions_and_f1_uses_validation_thresholds(checkpoint, tmp_path):
     sources = {"ptbxl": PtbxlFolder(PTBXL_DIR, 100)}
     default = run_benchmark(checkpoint, ["ptbxl_super"], sources, with_f1=True)
-    prompts = {"ptbxl_super": {"NORM": "normal ecg", "MI": "old infarction", "STTC": "st t wave changes", "CD": "av block", "HYP": "left ventricular hypertrophy"}}
+    prompts = {
+        "ptbxl_super": {
+            "NORM": "normal ecg",
+            "MI": "old infarction",
+            "STTC": "st t wave changes",
+            "CD": "av block",
+            "HYP": "left ventricular hypertrophy",
+        }
+    }
     custom = run_benchmark(checkpoint, ["ptbxl_super"], sources, descriptions=prompts)
-    assert custom.settings["label_texts"]["ptbxl_super"] == [prompts["ptbxl_super"][label] for label in custom.tasks["ptbxl_super"].label_names]
+    assert custom.settings["label_texts"]["ptbxl_super"] == [
+        prompts["ptbxl_super"][label] for label in custom.tasks["ptbxl_super"].label_names
+    ]
     assert not np.allclose(custom.tasks["ptbxl_super"].scores, default.tasks["ptbxl_super"].scores)
     extra = default.tasks["ptbxl_super"].extra
     assert set(extra["f1_thresholds"]) == set(default.tasks["ptbxl_super"].label_names)

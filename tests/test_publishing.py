@@ -27,8 +27,13 @@ def results(tiny_checkpoint):
     """A real zero-shot results.json (as a dict) of the tiny checkpoint on two PTB-XL tasks; the others skipped."""
     model, processor = load_model_and_processor(tiny_checkpoint)
     report = run_zero_shot_benchmark(
-        model, processor, ["ptbxl_super", "ptbxl_rhythm", "cpsc2018"], SPLITS_DIR, {"ptbxl": PtbxlFolder(PTBXL_DIR, 100)},
-        n_resamples=20, progress=False,
+        model,
+        processor,
+        ["ptbxl_super", "ptbxl_rhythm", "cpsc2018"],
+        SPLITS_DIR,
+        {"ptbxl": PtbxlFolder(PTBXL_DIR, 100)},
+        n_resamples=20,
+        progress=False,
     )
     return json.loads(json.dumps(report.to_json()))
 
@@ -45,7 +50,14 @@ def test_card_metadata_and_text_come_from_the_results(results, tiny_checkpoint):
         assert entry.dataset_type == "ptb-xl"
     assert reparsed.data.license == "apache-2.0" and "custom_code" in reparsed.data.tags
     text = reparsed.text
-    for heading in ("## How to use", "## Intended use", "## Training data", "## Evaluation", "## Limitations", "## Citation"):
+    for heading in (
+        "## How to use",
+        "## Intended use",
+        "## Training data",
+        "## Evaluation",
+        "## Limitations",
+        "## Citation",
+    ):
         assert heading in text
     assert 'pipeline("ecg-zero-shot", model="someone/tiny", trust_remote_code=True)' in text
     assert f"{results['tasks']['ptbxl_super']['auroc']:.2f}" in text
@@ -56,8 +68,11 @@ def test_card_metadata_and_text_come_from_the_results(results, tiny_checkpoint):
 
 
 def test_card_repeats_the_benchmark_defects_of_evaluated_tasks(results):
-    results["tasks"]["csn"] = dict(results["tasks"]["ptbxl_super"], title="Chapman-Shaoxing-Ningbo",
-                                   notes=["Chapman table defects, reported as-is: AF is 1 on every AFIB row."])
+    results["tasks"]["csn"] = dict(
+        results["tasks"]["ptbxl_super"],
+        title="Chapman-Shaoxing-Ningbo",
+        notes=["Chapman table defects, reported as-is: AF is 1 on every AFIB row."],
+    )
     text = str(model_card_from_results(results, CardInfo(repo_id="someone/x")))
     assert "AF is 1 on every AFIB row" in text
     assert [entry.dataset_type for entry in ModelCard(text).data.eval_results][-1] == "chapman-shaoxing-ningbo"
@@ -85,10 +100,23 @@ def test_cli_pushes_a_model_that_loads_in_a_fresh_interpreter(local_hub, tmp_pat
     results_file = tmp_path / "results.json"
     results_file.write_text(json.dumps(results))
     command = [
-        sys.executable, "eval/publish.py", "model", "--model", str(tiny_checkpoint), "--results", str(results_file),
-        "--repo-id", "someone/supreme-tiny", "--training-data", "Random weights (test).", "--license", "apache-2.0",
+        sys.executable,
+        "eval/publish.py",
+        "model",
+        "--model",
+        str(tiny_checkpoint),
+        "--results",
+        str(results_file),
+        "--repo-id",
+        "someone/supreme-tiny",
+        "--training-data",
+        "Random weights (test).",
+        "--license",
+        "apache-2.0",
     ]
-    pushed = subprocess.run(command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300)
+    pushed = subprocess.run(
+        command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300
+    )
     assert pushed.returncode == 0, pushed.stderr[-3000:]
 
     files = local_hub.repo_files("someone/supreme-tiny")
@@ -100,10 +128,17 @@ def test_cli_pushes_a_model_that_loads_in_a_fresh_interpreter(local_hub, tmp_pat
     assert len(commits) == 1  # weights, processor, code and card arrive together
 
     record = str(ptbxl_record(12))
-    expected = {item["label"]: item["score"] for item in pipeline("ecg-zero-shot", model=str(tiny_checkpoint))(record, candidate_labels=LABELS)}
+    expected = {
+        item["label"]: item["score"]
+        for item in pipeline("ecg-zero-shot", model=str(tiny_checkpoint))(record, candidate_labels=LABELS)
+    }
     loaded = subprocess.run(
         [sys.executable, "-c", REMOTE_SCRIPT, "someone/supreme-tiny", record, json.dumps(LABELS)],
-        cwd=tmp_path, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=local_hub.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     remote = json.loads(next(line for line in loaded.stdout.splitlines() if line.startswith("RESULT="))[7:])

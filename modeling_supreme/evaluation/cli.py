@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from .benchmark import ALL_TASKS, SOURCES
+from .benchmark import ALL_TASKS, SOURCES, VARIANT_TASKS
 from .records import PTBXL_RATES, RecordSource, open_source
 
 
@@ -14,16 +14,25 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --tasks, --splits, --data, --ptbxl-root, --ptbxl-rate, --out, --batch-size, --device, bootstrap,
     --trust-remote-code, --no-progress."""
     parser.add_argument("--model", required=True, help="checkpoint folder or Hub id")
-    parser.add_argument("--tasks", default=",".join(ALL_TASKS), help=f"comma-separated, from {','.join(ALL_TASKS)}")
+    parser.add_argument(
+        "--tasks",
+        default=",".join(ALL_TASKS),
+        help=f"comma-separated, from {','.join(ALL_TASKS)}; corrected variants: {','.join(VARIANT_TASKS)}",
+    )
     parser.add_argument("--splits", default="data/benchmark-splits", help="benchmark-splits folder")
     parser.add_argument(
-        "--data", nargs="*", default=[], metavar="[SOURCE=]PATH",
+        "--data",
+        nargs="*",
+        default=[],
+        metavar="[SOURCE=]PATH",
         help=f"dataset folders built by datasets_scripts/build_*.py, Hub dataset ids or raw WFDB folders; SOURCE in "
         f"{SOURCES} (default: told from the record names)",
     )
     parser.add_argument("--ptbxl-root", help="raw PTB-XL folder (ptbxl_database.csv, records100/, records500/)")
     parser.add_argument(
-        "--ptbxl-rate", default="auto", choices=["auto", *map(str, PTBXL_RATES)],
+        "--ptbxl-rate",
+        default="auto",
+        choices=["auto", *map(str, PTBXL_RATES)],
         help="which files of a raw PTB-XL folder to read; auto: 100 Hz for models at <= 100 Hz, else 500 Hz",
     )
     parser.add_argument("--out", required=True, help="output folder")
@@ -38,9 +47,9 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
 def tasks_from_args(args: argparse.Namespace) -> list[str]:
     """The --tasks list; SystemExit naming unknown tasks."""
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
-    unknown = sorted(set(tasks) - set(ALL_TASKS))
+    unknown = sorted(set(tasks) - set(ALL_TASKS) - set(VARIANT_TASKS))
     if unknown:
-        raise SystemExit(f"error: unknown tasks {unknown}; choose from {list(ALL_TASKS)}")
+        raise SystemExit(f"error: unknown tasks {unknown}; choose from {list(ALL_TASKS) + list(VARIANT_TASKS)}")
     return tasks
 
 
@@ -63,7 +72,9 @@ def sources_from_args(args: argparse.Namespace, model_sampling_rate: int) -> dic
     for source, path in entries:
         name, opened = open_source(path, source, rate)
         if name in sources:
-            raise SystemExit(f"error: two record sources for {name}: {sources[name].description} and {opened.description}")
+            raise SystemExit(
+                f"error: two record sources for {name}: {sources[name].description} and {opened.description}"
+            )
         sources[name] = opened
     return sources
 

@@ -72,7 +72,9 @@ def _as_record(ecg: Any, sampling_rate: float | None, lead_names: Sequence[str] 
     if isinstance(ecg, EcgRecord):
         return ecg
     if sampling_rate is None:
-        raise ValueError("An ECG array needs sampling_rate= (and lead_names= unless its rows are the 12 standard leads)")
+        raise ValueError(
+            "An ECG array needs sampling_rate= (and lead_names= unless its rows are the 12 standard leads)"
+        )
     signal = np.asarray(ecg, dtype=np.float32)
     return EcgRecord(signal, float(sampling_rate), list(lead_names or STANDARD_LEADS), f"array {signal.shape}")
 
@@ -136,8 +138,14 @@ def plot_explanation(explanation: Explanation, path: str | Path, title: str | No
         low, high = (values.min(), values.max()) if explanation.lead_mask[lead] else (-1.0, 1.0)
         margin = 0.1 * max(high - low, 0.1)
         shading = axis.imshow(
-            per_sample, extent=(0, duration, low - margin, high + margin), aspect="auto", cmap="Reds",
-            vmin=lowest, vmax=highest, alpha=0.6, interpolation="nearest",
+            per_sample,
+            extent=(0, duration, low - margin, high + margin),
+            aspect="auto",
+            cmap="Reds",
+            vmin=lowest,
+            vmax=highest,
+            alpha=0.6,
+            interpolation="nearest",
         )
         if explanation.lead_mask[lead]:
             axis.plot(time, values, color="black", linewidth=0.6)
@@ -150,7 +158,8 @@ def plot_explanation(explanation: Explanation, path: str | Path, title: str | No
         axis.set_xlabel("time (s)")
     figure.colorbar(shading, ax=list(axes), shrink=0.6, label="attention of the label over time")
     figure.suptitle(
-        title or f"{explanation.label}: score {explanation.score:.3f} (text: \"{explanation.text}\")\n{explanation.source}",
+        title
+        or f'{explanation.label}: score {explanation.score:.3f} (text: "{explanation.text}")\n{explanation.source}',
         fontsize=11,
     )
     path = Path(path)

@@ -66,7 +66,11 @@ class SplitFeatures:
 
 
 def extract_features(
-    model: Any, inputs: TaskInputs, batch_size: int = 64, device: torch.device | str | None = None, progress: bool = True
+    model: Any,
+    inputs: TaskInputs,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    progress: bool = True,
 ) -> np.ndarray:
     """Pooled ECG embeddings (n, W) of the records of `inputs`, from the frozen encoder (`get_ecg_features`).
     Rows follow `inputs.evaluated_rows`."""
@@ -163,8 +167,14 @@ def train_linear_head(train: SplitFeatures, validation: SplitFeatures, settings:
             if epoch % settings.eval_every and epoch != settings.epochs:
                 continue
             with torch.no_grad():
-                auroc = _mean_defined_auroc(validation.targets, head(validation_inputs).numpy()) if len(validation.targets) else float("nan")
-            better = best is None or (not np.isnan(auroc) and (np.isnan(best.validation_auroc) or auroc > best.validation_auroc))
+                auroc = (
+                    _mean_defined_auroc(validation.targets, head(validation_inputs).numpy())
+                    if len(validation.targets)
+                    else float("nan")
+                )
+            better = best is None or (
+                not np.isnan(auroc) and (np.isnan(best.validation_auroc) or auroc > best.validation_auroc)
+            )
             if better:
                 snapshot = nn.Linear(inputs.shape[1], targets.shape[1])
                 snapshot.load_state_dict(head.state_dict())
@@ -197,7 +207,9 @@ def probe_task(
             "validation_records": len(validation.keys),
             "selected_weight_decay": trained.weight_decay,
             "selected_epoch": trained.epoch,
-            "validation_auroc": None if np.isnan(trained.validation_auroc) else round(100 * trained.validation_auroc, 4),
+            "validation_auroc": (
+                None if np.isnan(trained.validation_auroc) else round(100 * trained.validation_auroc, 4)
+            ),
         }
     )
     return result
@@ -249,13 +261,15 @@ def run_linear_probe(
         "selection": "weight decay and epoch with the best mean validation AUROC; test scored once",
     }
     return {
-        fraction: EvaluationReport(fraction_protocol(fraction), model_name or type(model).__name__, task_results, settings_json)
+        fraction: EvaluationReport(
+            fraction_protocol(fraction), model_name or type(model).__name__, task_results, settings_json
+        )
         for fraction, task_results in results.items()
     }
 
 
 def fraction_protocol(fraction: float) -> str:
-    """"linear probe, 10 % of train"."""
+    """ "linear probe, 10 % of train"."""
     return f"linear probe, {100 * fraction:g} % of train"
 
 
@@ -284,10 +298,18 @@ def probe_table(reports: Mapping[float, EvaluationReport]) -> str:
         cells = []
         for fraction in fractions:
             result = reports[fraction].tasks[name]
-            cells.append(f"{result.auroc:.2f} ({result.ci95[0]:.1f}-{result.ci95[1]:.1f})" if result.evaluated else "skipped")
+            cells.append(
+                f"{result.auroc:.2f} ({result.ci95[0]:.1f}-{result.ci95[1]:.1f})" if result.evaluated else "skipped"
+            )
         lines.append(f"| {reports[fractions[0]].tasks[name].spec.title} | " + " | ".join(cells) + " |")
-    lines.append("| **Mean over evaluated tasks** | " + " | ".join(f"**{reports[f].mean_auroc:.2f}**" for f in fractions) + " |")
-    lines += ["", METRIC_NOTE, "Head selected on the validation split (weight decay, epoch); the test split is scored once."]
+    lines.append(
+        "| **Mean over evaluated tasks** | " + " | ".join(f"**{reports[f].mean_auroc:.2f}**" for f in fractions) + " |"
+    )
+    lines += [
+        "",
+        METRIC_NOTE,
+        "Head selected on the validation split (weight decay, epoch); the test split is scored once.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from tqdm.auto import tqdm
+from transformers import AutoModel, AutoProcessor
 
 from .benchmark import TaskSpec, load_task_table
 from .records import RecordSource, TaskInputs
@@ -102,7 +103,9 @@ def _train_mode(peft_model: PeftModel) -> None:
             module.eval()
 
 
-def _training_step(model: Any, batch: Mapping[str, Any], targets: np.ndarray, tokens: Mapping[str, torch.Tensor], optimizer: Any) -> float:
+def _training_step(
+    model: Any, batch: Mapping[str, Any], targets: np.ndarray, tokens: Mapping[str, torch.Tensor], optimizer: Any
+) -> float:
     device = next(model.parameters()).device
     outputs = model(
         ecg_values=torch.as_tensor(batch["ecg_values"]).to(device),
@@ -144,15 +147,20 @@ def finetune_task(
     The adapters of `peft_model` hold the selected epoch's weights afterwards.
     """
     label_names = spec.label_columns(splits_dir, "test")
-    texts = label_texts_for(descriptions, spec.name, label_names)
+    texts = label_texts_for(descriptions, spec.descriptions_key, label_names)
     splits = {
         split: TaskInputs(
-            load_task_table(spec, splits_dir, split, label_names), source, processor.feature_extractor, crop_seconds=spec.crop_seconds
+            load_task_table(spec, splits_dir, split, label_names),
+            source,
+            processor.feature_extractor,
+            crop_seconds=spec.crop_seconds,
         )
         for split in ("train", "val", "test")
     }
     if not splits["train"].available_rows or not splits["test"].available_rows:
-        return skipped(spec, f"no {'training' if not splits['train'].available_rows else 'test'} record in {source.description}")
+        return skipped(
+            spec, f"no {'training' if not splits['train'].available_rows else 'test'} record in {source.description}"
+        )
     tokens = processor.tokenize_labels(texts)
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=settings.learning_rate)
     generator = np.random.default_rng(settings.seed)
@@ -163,10 +171,20 @@ def finetune_task(
         order = generator.permutation(splits["train"].available_rows).tolist()
         losses = [
             _training_step(peft_model, batch, splits["train"].table.targets[batch["rows"]], tokens, optimizer)
-            for batch in tqdm(splits["train"].batches(settings.batch_size, order), desc=f"{spec.name} epoch {epoch}", disable=not progress)
+            for batch in tqdm(
+                splits["train"].batches(settings.batch_size, order),
+                desc=f"{spec.name} epoch {epoch}",
+                disable=not progress,
+            )
         ]
         auroc = _validation_auroc(peft_model, processor, splits["val"], texts, settings.batch_size)
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None, "val_auroc": None if np.isnan(auroc) else 100 * auroc})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)) if losses else None,
+                "val_auroc": None if np.isnan(auroc) else 100 * auroc,
+            }
+        )
         if best_state is None or (not np.isnan(auroc) and (np.isnan(best_auroc) or auroc > best_auroc)):
             best_state = {name: value.detach().clone() for name, value in get_peft_model_state_dict(peft_model).items()}
             best_auroc, best_epoch = auroc, epoch
@@ -199,12 +217,10 @@ def save_adapter(peft_model: PeftModel, processor: Any, folder: str | Path, base
     return folder
 
 
-def load_adapter_model(folder: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False) -> tuple[PeftModel, Any]:
+def load_adapter_model(
+    folder: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
+) -> tuple[PeftModel, Any]:
     """The base model named by the adapter's config with the adapter applied (eval mode), and the saved processor."""
-    from transformers import AutoModel, AutoProcessor
-
-    import modeling_supreme  # noqa: F401  (registers the Auto classes)
-
     config_path = Path(folder) / ADAPTER_CONFIG_FILE
     try:
         base = json.loads(config_path.read_text(encoding="utf-8"))["base_model_name_or_path"]

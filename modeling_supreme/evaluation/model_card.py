@@ -15,7 +15,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .benchmark import TASKS
+from .benchmark import TASKS, VARIANT_TASKS
 
 SUPREME_CITATION = """@inproceedings{cai2025supreme,
   title     = {{SuPreME}: A Supervised Pre-training Framework for Multimodal {ECG} Representation Learning},
@@ -136,7 +136,7 @@ def eval_results(results: Mapping[str, Any]) -> list[EvalResult]:
     """model-index entries: one AUROC per evaluated task of a `results.json`."""
     entries = []
     for name, task in _evaluated(results):
-        spec = TASKS.get(name)
+        spec = {**TASKS, **VARIANT_TASKS}.get(name)
         entries.append(
             EvalResult(
                 task_type="zero-shot-classification" if results.get("protocol") == "zero-shot" else "other",

@@ -119,4 +119,11 @@ def publish_model(
     return push_model_folder(folder, repo_id, token=token, private=private)
 
 
-__all__ = ["REQUIRED_FILES", "card_info_for", "missing_model_files", "publish_model", "push_model_folder", "write_model_folder"]
+__all__ = [
+    "REQUIRED_FILES",
+    "card_info_for",
+    "missing_model_files",
+    "publish_model",
+    "push_model_folder",
+    "write_model_folder",
+]

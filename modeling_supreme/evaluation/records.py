@@ -117,7 +117,9 @@ class BuiltDataset:
         for split, part in self.dataset.items():
             missing = {"id", "ecg", "sampling_rate"} - set(part.column_names)
             if missing:
-                raise ValueError(f"{path_or_id} (split {split}) lacks the columns {sorted(missing)} of a built ECG dataset")
+                raise ValueError(
+                    f"{path_or_id} (split {split}) lacks the columns {sorted(missing)} of a built ECG dataset"
+                )
             for index, key in enumerate(part["id"]):
                 self.location.setdefault(str(key), (split, index))
         self.description = f"dataset {path_or_id} ({len(self.location)} records)"
@@ -159,7 +161,11 @@ def is_built_dataset(path: str | Path) -> bool:
 
 
 # How each dataset names its records (ids of built datasets, WFDB record names of raw folders).
-_RECORD_NAME_PATTERNS = {"ptbxl": re.compile(r"\d+(_lr|_hr)?"), "cpsc2018": re.compile(r"A\d+"), "csn": re.compile(r"JS\d+")}
+_RECORD_NAME_PATTERNS = {
+    "ptbxl": re.compile(r"\d+(_lr|_hr)?"),
+    "cpsc2018": re.compile(r"A\d+"),
+    "csn": re.compile(r"JS\d+"),
+}
 
 
 def source_of_record_names(names: Sequence[str], where: str) -> str:
@@ -181,9 +187,7 @@ def _source_of(opened: RecordSource, path: str | Path) -> str:
     return source_of_record_names(list(opened.paths)[:50], str(path))
 
 
-def open_source(
-    path: str | Path, source: str | None = None, ptbxl_rate: int | None = None
-) -> tuple[str, RecordSource]:
+def open_source(path: str | Path, source: str | None = None, ptbxl_rate: int | None = None) -> tuple[str, RecordSource]:
     """Open the records of a benchmark dataset.
 
     Args:

@@ -73,7 +73,12 @@ class TaskResult:
     def to_json(self) -> dict[str, Any]:
         """The task's entry of `results.json` (NaN written as null)."""
         if not self.evaluated:
-            return {"status": self.status, "reason": self.reason, "title": self.spec.title, "notes": list(self.spec.notes)}
+            return {
+                "status": self.status,
+                "reason": self.reason,
+                "title": self.spec.title,
+                "notes": list(self.spec.notes),
+            }
         undefined = [name for name, value in self.per_label.items() if value is None]
         return {
             "status": self.status,
@@ -208,20 +213,25 @@ def markdown_table(report: EvaluationReport) -> str:
             defined = sum(value is not None for value in result.per_label.values())
             lines.append(
                 f"| {result.spec.title} | {result.auroc:.2f} | {result.ci95[0]:.2f}-{result.ci95[1]:.2f} | "
-                f"{result.auprc:.2f} | {result.n_records} ({result.n_table_rows} / {result.spec.benchmark_test_rows}) | "
-                f"{len(result.label_names)} ({defined}) |"
+                f"{result.auprc:.2f} | {result.n_records} ({result.n_table_rows} / "
+                f"{result.spec.benchmark_test_rows}) | {len(result.label_names)} ({defined}) |"
             )
         else:
             lines.append(f"| {result.spec.title} | skipped | | | | |")
     evaluated = len(report.evaluated)
     lines.append(f"| **Mean over {evaluated} of {len(report.tasks)} tasks** | **{report.mean_auroc:.2f}** | | | | |")
     lines += ["", METRIC_NOTE]
-    skipped_lines = [f"- {result.spec.title}: skipped, {result.reason}" for result in report.tasks.values() if not result.evaluated]
+    skipped_lines = [
+        f"- {result.spec.title}: skipped, {result.reason}" for result in report.tasks.values() if not result.evaluated
+    ]
     notes = list(dict.fromkeys(note for result in report.evaluated for note in result.spec.notes))
     partial = [result.spec.title for result in report.evaluated if result.n_records != result.spec.benchmark_test_rows]
     if partial:
-        lines += ["", f"Partial evaluation (fewer records than the published test table): {', '.join(partial)}; "
-                  "not comparable with full-benchmark numbers."]
+        lines += [
+            "",
+            f"Partial evaluation (fewer records than the published test table): {', '.join(partial)}; "
+            "not comparable with full-benchmark numbers.",
+        ]
     if skipped_lines:
         lines += ["", "Skipped tasks:", "", *skipped_lines]
     if notes:

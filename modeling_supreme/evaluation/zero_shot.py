@@ -203,9 +203,7 @@ def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[st
     return descriptions
 
 
-def label_texts_for(
-    descriptions: Mapping[str, Mapping[str, str]], task: str, label_names: Sequence[str]
-) -> list[str]:
+def label_texts_for(descriptions: Mapping[str, Mapping[str, str]], task: str, label_names: Sequence[str]) -> list[str]:
     """The description of every label column of `task`, in `label_names` order; ValueError naming what is missing."""
     task_descriptions = descriptions.get(task)
     if task_descriptions is None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoModel, AutoProcessor
 
 from .benchmark import TASKS, TaskSpec, get_task, load_task_table
 from .records import RecordSource, TaskInputs
@@ -30,10 +31,6 @@ def load_model_and_processor(
     name_or_path: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
 ) -> tuple[Any, Any]:
     """A SuPreME checkpoint (folder or Hub id) and its processor, in eval mode on `device` (default CPU)."""
-    from transformers import AutoModel, AutoProcessor
-
-    import modeling_supreme  # noqa: F401  (registers the Auto classes)
-
     model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
     processor = AutoProcessor.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
     return model.to(device or "cpu").eval(), processor
@@ -81,8 +78,10 @@ def evaluate_task_zero_shot(
 ) -> TaskResult:
     """Zero-shot evaluation of one task on its test split (and, with `with_f1`, F1 at thresholds chosen on val)."""
     label_names = spec.label_columns(splits_dir, "test")
-    texts = label_texts_for(descriptions, spec.name, label_names)
-    inputs, scores = score_split(model, processor, spec, splits_dir, "test", source, label_names, texts, batch_size, progress)
+    texts = label_texts_for(descriptions, spec.descriptions_key, label_names)
+    inputs, scores = score_split(
+        model, processor, spec, splits_dir, "test", source, label_names, texts, batch_size, progress
+    )
     if scores is None:
         return skipped(spec, f"none of the {len(inputs.table.keys)} test records is in {source.description}")
     result = summarize_task(spec, label_names, inputs.targets(), scores, n_resamples=n_resamples, seed=seed)
@@ -90,7 +89,11 @@ def evaluate_task_zero_shot(
     result.missing = list(inputs.missing)
     result.rejected = [(item.key, item.reason) for item in inputs.rejected]
     if with_f1 and result.evaluated:
-        result.extra.update(_f1_from_validation(model, processor, spec, splits_dir, source, label_names, texts, inputs, scores, batch_size, progress))
+        result.extra.update(
+            _f1_from_validation(
+                model, processor, spec, splits_dir, source, label_names, texts, inputs, scores, batch_size, progress
+            )
+        )
     return result
 
 
@@ -157,14 +160,26 @@ def run_zero_shot_benchmark(
             continue
         logger.info("zero-shot evaluation of %s on %s", name, sources[spec.source].description)
         results[name] = evaluate_task_zero_shot(
-            model, processor, spec, splits_dir, sources[spec.source], descriptions, batch_size, n_resamples, seed, with_f1, progress
+            model,
+            processor,
+            spec,
+            splits_dir,
+            sources[spec.source],
+            descriptions,
+            batch_size,
+            n_resamples,
+            seed,
+            with_f1,
+            progress,
         )
     settings = {
         "splits_dir": str(splits_dir),
         "sources": {name: source.description for name, source in sources.items()},
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "alpha": 0.05},
         "label_texts": {
-            name: label_texts_for(descriptions, name, results[name].label_names) for name in results if results[name].evaluated
+            name: label_texts_for(descriptions, result.spec.descriptions_key, result.label_names)
+            for name, result in results.items()
+            if result.evaluated
         },
     }
     return EvaluationReport("zero-shot", model_name or type(model).__name__, results, settings)

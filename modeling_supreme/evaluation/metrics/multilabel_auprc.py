@@ -1,6 +1,7 @@
 """Multi-label AUPRC: average precision (area under the precision-recall curve) of every label column, and their mean.
 
-Self-contained (numpy, scikit-learn; plus `multilabel_inputs.py` beside it) so that `evaluate.load("<path of this file>")` works offline; the package imports
+Self-contained (numpy, scikit-learn; plus `multilabel_inputs.py` beside it) so that
+`evaluate.load("<path of this file>")` works offline; the package imports
 `average_precision_per_label` from here.
 """
 
@@ -38,7 +39,6 @@ _CITATION = """
 """
 
 
-
 def average_precision_per_label(references, scores):
     """references (N, L) 0/1, scores (N, L) -> AP per label (L,) float64, NaN where a label has no positive."""
     references, scores = check_multilabel_inputs(references, scores)
@@ -46,7 +46,6 @@ def average_precision_per_label(references, scores):
     for label in np.flatnonzero(references.sum(axis=0) > 0):
         result[label] = average_precision_score(references[:, label], scores[:, label])
     return result
-
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -62,7 +61,9 @@ class MultilabelAuprc(evaluate.Metric):
                     "references": datasets.List(datasets.Value("int32")),
                 }
             ),
-            reference_urls=["https://scikit-learn.org/stable/modules/generated/sklearn.metrics.average_precision_score.html"],
+            reference_urls=[
+                "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.average_precision_score.html"
+            ],
         )
 
     def _compute(self, predictions, references):

@@ -1,6 +1,7 @@
 """Multi-label AUROC: the area under the ROC curve of every label column, and their mean.
 
-Self-contained (numpy, scipy; plus `multilabel_inputs.py` beside it) so that `evaluate.load("<path of this file>")` works offline; the package imports
+Self-contained (numpy, scipy; plus `multilabel_inputs.py` beside it) so that
+`evaluate.load("<path of this file>")` works offline; the package imports
 `roc_auc_per_label` from here, so the benchmark and `evaluate` users compute the same numbers.
 """
 
@@ -39,7 +40,6 @@ _CITATION = """
 """
 
 
-
 def roc_auc_per_label(references, scores):
     """references (N, L) 0/1, scores (N, L) -> AUROC per label (L,) float64, NaN where a label has one class."""
     references, scores = check_multilabel_inputs(references, scores)
@@ -51,7 +51,6 @@ def roc_auc_per_label(references, scores):
         auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
     auc[(positives == 0) | (negatives == 0)] = np.nan
     return auc
-
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)

@@ -2,7 +2,8 @@
 
 Protocol: `choose_f1_thresholds(validation_references, validation_scores)` picks, for each label, the threshold that
 maximises F1 on the validation split; the test F1 is then computed at those thresholds (never tuned on test).
-Self-contained (numpy; plus `multilabel_inputs.py` beside it) so that `evaluate.load("<path of this file>")` works offline; the package imports the functions.
+Self-contained (numpy; plus `multilabel_inputs.py` beside it) so that
+`evaluate.load("<path of this file>")` works offline; the package imports the functions.
 """
 
 import datasets
@@ -43,7 +44,6 @@ _CITATION = """
 """
 
 
-
 def f1_per_label(references, scores, thresholds=DEFAULT_THRESHOLD):
     """references (N, L) 0/1, scores (N, L), thresholds scalar or (L,) -> F1 per label (L,), NaN where undefined."""
     references, scores = check_multilabel_inputs(references, scores)
@@ -73,7 +73,6 @@ def choose_f1_thresholds(references, scores):
         best = np.flatnonzero(run_ends)[np.argmax(f1[run_ends])]
         thresholds[label] = sorted_scores[best]
     return thresholds
-
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
