@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from modeling_supreme.evaluation import auroc_per_label, bootstrap_ci, mean_auroc
+from modeling_supreme.evaluation.zero_shot import macro_auroc
 from modeling_supreme.evaluation.metrics import (
     average_precision_per_label,
     choose_f1_thresholds,
@@ -39,6 +40,8 @@ def test_single_class_labels_are_undefined_not_zero():
     assert per_label["b"] is None and per_label["c"] is None
     assert mean_auroc(per_label) == pytest.approx(100 * roc_auc_score(targets[:, 0], scores[:, 0]))
     assert np.isnan(mean_auroc({"b": None}))
+    assert macro_auroc(targets, scores) == pytest.approx(mean_auroc(per_label))
+    assert np.isnan(macro_auroc(targets[:, 1:], scores[:, 1:]))
 
 
 def test_metric_inputs_are_validated():

@@ -18,7 +18,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .benchmark import TaskSpec, get_task, load_task_table
-from .metrics import roc_auc_per_label
 from .records import RecordSource, TaskInputs
 from .reporting import (
     METRIC_NOTE,
@@ -30,6 +29,7 @@ from .reporting import (
     summarize_task,
     write_report,
 )
+from .zero_shot import macro_auroc
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +121,10 @@ def training_subset(count: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(permutation[: max(1, round(fraction * count))])
 
 
-def _mean_defined_auroc(targets: np.ndarray, scores: np.ndarray) -> float:
-    values = roc_auc_per_label(targets, scores)
-    return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
-
-
 @dataclasses.dataclass
 class TrainedHead:
-    """A linear head with the standardisation of its inputs and how it was selected."""
+    """A linear head with the standardisation of its inputs and how it was selected (`validation_auroc`: mean
+    validation AUROC x100 of the selected head, NaN when no validation label had both classes)."""
 
     head: nn.Linear
     mean: torch.Tensor
@@ -168,7 +164,7 @@ def train_linear_head(train: SplitFeatures, validation: SplitFeatures, settings:
                 continue
             with torch.no_grad():
                 auroc = (
-                    _mean_defined_auroc(validation.targets, head(validation_inputs).numpy())
+                    macro_auroc(validation.targets, head(validation_inputs).numpy())
                     if len(validation.targets)
                     else float("nan")
                 )
@@ -208,7 +204,7 @@ def probe_task(
             "selected_weight_decay": trained.weight_decay,
             "selected_epoch": trained.epoch,
             "validation_auroc": (
-                None if np.isnan(trained.validation_auroc) else round(100 * trained.validation_auroc, 4)
+                None if np.isnan(trained.validation_auroc) else round(trained.validation_auroc, 4)
             ),
         }
     )

@@ -28,7 +28,7 @@ from transformers import AutoModel, AutoProcessor
 from .benchmark import TaskSpec, load_task_table
 from .records import RecordSource, TaskInputs
 from .reporting import TaskResult, skipped, summarize_task
-from .zero_shot import label_texts_for, score_ecgs
+from .zero_shot import label_texts_for, macro_auroc, score_ecgs
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +121,11 @@ def _training_step(
 
 
 def _validation_auroc(model: Any, processor: Any, inputs: TaskInputs, texts: Sequence[str], batch_size: int) -> float:
-    from .metrics import roc_auc_per_label
-
+    """Mean validation AUROC x100 of the current adapters; NaN without validation records or defined labels."""
     if not inputs.available_rows:
         return float("nan")
     scores = score_ecgs(model, processor, inputs.batches(batch_size), texts, progress=False)
-    values = roc_auc_per_label(inputs.targets(), scores)
-    return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
+    return macro_auroc(inputs.targets(), scores)
 
 
 def finetune_task(
@@ -182,7 +180,7 @@ def finetune_task(
             {
                 "epoch": epoch,
                 "train_loss": float(np.mean(losses)) if losses else None,
-                "val_auroc": None if np.isnan(auroc) else 100 * auroc,
+                "val_auroc": None if np.isnan(auroc) else auroc,
             }
         )
         if best_state is None or (not np.isnan(auroc) and (np.isnan(best_auroc) or auroc > best_auroc)):
@@ -199,7 +197,7 @@ def finetune_task(
         {
             "lora": {key: value for key, value in dataclasses.asdict(settings).items()},
             "selected_epoch": best_epoch,
-            "validation_auroc": None if np.isnan(best_auroc) else round(100 * best_auroc, 4),
+            "validation_auroc": None if np.isnan(best_auroc) else round(best_auroc, 4),
             "history": history,
             "train_records": len(splits["train"].evaluated_rows),
         }

@@ -138,6 +138,13 @@ def mean_auroc(per_label: Mapping[str, float | None]) -> float:
     return float(100 * np.mean(defined)) if defined else float("nan")
 
 
+def macro_auroc(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Mean AUROC x100 over the labels with both classes; targets, scores (N, L). NaN when no label has both
+    (e.g. model selection on a tiny validation split)."""
+    values = roc_auc_per_label(targets, scores)
+    return float(100 * np.nanmean(values)) if not np.isnan(values).all() else float("nan")
+
+
 def bootstrap_ci(
     targets: np.ndarray, scores: np.ndarray, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05
 ) -> tuple[float, float]:
@@ -222,6 +229,7 @@ __all__ = [
     "bootstrap_ci",
     "label_texts_for",
     "load_label_descriptions",
+    "macro_auroc",
     "mean_auroc",
     "score_ecgs",
 ]
