@@ -11,6 +11,7 @@ from .zero_shot import (
     bootstrap_ci,
     label_texts_for,
     load_label_descriptions,
+    macro_auroc,
     mean_auroc,
     score_ecgs,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "label_texts_for",
     "load_label_descriptions",
     "load_task_table",
+    "macro_auroc",
     "mean_auroc",
     "score_ecgs",
 ]
