@@ -352,6 +352,8 @@ class SupremeModel(SupremePreTrainedModel):
         self._label_embedding_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.post_init()
         self.freeze_text_layers(config.text_trainable_layers)
+        # Loading weights (directly, or through a wrapper such as a peft adapter) invalidates cached label embeddings.
+        self.register_load_state_dict_post_hook(lambda module, _: module._label_embedding_cache.clear())
 
     @classmethod
     def from_text_pretrained(cls, text_model_name_or_path: Optional[str] = None, **config_kwargs: Any) -> "SupremeModel":

@@ -92,6 +92,22 @@ def test_frozen_text_encoder_encodes_a_label_set_once(tiny_model):
     assert tiny_model.ecg_encoder.stem[0].weight.grad.abs().sum() > 0
 
 
+def test_loading_new_weights_invalidates_cached_label_embeddings(tiny_model):
+    input_ids, attention_mask = _labels(tiny_model, 3)
+    ecgs = _ecgs(2)
+    with torch.no_grad():
+        before = tiny_model(ecgs, input_ids, attention_mask).logits
+        state = {name: value + 0.05 if "text_model" in name and value.is_floating_point() else value
+                 for name, value in tiny_model.state_dict().items()}
+        tiny_model.load_state_dict(state)
+        after = tiny_model(ecgs, input_ids, attention_mask).logits
+        fresh = SupremeModel(tiny_model.config).eval()
+        fresh.load_state_dict(state)
+        expected = fresh(ecgs, input_ids, attention_mask).logits
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected)
+
+
 def test_trainable_text_layers_are_not_cached_in_training():
     model = SupremeModel(SupremeConfig.tiny(text_trainable_layers=1)).train()
     calls = _count_text_encoder_calls(model)
