@@ -1,0 +1,45 @@
+"""Pre-training of SuPreME models with accelerate: options (flags / YAML), data collation, the training loop with
+validation-based model selection and exact resume, and the final model folder.
+
+    from modeling_supreme.training import TrainingOptions, run_training
+    result = run_training(TrainingOptions(dataset="outputs/ptbxl-entities", output_dir="runs/demo", max_steps=200))
+
+`train_accelerate.py` is the command-line entry point (`accelerate launch train_accelerate.py --config run.yaml`).
+"""
+
+from .checkpointing import TrainerState, latest_checkpoint, list_checkpoints
+from .data import SupremeCollator, ValidationSet, build_validation_set, load_splits, resolve_vocabulary
+from .export import push_trained_folder, save_model_folder
+from .heldout import HeldOutResult, evaluate_heldout, load_heldout_set, load_model_folder
+from .model_factory import build_model, build_processor
+from .options import TrainingOptions, build_parser, load_yaml_config, parse_training_options
+from .tracking import JsonlTracker, read_metrics
+from .trainer import SupremeTrainer, TrainingResult, run_training
+
+__all__ = [
+    "HeldOutResult",
+    "JsonlTracker",
+    "SupremeCollator",
+    "SupremeTrainer",
+    "TrainerState",
+    "TrainingOptions",
+    "TrainingResult",
+    "ValidationSet",
+    "build_model",
+    "build_parser",
+    "build_processor",
+    "build_validation_set",
+    "evaluate_heldout",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_heldout_set",
+    "load_model_folder",
+    "load_splits",
+    "load_yaml_config",
+    "parse_training_options",
+    "push_trained_folder",
+    "read_metrics",
+    "resolve_vocabulary",
+    "run_training",
+    "save_model_folder",
+]

@@ -1,0 +1,85 @@
+"""Zero-shot AUROC of a trained model on held-out splits of a built dataset (e.g. PTB-XL folds 9-10 queried with the
+five super-class descriptions): what the demo and the SuPreME-vs-CLIP check report. Model selection never uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
+from ..modeling_supreme import SupremeModel
+from ..processing_supreme import SupremeProcessor
+from .data import SupremeCollator, ValidationSet, ecg_batches, labelled_split, load_splits
+
+
+@dataclasses.dataclass
+class HeldOutResult:
+    """Zero-shot scores of held-out ECGs.
+
+    Attributes:
+        label_names / label_texts: the L labels and the descriptions asked.
+        targets, scores: (N, L) 0/1 targets and sigmoid probabilities.
+        per_label_auroc: label -> AUROC x100 (None for a label with a single class).
+        mean_auroc: mean over the defined labels, x100.
+    """
+
+    label_names: list[str]
+    label_texts: list[str]
+    targets: np.ndarray
+    scores: np.ndarray
+    per_label_auroc: dict[str, Optional[float]]
+    mean_auroc: float
+
+    @property
+    def n_records(self) -> int:
+        return int(self.targets.shape[0])
+
+
+def load_heldout_set(
+    dataset: str,
+    splits: Sequence[str] = ("validation", "test"),
+    label_columns: Sequence[str] = ("super_class",),
+    task: str = "ptbxl_super",
+    descriptions: Optional[str] = None,
+) -> ValidationSet:
+    """The named splits of `dataset`, concatenated, with their label columns and the descriptions of `task`."""
+    import datasets
+
+    loaded = load_splits(dataset)
+    missing = [name for name in splits if name not in loaded]
+    if missing:
+        raise ValueError(f"{dataset} has no splits {missing} (splits: {sorted(loaded)})")
+    joined = datasets.concatenate_datasets([loaded[name] for name in splits])
+    return labelled_split(joined, dataset, list(label_columns), task, descriptions, where=f"{dataset} splits {list(splits)}")
+
+
+def evaluate_heldout(
+    model: torch.nn.Module, processor: SupremeProcessor, labelled: ValidationSet, batch_size: int = 64
+) -> HeldOutResult:
+    """Score every ECG of `labelled` against its label descriptions and compute AUROC per label and its mean."""
+    batches = ecg_batches(labelled.split, SupremeCollator(processor), range(len(labelled.targets)), batch_size)
+    scores = score_ecgs(model, processor, batches, labelled.label_texts, progress=False)
+    fractions = auroc_per_label(labelled.targets, scores, labelled.label_names)
+    return HeldOutResult(
+        label_names=list(labelled.label_names),
+        label_texts=list(labelled.label_texts),
+        targets=labelled.targets,
+        scores=scores,
+        per_label_auroc={name: None if value is None else 100 * value for name, value in fractions.items()},
+        mean_auroc=mean_auroc(fractions),
+    )
+
+
+def load_model_folder(folder: str | Path, device: str = "cpu") -> tuple[SupremeModel, SupremeProcessor]:
+    """A trained model folder's model (in eval mode, on `device`) and processor."""
+    model = SupremeModel.from_pretrained(str(folder)).to(device).eval()
+    return model, SupremeProcessor.from_pretrained(str(folder))
+
+
+__all__ = ["HeldOutResult", "evaluate_heldout", "load_heldout_set", "load_model_folder"]

@@ -1,0 +1,427 @@
+"""The pre-training loop on accelerate: one process or many (DDP / FSDP), gradient accumulation, mixed precision,
+warm-up + cosine learning rate, offline trackers, zero-shot validation AUROC with best-model selection, step
+checkpoints that resume exactly, and the final model folder (optionally pushed to the Hub).
+
+Vocabulary of the loop: a *batch* is what one process feeds one forward pass (`batch_size` ECGs); a *step* is an
+optimiser update (`gradient_accumulation_steps` batches per process). Logging, validation and checkpoints count
+steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, gather_object, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
+from .checkpointing import (
+    TrainerState,
+    checkpoint_path,
+    finalize_checkpoint,
+    list_checkpoints,
+    partial_path,
+    remove_old_checkpoints,
+    resolve_resume_path,
+)
+from .data import (
+    SupremeCollator,
+    ValidationSet,
+    build_validation_set,
+    check_columns,
+    ecg_batches,
+    formatted_for_collation,
+    load_splits,
+    required_columns,
+    resolve_vocabulary,
+)
+from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
+from .model_factory import build_model, build_processor, count_parameters
+from .options import RESUME_LATEST, TrainingOptions
+from .tracking import make_trackers
+
+logger = logging.getLogger(__name__)
+
+BEST_FOLDER = "best"
+LOGS_FOLDER = "logs"
+
+# Called after every optimisation step (after its logging, validation and checkpoint) with the loop's state.
+StepCallback = Callable[[TrainerState], None]
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What a run produced.
+
+    Attributes:
+        output_dir: the final model folder (loadable by `pipeline("ecg-zero-shot", model=output_dir)`).
+        global_step: optimisation steps done.
+        total_steps: steps the run was planned for.
+        world_size: number of processes.
+        best_step / best_metric: the validation step and mean AUROC (x100) of the saved weights, None without
+            validation.
+        final_weights: "best" (weights of `best_step`) or "last".
+        evaluations: every validation: {"step", "val/mean_auroc", "val/auroc/<label>"...}.
+        hub_url: the Hub repository, when pushed.
+    """
+
+    output_dir: Path
+    global_step: int
+    total_steps: int
+    world_size: int
+    best_step: Optional[int]
+    best_metric: Optional[float]
+    final_weights: str
+    evaluations: list[dict[str, Any]]
+    hub_url: Optional[str] = None
+
+
+def _has_gpu() -> bool:
+    """Whether accelerate will run on a GPU (CUDA, XPU or Apple MPS) rather than the CPU."""
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return False
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or bool(xpu and xpu.is_available()) or torch.backends.mps.is_available()
+
+
+def _no_weight_decay(name: str, parameter: torch.nn.Parameter) -> bool:
+    """Biases, norm scales and scalars (the logit scale) are not decayed."""
+    return parameter.ndim < 2
+
+
+class SupremeTrainer:
+    """Runs `TrainingOptions` under accelerate. Use `SupremeTrainer(options).train()` (or `train_accelerate.py`)."""
+
+    def __init__(self, options: TrainingOptions, callbacks: Sequence[StepCallback] = ()) -> None:
+        options.require_paths()
+        self.options = options
+        self.callbacks = list(callbacks)
+        self.output_dir = Path(options.output_dir)
+        self.state = TrainerState()
+        self.accelerator = self._make_accelerator()
+        self._loss_sums: dict[str, torch.Tensor] = {}
+        self._loss_batches = 0
+
+    # -- set-up ---------------------------------------------------------------------------------------------------
+
+    def _make_accelerator(self) -> Accelerator:
+        options = self.options
+        # Checked before `Accelerator(...)`: a refused run must not leave fp16 in accelerate's per-process state.
+        if options.mixed_precision == "fp16" and not _has_gpu():
+            raise ValueError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+        accelerator = Accelerator(
+            mixed_precision=options.mixed_precision,
+            gradient_accumulation_steps=options.gradient_accumulation_steps,
+            log_with=make_trackers(options.log_with, options.run_name, self.output_dir / LOGS_FOLDER),
+            project_config=ProjectConfiguration(
+                project_dir=str(self.output_dir), logging_dir=str(self.output_dir / LOGS_FOLDER)
+            ),
+            # Shuffling from (seed, epoch) alone lets a resumed run see the same batches as an uninterrupted one.
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=options.seed),
+        )
+        if options.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+            raise ValueError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+        return accelerator
+
+    def _prepare_data(self) -> None:
+        options = self.options
+        splits = load_splits(options.dataset)
+        if options.train_split not in splits:
+            raise ValueError(f"{options.dataset} has no split {options.train_split!r} (splits: {sorted(splits)})")
+        train_split = splits[options.train_split]
+        check_columns(train_split, required_columns(options.objective), f"{options.dataset} split {options.train_split!r}")
+        self.vocabulary = resolve_vocabulary(options, train_split)
+        self.validation: Optional[ValidationSet] = build_validation_set(options, splits)
+        global_batch = options.batch_size * self.accelerator.num_processes
+        if len(train_split) < global_batch:
+            raise ValueError(
+                f"split {options.train_split!r} has {len(train_split)} ECGs, fewer than one batch of {options.batch_size} "
+                f"x {self.accelerator.num_processes} processes"
+            )
+        self.processor = build_processor(options)
+        self.collator = SupremeCollator(
+            self.processor, self.vocabulary, options.uncertain_value, with_reports=options.objective != "supreme"
+        )
+        self.ecg_collator = SupremeCollator(self.processor)
+        self.train_loader = DataLoader(
+            formatted_for_collation(train_split),
+            batch_size=options.batch_size,
+            shuffle=True,
+            drop_last=True,  # equal batches: stable BatchNorm statistics and a fixed number of InfoNCE negatives
+            collate_fn=self.collator,
+            num_workers=options.num_workers,
+            generator=torch.Generator().manual_seed(options.seed),
+        )
+
+    def _prepare_model(self) -> None:
+        options = self.options
+        set_seed(options.seed)
+        model = build_model(options, self.vocabulary)
+        trainable, total = count_parameters(model)
+        logger.info("SupremeModel: %.2f M parameters, %.2f M trainable", total / 1e6, trainable / 1e6)
+        decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_weight_decay(n, p)]
+        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_weight_decay(n, p)]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=options.learning_rate,
+        )
+        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, self.train_loader)
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / options.gradient_accumulation_steps)
+        self.total_steps = options.max_steps or math.ceil(options.num_epochs * self.steps_per_epoch)
+        warmup = options.warmup_steps or round(options.warmup_ratio * self.total_steps)
+        # Not handed to `prepare`: stepped once per optimisation step here, whatever the number of processes.
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
+        self.accelerator.register_for_checkpointing(self.scheduler, self.state)
+        label_texts = self.accelerator.unwrap_model(self.model).config.label_texts if self.vocabulary else None
+        self.label_inputs: dict[str, torch.Tensor] = {}
+        if label_texts:
+            tokens = self.processor.tokenize_labels(label_texts)
+            self.label_inputs = {key: tokens[key].to(self.accelerator.device) for key in ("input_ids", "attention_mask")}
+
+    def _start_or_resume(self) -> None:
+        options = self.options
+        if options.resume:
+            path = resolve_resume_path(options.resume, self.output_dir, RESUME_LATEST)
+            self.accelerator.load_state(str(path))
+            logger.info("Resumed from %s at step %d (epoch %d, batch %d)", path, self.state.global_step,
+                        self.state.epoch, self.state.batches_in_epoch)
+            self._check_best_folder()
+        elif list_checkpoints(self.output_dir):
+            raise ValueError(
+                f"{self.output_dir} holds checkpoints of an earlier run: pass --resume to continue it, "
+                "or choose another --output-dir"
+            )
+        hyperparameters = {**options.to_flat_dict(), "total_steps": self.total_steps,
+                           "world_size": self.accelerator.num_processes}
+        self.accelerator.init_trackers(options.run_name, config=hyperparameters)
+
+    def _check_best_folder(self) -> None:
+        """After a resume, `best/` must hold the weights of the restored state's best step. A checkpoint follows every
+        new best, so they differ only when a run died between the two saves: the best is then chosen again."""
+        summary_path = self.output_dir / BEST_FOLDER / SUMMARY_FILE
+        saved_step = json.loads(summary_path.read_text())["global_step"] if summary_path.is_file() else None
+        if saved_step != self.state.best_step:
+            logger.warning(
+                "best/ holds step %s but the checkpoint's best is step %s: the best model is chosen again from here",
+                saved_step, self.state.best_step,
+            )
+            self.state.best_metric = self.state.best_step = None
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+
+    def train(self) -> TrainingResult:
+        """Run (or continue) the pre-training; returns on every process once the final folder is written."""
+        self._prepare_data()
+        self._prepare_model()
+        self._start_or_resume()
+        accelerator, state = self.accelerator, self.state
+        logger.info(
+            "Training %d steps (%d per epoch) on %d process(es), %d ECGs per step", self.total_steps, self.steps_per_epoch,
+            accelerator.num_processes,
+            self.options.batch_size * self.options.gradient_accumulation_steps * accelerator.num_processes,
+        )
+        progress = tqdm(total=self.total_steps, initial=state.global_step, desc="training", unit="step",
+                        disable=not accelerator.is_local_main_process)
+        self.model.train()
+        while state.global_step < self.total_steps:
+            for batch in self._epoch_batches():
+                if self._train_on_batch(batch):
+                    progress.update(1)
+                    self._after_step(progress)
+                    if state.global_step >= self.total_steps:
+                        break
+            else:
+                state.epoch += 1
+                state.batches_in_epoch = 0
+        progress.close()
+        return self._finish()
+
+    def _epoch_batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The rest of the current epoch: the prepared loader at `state.epoch`, its first consumed batches skipped."""
+        self.train_loader.set_epoch(self.state.epoch)
+        if self.state.batches_in_epoch:
+            return iter(self.accelerator.skip_first_batches(self.train_loader, self.state.batches_in_epoch))
+        return iter(self.train_loader)
+
+    def _train_on_batch(self, batch: dict[str, torch.Tensor]) -> bool:
+        """Forward, backward and (at accumulation boundaries) the optimiser step; True when a step was completed."""
+        accelerator = self.accelerator
+        with accelerator.accumulate(self.model):
+            outputs = self.model(**batch, **self.label_inputs)
+            accelerator.backward(outputs.loss)
+            if accelerator.sync_gradients and self.options.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.state.batches_in_epoch += 1
+        self._accumulate_losses(outputs)
+        if not accelerator.sync_gradients:
+            return False
+        if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: the scheduler waits for a real step
+            self.scheduler.step()
+        self.state.global_step += 1
+        return True
+
+    def _accumulate_losses(self, outputs: Any) -> None:
+        losses = {"loss": outputs.loss, "classification_loss": outputs.classification_loss,
+                  "contrastive_loss": outputs.contrastive_loss}
+        for name, value in losses.items():
+            if value is not None:
+                self._loss_sums[name] = self._loss_sums.get(name, 0) + value.detach().float()
+        self._loss_batches += 1
+
+    def _after_step(self, progress: tqdm) -> None:
+        step = self.state.global_step
+        final = step >= self.total_steps
+        if step % self.options.logging_steps == 0 or final:
+            self._log_training(progress)
+        new_best = False
+        if self.validation is not None and ((self.options.eval_steps and step % self.options.eval_steps == 0) or final):
+            new_best = self._validate()
+        # A checkpoint also follows every new best, so that the newest checkpoint always knows what best/ holds.
+        if (self.options.save_steps and step % self.options.save_steps == 0) or final or new_best:
+            self._save_checkpoint()
+        for callback in self.callbacks:
+            callback(self.state)
+
+    def _log_training(self, progress: tqdm) -> None:
+        """Mean losses over the batches since the last log, averaged over processes, and the learning rate."""
+        if not self._loss_batches:
+            return
+        values: dict[str, float] = {}
+        for name, total in self._loss_sums.items():
+            values[f"train/{name}"] = self.accelerator.reduce(total / self._loss_batches, reduction="mean").item()
+        values["train/learning_rate"] = self.scheduler.get_last_lr()[0]
+        values["train/epoch"] = self.state.epoch + self.state.batches_in_epoch / max(len(self.train_loader), 1)
+        self.accelerator.log(values, step=self.state.global_step)
+        progress.set_postfix(loss=f"{values['train/loss']:.4f}", lr=f"{values['train/learning_rate']:.2e}")
+        self._loss_sums, self._loss_batches = {}, 0
+
+    # -- validation -----------------------------------------------------------------------------------------------
+
+    def validation_scores(self) -> np.ndarray:
+        """Zero-shot probabilities (N, L) of the validation split, computed in shards by every process.
+
+        Each process scores the same number of ECGs (the last shard is padded by repetition), so that models whose
+        forward synchronises processes (DDP buffers, FSDP) stay in step; duplicates are dropped after gathering.
+        """
+        validation = self.validation
+        every_index = list(range(len(validation.targets)))
+        with self.accelerator.split_between_processes(every_index, apply_padding=True) as shard:
+            batches = ecg_batches(validation.split, self.ecg_collator, shard, self.options.eval_batch_size)
+            scores = score_ecgs(self.model, self.processor, batches, validation.label_texts, progress=False)
+            gathered = gather_object([(list(shard), scores)])
+        merged = np.zeros(validation.targets.shape, dtype=np.float32)
+        for shard_indices, shard_scores in gathered:
+            merged[shard_indices] = shard_scores
+        return merged
+
+    def _validate(self) -> bool:
+        """Score the validation split, log it, and save `best/` when it improves; -> whether it improved."""
+        validation, state = self.validation, self.state
+        self.accelerator.wait_for_everyone()
+        per_label = auroc_per_label(validation.targets, self.validation_scores(), validation.label_names)
+        metric = mean_auroc(per_label)
+        record: dict[str, Any] = {"step": state.global_step, "val/mean_auroc": metric}
+        record.update({f"val/auroc/{name}": (100 * value if value is not None else None) for name, value in per_label.items()})
+        state.evaluations.append(record)
+        self.accelerator.log({key: value for key, value in record.items() if key != "step" and value is not None},
+                             step=state.global_step)
+        logger.info("step %d: zero-shot validation mean AUROC %.2f", state.global_step, metric)
+        if self.options.select_best and math.isfinite(metric) and (state.best_metric is None or metric > state.best_metric):
+            state.best_metric, state.best_step = metric, state.global_step
+            self._save_model(self.output_dir / BEST_FOLDER)
+            return True
+        return False
+
+    # -- saving ---------------------------------------------------------------------------------------------------
+
+    def _save_checkpoint(self) -> None:
+        final = checkpoint_path(self.output_dir, self.state.global_step)
+        self.accelerator.save_state(str(partial_path(final)))
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            finalize_checkpoint(final, self.state)
+            remove_old_checkpoints(self.output_dir, self.options.save_total_limit)
+        self.accelerator.wait_for_everyone()
+
+    def _summary(self, final_weights: str) -> dict[str, Any]:
+        state = self.state
+        validation = None
+        if state.best_step is not None and final_weights == "best":
+            validation = {"step": state.best_step, "mean_auroc": state.best_metric}
+        elif state.evaluations:
+            validation = {"step": state.evaluations[-1]["step"], "mean_auroc": state.evaluations[-1]["val/mean_auroc"]}
+        return {
+            "options": dataclasses.asdict(self.options),
+            "global_step": state.global_step,
+            "total_steps": self.total_steps,
+            "world_size": self.accelerator.num_processes,
+            "final_weights": final_weights,
+            "best_step": state.best_step,
+            "best_metric": state.best_metric,
+            "validation": validation,
+            "validation_labels": dict(zip(self.validation.label_names, self.validation.label_texts)) if self.validation else None,
+            "evaluations": state.evaluations,
+            "num_labels": len(self.vocabulary) if self.vocabulary else 0,
+        }
+
+    def _save_model(self, folder: Path, final_weights: str = "last") -> None:
+        """Every process takes part (sharded weights are gathered); the main process writes."""
+        state_dict = self.accelerator.get_state_dict(self.model)
+        if self.accelerator.is_main_process:
+            save_model_folder(folder, self.accelerator.unwrap_model(self.model), self.processor, self.vocabulary,
+                              state_dict, self._summary(final_weights))
+        self.accelerator.wait_for_everyone()
+
+    def _finish(self) -> TrainingResult:
+        accelerator, state = self.accelerator, self.state
+        use_best = self.options.select_best and state.best_step is not None
+        final_weights = "best" if use_best else "last"
+        if use_best:
+            if accelerator.is_main_process:
+                copy_model_folder(self.output_dir / BEST_FOLDER, self.output_dir)
+        else:
+            self._save_model(self.output_dir)
+        hub_url = None
+        if accelerator.is_main_process:
+            summary = self._summary(final_weights)
+            (self.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+            config = self.accelerator.unwrap_model(self.model).config
+            write_model_card(self.output_dir, summary, config, self.options.push_to_hub)
+            if self.options.push_to_hub:
+                hub_url = push_trained_folder(self.output_dir, self.options.push_to_hub, private=self.options.hub_private)
+        accelerator.wait_for_everyone()
+        accelerator.end_training()
+        logger.info("Model folder: %s (%s weights)", self.output_dir, final_weights)
+        return TrainingResult(
+            output_dir=self.output_dir,
+            global_step=state.global_step,
+            total_steps=self.total_steps,
+            world_size=accelerator.num_processes,
+            best_step=state.best_step if use_best else None,
+            best_metric=state.best_metric if use_best else None,
+            final_weights=final_weights,
+            evaluations=list(state.evaluations),
+            hub_url=hub_url,
+        )
+
+
+def run_training(options: TrainingOptions, callbacks: Sequence[StepCallback] = ()) -> TrainingResult:
+    """Pre-train a SuPreME model as `options` say; see `SupremeTrainer`."""
+    return SupremeTrainer(options, callbacks).train()
+
+
+__all__ = ["BEST_FOLDER", "LOGS_FOLDER", "StepCallback", "SupremeTrainer", "TrainingResult", "run_training"]
