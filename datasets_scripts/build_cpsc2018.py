@@ -1,4 +1,4 @@
-"""Build CPSC2018 (PhysioNet/CinC layout: .hea + .mat, #Dx: SNOMED CT codes) as a Hub-ready dataset with the
+r"""Build CPSC2018 (PhysioNet/CinC layout: .hea + .mat, #Dx: SNOMED CT codes) as a Hub-ready dataset with the
 benchmark's 9 label columns; --splits reproduces the benchmark's train/val/test membership.
 
     python datasets_scripts/build_cpsc2018.py --root cpsc2018/ --splits data/benchmark-splits \

@@ -1,4 +1,4 @@
-"""Build Chapman-Shaoxing-Ningbo (PhysioNet/CinC layout: WFDBRecords/NN/NNN/JS*.hea + .mat, #Dx: SNOMED CT codes)
+r"""Build Chapman-Shaoxing-Ningbo (PhysioNet/CinC layout: WFDBRecords/NN/NNN/JS*.hea + .mat, #Dx: SNOMED CT codes)
 as a Hub-ready dataset with the benchmark's 38 label columns (exact code match); --splits reproduces the
 benchmark's train/val/test membership.
 

@@ -1,4 +1,4 @@
-"""Add an `entities` column (list of {name, category, status}) to a dataset folder built by datasets_scripts/.
+r"""Add an `entities` column (list of {name, category, status}) to a dataset folder built by datasets_scripts/.
 
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --num-proc 2 --out outputs/ptbxl-100-entities
     python datasets_scripts/extract_entities.py --dataset outputs/mimic-iv-ecg --extractor llm --backend openai \

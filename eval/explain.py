@@ -1,4 +1,4 @@
-"""Explain a zero-shot score: draw a label's cross-attention over time on the 12-lead ECG (PNG).
+r"""Explain a zero-shot score: draw a label's cross-attention over time on the 12-lead ECG (PNG).
 
     python eval/explain.py --model path/or/hub-id --record data/ptbxl-sample/records500/00000/00001_hr \
         --label "atrial fibrillation" --out afib.png

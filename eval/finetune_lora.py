@@ -1,4 +1,4 @@
-"""LoRA fine-tuning (peft) of the fusion network and/or the text encoder, one adapter per task: trained on the
+r"""LoRA fine-tuning (peft) of the fusion network and/or the text encoder, one adapter per task: trained on the
 task's training split, epoch selected on the validation split, test split scored once.
 
     python eval/finetune_lora.py --model path/or/hub-id --data ptbxl=datasets/ptbxl-500hz \

@@ -1,4 +1,4 @@
-"""Linear probe: frozen ECG encoder, linear head trained on 1 / 10 / 100 % of each task's training split (nested
+r"""Linear probe: frozen ECG encoder, linear head trained on 1 / 10 / 100 % of each task's training split (nested
 subsets, fixed seed), weight decay and epoch selected on the validation split only, test scored once.
 
     python eval/linear_probe.py --model path/or/hub-id --splits data/benchmark-splits \

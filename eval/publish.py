@@ -1,4 +1,4 @@
-"""Publish on the Hugging Face Hub.
+r"""Publish on the Hugging Face Hub.
 
     python eval/publish.py model --model runs/pretrain/final --results results/zero-shot --repo-id me/supreme \
         [--training-data "MIMIC-IV-ECG, 771,693 ECGs ..."] [--license other] [--dataset-id me/mimic-iv-ecg] [--private]

@@ -1,4 +1,4 @@
-"""Zero-shot ECG benchmark: six test splits (PTB-XL super / sub / form / rhythm, CPSC2018, CSN; 106 label columns),
+r"""Zero-shot ECG benchmark: six test splits (PTB-XL super / sub / form / rhythm, CPSC2018, CSN; 106 label columns),
 each label asked for by a text description; AUROC per label, mean per task x100 with a bootstrap 95 % interval.
 
     python eval/zero_shot.py --model path/or/hub-id --splits data/benchmark-splits \
