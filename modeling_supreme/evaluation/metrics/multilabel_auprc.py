@@ -5,12 +5,11 @@ Self-contained (numpy, scikit-learn; plus `multilabel_inputs.py` beside it) so t
 `average_precision_per_label` from here.
 """
 
-import datasets
 import evaluate
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from .multilabel_inputs import check_multilabel_inputs, none_for_nan
+from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_features, none_for_nan
 
 _DESCRIPTION = """
 Average precision (AP, scikit-learn's step-wise area under the precision-recall curve) of each label of a multi-label
@@ -55,12 +54,7 @@ class MultilabelAuprc(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.List(datasets.Value("float64")),
-                    "references": datasets.List(datasets.Value("int32")),
-                }
-            ),
+            features=multilabel_features(),
             reference_urls=[
                 "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.average_precision_score.html"
             ],
@@ -68,8 +62,7 @@ class MultilabelAuprc(evaluate.Metric):
 
     def _compute(self, predictions, references):
         per_label = average_precision_per_label(references, predictions)
-        defined = per_label[~np.isnan(per_label)]
         return {
-            "average_precision": float(defined.mean()) if defined.size else None,
+            "average_precision": mean_of_defined(per_label),
             "per_label": none_for_nan(per_label),
         }

@@ -5,12 +5,11 @@ Self-contained (numpy, scipy; plus `multilabel_inputs.py` beside it) so that
 `roc_auc_per_label` from here, so the benchmark and `evaluate` users compute the same numbers.
 """
 
-import datasets
 import evaluate
 import numpy as np
 from scipy.stats import rankdata
 
-from .multilabel_inputs import check_multilabel_inputs, none_for_nan
+from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_features, none_for_nan
 
 _DESCRIPTION = """
 AUROC of each label of a multi-label problem, computed from ranks (Mann-Whitney U; tied scores get their average
@@ -60,16 +59,10 @@ class MultilabelAuroc(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.List(datasets.Value("float64")),
-                    "references": datasets.List(datasets.Value("int32")),
-                }
-            ),
+            features=multilabel_features(),
             reference_urls=["https://en.wikipedia.org/wiki/Receiver_operating_characteristic"],
         )
 
     def _compute(self, predictions, references):
         per_label = roc_auc_per_label(references, predictions)
-        defined = per_label[~np.isnan(per_label)]
-        return {"roc_auc": float(defined.mean()) if defined.size else None, "per_label": none_for_nan(per_label)}
+        return {"roc_auc": mean_of_defined(per_label), "per_label": none_for_nan(per_label)}

@@ -6,11 +6,10 @@ Self-contained (numpy; plus `multilabel_inputs.py` beside it) so that
 `evaluate.load("<path of this file>")` works offline; the package imports the functions.
 """
 
-import datasets
 import evaluate
 import numpy as np
 
-from .multilabel_inputs import check_multilabel_inputs, none_for_nan
+from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_features, none_for_nan
 
 # Threshold of a label that has no positive on the validation split (nothing to tune it on).
 DEFAULT_THRESHOLD = 0.5
@@ -82,16 +81,10 @@ class MultilabelF1(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.List(datasets.Value("float64")),
-                    "references": datasets.List(datasets.Value("int32")),
-                }
-            ),
+            features=multilabel_features(),
             reference_urls=["https://en.wikipedia.org/wiki/F-score"],
         )
 
     def _compute(self, predictions, references, thresholds=DEFAULT_THRESHOLD):
         per_label = f1_per_label(references, predictions, thresholds)
-        defined = per_label[~np.isnan(per_label)]
-        return {"f1": float(defined.mean()) if defined.size else None, "per_label": none_for_nan(per_label)}
+        return {"f1": mean_of_defined(per_label), "per_label": none_for_nan(per_label)}

@@ -1,7 +1,24 @@
 """Input checks and output conventions shared by the multi-label metric modules of this folder (imported
 relatively, which `evaluate.load` supports for files beside the metric script)."""
 
+import datasets
 import numpy as np
+
+
+def multilabel_features():
+    """Features of the metric inputs: one row of L scores (predictions) and of L 0/1 targets (references)."""
+    return datasets.Features(
+        {
+            "predictions": datasets.List(datasets.Value("float64")),
+            "references": datasets.List(datasets.Value("int32")),
+        }
+    )
+
+
+def mean_of_defined(per_label):
+    """Mean over the labels whose value is defined (not NaN); None when none is."""
+    defined = per_label[~np.isnan(per_label)]
+    return float(defined.mean()) if defined.size else None
 
 
 def check_multilabel_inputs(references, scores):
