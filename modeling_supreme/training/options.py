@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 TRACKERS = ("jsonl", "tensorboard", "none")
+LABEL_TEXTS = ("name", "description")
 # `--resume` without a path: the newest checkpoint under <output_dir>/checkpoints.
 RESUME_LATEST = "latest"
 
@@ -50,6 +51,10 @@ class TrainingOptions:
     )
     min_label_count: int = _option("when building the vocabulary: keep entities stated in at least this many reports", 5)
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
+    label_text: str = _option(
+        "text the model encodes for each vocabulary label: its name (as in the paper) or its lexicon description",
+        "name", choices=list(LABEL_TEXTS),
+    )
     val_label_columns: list[str] = _option(
         "validation targets: one multi-hot list column (label names from the dataset card's `label_names`) or "
         "several 0/1 columns", ["super_class"], nargs="+",
@@ -118,6 +123,11 @@ class TrainingOptions:
         """Raise `ValueError` naming the option for values no run can use."""
         if self.validation_split is not None and self.validation_split.lower() in ("", "none"):
             self.validation_split = None
+        if self.validation_split is not None and "test" in self.validation_split.lower():
+            raise ValueError(
+                f"--validation-split {self.validation_split!r}: the best checkpoint is chosen on this split, which must "
+                "not be a test split"
+            )
         positive = ("batch_size", "gradient_accumulation_steps", "logging_steps", "eval_batch_size", "sampling_rate",
                     "num_samples", "label_max_length", "report_max_length", "min_label_count")
         for name in positive:
@@ -139,7 +149,8 @@ class TrainingOptions:
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(ECG_ENCODER_PRESETS), "objective": OBJECTIVES,
-                   "classification_loss": CLASSIFICATION_LOSSES, "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS}
+                   "classification_loss": CLASSIFICATION_LOSSES, "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
+                   "label_text": LABEL_TEXTS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
@@ -259,5 +270,5 @@ def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOpti
     return options
 
 
-__all__ = ["MIXED_PRECISIONS", "RESUME_LATEST", "TRACKERS", "TrainingOptions", "build_parser", "load_yaml_config",
+__all__ = ["LABEL_TEXTS", "MIXED_PRECISIONS", "RESUME_LATEST", "TRACKERS", "TrainingOptions", "build_parser", "load_yaml_config",
            "parse_training_options"]

@@ -233,7 +233,7 @@ class SupremeTrainer:
             self.options.batch_size * self.options.gradient_accumulation_steps * accelerator.num_processes,
         )
         progress = tqdm(total=self.total_steps, initial=state.global_step, desc="training", unit="step",
-                        disable=not accelerator.is_local_main_process)
+                        disable=not accelerator.is_main_process)
         self.model.train()
         while state.global_step < self.total_steps:
             for batch in self._epoch_batches():

@@ -1,0 +1,223 @@
+"""Evaluation and report of the CPU demo (`scripts/demo.sh`): zero-shot AUROC of a trained model on held-out PTB-XL
+folds with the five super-class queries, one WFDB record through the `ecg-zero-shot` pipeline, a readable summary,
+`summary.json` and a figure (ROC curves + the record's ECG with its scores).
+
+    python -m modeling_supreme.demo --model demo-output/model --dataset demo-output/data/ptbxl-100-entities \
+        --record data/ptbxl-sample/records100/00000/00063_lr --out demo-output
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from .feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
+from .training.data import load_splits
+from .training.export import SUMMARY_FILE
+from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set, load_model_folder
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_JSON = "summary.json"
+FIGURE_FILE = "demo.png"
+TASK = "ptbxl_super"
+LABEL_COLUMN = "super_class"
+# Vertical distance between leads in the ECG panel, in mV.
+LEAD_SPACING_MV = 3.0
+
+
+@dataclasses.dataclass
+class RecordPrediction:
+    """One record through the pipeline.
+
+    Attributes:
+        path: the WFDB record.
+        super_class_scores: [{"label", "score"}] for the five super-class queries, highest first.
+        vocabulary_scores: the model's own labels (its entity vocabulary), highest first.
+        cardiologist_labels: the record's super-classes in the dataset, None when the record is not in it.
+    """
+
+    path: str
+    super_class_scores: list[dict[str, Any]]
+    vocabulary_scores: list[dict[str, Any]]
+    cardiologist_labels: Optional[list[str]]
+
+
+@dataclasses.dataclass
+class DemoReport:
+    """What the demo shows: held-out zero-shot AUROC, one record's predictions, and facts of the training run."""
+
+    heldout: HeldOutResult
+    eval_splits: list[str]
+    record: RecordPrediction
+    training: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "per_class_auroc": self.heldout.per_label_auroc,
+            "mean_auroc": self.heldout.mean_auroc,
+            "eval_splits": self.eval_splits,
+            "n_records": self.heldout.n_records,
+            "queries": dict(zip(self.heldout.label_names, self.heldout.label_texts)),
+            "record": dataclasses.asdict(self.record),
+            "training": self.training,
+        }
+
+
+def record_id(path: str | Path) -> str:
+    """PTB-XL id of a record path: `records100/00000/00063_lr` -> "63"."""
+    return str(int(Path(path).name.split("_")[0]))
+
+
+def cardiologist_labels(dataset: str, path: str | Path, label_names: Sequence[str]) -> Optional[list[str]]:
+    """The super-classes the dataset gives the record (looked up by id in every split), None if it is absent."""
+    wanted = record_id(path)
+    for split in load_splits(dataset).values():
+        ids = list(split["id"])
+        if wanted in ids:
+            targets = split[ids.index(wanted)][LABEL_COLUMN]
+            return [name for name, value in zip(label_names, targets) if value > 0]
+    return None
+
+
+def predict_record(model_dir: str | Path, path: str | Path, heldout: HeldOutResult, dataset: str) -> RecordPrediction:
+    """Run `pipeline("ecg-zero-shot", model=model_dir)` on a WFDB record: the super-class queries and the model's own
+    vocabulary."""
+    from transformers import pipeline
+
+    classifier = pipeline("ecg-zero-shot", model=str(model_dir))
+    queries = dict(zip(heldout.label_names, heldout.label_texts))
+    return RecordPrediction(
+        path=str(path),
+        super_class_scores=classifier(str(path), candidate_labels=queries),
+        vocabulary_scores=classifier(str(path))[:5],
+        cardiologist_labels=cardiologist_labels(dataset, path, heldout.label_names),
+    )
+
+
+def run_demo_evaluation(
+    model_dir: str | Path, dataset: str, record: str | Path, eval_splits: Sequence[str] = ("validation", "test")
+) -> DemoReport:
+    """Held-out zero-shot AUROC (super-class queries) and one record's predictions for a trained model folder."""
+    model, processor = load_model_folder(model_dir)
+    heldout = evaluate_heldout(model, processor, load_heldout_set(dataset, eval_splits, (LABEL_COLUMN,), TASK))
+    summary_path = Path(model_dir) / SUMMARY_FILE
+    run = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    options = run.get("options", {})
+    training = {
+        "steps": run.get("global_step"),
+        "final_weights": run.get("final_weights"),
+        "objective": options.get("objective"),
+        "model_preset": options.get("model_preset"),
+        "train_split": options.get("train_split"),
+        "num_labels": run.get("num_labels"),
+        "validation": run.get("validation"),
+    }
+    return DemoReport(heldout, list(eval_splits), predict_record(model_dir, record, heldout, dataset), training)
+
+
+def format_summary(report: DemoReport) -> str:
+    """The readable summary the demo prints."""
+    heldout, record, training = report.heldout, report.record, report.training
+    lines = [
+        "SuPreME demo",
+        f"  pre-trained: {training.get('steps')} steps, objective {training.get('objective')}, ECG encoder "
+        f"{training.get('model_preset')}, {training.get('num_labels')} entity labels mined from the reports, "
+        f"{training.get('final_weights')} weights",
+        f"  zero-shot on {heldout.n_records} held-out ECGs ({' + '.join(report.eval_splits)} = PTB-XL folds 9-10), "
+        "one text query per super-class:",
+    ]
+    for name, text in zip(heldout.label_names, heldout.label_texts):
+        value = heldout.per_label_auroc[name]
+        shown = f"{value:5.1f}" if value is not None else "  n/a"
+        lines.append(f"    {name:5s} AUROC {shown}   query: \"{text}\"")
+    lines.append(f"    mean  AUROC {heldout.mean_auroc:5.1f}   (50 = chance)")
+    lines.append(f"  pipeline on {record.path}:")
+    scores = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.super_class_scores)
+    lines.append(f"    super-class scores: {scores}")
+    if record.cardiologist_labels is not None:
+        lines.append(f"    cardiologists' super-classes: {', '.join(record.cardiologist_labels) or 'none'}")
+    own = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.vocabulary_scores)
+    lines.append(f"    top labels of the model's own vocabulary: {own}")
+    return "\n".join(lines)
+
+
+def _draw_roc(axis: Any, heldout: HeldOutResult) -> None:
+    for index, name in enumerate(heldout.label_names):
+        value = heldout.per_label_auroc[name]
+        if value is None:
+            continue
+        false_positive, true_positive, _ = roc_curve(heldout.targets[:, index], heldout.scores[:, index])
+        axis.plot(false_positive, true_positive, linewidth=1.2, label=f"{name} ({value:.1f})")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    axis.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
+    axis.set_title(f"Zero-shot super-classes, {heldout.n_records} ECGs (folds 9-10)\nmean AUROC {heldout.mean_auroc:.1f}",
+                   fontsize=10)
+    axis.legend(title="class (AUROC)", fontsize=8, loc="lower right")
+
+
+def _draw_ecg(axis: Any, ecg: EcgRecord, prediction: RecordPrediction) -> None:
+    seconds = np.arange(ecg.signal.shape[1]) / ecg.sampling_rate
+    offsets = -LEAD_SPACING_MV * np.arange(len(ecg.lead_names))
+    for lead, offset in zip(ecg.signal, offsets):
+        axis.plot(seconds, np.nan_to_num(lead) + offset, linewidth=0.6, color="black")
+    names = [canonical_lead_name(name) or name for name in ecg.lead_names]
+    axis.set_yticks(offsets, labels=names, fontsize=7)
+    axis.set_xlabel("time (s)")
+    axis.set_xlim(seconds[0], seconds[-1])
+    scores = ", ".join(f"{item['label']} {item['score']:.2f}" for item in prediction.super_class_scores)
+    truth = (
+        f"\ncardiologists: {', '.join(prediction.cardiologist_labels) or 'none'}"
+        if prediction.cardiologist_labels is not None else ""
+    )
+    axis.set_title(f"{Path(prediction.path).name}: predicted {scores}{truth}", fontsize=9)
+
+
+def plot_demo_figure(report: DemoReport, path: str | Path) -> Path:
+    """PNG with the ROC curves of the held-out evaluation and the record's 12 leads titled with its scores."""
+    figure = Figure(figsize=(15, 7), layout="constrained")
+    roc_axis, ecg_axis = figure.subplots(1, 2, width_ratios=(1, 2))
+    _draw_roc(roc_axis, report.heldout)
+    ecg = read_ecg(report.record.path)
+    _draw_ecg(ecg_axis, ecg, report.record)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def write_report(report: DemoReport, out_dir: str | Path) -> tuple[Path, Path]:
+    """`summary.json` (keys `per_class_auroc`, `mean_auroc`, ...) and the figure in `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = out_dir / SUMMARY_JSON
+    summary_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    return summary_path, plot_demo_figure(report, out_dir / FIGURE_FILE)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of the demo's last stage; prints the summary and where the files are."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="trained model folder")
+    parser.add_argument("--dataset", required=True, help="the built PTB-XL dataset (folder or Hub id)")
+    parser.add_argument("--record", required=True, help="a WFDB record for the pipeline")
+    parser.add_argument("--out", required=True, help="folder for summary.json and demo.png")
+    parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"])
+    args = parser.parse_args(argv)
+    report = run_demo_evaluation(args.model, args.dataset, args.record, args.eval_splits)
+    summary_path, figure_path = write_report(report, args.out)
+    print(format_summary(report))
+    print(f"  wrote {summary_path} and {figure_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The demo's last stage (`python -m modeling_supreme.demo`) on a tiny model trained on real PTB-XL folds 1-8:
+held-out zero-shot AUROC with the five super-class queries, the pipeline on one record, summary.json and the PNG.
+The full `scripts/demo.sh` (fresh .venv, a few hundred steps) takes minutes and is timed by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from accelerate.state import AcceleratorState
+
+from modeling_supreme import demo
+from modeling_supreme.evaluation import load_label_descriptions
+from modeling_supreme.training import evaluate_heldout, load_heldout_set, load_model_folder, load_splits, run_training
+from tests.conftest import ptbxl_record
+from tests.training_helpers import tiny_options, training_dataset  # noqa: F401  (pytest fixture)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_encoder_dir, tmp_path, capsys):
+    AcceleratorState._reset_state(reset_partial_state=True)
+    options = tiny_options(training_dataset, tmp_path / "model", tiny_text_encoder_dir, max_steps=3, select_best=False)
+    run_training(options)
+    record = ptbxl_record(63)  # fold 10, cardiologists: anteroseptal MI
+    assert demo.main(["--model", str(tmp_path / "model"), "--dataset", str(training_dataset), "--record", str(record),
+                      "--out", str(tmp_path / "demo-output")]) == 0
+
+    summary = json.loads((tmp_path / "demo-output" / "summary.json").read_text())
+    assert set(summary["per_class_auroc"]) == {"NORM", "MI", "STTC", "CD", "HYP"}
+    defined = [value for value in summary["per_class_auroc"].values() if value is not None]
+    assert summary["mean_auroc"] == pytest.approx(np.mean(defined))
+    assert summary["queries"] == load_label_descriptions()["ptbxl_super"]
+    splits = load_splits(str(training_dataset))
+    assert summary["n_records"] == len(splits["validation"]) + len(splits["test"])  # folds 9-10
+    model, processor = load_model_folder(tmp_path / "model")
+    expected = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation", "test"]))
+    assert summary["per_class_auroc"] == pytest.approx(expected.per_label_auroc)
+    assert summary["record"]["cardiologist_labels"] == ["MI"]
+    assert sorted(item["label"] for item in summary["record"]["super_class_scores"]) == sorted(summary["per_class_auroc"])
+    assert summary["training"]["steps"] == 3 and summary["training"]["final_weights"] == "last"
+
+    figure = (tmp_path / "demo-output" / "demo.png").read_bytes()
+    assert figure.startswith(PNG_MAGIC) and len(figure) > 20_000
+    printed = capsys.readouterr().out
+    assert "mean  AUROC" in printed and str(record) in printed and "cardiologists' super-classes: MI" in printed
+
+
+def test_demo_script_sets_up_the_venv_and_runs_every_stage():
+    script = (REPO_ROOT / "scripts" / "demo.sh").read_text()
+    assert "source scripts/setup_venv.sh" in script
+    for stage in ("datasets_scripts/build_ptbxl.py", "datasets_scripts/extract_entities.py",
+                  "train_accelerate.py --config configs/demo.yaml", "python -m modeling_supreme.demo"):
+        assert stage in script

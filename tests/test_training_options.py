@@ -1,0 +1,124 @@
+"""Training options: YAML config + flags (flags win), conversions, refusals; the shipped config files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from modeling_supreme.training import TrainingOptions, load_yaml_config, parse_training_options
+from modeling_supreme.training.options import RESUME_LATEST, build_parser
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE_CONFIGS = REPO_ROOT / "configs" / "accelerate"
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_flags_override_the_yaml_file_and_yaml_values_are_converted_like_flags(tmp_path):
+    config = write_yaml(tmp_path / "run.yaml", """
+dataset: data/x
+output-dir: runs/x
+learning_rate: 1e-4          # YAML reads this as a string
+batch_size: 16
+val_label_columns: super_class
+select_best: false
+objective: both
+""")
+    options = parse_training_options(["--config", str(config), "--batch-size", "4", "--max-steps", "7"])
+    assert options.learning_rate == pytest.approx(1e-4) and isinstance(options.learning_rate, float)
+    assert options.batch_size == 4  # the flag wins over the file
+    assert options.max_steps == 7
+    assert options.val_label_columns == ["super_class"]  # a scalar becomes the one-element list the flag would give
+    assert options.select_best is False and options.objective == "both"
+    assert options.output_dir == "runs/x"  # dashes and underscores both name the option
+
+
+def test_every_option_is_a_flag_with_the_dataclass_default():
+    parser = build_parser()
+    flags = {action.dest: action for action in parser._actions}
+    for field in dataclasses.fields(TrainingOptions):
+        assert field.name in flags, field.name
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        assert flags[field.name].default == default
+
+
+def test_boolean_list_and_resume_flags():
+    options = parse_training_options([
+        "--dataset", "d", "--output-dir", "o", "--no-select-best", "--val-label-columns", "NORM", "MI", "--resume",
+    ])
+    assert options.select_best is False
+    assert options.val_label_columns == ["NORM", "MI"]
+    assert options.resume == RESUME_LATEST
+    assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--resume", "runs/x/checkpoints/checkpoint-5"]).resume.endswith("checkpoint-5")
+    assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--validation-split", "none"]).validation_split is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("dataset: d\nlearning_rat: 0.1\n", "unknown option 'learning_rat'"),
+        ("dataset: d\nbatch_size: many\n", "'batch_size' has the invalid value"),
+        ("dataset: d\nobjective: merl\n", "'objective' must be one of"),
+        ("dataset: d\nselect_best: maybe\n", "'select_best' has the invalid value"),
+        ("- just\n- a list\n", "a mapping"),
+    ],
+)
+def test_bad_yaml_files_are_refused_naming_file_and_key(tmp_path, capsys, yaml_text, message):
+    config = write_yaml(tmp_path / "bad.yaml", yaml_text)
+    with pytest.raises(SystemExit):
+        parse_training_options(["--config", str(config), "--output-dir", "o"])
+    error = capsys.readouterr().err
+    assert message in error and "bad.yaml" in error
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--output-dir", "o"], "missing --dataset"),
+        (["--dataset", "d", "--output-dir", "o", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--dataset", "d", "--output-dir", "o", "--warmup-ratio", "1.5"], "--warmup-ratio must be below 1"),
+        (["--dataset", "d", "--output-dir", "o", "--uncertain-value", "2"], "--uncertain-value must lie in [0, 1]"),
+        (["--dataset", "d", "--output-dir", "o", "--mixed-precision", "fp8"], "invalid choice"),
+        (["--dataset", "d", "--output-dir", "o", "--validation-split", "test"], "must not be a test split"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_flag(capsys, flags, message):
+    with pytest.raises(SystemExit):
+        parse_training_options(flags)
+    assert message in capsys.readouterr().err
+
+
+def test_options_flatten_to_scalars_for_trackers():
+    flat = TrainingOptions(dataset="d", output_dir="o", val_label_columns=["NORM", "MI"]).to_flat_dict()
+    assert flat["val_label_columns"] == "NORM,MI" and flat["vocabulary"] == "none"
+    assert all(isinstance(value, (str, int, float, bool)) for value in flat.values())
+
+
+def test_demo_config_is_a_valid_run():
+    values = load_yaml_config(REPO_ROOT / "configs" / "demo.yaml")
+    options = TrainingOptions(**values)
+    options.require_paths()
+    assert options.objective == "supreme" and options.sampling_rate == 100
+    # The demo evaluates on folds 9-10, which contain the validation fold: no selection on it.
+    assert options.select_best is False
+
+
+@pytest.mark.parametrize(
+    ("name", "distributed_type", "processes", "machines"),
+    [("1gpu", "NO", 1, 1), ("8gpu_ddp", "MULTI_GPU", 8, 1), ("multinode_ddp", "MULTI_GPU", 16, 2), ("8gpu_fsdp", "FSDP", 8, 1)],
+)
+def test_shipped_accelerate_configs_parse_with_accelerate(name, distributed_type, processes, machines):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ACCELERATE_CONFIGS / f"{name}.yaml"))
+    assert config.distributed_type.value == distributed_type
+    assert (config.num_processes, config.num_machines) == (processes, machines)
+    if distributed_type == "FSDP":
+        # Frozen and trainable parameters share wrapped modules: FSDP2 handles that per parameter.
+        assert config.fsdp_config["fsdp_version"] == 2
+        assert "SupremeFusionLayer" in config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]

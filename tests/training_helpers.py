@@ -1,0 +1,79 @@
+"""Shared pieces of the training tests: a small real PTB-XL dataset with entities, built once per test module, and
+options of a test-sized run (tiny ResNet, tiny BERT text encoder, 100 Hz)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from modeling_supreme.dataset_builders import BuildSettings
+from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
+from modeling_supreme.entities import LexiconExtractor
+from modeling_supreme.entities.annotate import add_entities
+from modeling_supreme.training import TrainingOptions
+from tests.dataset_builders_helpers import PTBXL_DIR, copy_ptbxl_subset
+
+# The first 90 records of the bundled sample: 61 in folds 1-8 (train), 19 in fold 9, 10 in fold 10.
+TRAINING_ECG_IDS = list(pd.read_csv(PTBXL_DIR / "ptbxl_database.csv", usecols=["ecg_id"])["ecg_id"][:90])
+
+
+def build_training_dataset(folder: Path) -> Path:
+    """Build PTB-XL (100 Hz) from `TRAINING_ECG_IDS` and add the lexicon's entities; -> the dataset folder."""
+    copy_ptbxl_subset(folder / "raw", TRAINING_ECG_IDS, rate=100)
+    build_ptbxl(folder / "raw", folder / "built", 100, BuildSettings(progress=False))
+    add_entities(folder / "built", folder / "dataset", LexiconExtractor())
+    return folder / "dataset"
+
+
+@pytest.fixture(scope="module")
+def training_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real PTB-XL dataset folder with `entities` (train / validation / test = folds 1-8 / 9 / 10)."""
+    return build_training_dataset(tmp_path_factory.mktemp("training-dataset"))
+
+
+def tiny_options(dataset: Path, output_dir: Path, text_encoder: Path, **overrides: Any) -> TrainingOptions:
+    """A run that takes seconds on CPU: tiny ResNet, tiny BERT, 1-layer fusion network, batches of 8."""
+    values: dict[str, Any] = {
+        "dataset": str(dataset),
+        "output_dir": str(output_dir),
+        "text_encoder": str(text_encoder),
+        "model_preset": "resnet1d_tiny",
+        "sampling_rate": 100,
+        "num_samples": 1000,
+        "fusion_dim": 32,
+        "fusion_layers": 1,
+        "fusion_heads": 2,
+        "fusion_ffn_dim": 64,
+        "embed_dim": 32,
+        "label_max_length": 16,
+        "report_max_length": 32,
+        "min_label_count": 2,
+        "batch_size": 8,
+        "learning_rate": 3e-3,
+        "max_steps": 6,
+        "logging_steps": 1,
+        "eval_steps": 3,
+        "save_steps": 3,
+        "eval_batch_size": 16,
+    }
+    values.update(overrides)
+    return TrainingOptions(**values)
+
+
+def tiny_flags(options: TrainingOptions, exclude: tuple[str, ...] = ()) -> list[str]:
+    """`options` (except the fields in `exclude`) as command-line flags of train_accelerate.py."""
+    flags: list[str] = []
+    for name, value in vars(options).items():
+        if value is None or name in exclude:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            flags.append(flag if value else f"--no-{name.replace('_', '-')}")
+        elif isinstance(value, list):
+            flags += [flag, *map(str, value)]
+        else:
+            flags += [flag, str(value)]
+    return flags
