@@ -22,8 +22,9 @@ python datasets_scripts/extract_entities.py --dataset "$DATA/ptbxl-100" --extrac
 
 echo "[demo] 3/4 pre-training a small SuPreME on folds 1-8 (configs/demo.yaml)"
 rm -rf "$OUT/model"
+# accelerate launch would otherwise limit the process to one CPU thread
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
-    train_accelerate.py --config configs/demo.yaml
+    --num_cpu_threads_per_process "$(nproc)" train_accelerate.py --config configs/demo.yaml
 
 echo "[demo] 4/4 zero-shot evaluation on folds 9-10 and one record through the pipeline"
 python -m modeling_supreme.demo --model "$OUT/model" --dataset "$DATA/ptbxl-100-entities" \

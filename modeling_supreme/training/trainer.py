@@ -96,7 +96,7 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available() or bool(xpu and xpu.is_available()) or torch.backends.mps.is_available()
 
 
-def _no_weight_decay(name: str, parameter: torch.nn.Parameter) -> bool:
+def _no_weight_decay(parameter: torch.nn.Parameter) -> bool:
     """Biases, norm scales and scalars (the logit scale) are not decayed."""
     return parameter.ndim < 2
 
@@ -121,7 +121,7 @@ class SupremeTrainer:
         # Checked before `Accelerator(...)`: a refused run must not leave fp16 in accelerate's per-process state.
         if options.mixed_precision == "fp16" and not _has_gpu():
             raise ValueError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
-        accelerator = Accelerator(
+        return Accelerator(
             mixed_precision=options.mixed_precision,
             gradient_accumulation_steps=options.gradient_accumulation_steps,
             log_with=make_trackers(options.log_with, options.run_name, self.output_dir / LOGS_FOLDER),
@@ -131,9 +131,6 @@ class SupremeTrainer:
             # Shuffling from (seed, epoch) alone lets a resumed run see the same batches as an uninterrupted one.
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=options.seed),
         )
-        if options.mixed_precision == "fp16" and accelerator.device.type == "cpu":
-            raise ValueError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
-        return accelerator
 
     def _prepare_data(self) -> None:
         options = self.options
@@ -171,8 +168,9 @@ class SupremeTrainer:
         model = build_model(options, self.vocabulary)
         trainable, total = count_parameters(model)
         logger.info("SupremeModel: %.2f M parameters, %.2f M trainable", total / 1e6, trainable / 1e6)
-        decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_weight_decay(n, p)]
-        no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_weight_decay(n, p)]
+        trainable_parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        decay = [parameter for parameter in trainable_parameters if not _no_weight_decay(parameter)]
+        no_decay = [parameter for parameter in trainable_parameters if _no_weight_decay(parameter)]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=options.learning_rate,
