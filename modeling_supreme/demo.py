@@ -18,8 +18,8 @@ from typing import Any, Optional
 
 import numpy as np
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_curve
 
+from .evaluation.plotting import draw_roc_curves
 from .feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
@@ -152,17 +152,10 @@ def format_summary(report: DemoReport) -> str:
 
 
 def _draw_roc(axis: Any, heldout: HeldOutResult) -> None:
-    for index, name in enumerate(heldout.label_names):
-        value = heldout.per_label_auroc[name]
-        if value is None:
-            continue
-        false_positive, true_positive, _ = roc_curve(heldout.targets[:, index], heldout.scores[:, index])
-        axis.plot(false_positive, true_positive, linewidth=1.2, label=f"{name} ({value:.1f})")
-    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    axis.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
-    axis.set_title(f"Zero-shot super-classes, {heldout.n_records} ECGs (folds 9-10)\nmean AUROC {heldout.mean_auroc:.1f}",
-                   fontsize=10)
-    axis.legend(title="class (AUROC)", fontsize=8, loc="lower right")
+    title = f"Zero-shot super-classes, {heldout.n_records} ECGs (folds 9-10)\nmean AUROC {heldout.mean_auroc:.1f}"
+    draw_roc_curves(
+        axis, heldout.label_names, heldout.targets, heldout.scores, heldout.per_label_auroc, title, legend_size=8
+    )
 
 
 def _draw_ecg(axis: Any, ecg: EcgRecord, prediction: RecordPrediction) -> None:

@@ -7,9 +7,11 @@ needs a display.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
 
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
@@ -50,21 +52,37 @@ def plot_roc_curves(results: Sequence["TaskResult"], path: str | Path, title: st
     return path
 
 
-def _draw_task_roc(axis, result: "TaskResult") -> None:
-    with_legend = len(result.label_names) <= MAX_LEGEND_LABELS
-    for index, name in enumerate(result.label_names):
-        auroc = result.per_label.get(name)
+def draw_roc_curves(
+    axis: Any,
+    label_names: Sequence[str],
+    targets: np.ndarray,
+    scores: np.ndarray,
+    per_label: Mapping[str, Optional[float]],
+    title: str,
+    legend: bool = True,
+    legend_size: int = 6,
+) -> None:
+    """One ROC curve per label with a defined AUROC. targets, scores: (N, L); per_label: label -> AUROC x100."""
+    for index, name in enumerate(label_names):
+        auroc = per_label.get(name)
         if auroc is None:
             continue
-        false_positive, true_positive, _ = roc_curve(result.targets[:, index], result.scores[:, index])
-        label = f"{name} ({auroc:.1f})" if with_legend else None
-        axis.plot(false_positive, true_positive, linewidth=1.0, alpha=0.8 if with_legend else 0.45, label=label)
+        false_positive, true_positive, _ = roc_curve(targets[:, index], scores[:, index])
+        label = f"{name} ({auroc:.1f})" if legend else None
+        axis.plot(false_positive, true_positive, linewidth=1.0, alpha=0.8 if legend else 0.45, label=label)
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     axis.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
-    axis.set_title(
+    axis.set_title(title, fontsize=9)
+    if legend:
+        axis.legend(title="label (AUROC)", fontsize=legend_size, loc="lower right")
+
+
+def _draw_task_roc(axis, result: "TaskResult") -> None:
+    title = (
         f"{result.spec.title}: AUROC {result.auroc:.1f}\n95 % CI {result.ci95[0]:.1f}-{result.ci95[1]:.1f}, "
-        f"{result.n_records} records",
-        fontsize=9,
+        f"{result.n_records} records"
     )
-    if with_legend:
-        axis.legend(fontsize=6, loc="lower right")
+    draw_roc_curves(
+        axis, result.label_names, result.targets, result.scores, result.per_label, title,
+        legend=len(result.label_names) <= MAX_LEGEND_LABELS,
+    )
