@@ -205,3 +205,16 @@ def test_fresh_interpreter_without_the_package_loads_with_trust_remote_code(tmp_
     assert remote.keys() == expected.keys()
     for label, score in expected.items():
         assert remote[label] == pytest.approx(score, abs=1e-5)
+
+
+def test_auto_classes_resolve_the_supreme_classes_from_a_checkpoint(tiny_checkpoint):
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor
+
+    from modeling_supreme import SupremeConfig, SupremeFeatureExtractor, SupremeProcessor
+
+    assert type(AutoConfig.from_pretrained(tiny_checkpoint)) is SupremeConfig
+    assert type(AutoModel.from_pretrained(tiny_checkpoint)) is SupremeModel
+    assert type(AutoFeatureExtractor.from_pretrained(tiny_checkpoint)) is SupremeFeatureExtractor
+    processor = AutoProcessor.from_pretrained(tiny_checkpoint)
+    assert type(processor) is SupremeProcessor
+    assert processor.feature_extractor.sampling_rate == 100 and processor.feature_extractor.num_samples == 1000
