@@ -1,4 +1,6 @@
-"""Shared fixtures: paths of the bundled real data and tiny models built from configs (no download)."""
+"""Shared fixtures: tiny models built from configs (no download), the local Hub stand-in, a small built dataset.
+
+Paths of the bundled real data are in `tests/sample_data.py`."""
 
 from __future__ import annotations
 
@@ -7,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO_ROOT / "data"
-PTBXL_DIR = DATA_DIR / "ptbxl-sample"
-SPLITS_DIR = DATA_DIR / "benchmark-splits"
+# Fixtures that several test modules use: the local Hub stand-in and a small built PTB-XL dataset with entities.
+from tests.hub_standin import local_hub  # noqa: F401
+from tests.training_helpers import training_dataset  # noqa: F401
+
 
 # Words of ECG reports and label texts; anything else becomes [UNK] in the tiny tokenizer.
 TINY_VOCABULARY = """
@@ -101,9 +103,3 @@ def tiny_checkpoint(tmp_path, tiny_model, tiny_processor) -> Path:
     tiny_model.save_pretrained(folder)
     tiny_processor.save_pretrained(folder)
     return folder
-
-
-def ptbxl_record(ecg_id: int, rate: int = 100) -> Path:
-    """Path (without extension) of a bundled PTB-XL record; 500 Hz exists for ecg_id 1-40."""
-    folder, suffix = ("records100", "lr") if rate == 100 else ("records500", "hr")
-    return PTBXL_DIR / folder / f"{(ecg_id // 1000) * 1000:05d}" / f"{ecg_id:05d}_{suffix}"

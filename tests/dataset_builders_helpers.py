@@ -12,22 +12,14 @@ import pandas as pd
 import scipy.io
 import wfdb
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PTBXL_DIR = REPO_ROOT / "data" / "ptbxl-sample"
-SPLITS_DIR = REPO_ROOT / "data" / "benchmark-splits"
+from tests.sample_data import PTBXL_DIR, ptbxl_record
 PTBXL_ORDER = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 GAIN = 1000  # ADC units per mV of the written records
 
 
-def ptbxl_path(ecg_id: int, rate: int = 500) -> Path:
-    """Bundled PTB-XL record (without extension); 500 Hz exists for ecg_id 1-40."""
-    folder, suffix = ("records100", "lr") if rate == 100 else ("records500", "hr")
-    return PTBXL_DIR / folder / f"{(ecg_id // 1000) * 1000:05d}" / f"{ecg_id:05d}_{suffix}"
-
-
 def ptbxl_signal(ecg_id: int, rate: int = 500) -> np.ndarray:
     """(12, T) float64 in mV, PTB-XL (= standard) lead order, read with wfdb directly."""
-    signal, fields = wfdb.rdsamp(str(ptbxl_path(ecg_id, rate)))
+    signal, fields = wfdb.rdsamp(str(ptbxl_record(ecg_id, rate)))
     assert [name.upper() for name in fields["sig_name"]] == list(PTBXL_ORDER)
     return signal.T
 
@@ -93,7 +85,7 @@ def copy_ptbxl_subset(destination: Path, ecg_ids: Sequence[int], rate: int = 100
     database.loc[list(ecg_ids)].to_csv(destination / "ptbxl_database.csv")
     shutil.copy(PTBXL_DIR / "scp_statements.csv", destination / "scp_statements.csv")
     for ecg_id in ecg_ids:
-        source = ptbxl_path(ecg_id, rate)
+        source = ptbxl_record(ecg_id, rate)
         target = destination / source.relative_to(PTBXL_DIR)
         target.parent.mkdir(parents=True, exist_ok=True)
         for suffix in (".hea", ".dat"):

@@ -24,7 +24,7 @@ branches other than `main`, tags, Xet, multipart LFS. Repository ids need a name
 Usage in a test (the fixture points `huggingface_hub`, `datasets` and `transformers` at the stand-in, in
 this process and, through `subprocess_env()`, in a fresh one)::
 
-    from tests.hub_standin import local_hub  # noqa: F401  (pytest fixture)
+    # the `local_hub` fixture is registered in tests/conftest.py
 
     def test_push_and_load(local_hub, tmp_path):
         dataset.push_to_hub("someone/ecg")                       # goes to the stand-in

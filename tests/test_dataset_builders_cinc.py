@@ -17,7 +17,8 @@ from modeling_supreme.dataset_builders.physionet_cinc import (
     csn_acronyms,
     load_label_columns,
 )
-from tests.dataset_builders_helpers import PTBXL_ORDER, SPLITS_DIR, ptbxl_signal, quantized, write_cinc_record
+from tests.dataset_builders_helpers import PTBXL_ORDER, ptbxl_signal, quantized, write_cinc_record
+from tests.sample_data import SPLITS_DIR
 
 TABLE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 # The codes PhysioNet/CinC 2020 writes for the nine CPSC 2018 classes (its PVC class is 164884008).

@@ -15,7 +15,8 @@ from modeling_supreme.dataset_builders import (
     read_records,
     signal_features,
 )
-from tests.dataset_builders_helpers import ptbxl_path, ptbxl_signal
+from tests.dataset_builders_helpers import ptbxl_signal
+from tests.sample_data import ptbxl_record
 
 
 def test_signal_window_in_samples_and_invalid_windows():
@@ -29,7 +30,7 @@ def test_signal_window_in_samples_and_invalid_windows():
 
 
 def _items() -> list:
-    items: list = [RecordTask(str(i), str(ptbxl_path(i, 100)), {}) for i in range(1, 15)]
+    items: list = [RecordTask(str(i), str(ptbxl_record(i, 100)), {}) for i in range(1, 15)]
     items.insert(3, RecordTask("missing", "/nonexistent/00001_lr", {}))
     items.insert(7, Rejection("known", "", "rejected by the source", "source rule"))
     return items

@@ -12,8 +12,8 @@ from huggingface_hub import DatasetCard
 from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.hub import push_dataset_folder
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
-from tests.dataset_builders_helpers import REPO_ROOT, copy_ptbxl_subset
-from tests.hub_standin import local_hub  # noqa: F401  (pytest fixture)
+from tests.dataset_builders_helpers import copy_ptbxl_subset
+from tests.sample_data import REPO_ROOT
 
 # Ten records: folds 1-8 and at least one of folds 9 and 10 (ecg_ids 1-10 have folds 3,2,5,3,4,4,4,9,2,10).
 ECG_IDS = list(range(1, 11))

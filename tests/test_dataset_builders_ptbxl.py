@@ -16,7 +16,8 @@ import torch
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.dataset_builders import BuildSettings, SignalReader
 from modeling_supreme.dataset_builders.ptbxl import PTBXL_TASKS, build_ptbxl
-from tests.dataset_builders_helpers import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, copy_ptbxl_subset, ptbxl_path, ptbxl_signal
+from tests.dataset_builders_helpers import copy_ptbxl_subset, ptbxl_signal
+from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 BENCHMARK_TABLE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 
@@ -106,7 +107,7 @@ def test_500_hz_build_keeps_the_40_records_and_rejects_the_missing_ones(tmp_path
 def _corrupt_subset(root: Path) -> dict[int, str]:
     """Records 1-12 of which three are unusable; returns ecg_id -> expected reject category."""
     copy_ptbxl_subset(root, list(range(1, 13)), rate=100)
-    records = {ecg_id: root / ptbxl_path(ecg_id, 100).relative_to(PTBXL_DIR) for ecg_id in (3, 7, 10)}
+    records = {ecg_id: root / ptbxl_record(ecg_id, 100).relative_to(PTBXL_DIR) for ecg_id in (3, 7, 10)}
     data = records[3].with_suffix(".dat")
     data.write_bytes(data.read_bytes()[:5000])  # truncated data file
     header = records[7].with_suffix(".hea")  # a 5 s record: too short for the 10 s dataset

@@ -21,7 +21,7 @@ from modeling_supreme.entities import (
     validate_answer,
 )
 
-from .conftest import PTBXL_DIR
+from tests.sample_data import PTBXL_DIR
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
 from modeling_supreme.entities import LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
 
-from .conftest import PTBXL_DIR, REPO_ROOT
+from tests.sample_data import PTBXL_DIR, REPO_ROOT
 from .test_entities_llm import VALID, ScriptedServer
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from modeling_supreme.entities import Entity, LexiconExtractor, Vocabulary, build_vocabulary, entities_to_multi_hot
 
-from .conftest import PTBXL_DIR
+from tests.sample_data import PTBXL_DIR
 
 
 @pytest.fixture(scope="module")

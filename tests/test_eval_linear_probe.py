@@ -21,7 +21,7 @@ from modeling_supreme.evaluation.linear_probe import (
 )
 from modeling_supreme.evaluation.records import PtbxlFolder, TaskInputs
 
-from .conftest import PTBXL_DIR, REPO_ROOT, SPLITS_DIR
+from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR
 
 FAST = ProbeSettings(epochs=40, eval_every=5, weight_decays=(0.0, 1e-2))
 

@@ -19,7 +19,7 @@ from modeling_supreme.evaluation.lora import LoraSettings, add_lora, finetune_ta
 from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, score_split
 
-from .conftest import PTBXL_DIR, SPLITS_DIR, ptbxl_record
+from tests.sample_data import PTBXL_DIR, SPLITS_DIR, ptbxl_record
 
 SETTINGS = LoraSettings(
     parts=("fusion", "text"), rank=4, alpha=8, dropout=0.0, learning_rate=2e-2, epochs=2, batch_size=16
@@ -58,7 +58,7 @@ def scores_of(model, processor, splits):
 @pytest.fixture(scope="module")
 def finetuned(small_splits, tmp_path_factory):
     """(base checkpoint, base scores, peft model, processor, task result, adapter folder) after fine-tuning."""
-    from .conftest import build_tiny_tokenizer
+    from tests.conftest import build_tiny_tokenizer
     from modeling_supreme import SupremeConfig, SupremeFeatureExtractor, SupremeModel, SupremeProcessor
 
     base = tmp_path_factory.mktemp("base")

@@ -21,7 +21,7 @@ from modeling_supreme.evaluation import (
 )
 from modeling_supreme.evaluation.benchmark import exact_code_targets
 
-from .conftest import SPLITS_DIR, ptbxl_record
+from tests.sample_data import SPLITS_DIR, ptbxl_record
 
 LABEL_TEXTS = ["normal ecg", "myocardial infarction", "left bundle branch block"]
 

@@ -19,7 +19,7 @@ from modeling_supreme.feature_extraction_supreme import (
     standardize_leads,
 )
 
-from .conftest import ptbxl_record
+from tests.sample_data import ptbxl_record
 
 LIMB_LEADS = STANDARD_LEADS[:6]
 # MIMIC-IV-ECG writes aVF before aVL.

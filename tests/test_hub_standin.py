@@ -12,7 +12,6 @@ import pytest
 from huggingface_hub import HfApi, HfFileSystem, hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-from tests.hub_standin import local_hub  # noqa: F401  (pytest fixture)
 
 
 def _run_fresh_python(code: str, env: dict[str, str]) -> str:

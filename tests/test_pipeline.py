@@ -17,7 +17,7 @@ from transformers import pipeline
 import modeling_supreme
 from modeling_supreme import SupremeModel, read_ecg
 
-from .conftest import ptbxl_record
+from tests.sample_data import ptbxl_record
 
 LABELS = ["normal ecg", "myocardial infarction", "left bundle branch block", "atrial fibrillation"]
 SHIPPED_FILES = [

@@ -15,9 +15,8 @@ from modeling_supreme.evaluation.model_card import CardInfo, model_card_from_res
 from modeling_supreme.evaluation.publishing import REQUIRED_FILES, card_info_for, push_model_folder, write_model_folder
 from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
-from tests.hub_standin import local_hub  # noqa: F401  (pytest fixture)
 
-from .conftest import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
+from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 LABELS = ["normal ecg", "atrial fibrillation", "myocardial infarction"]
 

@@ -13,7 +13,7 @@ import wfdb
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
 
-from .conftest import ptbxl_record
+from tests.sample_data import ptbxl_record
 
 PTBXL_HEADER_NAMES = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 

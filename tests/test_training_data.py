@@ -20,7 +20,6 @@ from modeling_supreme.training import (
     resolve_vocabulary,
 )
 from modeling_supreme.training.data import dataset_card_label_names, formatted_for_collation, load_splits
-from tests.training_helpers import training_dataset  # noqa: F401  (pytest fixture)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from accelerate.state import AcceleratorState
 from modeling_supreme import demo
 from modeling_supreme.evaluation import load_label_descriptions
 from modeling_supreme.training import evaluate_heldout, load_heldout_set, load_model_folder, load_splits, run_training
-from tests.conftest import ptbxl_record
-from tests.training_helpers import tiny_options, training_dataset  # noqa: F401  (pytest fixture)
+from tests.sample_data import ptbxl_record
+from tests.training_helpers import tiny_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -24,9 +24,8 @@ from modeling_supreme.training import (
     run_training,
 )
 from modeling_supreme.training.checkpointing import TRAINER_STATE_FILE
-from tests.conftest import ptbxl_record
-from tests.hub_standin import local_hub  # noqa: F401  (pytest fixture)
-from tests.training_helpers import tiny_flags, tiny_options, training_dataset  # noqa: F401  (pytest fixture)
+from tests.sample_data import ptbxl_record
+from tests.training_helpers import tiny_flags, tiny_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

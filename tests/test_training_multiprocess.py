@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from modeling_supreme.training import evaluate_heldout, list_checkpoints, load_heldout_set, load_model_folder, read_metrics
-from tests.training_helpers import tiny_flags, tiny_options, training_dataset  # noqa: F401  (pytest fixture)
+from tests.training_helpers import tiny_flags, tiny_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE = Path(sys.executable).with_name("accelerate")

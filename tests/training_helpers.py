@@ -14,7 +14,8 @@ from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
 from modeling_supreme.entities import LexiconExtractor
 from modeling_supreme.entities.annotate import add_entities
 from modeling_supreme.training import TrainingOptions
-from tests.dataset_builders_helpers import PTBXL_DIR, copy_ptbxl_subset
+from tests.dataset_builders_helpers import copy_ptbxl_subset
+from tests.sample_data import PTBXL_DIR
 
 # The first 90 records of the bundled sample: 61 in folds 1-8 (train), 19 in fold 9, 10 in fold 10.
 TRAINING_ECG_IDS = list(pd.read_csv(PTBXL_DIR / "ptbxl_database.csv", usecols=["ecg_id"])["ecg_id"][:90])
