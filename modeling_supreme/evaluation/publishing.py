@@ -68,6 +68,9 @@ def push_model_folder(
 ) -> str:
     """Upload a complete model folder (see `REQUIRED_FILES`) to the model repository `repo_id` in one commit.
 
+    Only the files at the top of the folder go up (a model's files never sit in sub-folders), so a training run's
+    folder can be pushed as it is, without its `checkpoints/`, `best/` or `logs/`.
+
     Returns:
         The repository URL.
 
@@ -81,7 +84,13 @@ def push_model_folder(
         )
     api = HfApi(token=token)
     url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=commit_message)
+    api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message=commit_message,
+        ignore_patterns=["*/*"],  # fnmatch: anything below a sub-folder
+    )
     logger.info("pushed %s to %s", folder, url)
     return str(url)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
@@ -128,9 +127,7 @@ def write_model_card(folder: str | Path, summary: Mapping[str, Any], config: Any
 
 def push_trained_folder(folder: str | Path, repo_id: str, private: bool = False, token: Optional[str] = None) -> str:
     """Publish the model files of a run's folder (not `checkpoints/`, `best/`, `logs/`) to `repo_id`; -> URL."""
-    with tempfile.TemporaryDirectory(prefix="supreme-push-") as staging:
-        copy_model_folder(folder, staging)
-        return push_model_folder(staging, repo_id, token=token, private=private)
+    return push_model_folder(folder, repo_id, token=token, private=private)
 
 
 __all__ = [
