@@ -44,7 +44,9 @@ MIMIC_STATEMENTS = [
     ("Inferior/lateral ST-T changes may be due to myocardial ischemia", {"inferolateral ischemia": "uncertain"}),
     ("Probable left ventricular hypertrophy", {"left ventricular hypertrophy": "uncertain"}),
     ("RBBB with left anterior fascicular block", {"right bundle branch block": "present", "left anterior fascicular block": "present"}),
-    ("Low QRS voltages in limb leads", {"low qrs voltage": "present"}),
+    ("Low QRS voltages in limb leads", {"low qrs voltage in limb leads": "present"}),
+    ("Low QRS voltages in precordial leads", {"low qrs voltage in chest leads": "present"}),
+    ("Low voltage, extremity and precordial leads", {"low qrs voltage": "present"}),
     ("Prolonged QT interval", {"prolonged qt interval": "present"}),
     ("Septal infarct, age undetermined", {"septal myocardial infarction": "present"}),
     ("Atrial flutter with 2:1 A-V conduction", {"atrial flutter": "present"}),
@@ -82,8 +84,17 @@ PTBXL_STYLE = [
      {"sinus rhythm": "present", "abnormal qrs": "present", "inferior myocardial infarction": "present"}),
     ("sinusrytm avvikande qrs(t) fÖrlopp    lateral myokardskada kan ej uteslutas",
      {"sinus rhythm": "present", "abnormal qrs": "present", "lateral myocardial infarction": "uncertain"}),
+    # The ST-T finding in front of an ischemia statement is a finding of its own; only the ischemia is hedged.
     ("sinusrytm st-t sÄnkning, sÅsom vid    anterolateral ischemi eller vÄnster belastning",
-     {"sinus rhythm": "present", "anterolateral ischemia": "uncertain", "left ventricular strain": "uncertain"}),
+     {"sinus rhythm": "present", "st depression": "present", "anterolateral ischemia": "uncertain",
+      "left ventricular strain": "uncertain"}),
+    ("ventrikulÄre extrasystole(n) sinusrhythmus st & t abnormal, wahrscheinlich    anteriore ischÄmie oder linksbelastung",
+     {"ventricular premature complex": "present", "sinus rhythm": "present", "nonspecific st changes": "present",
+      "anterior ischemia": "uncertain", "left ventricular strain": "uncertain"}),
+    # Low voltage confined to the limb leads is not SCP's LVOLT (limb and chest leads).
+    ("sinusrhythmus periphere niederspannung", {"sinus rhythm": "present", "low qrs voltage in limb leads": "present"}),
+    ("sinusrytm lÅga qrs amplituder i extremitetsavledningarna",
+     {"sinus rhythm": "present", "low qrs voltage in limb leads": "present"}),
     # English PTB-XL.
     ("sinus rhythm. q waves in ii, iii, avf consistent with old inferior    myocardial infarction.",
      {"sinus rhythm": "present", "q waves": "present", "inferior myocardial infarction": "uncertain"}),
@@ -161,6 +172,15 @@ def test_extracted_entities_map_to_codes_of_the_real_sample(extractor: LexiconEx
     for report in sinus_rows.report:
         assert entities_to_scp_codes(extractor.extract(report), lexicon) == {"SR", "NORM"}, report
     assert set(parse_scp_codes(sinus_rows.scp_codes.iloc[0], 'test')) >= {"SR", "NORM"}
+
+
+@pytest.mark.parametrize("report, codes", [
+    ("sinusrhythmus periphere niederspannung", {"SR"}),
+    ("Sinus rhythm. Low QRS voltages in precordial leads.", {"SR"}),
+    ("Sinus rhythm. Low voltage, extremity and precordial leads.", {"SR", "LVOLT"}),
+])
+def test_only_low_voltage_in_limb_and_chest_leads_is_lvolt(extractor: LexiconExtractor, report: str, codes: set[str]) -> None:
+    assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon) == codes
 
 
 def test_negated_entities_predict_no_code(extractor: LexiconExtractor) -> None:
