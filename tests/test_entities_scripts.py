@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
-from modeling_supreme.entities import LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
+from modeling_supreme.entities import Entity, LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
+from modeling_supreme.entities.evaluation import report_language, scores_by_group, statement_agreement
 
 from tests.sample_data import PTBXL_DIR, REPO_ROOT
 from .test_entities_llm import VALID, ScriptedServer
@@ -109,6 +110,58 @@ def test_eval_extraction_prints_and_writes_figures(tmp_path, capsys) -> None:
     assert figures["micro_f1"] == pytest.approx(expected.micro_f1)
     assert figures["per_code"]["SR"]["support"] == sum("'SR'" in value for value in database.scp_codes)
     assert f"micro F1 {expected.micro_f1:.4f}" in printed and "sinus rhythm" in printed
+
+
+def test_eval_extraction_breaks_figures_down_and_writes_the_errors(tmp_path, capsys) -> None:
+    errors = tmp_path / "errors.jsonl"
+    target = tmp_path / "scores.json"
+    printed = run_script("eval/extraction.py", "--ptbxl", str(PTBXL_DIR), "--agreement", "5", "--errors", str(errors),
+                         "--json", str(target), capsys=capsys)
+    figures = json.loads(target.read_text())
+    database = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv")
+    # Every record falls in exactly one language; the three languages of PTB-XL's reports are all there.
+    assert set(figures["by_language"]) == {"de", "en", "sv"}
+    assert sum(group["records"] for group in figures["by_language"].values()) == len(database)
+    lines = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert f"{len(lines)} records with a false positive or negative" in printed
+    reports = dict(zip(database.ecg_id, database.report))
+    for line in lines:
+        assert line["false_positives"] or line["false_negatives"]
+        assert set(line["false_positives"]) == set(line["predicted"]) - set(line["gold"])
+        assert line["report"] == reports[line["ecg_id"]]
+    # The errors file holds exactly the pooled false positives and negatives of the per-code table.
+    assert sum(len(line["false_positives"]) for line in lines) == sum(code["false_positives"] for code in figures["per_code"].values())
+    assert sum(len(line["false_negatives"]) for line in lines) == sum(code["false_negatives"] for code in figures["per_code"].values())
+    table = printed.split("Stated entities the cardiologists coded least")[1].split("\n\n")[0].splitlines()
+    assert len(table) == 1 + 1 + 5  # rest of the title, header, five rows
+
+
+def test_report_language_and_group_scores() -> None:
+    extractors = {language: LexiconExtractor(languages=(language,)) for language in ("en", "de", "sv")}
+    assert report_language("sinusrhythmus linkstyp sonst normales ekg", extractors) == "de"
+    assert report_language("sinusrytm vÄnster el-axel eljest normalt ekg", extractors) == "sv"
+    assert report_language("sinus rhythm. left axis deviation. otherwise normal ecg.", extractors) == "en"
+    groups = scores_by_group([{"SR"}, {"SR"}, {"AFIB"}], [{"SR"}, {"NORM"}, {"AFIB"}], ["de", "en", "de"])
+    assert list(groups) == ["de", "en"]
+    assert groups["de"].micro_f1 == 1.0 and groups["en"].micro_f1 == 0.0 and groups["en"].records == 1
+    with pytest.raises(ValueError, match="3 group names"):
+        scores_by_group([{"SR"}], [{"SR"}], ["de", "en", "sv"])
+
+
+def test_statement_agreement_counts_coded_statements() -> None:
+    lexicon = LexiconExtractor().lexicon
+    entities = [
+        [Entity("abnormal qrs", "morphology", "present")],
+        [Entity("abnormal qrs", "morphology", "uncertain")],
+        [Entity("abnormal qrs", "morphology", "absent")],  # negated: not a statement of the finding
+        [Entity("abnormal qrs", "morphology", "present")],
+    ]
+    gold = [{"ABQRS"}, set(), {"ABQRS"}, {"ABQRS"}]
+    rows = statement_agreement(entities, gold, lexicon, ["sv", "sv", "sv", "de"])
+    by_group = {row.group: row for row in rows}
+    assert (by_group["sv"].stated, by_group["sv"].coded, by_group["sv"].code) == (2, 1, "ABQRS")
+    assert (by_group["de"].stated, by_group["de"].coded, by_group["de"].rate) == (1, 1, 1.0)
+    assert rows[0].group == "sv"  # most uncoded statements first
 
 
 def test_scoring_counts_pairs() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from .lexicon import Lexicon
+from .lexicon import Lexicon, LexiconExtractor
 from .schema import Entity, as_entity
 
 SCORED_STATUSES: tuple[str, ...] = ("present", "uncertain")
@@ -125,6 +125,72 @@ def score_extraction(predicted: Sequence[set[str]], gold: Sequence[set[str]]) ->
     )
 
 
+def report_language(report: str, extractors: Mapping[str, LexiconExtractor]) -> str:
+    """The language whose phrasings cover most of a report: one `LexiconExtractor` per language code.
+
+    Ties (a report no lexicon reads, or one read equally well in two languages) go to the first language given.
+    """
+    covered = {language: len(extractor.extract(report)) for language, extractor in extractors.items()}
+    return max(covered, key=lambda language: covered[language])
+
+
+def scores_by_group(predicted: Sequence[set[str]], gold: Sequence[set[str]], groups: Sequence[str]) -> dict[str, ExtractionScores]:
+    """`score_extraction` on each group of records (e.g. report languages), in order of first appearance."""
+    if not len(predicted) == len(gold) == len(groups):
+        raise ValueError(f"{len(predicted)} predictions, {len(gold)} gold records and {len(groups)} group names.")
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    return {
+        group: score_extraction([predicted[i] for i in indices], [gold[i] for i in indices]) for group, indices in members.items()
+    }
+
+
+@dataclass(frozen=True)
+class StatementAgreement:
+    """How often the cardiologists coded what one stated entity maps to.
+
+    Attributes:
+        entity: canonical entity name; group: e.g. the report language.
+        code: one SCP code of the entity; stated: reports (of the group) that state the entity (present or
+            uncertain); coded: those of them whose gold codes include `code`.
+    """
+
+    entity: str
+    group: str
+    code: str
+    stated: int
+    coded: int
+
+    @property
+    def rate(self) -> float:
+        return _ratio(self.coded, self.stated)
+
+
+def statement_agreement(
+    entities_per_record: Sequence[Sequence["Entity | Mapping[str, Any]"]],
+    gold: Sequence[set[str]],
+    lexicon: Lexicon,
+    groups: Sequence[str],
+) -> list[StatementAgreement]:
+    """Per (entity, group, mapped code): how many reports state the entity and how many carry the code.
+
+    A low rate for a statement that is read correctly means the annotators did not code it (a property of the
+    gold labels); a low rate for one language only points at a phrasing or at that language's annotation.
+    Rows are sorted by the number of uncoded statements, largest first.
+    """
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for entities, gold_codes, group in zip(entities_per_record, gold, groups):
+        stated = {entity.name for entity in map(as_entity, entities) if entity.status in SCORED_STATUSES}
+        for name in stated:
+            for code in lexicon.scp_codes(name):
+                row = counts.setdefault((name, group, code), [0, 0])
+                row[0] += 1
+                row[1] += code in gold_codes
+    rows = [StatementAgreement(name, group, code, stated, coded) for (name, group, code), (stated, coded) in counts.items()]
+    return sorted(rows, key=lambda row: (-(row.stated - row.coded), row.entity, row.group, row.code))
+
+
 def format_scores(scores: ExtractionScores, title: str = "", descriptions: Optional[Mapping[str, str]] = None) -> str:
     """A plain-text table: the overall figures, then one row per code sorted by support."""
     lines = [title] if title else []
@@ -143,11 +209,33 @@ def format_scores(scores: ExtractionScores, title: str = "", descriptions: Optio
     return "\n".join(lines)
 
 
+def format_group_scores(groups: Mapping[str, ExtractionScores]) -> str:
+    """One line per group: records and micro precision / recall / F1."""
+    lines = [f"{'group':<8} {'records':>7} {'precision':>9} {'recall':>7} {'micro F1':>8}"]
+    for group, scores in groups.items():
+        lines.append(f"{group:<8} {scores.records:>7} {scores.micro_precision:>9.3f} {scores.micro_recall:>7.3f} {scores.micro_f1:>8.3f}")
+    return "\n".join(lines)
+
+
+def format_agreement(rows: Sequence[StatementAgreement], limit: Optional[int] = None) -> str:
+    """A table of `statement_agreement` rows: entity, group, code, stated, coded and the coding rate."""
+    lines = [f"{'entity':<50} {'group':<5} {'code':<8} {'stated':>6} {'coded':>5} {'rate':>5}"]
+    for row in rows[:limit]:
+        lines.append(f"{row.entity:<50} {row.group:<5} {row.code:<8} {row.stated:>6} {row.coded:>5} {row.rate:>5.2f}")
+    return "\n".join(lines)
+
+
 __all__ = [
     "CodeScore",
     "ExtractionScores",
     "SCORED_STATUSES",
+    "StatementAgreement",
     "entities_to_scp_codes",
+    "format_agreement",
+    "format_group_scores",
     "format_scores",
+    "report_language",
     "score_extraction",
+    "scores_by_group",
+    "statement_agreement",
 ]
