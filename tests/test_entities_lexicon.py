@@ -54,7 +54,7 @@ MIMIC_STATEMENTS = [
     ("Left atrial abnormality", {"left atrial enlargement": "present"}),
     ("Sinus bradycardia. Otherwise normal ECG", {"sinus bradycardia": "present", "normal ecg": "present"}),
     ("Ventricular premature complex", {"ventricular premature complex": "present"}),
-    ("Nonspecific T wave abnormality", {"nonspecific t wave changes": "present"}),
+    ("Nonspecific T wave abnormality", {"nonspecific t wave abnormality": "present"}),
     ("Cannot rule out inferior infarct, age undetermined", {"inferior myocardial infarction": "uncertain"}),
     ("No ST elevation", {"st elevation": "absent"}),
     ("Abnormal ECG", {"abnormal ecg": "present"}),
@@ -180,6 +180,16 @@ def test_extracted_entities_map_to_codes_of_the_real_sample(extractor: LexiconEx
     ("Sinus rhythm. Low voltage, extremity and precordial leads.", {"SR", "LVOLT"}),
 ])
 def test_only_low_voltage_in_limb_and_chest_leads_is_lvolt(extractor: LexiconExtractor, report: str, codes: set[str]) -> None:
+    assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon) == codes
+
+
+@pytest.mark.parametrize("report, codes", [
+    ("sinusrhythmus unspezifisches abnormales t", {"SR", "NDT"}),
+    ("Nonspecific T wave abnormality", {"NDT"}),
+    ("sinus rhythm. non-specific t wave flattening in v2-6.", {"SR", "NT_"}),
+    ("Nonspecific T wave changes", {"NT_"}),
+])
+def test_t_wave_statements_map_to_the_scp_statement_they_say(extractor: LexiconExtractor, report: str, codes: set[str]) -> None:
     assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon) == codes
 
 
