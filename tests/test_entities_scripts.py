@@ -13,7 +13,7 @@ import pytest
 
 from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
 from modeling_supreme.entities import Entity, LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
-from modeling_supreme.entities.evaluation import report_language, scores_by_group, statement_agreement
+from modeling_supreme.entities.evaluation import learned_mapping_predictions, report_language, scores_by_group, statement_agreement
 
 from tests.sample_data import PTBXL_DIR, REPO_ROOT
 from .test_entities_llm import VALID, ScriptedServer
@@ -116,7 +116,7 @@ def test_eval_extraction_breaks_figures_down_and_writes_the_errors(tmp_path, cap
     errors = tmp_path / "errors.jsonl"
     target = tmp_path / "scores.json"
     printed = run_script("eval/extraction.py", "--ptbxl", str(PTBXL_DIR), "--agreement", "5", "--errors", str(errors),
-                         "--json", str(target), capsys=capsys)
+                         "--learned-reference", "--json", str(target), capsys=capsys)
     figures = json.loads(target.read_text())
     database = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv")
     # Every record falls in exactly one language; the three languages of PTB-XL's reports are all there.
@@ -134,6 +134,9 @@ def test_eval_extraction_breaks_figures_down_and_writes_the_errors(tmp_path, cap
     assert sum(len(line["false_negatives"]) for line in lines) == sum(code["false_negatives"] for code in figures["per_code"].values())
     table = printed.split("Stated entities the cardiologists coded least")[1].split("\n\n")[0].splitlines()
     assert len(table) == 1 + 1 + 5  # rest of the title, header, five rows
+    reference = figures["learned_reference"]
+    assert 0.0 < reference["micro_f1"] <= 1.0 and reference["records"] == len(database)
+    assert f"micro F1 {reference['micro_f1']:.4f}  (the lexicon's table: {figures['micro_f1']:.4f})" in printed
 
 
 def test_report_language_and_group_scores() -> None:
@@ -162,6 +165,24 @@ def test_statement_agreement_counts_coded_statements() -> None:
     assert (by_group["sv"].stated, by_group["sv"].coded, by_group["sv"].code) == (2, 1, "ABQRS")
     assert (by_group["de"].stated, by_group["de"].coded, by_group["de"].rate) == (1, 1, 1.0)
     assert rows[0].group == "sv"  # most uncoded statements first
+
+
+def test_learned_mapping_learns_held_out_rules_without_seeing_the_fold() -> None:
+    qrs = Entity("abnormal qrs", "morphology", "present")
+    entities = [[qrs] for _ in range(100)]
+    groups = ["de" if index % 2 else "sv" for index in range(100)]
+    gold = [{"ABQRS"} if group == "de" else set() for group in groups]  # a rule the table does not know
+    folds = [index % 5 + 1 for index in range(100)]
+    # One record with a code no other record has: only a model that saw this record's fold could predict it.
+    entities.append([qrs, Entity("wolff parkinson white syndrome", "conduction", "present")])
+    groups.append("sv")
+    gold.append({"WPW"})
+    folds.append(1)
+    predicted = learned_mapping_predictions(entities, gold, folds, groups=groups)
+    assert predicted[:100] == gold[:100]
+    assert predicted[100] == set()
+    with pytest.raises(ValueError, match="2 folds"):
+        learned_mapping_predictions(entities, gold, [1, 2])
 
 
 def test_scoring_counts_pairs() -> None:
