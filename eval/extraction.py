@@ -21,11 +21,12 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
 from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
-from modeling_supreme.entities import Lexicon, LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
+from modeling_supreme.entities import Entity, Lexicon, LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
 from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
 from modeling_supreme.entities.evaluation import (
     format_agreement,
@@ -39,7 +40,14 @@ from modeling_supreme.entities.evaluation import (
 from modeling_supreme.entities.lexicon import LANGUAGES
 
 
-def write_errors(path: Path, database: pd.DataFrame, entities, predicted, gold, languages) -> int:
+def write_errors(
+    path: Path,
+    database: pd.DataFrame,
+    entities: Sequence[Sequence[Entity]],
+    predicted: Sequence[set[str]],
+    gold: Sequence[set[str]],
+    languages: Sequence[str],
+) -> int:
     """One JSON line per record whose predicted codes differ from the gold codes; returns the number written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     written = 0

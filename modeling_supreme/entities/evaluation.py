@@ -13,10 +13,13 @@ Scoring choices (stated here once, printed by eval/extraction.py):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from .lexicon import Lexicon, LexiconExtractor
 from .schema import Entity, as_entity
+
+if TYPE_CHECKING:  # torch is imported where a model is fitted, not when the entities package is
+    import torch
 
 SCORED_STATUSES: tuple[str, ...] = ("present", "uncertain")
 
@@ -222,10 +225,9 @@ def learned_mapping_predictions(
 
     A reference for the hand-written `scp` table, not a replacement for it: one multi-label logistic regression
     from the report's (entity, status) pairs, the codes the table predicts and the report's group (its language)
-    to SCP codes, fit by full-batch
-    L-BFGS on every fold but the one it predicts (threshold 0.5). It can learn every correction the annotators
-    make consistently; if it does no better than the table on held-out folds, the remaining misses are not ones
-    a mapping can fix.
+    to SCP codes, fit by full-batch L-BFGS on every fold but the one it predicts (threshold 0.5). It can learn
+    every correction the annotators make consistently; if it does no better than the table on held-out folds,
+    the remaining misses are not ones a mapping can fix.
 
     Args:
         entities_per_record: the extracted entities of each report.
@@ -234,6 +236,7 @@ def learned_mapping_predictions(
         table_codes: each report's codes from the `scp` table (`entities_to_scp_codes`), as extra features.
         groups: each report's group (e.g. `report_language`), as an extra feature.
         l2: weight of the L2 penalty (per code, on the mean loss over reports).
+        steps: L-BFGS iterations per fold.
     """
     import torch
 
@@ -244,37 +247,49 @@ def learned_mapping_predictions(
         pairs = [record_pairs | {(code, "table code") for code in codes_} for record_pairs, codes_ in zip(pairs, table_codes)]
     if groups is not None:
         pairs = [record_pairs | {(group, "group")} for record_pairs, group in zip(pairs, groups)]
-    feature_index = {pair: i for i, pair in enumerate(sorted(set().union(*pairs)))}
+    features = _indicator_features(pairs)
     codes = sorted(set().union(*gold))
-    features = torch.zeros(len(pairs), len(feature_index) + 1)
-    features[:, -1] = 1.0  # bias
-    for row, record_pairs in enumerate(pairs):
-        for pair in record_pairs:
-            features[row, feature_index[pair]] = 1.0
     targets = torch.tensor([[code in codes_ for code in codes] for codes_ in gold], dtype=torch.float32)
     fold_of = torch.tensor(list(folds))
     predicted: list[set[str]] = [set() for _ in gold]
     for fold in sorted(set(folds)):
         train, test = fold_of != fold, fold_of == fold
-        weights = torch.zeros(features.shape[1], len(codes), requires_grad=True)
-        optimizer = torch.optim.LBFGS([weights], max_iter=steps, line_search_fn="strong_wolfe")
-
-        # L-BFGS calls this closure many times per step; the penalty leaves the bias column out.
-
-        def loss() -> torch.Tensor:
-            optimizer.zero_grad()
-            logits = features[train] @ weights
-            data = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets[train], reduction="none").sum(1).mean()
-            value = data + l2 * weights[:-1].pow(2).sum()
-            value.backward()
-            return value
-
-        optimizer.step(loss)
+        weights = _fit_logistic_regression(features[train], targets[train], l2, steps)
         with torch.no_grad():
             positive = (features[test] @ weights) > 0
         for row, flags in zip(test.nonzero().flatten().tolist(), positive.tolist()):
             predicted[row] = {code for code, flag in zip(codes, flags) if flag}
     return predicted
+
+
+def _indicator_features(pairs: Sequence[set[tuple[str, str]]]) -> "torch.Tensor":
+    """(records, features + 1) 0/1 matrix of each record's pairs; the last column is a constant 1 (the bias)."""
+    import torch
+
+    index = {pair: i for i, pair in enumerate(sorted(set().union(*pairs)))}
+    features = torch.zeros(len(pairs), len(index) + 1)
+    features[:, -1] = 1.0
+    for row, record_pairs in enumerate(pairs):
+        features[row, [index[pair] for pair in record_pairs]] = 1.0
+    return features
+
+
+def _fit_logistic_regression(features: "torch.Tensor", targets: "torch.Tensor", l2: float, steps: int) -> "torch.Tensor":
+    """(features, codes) weights of independent per-code logistic regressions; the bias row is not penalised."""
+    import torch
+
+    weights = torch.zeros(features.shape[1], targets.shape[1], requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        data = torch.nn.functional.binary_cross_entropy_with_logits(features @ weights, targets, reduction="none").sum(1).mean()
+        value = data + l2 * weights[:-1].pow(2).sum()
+        value.backward()
+        return value
+
+    optimizer.step(loss)
+    return weights.detach()
 
 
 def format_group_scores(groups: Mapping[str, ExtractionScores]) -> str:
