@@ -4,9 +4,6 @@ saved adapter reproduces the scores exactly through peft, the pipeline, and a fr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,6 +17,7 @@ from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, score_split
 
 from tests.sample_data import PTBXL_DIR, SPLITS_DIR, ptbxl_record
+from tests.remote_code import offline_environment, scores_without_the_package
 
 SETTINGS = LoraSettings(
     parts=("fusion", "text"), rank=4, alpha=8, dropout=0.0, learning_rate=2e-2, epochs=2, batch_size=16
@@ -145,33 +143,13 @@ def test_pipeline_loads_base_model_adapter_and_processor(finetuned):
     assert [scores[name] for name in labels] == pytest.approx(expected.tolist(), abs=1e-6)
 
 
-REMOTE_SCRIPT = """
-import json, sys
-sys.modules["modeling_supreme"] = None  # this interpreter cannot import the package
-from transformers import pipeline
-classifier = pipeline("ecg-zero-shot", model=sys.argv[1], trust_remote_code=True)
-result = classifier(sys.argv[2], candidate_labels=json.loads(sys.argv[3]))
-print("RESULT=" + json.dumps({item["label"]: item["score"] for item in result}))
-"""
-
-
 @pytest.mark.slow
 def test_fresh_interpreter_without_the_package_loads_the_adapter(finetuned, tmp_path):
     labels = SPEC.label_columns(finetuned["splits"])
     descriptions = load_label_descriptions()["ptbxl_super"]
     candidates = {name: descriptions[name] for name in labels}
     record = str(ptbxl_record(int(pd.read_csv(finetuned["splits"] / SPEC.tables["test"])["ecg_id"].iloc[0])))
-    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, str(finetuned["adapter"]), record, json.dumps(candidates)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=environment,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    remote = json.loads(next(line for line in completed.stdout.splitlines() if line.startswith("RESULT="))[7:])
+    remote, _ = scores_without_the_package(str(finetuned["adapter"]), record, candidates, tmp_path, offline_environment(tmp_path))
     assert [remote[name] for name in labels] == pytest.approx(finetuned["result"].scores[0].tolist(), abs=1e-6)
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ import modeling_supreme
 from modeling_supreme import SupremeModel, read_ecg
 
 from tests.sample_data import ptbxl_record
+from tests.remote_code import offline_environment, scores_without_the_package
 
 LABELS = ["normal ecg", "myocardial infarction", "left bundle branch block", "atrial fibrillation"]
 SHIPPED_FILES = [
@@ -171,37 +169,14 @@ def test_shipped_code_files_use_only_relative_imports_among_themselves():
                 assert not any(alias.name.startswith("modeling_supreme") for alias in node.names), name
 
 
-REMOTE_SCRIPT = """
-import json, sys
-sys.modules["modeling_supreme"] = None  # this interpreter cannot import the package
-try:
-    import modeling_supreme
-    raise SystemExit("modeling_supreme should not be importable here")
-except ImportError:
-    pass
-from transformers import pipeline
-classifier = pipeline("ecg-zero-shot", model=sys.argv[1], trust_remote_code=True)
-result = classifier(sys.argv[2], candidate_labels=json.loads(sys.argv[3]))
-print("RESULT=" + json.dumps({item["label"]: item["score"] for item in result}))
-print("CLASS=" + type(classifier.model).__module__)
-"""
-
-
 @pytest.mark.slow
 def test_fresh_interpreter_without_the_package_loads_with_trust_remote_code(tmp_path, tiny_checkpoint, classifier):
     record = str(ptbxl_record(11))
     expected = {item["label"]: item["score"] for item in classifier(record, candidate_labels=LABELS)}
     config = json.loads((tiny_checkpoint / "config.json").read_text())
     assert "ecg-zero-shot" in config["custom_pipelines"] and "AutoModel" in config["auto_map"]
-    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, str(tiny_checkpoint), record, json.dumps(LABELS)],
-        capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = dict(line.split("=", 1) for line in completed.stdout.splitlines() if "=" in line)
-    assert lines["CLASS"].startswith("transformers_modules")
-    remote = json.loads(lines["RESULT"])
+    remote, model_module = scores_without_the_package(str(tiny_checkpoint), record, LABELS, tmp_path, offline_environment(tmp_path))
+    assert model_module.startswith("transformers_modules")
     assert remote.keys() == expected.keys()
     for label, score in expected.items():
         assert remote[label] == pytest.approx(score, abs=1e-5)

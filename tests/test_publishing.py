@@ -17,6 +17,7 @@ from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
 
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
+from tests.remote_code import scores_without_the_package
 
 LABELS = ["normal ecg", "atrial fibrillation", "myocardial infarction"]
 
@@ -84,16 +85,6 @@ def test_incomplete_folder_is_refused_before_any_upload(local_hub, tmp_path, tin
     assert not any(method == "POST" for method, _ in local_hub.requests)
 
 
-REMOTE_SCRIPT = """
-import json, sys
-sys.modules["modeling_supreme"] = None  # this interpreter cannot import the package
-from transformers import pipeline
-classifier = pipeline("ecg-zero-shot", model=sys.argv[1], trust_remote_code=True)
-result = classifier(sys.argv[2], candidate_labels=json.loads(sys.argv[3]))
-print("RESULT=" + json.dumps({item["label"]: item["score"] for item in result}))
-"""
-
-
 @pytest.mark.slow
 def test_cli_pushes_a_model_that_loads_in_a_fresh_interpreter(local_hub, tmp_path, tiny_checkpoint, results):
     results_file = tmp_path / "results.json"
@@ -131,16 +122,7 @@ def test_cli_pushes_a_model_that_loads_in_a_fresh_interpreter(local_hub, tmp_pat
         item["label"]: item["score"]
         for item in pipeline("ecg-zero-shot", model=str(tiny_checkpoint))(record, candidate_labels=LABELS)
     }
-    loaded = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, "someone/supreme-tiny", record, json.dumps(LABELS)],
-        cwd=tmp_path,
-        env=local_hub.subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert loaded.returncode == 0, loaded.stderr[-3000:]
-    remote = json.loads(next(line for line in loaded.stdout.splitlines() if line.startswith("RESULT="))[7:])
+    remote, _ = scores_without_the_package("someone/supreme-tiny", record, LABELS, tmp_path, local_hub.subprocess_env())
     assert remote == pytest.approx(expected, abs=1e-6)
     assert local_hub.unhandled == []
 
