@@ -8,6 +8,11 @@ each label asked for by a text description; AUROC per label, mean per task x100 
 each as SOURCE=PATH or just PATH (the source is then told from the record names); `--ptbxl-root` names a raw
 PTB-XL folder. Tasks whose data are not given are reported as skipped. Writes results.json, results.md and
 roc_curves.png into --out.
+
+`--prompts ckepe` asks every label by MERL's CKEPE prompt (the published protocol's queries); `--prompts FILE`
+takes a JSON of label -> text or list of texts (a list is a prompt ensemble: the mean of its logits), or
+{task: {label: ...}}. `--robustness default` (or a FILE of {task: {label: [wordings]}}) also asks each label by
+each of several wordings alone and reports, per label, every wording's AUROC, the worst one and the spread.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 
 from modeling_supreme.evaluation.cli import add_benchmark_arguments, sources_from_args, tasks_from_args
 from modeling_supreme.evaluation.reporting import markdown_table, write_report
+from modeling_supreme.evaluation.robustness import load_paraphrases
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
 
@@ -28,7 +34,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_benchmark_arguments(parser)
     parser.add_argument(
-        "--prompts", help="JSON {task: {column: description}} replacing the project's label descriptions"
+        "--prompts",
+        help="'ckepe' (MERL's CKEPE prompts) or a JSON of label -> text or list of texts (a prompt ensemble), or "
+        "{task: {label: ...}}; replaces the project's label descriptions (every label of a task must be covered)",
+    )
+    parser.add_argument(
+        "--robustness",
+        metavar="FILE",
+        help="'default' (the project's paraphrases) or a JSON {task: {label: [wordings]}}: AUROC per wording, worst, spread",
     )
     parser.add_argument("--f1", action="store_true", help="also report F1 at thresholds chosen on the val split")
     return parser.parse_args(argv)
@@ -52,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         with_f1=args.f1,
         model_name=str(args.model),
         progress=not args.no_progress,
+        paraphrases=load_paraphrases(args.robustness) if args.robustness else None,
     )
     report.settings["label_descriptions"] = args.prompts or DEFAULT_DESCRIPTIONS
+    if args.robustness:
+        report.settings["paraphrases"] = args.robustness
     paths = write_report(report, args.out)
     print(markdown_table(report))
     print("Wrote " + ", ".join(str(path) for path in paths.values()))

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .evaluation.plotting import draw_roc_curves
+from .evaluation.robustness import load_paraphrases
 from .feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
@@ -68,6 +69,8 @@ class DemoReport:
             "eval_splits": self.eval_splits,
             "n_records": self.heldout.n_records,
             "queries": dict(zip(self.heldout.label_names, self.heldout.label_texts)),
+            "worst_wording_auroc": {name: result.worst for name, result in self.heldout.wordings.items()},
+            "wordings": {name: result.to_json() for name, result in self.heldout.wordings.items()},
             "record": dataclasses.asdict(self.record),
             "training": self.training,
         }
@@ -107,9 +110,11 @@ def predict_record(model_dir: str | Path, path: str | Path, heldout: HeldOutResu
 def run_demo_evaluation(
     model_dir: str | Path, dataset: str, record: str | Path, eval_splits: Sequence[str] = ("validation", "test")
 ) -> DemoReport:
-    """Held-out zero-shot AUROC (super-class queries) and one record's predictions for a trained model folder."""
+    """Held-out zero-shot AUROC (super-class queries, and each super-class asked by each wording of the project's
+    paraphrase file) and one record's predictions for a trained model folder."""
     model, processor = load_model_folder(model_dir)
-    heldout = evaluate_heldout(model, processor, load_heldout_set(dataset, eval_splits, (LABEL_COLUMN,), TASK))
+    labelled = load_heldout_set(dataset, eval_splits, (LABEL_COLUMN,), TASK)
+    heldout = evaluate_heldout(model, processor, labelled, wordings=load_paraphrases()[TASK])
     summary_path = Path(model_dir) / SUMMARY_FILE
     run = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     options = run.get("options", {})
@@ -134,12 +139,12 @@ def format_summary(report: DemoReport) -> str:
         f"{training.get('model_preset')}, {training.get('num_labels')} entity labels mined from the reports, "
         f"{training.get('final_weights')} weights",
         f"  zero-shot on {heldout.n_records} held-out ECGs ({' + '.join(report.eval_splits)} = PTB-XL folds 9-10), "
-        "one text query per super-class:",
+        "one text query per super-class, and the worst of its other wordings (paraphrases.json):",
     ]
     for name, text in zip(heldout.label_names, heldout.label_texts):
-        value = heldout.per_label_auroc[name]
-        shown = f"{value:5.1f}" if value is not None else "  n/a"
-        lines.append(f"    {name:5s} AUROC {shown}   query: \"{text}\"")
+        wording = heldout.wordings.get(name)
+        worst = f"   worst of {len(wording.auroc)} wordings {_shown(wording.worst)} (\"{wording.worst_wording}\")" if wording else ""
+        lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}   query: \"{text}\"{worst}")
     lines.append(f"    mean  AUROC {heldout.mean_auroc:5.1f}   (50 = chance)")
     lines.append(f"  pipeline on {record.path}:")
     scores = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.super_class_scores)
@@ -149,6 +154,10 @@ def format_summary(report: DemoReport) -> str:
     own = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.vocabulary_scores)
     lines.append(f"    top labels of the model's own vocabulary: {own}")
     return "\n".join(lines)
+
+
+def _shown(value: Optional[float]) -> str:
+    return f"{value:5.1f}" if value is not None else "  n/a"
 
 
 def _draw_roc(axis: Any, heldout: HeldOutResult) -> None:

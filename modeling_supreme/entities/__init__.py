@@ -14,7 +14,14 @@ from .schema import (
     entities_to_dicts,
     validate_answer,
 )
-from .vocabulary import Canonicalizer, Vocabulary, build_vocabulary, entities_to_multi_hot
+from .vocabulary import (
+    Canonicalizer,
+    Vocabulary,
+    build_vocabulary,
+    entities_to_multi_hot,
+    extra_label_forms,
+    label_surface_forms,
+)
 
 __all__ = [
     "ANSWER_JSON_SCHEMA",
@@ -43,6 +50,8 @@ __all__ = [
     "cache_key",
     "entities_to_dicts",
     "entities_to_multi_hot",
+    "extra_label_forms",
+    "label_surface_forms",
     "entities_to_scp_codes",
     "score_extraction",
     "validate_answer",

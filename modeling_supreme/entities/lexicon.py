@@ -105,6 +105,7 @@ class Lexicon:
     _cue_patterns: list[tuple[str, str, re.Pattern[str]]] = field(default_factory=list)
     _surface_index: dict[str, str] = field(default_factory=dict)
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
+    _readable_forms: dict[str, list[str]] = field(default_factory=dict)  # plain-text forms per entity, as written
     _list_words: "_ListWords" = field(default_factory=lambda: _ListWords(frozenset({","}), frozenset()))
 
     # ------------------------------------------------------------------ loading
@@ -137,17 +138,21 @@ class Lexicon:
             _replacements=tuple((re.compile(pattern), replacement) for pattern, replacement in normalisation.get("replacements", [])),
             _fold=str.maketrans(dict(normalisation.get("fold", {}))),
         )
-        slots = {name: lexicon._compile_alternatives(forms, {}) for name, forms in (data.get("slots") or {}).items()}
+        raw_slots = {name: list(forms) for name, forms in (data.get("slots") or {}).items()}
+        slots = {name: lexicon._compile_alternatives(forms, {}) for name, forms in raw_slots.items()}
         for entry in data.get("entities") or []:
             spec = lexicon._spec_from_entry(entry, source)
             lexicon._add_spec(spec, source)
             for form in _forms_of(entry, languages, source):
                 lexicon._register_form(spec.name, form, slots, source)
+                lexicon._add_readable_forms(spec.name, form, raw_slots)
         for family in data.get("families") or []:
-            for spec, forms, location_slot in lexicon._expand_family(family, data.get("locations") or {}, languages, source):
+            expanded = lexicon._expand_family(family, data.get("locations") or {}, languages, source)
+            for spec, forms, location_slot, raw_location in expanded:
                 lexicon._add_spec(spec, source)
                 for form in forms:
                     lexicon._register_form(spec.name, form, {**slots, **location_slot}, source)
+                    lexicon._add_readable_forms(spec.name, form, {**raw_slots, **raw_location})
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
         return lexicon
@@ -176,8 +181,9 @@ class Lexicon:
 
     def _expand_family(
         self, family: Mapping[str, Any], locations: Mapping[str, Any], languages: tuple[str, ...], source: str
-    ) -> Iterable[tuple[EntitySpec, list[Any], dict[str, str]]]:
-        """Site-specific members ("inferior myocardial infarction") and the site-less one of a family."""
+    ) -> Iterable[tuple[EntitySpec, list[Any], dict[str, str], dict[str, list[str]]]]:
+        """Site-specific members ("inferior myocardial infarction") and the site-less one of a family, each with its
+        forms, its compiled `{location}` slot and that slot's forms as written."""
         family_name = family.get("family")
         category = family.get("category")
         if not family_name or category not in CATEGORIES:
@@ -194,7 +200,7 @@ class Lexicon:
                 family=family_name,
             )
             slot = {"location": self._compile_alternatives(location_forms, {})}
-            yield spec, _forms_of(family, languages, source), slot
+            yield spec, _forms_of(family, languages, source), slot, {"location": location_forms}
         unspecified = family.get("unspecified")
         if unspecified:
             spec = EntitySpec(
@@ -205,7 +211,7 @@ class Lexicon:
                 family=family_name,
                 unspecified=True,
             )
-            yield spec, _forms_of(unspecified, languages, source), {}
+            yield spec, _forms_of(unspecified, languages, source), {}, {}
 
     # ------------------------------------------------------------------ compiling forms
     def normalise(self, text: str) -> str:
@@ -269,6 +275,13 @@ class Lexicon:
         if not _SPECIAL_TOKEN.search(form):
             self._surface_index.setdefault(self.normalise(form), name)
 
+    def _add_readable_forms(self, name: str, form: Any, raw_slots: Mapping[str, Sequence[str]]) -> None:
+        """Record the plain-text versions of a form (see `surface_forms`); hedged forms ({form, status}) are not
+        statements of the entity itself and are left out."""
+        if isinstance(form, str):
+            known = self._readable_forms.setdefault(name, [])
+            known.extend(text for text in readable_forms(form, raw_slots) if text not in known)
+
     def _compile_entity_patterns(self) -> None:
         """One regex per entity: its forms as alternatives, longest first, each in a named group by status."""
         for name, regexes in self._pending_forms.items():
@@ -313,6 +326,12 @@ class Lexicon:
         """SCP-ECG codes of a canonical name (empty for names without a PTB-XL counterpart or unknown names)."""
         spec = self.specs.get(name)
         return spec.scp_codes if spec else ()
+
+    def surface_forms(self, name: str) -> list[str]:
+        """The entity's surface forms as readable text, in the lexicon's order of languages (en, de, sv): wildcards
+        and plural marks dropped, slots filled with their first plain alternatives, forms with "..." gaps left out.
+        These are the phrasings a label can be asked by, e.g. as label texts in training. Unknown names: []."""
+        return list(self._readable_forms.get(name, ()))
 
     def lookup(self, surface: str) -> Optional[str]:
         """Canonical name of a surface form written exactly as in the lexicon (after normalisation), else None."""
@@ -361,6 +380,26 @@ def _forms_of(entry: Mapping[str, Any], languages: tuple[str, ...], source: str)
     if not any(forms.values()):
         raise LexiconError(f"{source}: entry {entry.get('name')!r} has no surface forms.")
     return [form for language in languages for form in forms.get(language, [])]
+
+
+def readable_forms(form: str, raw_slots: Mapping[str, Sequence[str]]) -> list[str]:
+    """The plain-text version of one lexicon form, as a list of zero or one text: "ventrikuläre extrasystole(n)" ->
+    ["ventrikuläre extrasystole"], "{location} {mi_en}" -> ["inferior myocardial infarction"] (each slot filled with
+    its first plain alternative, which the lexicon lists as the standard phrasing; later ones are often fragments
+    glued to a suffix, "inferior wall" + "sinfarkt"); [] for a form with a "..." gap or an unknown slot."""
+    text = ""
+    for part in _SPECIAL_TOKEN.split(form):
+        if part == "...":
+            return []
+        if part.startswith("{") and part.endswith("}") and len(part) > 2:
+            alternatives = [text for option in raw_slots.get(part[1:-1], ()) for text in readable_forms(option, {})]
+            if not alternatives:
+                return []
+            text += alternatives[0]
+        elif part != "*":
+            text += part
+    text = " ".join(_PLURAL_MARK.sub("", text).split())
+    return [text] if text else []
 
 
 def _number_groups(regex: str) -> str:

@@ -10,18 +10,22 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
+import yaml
 
-from .lexicon import Lexicon, LexiconExtractor
+from .lexicon import LANGUAGES, Lexicon, LexiconExtractor
 from .schema import Entity, as_entity
 
 logger = logging.getLogger(__name__)
 
 COUNTED_STATUSES: tuple[str, ...] = ("present", "uncertain")
 DEFAULT_MIN_COUNT = 5
+LABEL_FORMS_FILE = "label_forms.yaml"
 
 
 @dataclass
@@ -35,6 +39,8 @@ class Vocabulary:
         categories: label -> entity category.
         synonyms: surface name -> label, for every surface name that was merged into a label.
         min_count: the frequency threshold used.
+        forms: label -> its surface forms, the texts a label can be encoded by in training (`--label-text sample`):
+            the name first, then the description, the lexicon's forms in every language and `label_forms.yaml`.
     """
 
     labels: list[str]
@@ -43,6 +49,11 @@ class Vocabulary:
     categories: dict[str, str] = field(default_factory=dict)
     synonyms: dict[str, str] = field(default_factory=dict)
     min_count: int = DEFAULT_MIN_COUNT
+    forms: dict[str, list[str]] = field(default_factory=dict)
+
+    def label_forms(self, label: str) -> list[str]:
+        """The surface forms of `label`, name first; just the name for a label without recorded forms."""
+        return list(self.forms.get(label) or [label])
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -72,10 +83,11 @@ class Vocabulary:
             "categories": self.categories,
             "synonyms": self.synonyms,
             "min_count": self.min_count,
+            "forms": self.forms,
         }
 
     def save(self, path: "str | Path") -> Path:
-        """Write the vocabulary as JSON (labels, id2label, label2id, descriptions, counts, synonyms)."""
+        """Write the vocabulary as JSON (labels, id2label, label2id, descriptions, counts, synonyms, forms)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -94,9 +106,44 @@ class Vocabulary:
                 categories=dict(values.get("categories", {})),
                 synonyms=dict(values.get("synonyms", {})),
                 min_count=int(values.get("min_count", DEFAULT_MIN_COUNT)),
+                forms=_checked_forms(values.get("forms") or {}, str(path)),
             )
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a vocabulary file ({error!r})") from error
+
+
+def _checked_forms(forms: Any, source: str) -> dict[str, list[str]]:
+    """label -> non-empty list of non-empty texts; ValueError naming the source and the label otherwise."""
+    if not isinstance(forms, Mapping):
+        raise ValueError(f"{source}: 'forms' must map labels to lists of texts")
+    for label, texts in forms.items():
+        if not isinstance(texts, list) or not texts or not all(isinstance(text, str) and text.strip() for text in texts):
+            raise ValueError(f"{source}: the forms of label {label!r} must be a non-empty list of non-empty texts")
+    return {str(label): list(texts) for label, texts in forms.items()}
+
+
+@lru_cache(maxsize=1)
+def extra_label_forms() -> dict[str, tuple[str, ...]]:
+    """The packaged `label_forms.yaml`: label -> phrasings used only as label texts (all languages, en first)."""
+    text = resources.files(__package__).joinpath(LABEL_FORMS_FILE).read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    return {
+        str(label): tuple(form for language in LANGUAGES for form in (by_language or {}).get(language, []))
+        for label, by_language in (data.get("forms") or {}).items()
+    }
+
+
+def label_surface_forms(label: str, description: str, lexicon: Lexicon) -> list[str]:
+    """Every text `label` can be encoded by: the name, the description, the lexicon's surface forms and the extra
+    phrasings of `label_forms.yaml`, each once (compared after the lexicon's normalisation), in that order."""
+    seen: set[str] = set()
+    forms: list[str] = []
+    for text in (label, description, *lexicon.surface_forms(label), *extra_label_forms().get(label, ())):
+        key = lexicon.normalise(text)
+        if key and key not in seen:
+            seen.add(key)
+            forms.append(text)
+    return forms
 
 
 class Canonicalizer:
@@ -176,13 +223,15 @@ def build_vocabulary(
     )
     specs = canonicalizer.lexicon.specs
     kept_set = set(kept)
+    descriptions = {label: specs[label].description if label in specs else label for label in kept}
     return Vocabulary(
         labels=kept,
-        descriptions={label: specs[label].description if label in specs else label for label in kept},
+        descriptions=descriptions,
         counts={label: counts[label] for label in kept},
         categories={label: specs[label].category if label in specs else categories[label].most_common(1)[0][0] for label in kept},
         synonyms={surface: label for surface, label in sorted(synonyms.items()) if label in kept_set},
         min_count=min_count,
+        forms={label: label_surface_forms(label, descriptions[label], canonicalizer.lexicon) for label in kept},
     )
 
 
@@ -203,4 +252,12 @@ def entities_to_multi_hot(
     return target
 
 
-__all__ = ["Canonicalizer", "DEFAULT_MIN_COUNT", "Vocabulary", "build_vocabulary", "entities_to_multi_hot"]
+__all__ = [
+    "Canonicalizer",
+    "DEFAULT_MIN_COUNT",
+    "Vocabulary",
+    "build_vocabulary",
+    "entities_to_multi_hot",
+    "extra_label_forms",
+    "label_surface_forms",
+]

@@ -18,6 +18,7 @@ import numpy as np
 
 from .benchmark import TaskSpec
 from .metrics import average_precision_per_label, choose_f1_thresholds, f1_per_label
+from .robustness import robustness_markdown
 from .zero_shot import auroc_per_label, bootstrap_ci, mean_auroc
 
 RESULTS_FILE = "results.json"
@@ -232,6 +233,9 @@ def markdown_table(report: EvaluationReport) -> str:
             f"Partial evaluation (fewer records than the published test table): {', '.join(partial)}; "
             "not comparable with full-benchmark numbers.",
         ]
+    for result in report.evaluated:
+        if result.extra.get("robustness"):
+            lines += ["", *robustness_markdown(result.spec.title, result.extra["robustness"])]
     if skipped_lines:
         lines += ["", "Skipped tasks:", "", *skipped_lines]
     if notes:

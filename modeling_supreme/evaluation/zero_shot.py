@@ -26,8 +26,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 LABEL_DESCRIPTIONS_FILE = "label_descriptions.json"
+# MERL's zero-shot prompts (CKEPE), vendored with their MIT license in prompts/: `--prompts ckepe`.
+NAMED_PROMPTS = {"ckepe": "prompts/CKEPE_prompt.json"}
 
 EcgInput = torch.Tensor | np.ndarray | Iterable[Mapping[str, Any]]
+# A label's query: one text, or several whose logits are averaged (a prompt ensemble).
+LabelQuery = str | Sequence[str]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -66,11 +70,26 @@ def _as_batches(
     return ecg_values, None
 
 
+def ensemble_texts(label_texts: Sequence[LabelQuery]) -> tuple[list[str], list[list[int]]]:
+    """Queries of L labels -> (the distinct texts to encode, per label the positions of its texts among them)."""
+    texts: dict[str, int] = {}
+    groups = []
+    for query in label_texts:
+        group = [query] if isinstance(query, str) else list(query)
+        groups.append([texts.setdefault(text, len(texts)) for text in group])
+    return list(texts), groups
+
+
+def mean_logits(logits: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
+    """logits (B, T) of T texts -> (B, L): per label, the mean of its texts' logits (`ensemble_texts`)."""
+    return torch.stack([logits[:, list(group)].mean(dim=1) for group in groups], dim=1)
+
+
 def score_ecgs(
     model: torch.nn.Module,
     processor: Any,
     ecg_values: EcgInput,
-    label_texts: Sequence[str],
+    label_texts: Sequence[LabelQuery],
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: torch.device | str | None = None,
     lead_mask: torch.Tensor | np.ndarray | None = None,
@@ -83,7 +102,8 @@ def score_ecgs(
         processor: a `SupremeProcessor`; only its `tokenize_labels` is used (ECGs are already preprocessed).
         ecg_values: preprocessed ECGs (N, 12, T), or an iterable of batches (dicts with "ecg_values" (B, 12, T) and
             optionally "lead_mask" (B, 12); other keys are ignored).
-        label_texts: the L texts to score, e.g. descriptions of the label columns.
+        label_texts: the L queries to score, e.g. descriptions of the label columns; a query given as a list of
+            texts is a prompt ensemble, scored by the sigmoid of the mean of its texts' logits.
         batch_size: ECGs per forward pass (tensor input only).
         device: where to run; default the model's device.
         lead_mask: (N, 12) bool for tensor input, False where a lead was missing.
@@ -94,7 +114,8 @@ def score_ecgs(
     """
     device = torch.device(device) if device is not None else _model_device(model)
     dtype = _model_dtype(model)
-    tokens = processor.tokenize_labels(list(label_texts), return_tensors="pt")
+    texts, groups = ensemble_texts(label_texts)
+    tokens = processor.tokenize_labels(texts, return_tensors="pt")
     input_ids, attention_mask = tokens["input_ids"].to(device), tokens["attention_mask"].to(device)
     batches, total = _as_batches(ecg_values, lead_mask, batch_size)
     was_training = model.training
@@ -110,7 +131,7 @@ def score_ecgs(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
                 )
-                scores.append(torch.sigmoid(outputs.logits.float()).cpu().numpy())
+                scores.append(torch.sigmoid(mean_logits(outputs.logits.float(), groups)).cpu().numpy())
     finally:
         model.train(was_training)
     if not scores:
@@ -180,38 +201,62 @@ def bootstrap_ci(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """Text descriptions of the benchmark's label columns: {task: {column: description}}.
+def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[str, LabelQuery]]:
+    """Text queries of the benchmark's label columns: {task: {column: text or list of texts}}.
 
     Args:
-        path: a JSON file of the same shape (e.g. from `--prompts`); default the project's file covering all
-            106 label columns (`modeling_supreme/evaluation/label_descriptions.json`).
+        path: None for the project's file covering all 106 label columns (`label_descriptions.json`); "ckepe" for
+            MERL's CKEPE prompts (lower-cased, as MERL asks them); or a JSON file, either {task: {column: query}}
+            or {column: query} for every task. A query is a text or a non-empty list of texts (a prompt ensemble).
 
     Raises:
-        ValueError: the file is not {task: {column: non-empty text}}, naming the file and the entry.
+        ValueError: the file is not one of those shapes, or a query is empty or not text, naming the file and
+            the label.
     """
-    if path is None:
-        text = resources.files(__package__).joinpath(LABEL_DESCRIPTIONS_FILE).read_text(encoding="utf-8")
-        source = LABEL_DESCRIPTIONS_FILE
+    if path is None or str(path) in NAMED_PROMPTS:
+        name = LABEL_DESCRIPTIONS_FILE if path is None else NAMED_PROMPTS[str(path)]
+        text, source = resources.files(__package__).joinpath(name).read_text(encoding="utf-8"), name
     else:
-        text, source = Path(path).read_text(encoding="utf-8"), str(path)
+        try:
+            text, source = Path(path).read_text(encoding="utf-8"), str(path)
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read the prompt file ({error})") from error
     try:
         descriptions = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{source}: not valid JSON ({error})") from error
-    if not isinstance(descriptions, dict):
-        raise ValueError(f"{source}: expected an object {{task: {{column: description}}}}")
-    for task, columns in descriptions.items():
-        if not isinstance(columns, dict):
-            raise ValueError(f"{source}: task {task!r} must map label columns to descriptions")
-        for column, description in columns.items():
-            if not isinstance(description, str) or not description.strip():
-                raise ValueError(f"{source}: task {task!r}, column {column!r} has no description text")
-    return descriptions
+    if not isinstance(descriptions, dict) or not descriptions:
+        raise ValueError(f"{source}: expected an object {{task: {{column: query}}}} or {{column: query}}")
+    per_task = [isinstance(value, dict) for value in descriptions.values()]
+    if any(per_task) and not all(per_task):
+        raise ValueError(f"{source}: mixes tasks ({{task: {{column: query}}}}) and labels ({{column: query}})")
+    if not any(per_task):
+        descriptions = {spec.descriptions_key: descriptions for spec in TASKS.values()}
+    checked = {
+        task: {column: _checked_query(query, source, task, column) for column, query in columns.items()}
+        for task, columns in descriptions.items()
+    }
+    if str(path) == "ckepe":
+        checked = {task: {column: query.lower() for column, query in columns.items()} for task, columns in checked.items()}
+    return checked
 
 
-def label_texts_for(descriptions: Mapping[str, Mapping[str, str]], task: str, label_names: Sequence[str]) -> list[str]:
-    """The description of every label column of `task`, in `label_names` order; ValueError naming what is missing."""
+def _checked_query(query: Any, source: str, task: str, column: str) -> LabelQuery:
+    if isinstance(query, str) and query.strip():
+        return query
+    if isinstance(query, list) and query and all(isinstance(text, str) and text.strip() for text in query):
+        return list(query)
+    raise ValueError(
+        f"{source}: task {task!r}, label {column!r}: a query must be a non-empty text or a non-empty list of non-empty "
+        f"texts; got {query!r}"
+    )
+
+
+def label_texts_for(
+    descriptions: Mapping[str, Mapping[str, LabelQuery]], task: str, label_names: Sequence[str]
+) -> list[LabelQuery]:
+    """The query of every label column of `task`, in `label_names` order; ValueError naming what is missing (a
+    prompt file that misses labels stops the run: there is no silent fallback to another text)."""
     task_descriptions = descriptions.get(task)
     if task_descriptions is None:
         raise ValueError(f"The label descriptions have no entry for task {task!r}")
@@ -223,13 +268,17 @@ def label_texts_for(descriptions: Mapping[str, Mapping[str, str]], task: str, la
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "NAMED_PROMPTS",
     "TASKS",
+    "LabelQuery",
     "TaskSpec",
     "auroc_per_label",
     "bootstrap_ci",
+    "ensemble_texts",
     "label_texts_for",
     "load_label_descriptions",
     "macro_auroc",
     "mean_auroc",
+    "mean_logits",
     "score_ecgs",
 ]

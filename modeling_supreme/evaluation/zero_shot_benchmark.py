@@ -22,7 +22,8 @@ from transformers import AutoModel, AutoProcessor
 from .benchmark import TASKS, TaskSpec, get_task, load_task_table
 from .records import RecordSource, TaskInputs
 from .reporting import EvaluationReport, TaskResult, f1_at_validation_thresholds, skipped, summarize_task
-from .zero_shot import DEFAULT_BATCH_SIZE, label_texts_for, load_label_descriptions, score_ecgs
+from .robustness import flatten_wordings, wording_results
+from .zero_shot import DEFAULT_BATCH_SIZE, LabelQuery, label_texts_for, load_label_descriptions, score_ecgs
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def score_split(
     split: str,
     source: RecordSource,
     label_names: Sequence[str] | None = None,
-    label_texts: Sequence[str] | None = None,
+    label_texts: Sequence[LabelQuery] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
 ) -> tuple[TaskInputs, Any]:
@@ -69,22 +70,34 @@ def evaluate_task_zero_shot(
     spec: TaskSpec,
     splits_dir: str | Path,
     source: RecordSource,
-    descriptions: Mapping[str, Mapping[str, str]],
+    descriptions: Mapping[str, Mapping[str, LabelQuery]],
     batch_size: int = DEFAULT_BATCH_SIZE,
     n_resamples: int = 1000,
     seed: int = 0,
     with_f1: bool = False,
     progress: bool = True,
+    wordings: Mapping[str, Sequence[str]] | None = None,
 ) -> TaskResult:
-    """Zero-shot evaluation of one task on its test split (and, with `with_f1`, F1 at thresholds chosen on val)."""
+    """Zero-shot evaluation of one task on its test split (and, with `with_f1`, F1 at thresholds chosen on val).
+
+    `wordings` ({label: [texts]}, see `evaluation.robustness`) also asks each label by each of its wordings alone,
+    in the same pass over the records (a label's score never depends on the other texts asked); the result's
+    `extra["robustness"]` holds their AUROC per label.
+    """
     label_names = spec.label_columns(splits_dir, "test")
     texts = label_texts_for(descriptions, spec.descriptions_key, label_names)
-    inputs, scores = score_split(
-        model, processor, spec, splits_dir, "test", source, label_names, texts, batch_size, progress
+    pairs = flatten_wordings(wordings or {}, label_names)
+    inputs, all_scores = score_split(
+        model, processor, spec, splits_dir, "test", source, label_names, [*texts, *(text for _, text in pairs)],
+        batch_size, progress,
     )
-    if scores is None:
+    if all_scores is None:
         return skipped(spec, f"none of the {len(inputs.table.keys)} test records is in {source.description}")
+    scores = all_scores[:, : len(texts)]
     result = summarize_task(spec, label_names, inputs.targets(), scores, n_resamples=n_resamples, seed=seed)
+    if pairs:
+        by_label = wording_results(inputs.targets(), label_names, pairs, all_scores[:, len(texts) :])
+        result.extra["robustness"] = {label: value.to_json() for label, value in by_label.items()}
     result.n_table_rows = len(inputs.table.keys)
     result.missing = list(inputs.missing)
     result.rejected = [(item.key, item.reason) for item in inputs.rejected]
@@ -126,13 +139,14 @@ def run_zero_shot_benchmark(
     tasks: Sequence[str],
     splits_dir: str | Path,
     sources: Mapping[str, RecordSource],
-    descriptions: Mapping[str, Mapping[str, str]] | None = None,
+    descriptions: Mapping[str, Mapping[str, LabelQuery]] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     n_resamples: int = 1000,
     seed: int = 0,
     with_f1: bool = False,
     model_name: str = "",
     progress: bool = True,
+    paraphrases: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> EvaluationReport:
     """Evaluate `tasks` zero-shot. A task whose data source is not given, whose table is missing or whose records
     are all absent is reported as skipped (with the reason), never as a zero score.
@@ -142,11 +156,14 @@ def run_zero_shot_benchmark(
         tasks: names of `TASKS`.
         splits_dir: benchmark-splits folder.
         sources: data source name ("ptbxl", "cpsc2018", "csn") -> record source.
-        descriptions: {task: {column: text}}; default the project's label descriptions.
+        descriptions: {task: {column: text or list of texts (a prompt ensemble)}}; default the project's label
+            descriptions.
         batch_size: ECGs per forward pass.
         n_resamples, seed: bootstrap settings.
         with_f1: also report test F1 at per-label thresholds chosen on the validation split.
         model_name: how the model is named in the report.
+        paraphrases: {task: {column: [wordings]}} (`evaluation.robustness.load_paraphrases`): also report, per
+            label, the AUROC of each wording, the worst and the spread.
     """
     descriptions = descriptions if descriptions is not None else load_label_descriptions()
     results: dict[str, TaskResult] = {}
@@ -171,6 +188,7 @@ def run_zero_shot_benchmark(
             seed,
             with_f1,
             progress,
+            wordings=(paraphrases or {}).get(name, (paraphrases or {}).get(spec.descriptions_key)),
         )
     settings = {
         "splits_dir": str(splits_dir),

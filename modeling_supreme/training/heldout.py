@@ -5,7 +5,7 @@ five super-class descriptions): what the demo and the SuPreME-vs-CLIP check repo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
+from ..evaluation.robustness import WordingResult, flatten_wordings, wording_results
 from ..modeling_supreme import SupremeModel
 from ..processing_supreme import SupremeProcessor
 from .data import SupremeCollator, ValidationSet, ecg_batches, labelled_split, load_splits
@@ -27,6 +28,7 @@ class HeldOutResult:
         targets, scores: (N, L) 0/1 targets and sigmoid probabilities.
         per_label_auroc: label -> AUROC x100 (None for a label with a single class).
         mean_auroc: mean over the defined labels, x100.
+        wordings: label -> its AUROC by each wording asked alone (`evaluation.robustness`), when wordings were given.
     """
 
     label_names: list[str]
@@ -35,6 +37,7 @@ class HeldOutResult:
     scores: np.ndarray
     per_label_auroc: dict[str, Optional[float]]
     mean_auroc: float
+    wordings: dict[str, WordingResult] = dataclasses.field(default_factory=dict)
 
     @property
     def n_records(self) -> int:
@@ -60,11 +63,19 @@ def load_heldout_set(
 
 
 def evaluate_heldout(
-    model: torch.nn.Module, processor: SupremeProcessor, labelled: ValidationSet, batch_size: int = 64
+    model: torch.nn.Module,
+    processor: SupremeProcessor,
+    labelled: ValidationSet,
+    batch_size: int = 64,
+    wordings: Optional[Mapping[str, Sequence[str]]] = None,
 ) -> HeldOutResult:
-    """Score every ECG of `labelled` against its label descriptions and compute AUROC per label and its mean."""
+    """Score every ECG of `labelled` against its label descriptions and compute AUROC per label and its mean; with
+    `wordings` ({label: [texts]}) also the AUROC of each label asked by each wording alone (same pass)."""
     batches = ecg_batches(labelled.split, SupremeCollator(processor), range(len(labelled.targets)), batch_size)
-    scores = score_ecgs(model, processor, batches, labelled.label_texts, progress=False)
+    pairs = flatten_wordings(wordings or {}, labelled.label_names)
+    queries = [*labelled.label_texts, *(text for _, text in pairs)]
+    all_scores = score_ecgs(model, processor, batches, queries, progress=False)
+    scores = all_scores[:, : len(labelled.label_texts)]
     fractions = auroc_per_label(labelled.targets, scores, labelled.label_names)
     return HeldOutResult(
         label_names=list(labelled.label_names),
@@ -73,6 +84,7 @@ def evaluate_heldout(
         scores=scores,
         per_label_auroc={name: None if value is None else 100 * value for name, value in fractions.items()},
         mean_auroc=mean_auroc(fractions),
+        wordings=wording_results(labelled.targets, labelled.label_names, pairs, all_scores[:, len(labelled.label_texts) :]),
     )
 
 

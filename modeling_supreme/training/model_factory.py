@@ -26,9 +26,9 @@ _CLIP_ONLY_MODULES = ("ecg_projection", "text_projection")
 def build_model(options: TrainingOptions, vocabulary: Optional[Vocabulary]) -> SupremeModel:
     """A fresh `SupremeModel` with a pretrained text tower, the run's architecture and the vocabulary as labels.
 
-    Each label is encoded as its name (`--label-text name`, as in SuPreME) or its lexicon description; the pipeline
-    encodes the same text when asked for the model's own labels. On PTB-XL folds 1-8 -> 9-10 (bench/supreme_vs_clip.py)
-    names gave a clearly higher zero-shot super-class AUROC than the long descriptions.
+    The config's label texts (what the pipeline encodes when asked for the model's own labels) are the labels' names,
+    or their lexicon descriptions with `--label-text description`. With `--label-text sample` training draws other
+    surface forms per batch (`training.label_texts`), but the name stays the label's text in the config.
     """
     model = SupremeModel.from_text_pretrained(
         options.text_encoder,

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 TRACKERS = ("jsonl", "tensorboard", "none")
-LABEL_TEXTS = ("name", "description")
+LABEL_TEXTS = ("sample", "name", "description")
 # `--resume` without a path: the newest checkpoint under <output_dir>/checkpoints.
 RESUME_LATEST = "latest"
 
@@ -52,8 +52,9 @@ class TrainingOptions:
     min_label_count: int = _option("when building the vocabulary: keep entities stated in at least this many reports", 5)
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
     label_text: str = _option(
-        "text the model encodes for each vocabulary label: its name (as in the paper) or its lexicon description",
-        "name", choices=list(LABEL_TEXTS),
+        "text the model encodes for each vocabulary label: `sample` draws one of its surface forms (name, description, "
+        "the lexicon's phrasings in every language) per batch, seeded; `name` (as in the paper) or `description` fix one",
+        "sample", choices=list(LABEL_TEXTS),
     )
     val_label_columns: list[str] = _option(
         "validation targets: one multi-hot list column (label names from the dataset card's `label_names`) or "

@@ -48,6 +48,7 @@ from .data import (
     resolve_vocabulary,
 )
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
+from .label_texts import LabelTextSampler
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
 from .tracking import make_trackers
@@ -182,11 +183,25 @@ class SupremeTrainer:
         # Not handed to `prepare`: stepped once per optimisation step here, whatever the number of processes.
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
         self.accelerator.register_for_checkpointing(self.scheduler, self.state)
-        label_texts = self.accelerator.unwrap_model(self.model).config.label_texts if self.vocabulary else None
+        self.label_sampler: Optional[LabelTextSampler] = None
         self.label_inputs: dict[str, torch.Tensor] = {}
-        if label_texts:
-            tokens = self.processor.tokenize_labels(label_texts)
-            self.label_inputs = {key: tokens[key].to(self.accelerator.device) for key in ("input_ids", "attention_mask")}
+        if self.vocabulary is not None and options.label_text == "sample":
+            self.label_sampler = LabelTextSampler.from_vocabulary(self.vocabulary, options.seed)
+            logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
+                        len(self.label_sampler.distinct_texts), len(self.vocabulary))
+        elif self.vocabulary is not None:
+            self.label_inputs = self._tokenized_labels(self.accelerator.unwrap_model(self.model).config.label_texts)
+
+    def _tokenized_labels(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        tokens = self.processor.tokenize_labels(texts)
+        return {key: tokens[key].to(self.accelerator.device) for key in ("input_ids", "attention_mask")}
+
+    def _batch_label_inputs(self) -> dict[str, torch.Tensor]:
+        """The label texts of the next batch: drawn from (seed, epoch, batch) with `--label-text sample`, so that a
+        resumed run draws what an uninterrupted one would; else the fixed texts."""
+        if self.label_sampler is None:
+            return self.label_inputs
+        return self._tokenized_labels(self.label_sampler.draw(self.state.epoch, self.state.batches_in_epoch))
 
     def _start_or_resume(self) -> None:
         options = self.options
@@ -257,7 +272,7 @@ class SupremeTrainer:
         """Forward, backward and (at accumulation boundaries) the optimiser step; True when a step was completed."""
         accelerator = self.accelerator
         with accelerator.accumulate(self.model):
-            outputs = self.model(**batch, **self.label_inputs)
+            outputs = self.model(**batch, **self._batch_label_inputs())
             accelerator.backward(outputs.loss)
             if accelerator.sync_gradients and self.options.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)

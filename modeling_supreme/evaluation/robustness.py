@@ -1,0 +1,139 @@
+"""Query robustness: does a label keep its AUROC when it is asked in other words?
+
+A paraphrase file maps {task: {label column: [wordings]}}; the project's own (`paraphrases.json`) has five or more
+wordings for each PTB-XL super-class and for 25 other benchmark labels, negated and colloquial ones included, none
+of them a training label text. Each wording is asked alone; per label the result is every wording's AUROC, the
+worst, the best, the spread (best - worst) and the mean, all x100.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .metrics import roc_auc_per_label
+
+PARAPHRASES_FILE = "paraphrases.json"
+DEFAULT_PARAPHRASES = "default"
+
+
+@dataclasses.dataclass
+class WordingResult:
+    """AUROC (x100) of one label asked by each of its wordings; None where the targets have a single class."""
+
+    label: str
+    auroc: dict[str, Optional[float]]
+
+    def _defined(self) -> list[float]:
+        return [value for value in self.auroc.values() if value is not None]
+
+    @property
+    def worst(self) -> Optional[float]:
+        return min(self._defined(), default=None)
+
+    @property
+    def best(self) -> Optional[float]:
+        return max(self._defined(), default=None)
+
+    @property
+    def spread(self) -> Optional[float]:
+        return self.best - self.worst if self._defined() else None
+
+    @property
+    def mean(self) -> Optional[float]:
+        return float(np.mean(self._defined())) if self._defined() else None
+
+    @property
+    def worst_wording(self) -> Optional[str]:
+        worst = self.worst
+        return next((text for text, value in self.auroc.items() if value == worst), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"auroc": self.auroc, "worst": self.worst, "worst_wording": self.worst_wording, "best": self.best,
+                "spread": self.spread, "mean": self.mean}
+
+
+def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str, dict[str, list[str]]]:
+    """{task: {label: [wordings]}} from a JSON file, or the project's file for None / "default". Keys starting with
+    "_" (comments) are skipped.
+
+    Raises:
+        ValueError: not that shape, or a label with no wordings or a wording that is not text, naming the file.
+    """
+    if path is None or str(path) == DEFAULT_PARAPHRASES:
+        text, source = resources.files(__package__).joinpath(PARAPHRASES_FILE).read_text(encoding="utf-8"), PARAPHRASES_FILE
+    else:
+        try:
+            text, source = Path(path).read_text(encoding="utf-8"), str(path)
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read the paraphrase file ({error})") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{source}: not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected an object {{task: {{label: [wordings]}}}}")
+    paraphrases: dict[str, dict[str, list[str]]] = {}
+    for task, labels in data.items():
+        if task.startswith("_"):
+            continue
+        if not isinstance(labels, dict):
+            raise ValueError(f"{source}: task {task!r} must map labels to lists of wordings")
+        for label, wordings in labels.items():
+            if not isinstance(wordings, list) or not wordings or not all(isinstance(w, str) and w.strip() for w in wordings):
+                raise ValueError(f"{source}: task {task!r}, label {label!r} needs a non-empty list of non-empty wordings")
+        paraphrases[task] = {label: list(wordings) for label, wordings in labels.items()}
+    return paraphrases
+
+
+def flatten_wordings(wordings: Mapping[str, Sequence[str]], label_names: Sequence[str]) -> list[tuple[str, str]]:
+    """(label, wording) pairs of the labels in `label_names` (in that order) that have wordings."""
+    return [(label, text) for label in label_names for text in wordings.get(label, ())]
+
+
+def wording_results(
+    targets: np.ndarray, label_names: Sequence[str], pairs: Sequence[tuple[str, str]], scores: np.ndarray
+) -> dict[str, WordingResult]:
+    """targets (N, L) for `label_names`, scores (N, W) for the W (label, wording) `pairs` -> per label its result."""
+    if np.shape(scores)[1] != len(pairs):
+        raise ValueError(f"{np.shape(scores)[1]} score columns for {len(pairs)} wordings")
+    column = {name: index for index, name in enumerate(label_names)}
+    wording_targets = np.stack([targets[:, column[label]] for label, _ in pairs], axis=1) if pairs else targets[:, :0]
+    values = roc_auc_per_label(wording_targets, scores) if pairs else []
+    results: dict[str, WordingResult] = {}
+    for (label, text), value in zip(pairs, values):
+        result = results.setdefault(label, WordingResult(label, {}))
+        result.auroc[text] = None if np.isnan(value) else float(100 * value)
+    return results
+
+
+def robustness_markdown(title: str, results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown lines from {label: `WordingResult.to_json()`}: per label the worst / best / spread / mean AUROC and
+    the worst wording."""
+    lines = [f"### Query robustness: {title}", "", "| Label | Wordings | Worst | Best | Spread | Mean | Worst wording |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for label, result in results.items():
+        if result["worst"] is None:
+            lines.append(f"| {label} | {len(result['auroc'])} | n/a | n/a | n/a | n/a | (single class) |")
+            continue
+        lines.append(
+            f"| {label} | {len(result['auroc'])} | {result['worst']:.1f} | {result['best']:.1f} | "
+            f"{result['spread']:.1f} | {result['mean']:.1f} | {result['worst_wording']} |"
+        )
+    return lines
+
+
+__all__ = [
+    "DEFAULT_PARAPHRASES",
+    "WordingResult",
+    "flatten_wordings",
+    "load_paraphrases",
+    "robustness_markdown",
+    "wording_results",
+]
