@@ -1,9 +1,18 @@
-"""SuPreME vs a MERL-style (CLIP) objective on the same data, backbone and steps: the paper's claim in miniature.
+"""SuPreME vs a MERL-style (CLIP) objective on the same data, backbone and steps, by query wording: the paper's claim
+in miniature, and whether zero-shot survives rewording.
 
-Pre-trains with `objective="supreme"` and with `objective="clip"` on PTB-XL folds 1-8 of a built dataset (several
-seeds each, every other setting from --config), then asks both zero-shot for the five PTB-XL super-classes on folds
-9-10 (validation + test splits) and reports the mean AUROC (x100) per run and its mean +/- standard deviation over
-seeds. No model selection: each run keeps its last step (folds 9-10 are the evaluation).
+Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds each, every other setting from
+--config), then asks each zero-shot for the five PTB-XL super-classes on folds 9-10 (validation + test splits):
+
+- `name`:   objective=supreme, each label encoded by its name (the model before label-text sampling);
+- `sample`: objective=supreme, one surface form per label drawn per batch (`--label-text sample`, the default);
+- `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
+            (MERL fine-tunes its text encoder).
+
+Per variant and super-class it reports the AUROC of the default query (label_descriptions.json), the worst AUROC
+over the wordings of the project's paraphrase file (paraphrases.json, never a training text), the spread
+(best - worst wording) and the mean over wordings, each as mean over seeds. No model selection: each run keeps its
+last step (folds 9-10 are the evaluation).
 
     python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --out outputs/ptbxl-100-entities
@@ -19,7 +28,9 @@ import logging
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
+from modeling_supreme.evaluation.robustness import load_paraphrases
 from modeling_supreme.training import (
     TrainingOptions,
     evaluate_heldout,
@@ -29,7 +40,13 @@ from modeling_supreme.training import (
     run_training,
 )
 
-OBJECTIVES = ("supreme", "clip")
+# Variant -> the options it changes.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "name": {"objective": "supreme", "label_text": "name"},
+    "sample": {"objective": "supreme", "label_text": "sample"},
+    "clip": {"objective": "clip", "text_trainable_layers": 2},
+}
+TASK = "ptbxl_super"
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,17 +55,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder for the runs and results.json")
     parser.add_argument("--config", default="configs/demo.yaml", help="training settings shared by every run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--max-steps", type=int, help="override the config's steps")
     parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"], help="held-out splits (folds 9-10)")
+    parser.add_argument("--paraphrases", default="default", help="paraphrase file ({task: {label: [wordings]}})")
     return parser.parse_args()
 
 
-def run_options(args: argparse.Namespace, objective: str, seed: int) -> TrainingOptions:
+def run_options(args: argparse.Namespace, variant: str, seed: int) -> TrainingOptions:
     values = load_yaml_config(args.config)
     values.update(
-        dataset=args.dataset, output_dir=str(Path(args.out) / f"{objective}-seed{seed}"), objective=objective,
-        seed=seed, validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
+        dataset=args.dataset, output_dir=str(Path(args.out) / f"{variant}-seed{seed}"), seed=seed,
+        validation_split="none", select_best=False, log_with="jsonl", save_steps=0, **VARIANTS[variant],
     )
     if args.max_steps:
         values["max_steps"] = args.max_steps
@@ -59,39 +77,84 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any) -> dict[str, Any]:
+    """One run's figures: per super-class the default query's AUROC and its wordings' worst / spread / mean."""
+    per_label = {
+        name: {"query": scores.per_label_auroc[name], "worst": result.worst, "worst_wording": result.worst_wording,
+               "spread": result.spread, "mean_over_wordings": result.mean, "wordings": result.auroc}
+        for name, result in scores.wordings.items()
+    }
+    wording_means = [entry["mean_over_wordings"] for entry in per_label.values() if entry["mean_over_wordings"] is not None]
+    return {"variant": variant, "seed": seed, "steps": steps, "train_seconds": seconds, "mean_auroc": scores.mean_auroc,
+            "mean_auroc_over_wordings": statistics.fmean(wording_means), "per_label": per_label}
+
+
+def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str]) -> dict[str, Any]:
+    """Per variant: per label the mean over seeds of each figure, and the two means over labels."""
+    summary: dict[str, Any] = {}
+    for variant in variants:
+        chosen = [run for run in runs if run["variant"] == variant]
+        per_label = {
+            label: {key: statistics.fmean(run["per_label"][label][key] for run in chosen)
+                    for key in ("query", "worst", "spread", "mean_over_wordings")}
+            for label in labels
+        }
+        summary[variant] = {
+            "per_label": per_label,
+            "mean_auroc": mean_and_std([run["mean_auroc"] for run in chosen]),
+            "mean_auroc_over_wordings": mean_and_std([run["mean_auroc_over_wordings"] for run in chosen]),
+        }
+    return summary
+
+
+def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_ecgs: int) -> None:
+    print(f"\nZero-shot super-class AUROC on PTB-XL folds 9-10 ({n_ecgs} ECGs), mean over seeds {seeds}:")
+    print("variant  label  query  worst  spread  mean-over-wordings")
+    for variant, entry in summary.items():
+        for label in labels:
+            row = entry["per_label"][label]
+            print(f"{variant:8s} {label:5s} {row['query']:6.1f} {row['worst']:6.1f} {row['spread']:7.1f} "
+                  f"{row['mean_over_wordings']:8.1f}")
+        mean, std = entry["mean_auroc_over_wordings"]
+        query_mean, query_std = entry["mean_auroc"]
+        print(f"{variant:8s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
+              f"{mean:.1f} +/- {std:.1f}")
+    if "name" in summary and "sample" in summary:
+        for key in ("mean_auroc", "mean_auroc_over_wordings"):
+            ratio = summary["sample"][key][0] / summary["name"][key][0]
+            print(f"sample / name, {key}: {ratio:.3f}")
+    if "clip" in summary and "sample" in summary:
+        ratio = summary["sample"]["mean_auroc_over_wordings"][0] / summary["clip"]["mean_auroc_over_wordings"][0]
+        print(f"sample / clip, mean_auroc_over_wordings: {ratio:.3f}")
+
+
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
     heldout = load_heldout_set(args.dataset, args.eval_splits)
+    wordings = load_paraphrases(args.paraphrases)[TASK]
     runs = []
-    for objective in args.objectives:
+    for variant in args.variants:
         for seed in args.seeds:
-            options = run_options(args, objective, seed)
+            options = run_options(args, variant, seed)
             started = time.perf_counter()
             result = run_training(options)
             seconds = time.perf_counter() - started
             model, processor = load_model_folder(result.output_dir)
-            scores = evaluate_heldout(model, processor, heldout)
-            runs.append({"objective": objective, "seed": seed, "steps": result.global_step, "train_seconds": seconds,
-                         "mean_auroc": scores.mean_auroc, "per_label_auroc": scores.per_label_auroc})
-            per_label = "  ".join(f"{name} {value:.1f}" for name, value in scores.per_label_auroc.items() if value is not None)
-            print(f"{objective:8s} seed {seed}: mean AUROC {scores.mean_auroc:.2f}  ({per_label})  "
-                  f"[{result.global_step} steps, {seconds:.0f} s]", flush=True)
-    summary = {}
-    for objective in args.objectives:
-        mean, std = mean_and_std([run["mean_auroc"] for run in runs if run["objective"] == objective])
-        summary[objective] = {"mean": mean, "std": std}
-        print(f"{objective:8s}: zero-shot super-class AUROC on folds 9-10 = {mean:.2f} +/- {std:.2f} "
-              f"(mean +/- SD over seeds {args.seeds}, {heldout.targets.shape[0]} ECGs)")
-    if set(OBJECTIVES) <= set(summary):
-        difference = summary["supreme"]["mean"] - summary["clip"]["mean"]
-        print(f"supreme - clip: {difference:+.2f} AUROC points; ratio supreme / clip = "
-              f"{summary['supreme']['mean'] / summary['clip']['mean']:.3f}")
-    first = run_options(args, args.objectives[0], args.seeds[0])
+            scores = evaluate_heldout(model, processor, heldout, wordings=wordings)
+            runs.append(run_record(variant, seed, result.global_step, seconds, scores))
+            worst = "  ".join(f"{name} {entry['worst']:.1f}" for name, entry in runs[-1]["per_label"].items())
+            print(f"{variant:8s} seed {seed}: mean AUROC {scores.mean_auroc:.2f}, over wordings "
+                  f"{runs[-1]['mean_auroc_over_wordings']:.2f}; worst wording: {worst}  [{seconds:.0f} s]", flush=True)
+    summary = summarize(runs, args.variants, list(heldout.label_names))
+    print_table(summary, list(heldout.label_names), args.seeds, int(heldout.targets.shape[0]))
+    first = run_options(args, args.variants[0], args.seeds[0])
     results = {"settings": {key: value for key, value in dataclasses.asdict(first).items()
-                            if key not in ("output_dir", "objective", "seed")},
+                            if key not in ("output_dir", "seed", *VARIANTS[args.variants[0]])},
+               "variants": {name: VARIANTS[name] for name in args.variants},
                "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]),
-               "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "runs": runs, "summary": summary}
+               "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "wordings": wordings,
+               "runs": runs, "summary": summary}
     path = Path(args.out) / "results.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"results: {path}")
