@@ -39,12 +39,13 @@ from modeling_supreme.training import (
     load_yaml_config,
     run_training,
 )
+from modeling_supreme.training.options import model_config_pairs
 
-# Variant -> the options it changes.
+# Variant -> the training options and the SupremeConfig fields (`model_config`) it changes.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "name": {"objective": "supreme", "label_text": "name"},
-    "sample": {"objective": "supreme", "label_text": "sample"},
-    "clip": {"objective": "clip", "text_trainable_layers": 2},
+    "name": {"label_text": "name", "model_config": {"objective": "supreme"}},
+    "sample": {"label_text": "sample", "model_config": {"objective": "supreme"}},
+    "clip": {"model_config": {"objective": "clip", "text_trainable_layers": 2}},
 }
 TASK = "ptbxl_super"
 
@@ -64,10 +65,14 @@ def parse_args() -> argparse.Namespace:
 
 def run_options(args: argparse.Namespace, variant: str, seed: int) -> TrainingOptions:
     values = load_yaml_config(args.config)
+    changes = VARIANTS[variant]
     values.update(
         dataset=args.dataset, output_dir=str(Path(args.out) / f"{variant}-seed{seed}"), seed=seed,
-        validation_split="none", select_best=False, log_with="jsonl", save_steps=0, **VARIANTS[variant],
+        validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
+        **{key: value for key, value in changes.items() if key != "model_config"},
     )
+    # Later pairs win: the variant's SupremeConfig fields over the config file's `model:` block.
+    values["model_config"] = values.get("model_config", []) + model_config_pairs(changes.get("model_config", {}))
     if args.max_steps:
         values["max_steps"] = args.max_steps
     return TrainingOptions(**values)
@@ -150,7 +155,7 @@ def main() -> None:
     print_table(summary, list(heldout.label_names), args.seeds, int(heldout.targets.shape[0]))
     first = run_options(args, args.variants[0], args.seeds[0])
     results = {"settings": {key: value for key, value in dataclasses.asdict(first).items()
-                            if key not in ("output_dir", "seed", *VARIANTS[args.variants[0]])},
+                            if key not in ("output_dir", "seed", "label_text", "model_config")},
                "variants": {name: VARIANTS[name] for name in args.variants},
                "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]),
                "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "wordings": wordings,
