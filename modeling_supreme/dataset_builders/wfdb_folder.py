@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..reading_supreme import read_header
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
@@ -56,13 +57,8 @@ def read_report_table(csv_path: str | Path) -> pd.DataFrame:
 
 
 def header_sampling_rate(record_path: Path) -> int:
-    """Sampling rate from the record line of a `.hea` file (third field; WFDB's default 250 Hz if absent)."""
-    header = record_path.with_name(record_path.name + ".hea")
-    for line in header.read_text(errors="replace").splitlines():
-        if line.strip() and not line.startswith("#"):
-            fields = line.split()
-            return round(float(fields[2].split("/")[0])) if len(fields) > 2 else 250
-    raise ValueError(f"{header}: no record line")
+    """Sampling rate of a record from its header (parsed strictly: a missing or non-positive rate is refused)."""
+    return round(read_header(record_path).sampling_rate)
 
 
 def _first_record_rate(root: Path, records: pd.Series) -> int:
@@ -72,7 +68,10 @@ def _first_record_rate(root: Path, records: pd.Series) -> int:
         except ValueError:
             continue  # rejected when its row is built
         if path.with_name(path.name + ".hea").is_file():
-            return header_sampling_rate(path)
+            try:
+                return header_sampling_rate(path)
+            except ValueError:
+                continue  # a broken header: its record is rejected when read, the next one gives the rate
     raise ValueError(f"none of the {len(records)} records listed in the CSV exists under {root}")
 
 
