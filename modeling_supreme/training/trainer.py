@@ -32,10 +32,14 @@ from .checkpointing import (
     checkpoint_path,
     finalize_checkpoint,
     list_checkpoints,
+    load_checkpoint,
+    load_newest_checkpoint,
     partial_path,
     remove_old_checkpoints,
     resolve_resume_path,
+    save_training_state,
 )
+from .run_state import Stateful
 from .data import (
     SupremeCollator,
     ValidationSet,
@@ -181,7 +185,10 @@ class SupremeTrainer:
         warmup = options.warmup_steps or round(options.warmup_ratio * self.total_steps)
         # Not handed to `prepare`: stepped once per optimisation step here, whatever the number of processes.
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
-        self.accelerator.register_for_checkpointing(self.scheduler, self.state)
+        # Saved with every checkpoint as JSON/safetensors (`loop_state.json`); add an entry to save another object.
+        self.stateful: dict[str, Stateful] = {"scheduler": self.scheduler}
+        if self.accelerator.scaler is not None:
+            self.stateful["grad_scaler"] = self.accelerator.scaler
         label_texts = self.accelerator.unwrap_model(self.model).config.label_texts if self.vocabulary else None
         self.label_inputs: dict[str, torch.Tensor] = {}
         if label_texts:
@@ -192,7 +199,11 @@ class SupremeTrainer:
         options = self.options
         if options.resume:
             path = resolve_resume_path(options.resume, self.output_dir, RESUME_LATEST)
-            self.accelerator.load_state(str(path))
+            restore = (self.accelerator, self.model, self.optimizer, self.state, self.stateful)
+            if options.resume == RESUME_LATEST:  # a broken newest checkpoint falls back to the one before
+                path = load_newest_checkpoint(list_checkpoints(self.output_dir), *restore)
+            else:
+                load_checkpoint(path, *restore)
             logger.info("Resumed from %s at step %d (epoch %d, batch %d)", path, self.state.global_step,
                         self.state.epoch, self.state.batches_in_epoch)
             self._check_best_folder()
@@ -348,7 +359,7 @@ class SupremeTrainer:
 
     def _save_checkpoint(self) -> None:
         final = checkpoint_path(self.output_dir, self.state.global_step)
-        self.accelerator.save_state(str(partial_path(final)))
+        save_training_state(partial_path(final), self.accelerator, self.model, self.optimizer, self.stateful)
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             finalize_checkpoint(final, self.state)
