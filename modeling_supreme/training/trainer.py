@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 BEST_FOLDER = "best"
 LOGS_FOLDER = "logs"
+# The run folder (`--output-dir`) holds checkpoints/, logs/, best/ and this model folder, which holds only what
+# `from_pretrained` and the pipeline load (and its card): what is published never carries the run's checkpoints.
+MODEL_FOLDER = "model"
 
 # Called after every optimisation step (after its logging, validation and checkpoint) with the loop's state.
 StepCallback = Callable[[TrainerState], None]
@@ -70,7 +73,9 @@ class TrainingResult:
     """What a run produced.
 
     Attributes:
-        output_dir: the final model folder (loadable by `pipeline("ecg-zero-shot", model=output_dir)`).
+        output_dir: the final model folder `<run folder>/model` (loadable by `pipeline("ecg-zero-shot",
+            model=output_dir)`; no checkpoints or logs inside).
+        run_dir: the run folder (`--output-dir`): checkpoints/, logs/, best/ and the model folder.
         global_step: optimisation steps done.
         total_steps: steps the run was planned for.
         world_size: number of processes.
@@ -82,6 +87,7 @@ class TrainingResult:
     """
 
     output_dir: Path
+    run_dir: Path
     global_step: int
     total_steps: int
     world_size: int
@@ -399,24 +405,26 @@ class SupremeTrainer:
         accelerator, state = self.accelerator, self.state
         use_best = self.options.select_best and state.best_step is not None
         final_weights = "best" if use_best else "last"
+        model_dir = self.output_dir / MODEL_FOLDER
         if use_best:
             if accelerator.is_main_process:
-                copy_model_folder(self.output_dir / BEST_FOLDER, self.output_dir)
+                copy_model_folder(self.output_dir / BEST_FOLDER, model_dir)
         else:
-            self._save_model(self.output_dir)
+            self._save_model(model_dir)
         hub_url = None
         if accelerator.is_main_process:
             summary = self._summary(final_weights)
-            (self.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+            (model_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
             config = self.accelerator.unwrap_model(self.model).config
-            write_model_card(self.output_dir, summary, config, self.options.push_to_hub)
+            write_model_card(model_dir, summary, config, self.options.push_to_hub)
             if self.options.push_to_hub:
-                hub_url = push_trained_folder(self.output_dir, self.options.push_to_hub, private=self.options.hub_private)
+                hub_url = push_trained_folder(model_dir, self.options.push_to_hub, private=self.options.hub_private)
         accelerator.wait_for_everyone()
         accelerator.end_training()
-        logger.info("Model folder: %s (%s weights)", self.output_dir, final_weights)
+        logger.info("Model folder: %s (%s weights)", model_dir, final_weights)
         return TrainingResult(
-            output_dir=self.output_dir,
+            output_dir=model_dir,
+            run_dir=self.output_dir,
             global_step=state.global_step,
             total_steps=self.total_steps,
             world_size=accelerator.num_processes,
@@ -433,4 +441,4 @@ def run_training(options: TrainingOptions, callbacks: Sequence[StepCallback] = (
     return SupremeTrainer(options, callbacks).train()
 
 
-__all__ = ["BEST_FOLDER", "LOGS_FOLDER", "StepCallback", "SupremeTrainer", "TrainingResult", "run_training"]
+__all__ = ["BEST_FOLDER", "LOGS_FOLDER", "MODEL_FOLDER", "StepCallback", "SupremeTrainer", "TrainingResult", "run_training"]
