@@ -207,3 +207,16 @@ def test_reader_workers_end_when_the_build_is_killed(sig):
             os.kill(pid, signal.SIGKILL)
         process.kill()
         process.wait()
+
+
+def test_a_benchmark_table_without_its_id_column_names_the_file(tmp_path):
+    from modeling_supreme.dataset_builders.physionet_cinc import build_cinc
+
+    (tmp_path / "root").mkdir()
+    splits = tmp_path / "icbeb"
+    splits.mkdir()
+    for suffix in ("train", "val", "test"):
+        (splits / f"icbeb_{suffix}.csv").write_text("name,AF\nA0001,1\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['filename'\]") as raised:
+        build_cinc("cpsc2018", tmp_path / "root", tmp_path / "out", splits_dir=splits)
+    assert str(splits / "icbeb_train.csv") in str(raised.value)

@@ -234,3 +234,22 @@ def test_signed_checksums_of_cinc_headers_are_no_mismatch(tmp_path, caplog):
 def test_struct_of_mat4_header_is_what_scipy_writes(tmp_path):
     scipy.io.savemat(str(tmp_path / "x.mat"), {"val": np.zeros((2, 3), np.int16)}, format="4")
     assert struct.unpack("<5i", (tmp_path / "x.mat").read_bytes()[:20]) == (30, 2, 3, 0, 4)
+
+
+# -- the pipeline reads records through read_ecg ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["fifo", "rate"])
+def test_the_pipeline_refuses_a_hostile_record_naming_it(tmp_path, tiny_checkpoint, no_blocking, damage):
+    from transformers import pipeline
+
+    base = _copy_record(tmp_path)
+    if damage == "fifo":
+        base.with_suffix(".dat").unlink()
+        os.mkfifo(base.with_suffix(".dat"))
+    else:
+        _edit_record_line(base, "rec 12 100 1000", "rec 12 -100 1000")
+    classifier = pipeline("ecg-zero-shot", model=str(tiny_checkpoint))
+    with pytest.raises(ValueError, match="FIFO" if damage == "fifo" else "sampling rate '-100'") as raised:
+        classifier(str(base), candidate_labels=["normal ecg"])
+    assert str(base) in str(raised.value)
