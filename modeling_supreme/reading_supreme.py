@@ -83,6 +83,8 @@ _MAT4_HEADER = struct.Struct("<5i")
 _MAT4_INT16 = 30
 _MAT_VARIABLE = "val"
 
+_FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+               (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 _FORMAT_SPEC = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<offset>\d+))?$")
 _NON_NEGATIVE_INTEGER = re.compile(r"^\d+$")
 
@@ -143,10 +145,6 @@ def _regular_file_size(path: Path, source: str, what: str) -> int:
         kind = next((name for test, name in _FILE_KINDS if test(status.st_mode)), "special file")
         raise ValueError(f"ECG record {source}: {what} file {path} is a {kind}, not a regular file")
     return status.st_size
-
-
-_FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
-               (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 
 def _sampling_rate_field(field: str, source: str) -> float:

@@ -66,14 +66,18 @@ def read_csv_chunks(
     path = Path(path)
     try:
         chunks = pd.read_csv(path, encoding="utf-8", chunksize=chunk_rows, **read_options)
-        with chunks:
-            for chunk in chunks:
-                require_columns(chunk.columns, required, path)
-                yield chunk
     except _READ_ERRORS as error:
-        if isinstance(error, ValueError) and str(path) in str(error):
-            raise  # already ours (a missing column)
         raise _table_error(path, error) from error
+    with chunks:
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except _READ_ERRORS as error:
+                raise _table_error(path, error) from error
+            require_columns(chunk.columns, required, path)
+            yield chunk
 
 
 def require_columns(columns: Collection[str], required: Collection[str], path: str | Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+from safetensors.torch import save_file
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -186,8 +187,6 @@ def save_training_state(
     model_state = get_model_state_dict(model, options=_FULL_STATE)
     optimizer_state = get_optimizer_state_dict(model, raw_optimizer, options=_FULL_STATE)
     if accelerator.is_main_process:
-        from safetensors.torch import save_file
-
         # Clones: tensors that share storage (tied weights, views) cannot be saved as they are.
         save_file({key: value.detach().contiguous().clone() for key, value in model_state.items()},
                   str(folder / MODEL_FILE))
