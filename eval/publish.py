@@ -17,6 +17,7 @@ import argparse
 import logging
 import sys
 import tempfile
+from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,9 +57,22 @@ def publish_model_command(args: argparse.Namespace) -> str:
         )
 
 
+def refuse_pickled_input(folder: str) -> None:
+    """A local folder to publish must hold no pickle file (loading or pushing one would run its code)."""
+    from modeling_supreme.pickle_files import refuse_pickle_files
+
+    if Path(folder).is_dir():
+        refuse_pickle_files(Path(folder), "publish")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        refuse_pickled_input(args.model if args.command == "model" else args.folder)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.command == "model":
         url = publish_model_command(args)
     else:

@@ -2,7 +2,7 @@
 folds with the five super-class queries, one WFDB record through the `ecg-zero-shot` pipeline, a readable summary,
 `summary.json` and a figure (ROC curves + the record's ECG with its scores).
 
-    python -m modeling_supreme.demo --model demo-output/model --dataset demo-output/data/ptbxl-100-entities \
+    python -m modeling_supreme.demo --model demo-output/run/model --dataset demo-output/data/ptbxl-100-entities \
         --record data/ptbxl-sample/records100/00000/00063_lr --out demo-output
 """
 

@@ -43,13 +43,18 @@ def _require_scipy_signal() -> Any:
 NORMALIZATIONS = ("zscore", "minmax", "none")
 CROP_MODES = ("start", "center")
 
-# Guards divisions by a lead's (or record's) spread; a lead whose std is below it counts as flat.
-_EPSILON = 1e-6
 # Largest numerator/denominator of the rational resampling ratio (bounds the polyphase filter length).
 _MAX_RESAMPLING_FACTOR = 1000
 _BUTTERWORTH_ORDER = 4
 # Shortest ECG accepted, in seconds.
 _MIN_DURATION_S = 0.5
+# Slowest sampling rate accepted: below it a QRS complex (~0.1 s) is not even one sample wide.
+MIN_SAMPLING_RATE = 10.0
+# Default of `max_missing_fraction`: a lead with more than this share of NaN/inf samples is masked as missing.
+DEFAULT_MAX_MISSING_FRACTION = 0.5
+# A lead whose standard deviation is below this share of its largest absolute value is flat (constant): relative,
+# so that the test does not depend on the unit or scale of the signal.
+_FLAT_RELATIVE_STD = 1e-6
 
 
 @dataclass
@@ -70,19 +75,28 @@ def _to_numpy(value: Any, source: str) -> np.ndarray:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: cannot convert the ECG to an array ({error})") from None
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+    if array.dtype == bool:
+        raise ValueError(f"{source}: got a boolean array, not an ECG (expected amplitudes as real numbers)")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise ValueError(f"{source}: expected real numbers, got an array of dtype {array.dtype}")
     return array
 
 
 def _as_rate(value: Any, source: str) -> float:
-    """Validate a sampling rate (positive, finite) and return it as float."""
+    """Validate a sampling rate (a finite number of at least `MIN_SAMPLING_RATE` Hz) and return it as float."""
+    if isinstance(value, (bool, np.bool_)):  # `True` is an int to Python, never a rate
+        raise ValueError(f"{source}: sampling rate must be a number of Hz, got the boolean {value!r}")
     try:
         rate = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{source}: sampling rate must be a number, got {value!r}") from None
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError(f"{source}: sampling rate must be positive and finite, got {value!r}")
+    if rate < MIN_SAMPLING_RATE:
+        raise ValueError(
+            f"{source}: sampling rate {value!r} Hz is below {MIN_SAMPLING_RATE:g} Hz, too slow to hold an ECG "
+            "(is it given in kHz or as a period?)"
+        )
     return rate
 
 
@@ -156,35 +170,75 @@ def _all_finite(array: np.ndarray) -> bool:
     return bool(np.isfinite(array).all())
 
 
-def _repair_non_finite(signals: np.ndarray, lead_mask: np.ndarray, sources: Sequence[str]) -> None:
-    """Repair NaN/inf in place: gaps are interpolated, leads with no finite sample become zeros with mask False.
+def _repair_non_finite(
+    signals: np.ndarray, lead_mask: np.ndarray, sources: Sequence[str], max_missing_fraction: float
+) -> None:
+    """The NaN policy, in place. Per lead, the fraction of missing (NaN/inf) samples is computed; a lead missing
+    more than `max_missing_fraction` of its samples is zero-filled and masked as missing (with a warning naming
+    the leads and fractions); the gaps of the other leads are interpolated linearly from their finite neighbours.
 
     Args:
         signals: (b, 12, n_samples) float32, modified in place.
         lead_mask: (b, 12) bool, modified in place.
         sources: one description per ECG, for messages.
+        max_missing_fraction: in [0, 1).
 
     Raises:
-        ValueError: an ECG has no recorded lead with a finite sample.
+        ValueError: an ECG has no recorded lead left (every lead missing more than the threshold).
     """
     if _all_finite(signals):
         return
     finite = np.isfinite(signals)
     broken_items = np.flatnonzero(~finite.all(axis=(1, 2)))
     for item in broken_items:
-        empty_leads = []
-        for lead in np.flatnonzero(~finite[item].all(axis=-1)):
-            if finite[item, lead].any():
-                signals[item, lead] = _interpolate_gaps(signals[item, lead], finite[item, lead])
-            else:
+        missing = 1.0 - finite[item].mean(axis=-1)  # (12,)
+        masked = []
+        for lead in np.flatnonzero(missing > 0):
+            if missing[lead] > max_missing_fraction:
                 signals[item, lead] = 0.0
                 if lead_mask[item, lead]:
-                    empty_leads.append(STANDARD_LEADS[lead])
+                    masked.append(f"{STANDARD_LEADS[lead]} ({missing[lead]:.0%})")
                 lead_mask[item, lead] = False
+            else:
+                signals[item, lead] = _interpolate_gaps(signals[item, lead], finite[item, lead])
         if not lead_mask[item].any():
-            raise ValueError(f"{sources[item]}: every lead is entirely NaN/inf; there is no signal to use")
-        if empty_leads:
-            logger.warning("%s: leads %s are entirely NaN/inf; zero-filled and masked", sources[item], empty_leads)
+            raise ValueError(
+                f"{sources[item]}: no usable lead: every recorded lead has more than {max_missing_fraction:.0%} "
+                "missing (NaN/inf) samples"
+            )
+        if masked:
+            logger.warning(
+                "%s: leads %s have more than %.0f%% missing (NaN/inf) samples; zero-filled and masked as missing",
+                sources[item], masked, 100 * max_missing_fraction,
+            )
+
+
+def _lead_statistics(signals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(b, 12, T) float32 -> centred signals (b, 12, T) float32, standard deviations (b, 12, 1) float64 and
+    flatness (b, 12, 1) bool. The statistics are accumulated in float64, so that they do not depend on the scale
+    of the input (a float32 sum of squares overflows from amplitudes of ~1e19); only they are float64, the centred
+    values stay float32 (no float64 copy of the whole batch). A lead is flat when its standard deviation is below
+    `_FLAT_RELATIVE_STD` of its largest absolute value (relative: independent of unit and scale)."""
+    mean = signals.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+    centered = signals - mean
+    std = np.sqrt(np.einsum("...t,...t->...", centered, centered, dtype=np.float64) / signals.shape[-1])[..., None]
+    flat = std <= _FLAT_RELATIVE_STD * np.abs(signals).max(axis=-1, keepdims=True)
+    return centered, std, flat
+
+
+def _mask_flat_leads(signals: np.ndarray, lead_mask: np.ndarray, sources: Sequence[str]) -> None:
+    """Mask constant leads (a disconnected electrode carries no signal) with a warning; refuse a flat ECG.
+
+    Raises:
+        ValueError: every recorded lead of an ECG is constant (an all-zero or constant ECG).
+    """
+    flat = _lead_statistics(signals)[2][..., 0] & lead_mask
+    for item in np.flatnonzero(flat.any(axis=1)):
+        if flat[item].sum() == lead_mask[item].sum():
+            raise ValueError(f"{sources[item]}: the ECG is flat: every recorded lead is constant (no signal to use)")
+        names = [STANDARD_LEADS[lead] for lead in np.flatnonzero(flat[item])]
+        logger.warning("%s: leads %s are constant (flat); zero-filled and masked as missing", sources[item], names)
+    lead_mask &= ~flat
 
 
 def _resampling_factors(source_rate: float, target_rate: float) -> tuple[int, int]:
@@ -199,23 +253,23 @@ def _resampling_factors(source_rate: float, target_rate: float) -> tuple[int, in
 
 
 def _normalize_zscore(signals: np.ndarray) -> np.ndarray:
-    """Per lead: (x - mean) / (std + eps); flat leads become zeros. (b, 12, T) -> same shape, float32."""
-    # The mean is accumulated in float64 (long leads with an offset); the variance of centred float32 values is
-    # accurate with numpy's pairwise summation and avoids float64 temporaries of the whole batch.
-    mean = signals.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
-    centered = signals - mean
-    std = np.sqrt(np.einsum("...t,...t->...", centered, centered)[..., None] / signals.shape[-1])
-    centered *= np.where(std < _EPSILON, np.float32(0.0), 1 / (std + np.float32(_EPSILON)))
+    """Per lead: (x - mean) / std with float64 statistics (`_lead_statistics`), so any scale of the input gives
+    the same result; flat leads become zeros. (b, 12, T) -> same shape, float32."""
+    centered, std, flat = _lead_statistics(signals)
+    centered *= np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, std)).astype(np.float32)
     return centered
 
 
 def _normalize_minmax(signals: np.ndarray, lead_mask: np.ndarray) -> np.ndarray:
-    """Per record, as MERL: (x - min) / (max - min + eps) over the recorded leads. (b, 12, T) -> same shape."""
+    """Per record, as MERL: (x - min) / (max - min) over the recorded leads, the spread in float64 (flat ECGs are
+    refused before, so it is positive; MERL's absolute epsilon would make the result depend on the scale).
+    (b, 12, T) -> same shape."""
     present = lead_mask[:, :, None]
     minimum = np.where(present, signals, np.inf).min(axis=(1, 2), keepdims=True)
     maximum = np.where(present, signals, -np.inf).max(axis=(1, 2), keepdims=True)
-    spread = maximum.astype(np.float64) - minimum.astype(np.float64) + _EPSILON
-    return ((signals - minimum) / spread.astype(np.float32)).astype(np.float32)
+    spread = maximum.astype(np.float64) - minimum.astype(np.float64)
+    scale = (1.0 / np.where(spread > 0, spread, 1.0)).astype(np.float32)
+    return ((signals - minimum) * scale).astype(np.float32)
 
 
 class SupremeFeatureExtractor(SequenceFeatureExtractor):
@@ -235,6 +289,9 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         lowpass_hz: cut-off of a low-pass filter (upper band-pass edge); None = off.
         derive_limb_leads: derive missing limb leads from any two of I, II, III.
         crop: which window of a longer ECG to keep: "start" or "center".
+        max_missing_fraction: the NaN policy: a lead with more than this fraction of NaN/inf samples is zero-filled
+            and masked as missing (with a warning); the gaps of other leads are interpolated. An ECG left with no
+            usable lead, or whose every lead is constant, is refused with a ValueError.
     """
 
     model_input_names = ["ecg_values", "lead_mask"]
@@ -250,6 +307,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         lowpass_hz: float | None = None,
         derive_limb_leads: bool = True,
         crop: str = "start",
+        max_missing_fraction: float = DEFAULT_MAX_MISSING_FRACTION,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("return_attention_mask", False)
@@ -260,6 +318,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         self.lowpass_hz = lowpass_hz
         self.derive_limb_leads = derive_limb_leads
         self.crop = crop
+        self.max_missing_fraction = max_missing_fraction
         self._validate_settings()
 
     def _validate_settings(self) -> None:
@@ -270,6 +329,8 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"num_samples must be a positive integer, got {self.num_samples!r}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        if isinstance(self.max_missing_fraction, bool) or not 0 <= self.max_missing_fraction < 1:
+            raise ValueError(f"max_missing_fraction must lie in [0, 1), got {self.max_missing_fraction!r}")
         if self.crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {CROP_MODES}, got {self.crop!r}")
         nyquist = self.sampling_rate / 2
@@ -384,7 +445,8 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         stacked = np.stack([self._precrop(item.signal, rate) for item in items], dtype=np.float32)
         signals = layout.apply(stacked)
         lead_mask = np.repeat(layout.lead_mask[None], len(items), axis=0)
-        _repair_non_finite(signals, lead_mask, sources)
+        _repair_non_finite(signals, lead_mask, sources, self.max_missing_fraction)
+        _mask_flat_leads(signals, lead_mask, sources)
         signals = self._filter(self._resample(signals, rate))
         signals = self._normalize(self._crop_window(signals), lead_mask)
         signals[~lead_mask] = 0.0

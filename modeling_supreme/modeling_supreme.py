@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
@@ -334,6 +335,39 @@ class SupremePreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.position_embeddings, std=0.02)
         elif isinstance(module, SupremeModel):
             init.constant_(module.logit_scale, math.log(self.config.logit_scale_init))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> "SupremePreTrainedModel":
+        """`PreTrainedModel.from_pretrained`; a truncated or garbage weights file raises a ValueError naming it
+        (safetensors' own error names no file)."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except (SafetensorError, OSError, RuntimeError) as error:
+            broken = _unreadable_weight_files(pretrained_model_name_or_path)
+            if not broken:
+                raise
+            raise ValueError(
+                f"{pretrained_model_name_or_path}: weights file(s) {broken} cannot be read (truncated or not "
+                f"safetensors: {error})"
+            ) from error
+
+
+def _unreadable_weight_files(folder: Any) -> list[str]:
+    """The `*.safetensors` files of a local model folder whose header cannot be read."""
+    if not isinstance(folder, (str, os.PathLike)) or not os.path.isdir(folder):
+        return []
+    broken = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".safetensors"):
+            path = os.path.join(folder, name)
+            try:
+                with safe_open(path, framework="pt") as weights:
+                    for key in weights.keys():
+                        weights.get_slice(key)  # every tensor's extent lies inside the file
+            except (SafetensorError, OSError) as error:
+                logger.debug("%s: %s", path, error)
+                broken.append(path)
+    return broken
 
 
 class SupremeModel(SupremePreTrainedModel):

@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
+import stat
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,41 +72,258 @@ def _record_base(path: str | os.PathLike) -> Path:
     return path
 
 
-def _expected_data_bytes(header: Any, file_name: str) -> tuple[int, bool] | None:
+# Storage formats of WFDB signal files (https://wfdb.io/spec/signal-files.html) that wfdb reads.
+KNOWN_FORMATS = frozenset({8, 16, 24, 32, 61, 80, 160, 212, 310, 311, 508, 516, 524})
+# A header is a few lines of text; anything far larger is not one (and is not read into memory).
+MAX_HEADER_BYTES = 1 << 20
+# MAT v4 (PhysioNet/CinC `.mat`): five little-endian int32 (type, rows, columns, imaginary flag, name length) and
+# the variable name; type 30 = little-endian IEEE machine, int16 values, full numeric matrix, which is what
+# WFDB's `16+24` signal lines describe.
+_MAT4_HEADER = struct.Struct("<5i")
+_MAT4_INT16 = 30
+_MAT_VARIABLE = "val"
+
+_FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+               (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+_FORMAT_SPEC = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<offset>\d+))?$")
+_NON_NEGATIVE_INTEGER = re.compile(r"^\d+$")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """What one signal line of a header says about where its samples are stored."""
+
+    file_name: str
+    fmt: int
+    samples_per_frame: int
+    byte_offset: int
+
+
+@dataclass(frozen=True)
+class WfdbHeader:
+    """A WFDB header parsed strictly (`read_header`).
+
+    Attributes:
+        path: the `.hea` file.
+        n_sig: number of signals.
+        sampling_rate: samples per second per signal (positive, finite).
+        sig_len: samples per signal, None when the header leaves it out.
+        signals: one `SignalSpec` per signal line (empty for a multi-segment header).
+        segments: (name, samples) per segment of a multi-segment header, else empty.
+    """
+
+    path: Path
+    n_sig: int
+    sampling_rate: float
+    sig_len: int | None
+    signals: tuple[SignalSpec, ...]
+    segments: tuple[tuple[str, int], ...] = ()
+
+
+def _header_lines(path: Path, source: str) -> list[str]:
+    """The non-comment lines of a header, read only once it is known to be a small regular file."""
+    size = _regular_file_size(path, source, "header")
+    if size > MAX_HEADER_BYTES:
+        raise ValueError(f"ECG record {source}: header {path} has {size} bytes, not a WFDB header (> {MAX_HEADER_BYTES})")
+    text = path.read_bytes().decode("latin-1")  # any byte decodes: the fields are checked one by one
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _regular_file_size(path: Path, source: str, what: str) -> int:
+    """Size of `path` once it is known to be a regular file (links followed): a FIFO would block the read, a
+    device (`/dev/zero`) would never end, a folder cannot be read.
+
+    Raises:
+        FileNotFoundError: nothing at `path`.
+        ValueError: `path` is not a regular file (names its kind).
+    """
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"ECG record {source}: {what} file {path} does not exist") from None
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(status.st_mode)), "special file")
+        raise ValueError(f"ECG record {source}: {what} file {path} is a {kind}, not a regular file")
+    return status.st_size
+
+
+def _sampling_rate_field(field: str, source: str) -> float:
+    """`500`, `500.0`, `360/360(0)` -> the rate; anything that is not a positive finite number is refused."""
+    text = field.split("/", 1)[0]
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"ECG record {source}: sampling rate {field!r} in the header is not a positive finite number")
+    return rate
+
+
+def _count_field(field: str, what: str, source: str) -> int:
+    if not _NON_NEGATIVE_INTEGER.match(field):
+        raise ValueError(f"ECG record {source}: {what} {field!r} in the header is not a non-negative integer")
+    return int(field)
+
+
+def _plain_file_name(name: str, source: str) -> str:
+    """Data files and segments sit next to their header: a name with a folder in it would read elsewhere."""
+    if name != Path(name).name or name in ("", ".", ".."):
+        raise ValueError(f"ECG record {source}: header names the file {name!r}, not a file of the record's folder")
+    return name
+
+
+def _signal_spec(line: str, source: str) -> SignalSpec:
+    fields = line.split()
+    if len(fields) < 2:
+        raise ValueError(f"ECG record {source}: signal line {line[:80]!r} has no storage format")
+    match = _FORMAT_SPEC.match(fields[1])
+    if match is None:
+        raise ValueError(f"ECG record {source}: storage format {fields[1]!r} in the header is not a WFDB format")
+    fmt = int(match["fmt"])
+    if fmt not in KNOWN_FORMATS:
+        raise ValueError(f"ECG record {source}: unknown WFDB storage format {fmt} (known: {sorted(KNOWN_FORMATS)})")
+    file_name = fields[0] if fields[0] == "~" else _plain_file_name(fields[0], source)
+    return SignalSpec(file_name, fmt, int(match["spf"] or 1) or 1, int(match["offset"] or 0))
+
+
+def read_header(path: str | os.PathLike) -> WfdbHeader:
+    """Parse a WFDB header strictly, without reading any signal data.
+
+    Args:
+        path: the record, with or without extension.
+
+    Raises:
+        FileNotFoundError: no header.
+        ValueError: the header is no regular file, is too large, or a field is malformed: a sampling rate that is
+            missing or not a positive finite number, a negative or non-integer sample or signal count, an unknown
+            storage format, fewer signal lines than signals, or a file name outside the record's folder. Each
+            message names the record.
+    """
+    base = _record_base(path)
+    source = str(base)
+    header_path = base.with_name(base.name + ".hea")
+    lines = _header_lines(header_path, source)
+    if not lines:
+        raise ValueError(f"ECG record {source}: header {header_path} has no record line")
+    fields = lines[0].split()
+    if len(fields) < 2:
+        raise ValueError(f"ECG record {source}: record line {lines[0][:80]!r} lacks the number of signals")
+    name, _, segment_count = fields[0].partition("/")
+    n_sig = _count_field(fields[1], "number of signals", source)
+    if len(fields) < 3:
+        raise ValueError(f"ECG record {source}: the header gives no sampling rate (the record line has no third field)")
+    rate = _sampling_rate_field(fields[2], source)
+    sig_len = _count_field(fields[3], "number of samples", source) if len(fields) > 3 else None
+    if segment_count:
+        count = _count_field(segment_count, "number of segments", source)
+        segments = tuple(_segment(line, source) for line in lines[1 : 1 + count])
+        if len(segments) != count:
+            raise ValueError(f"ECG record {source}: the header announces {count} segments and lists {len(segments)}")
+        return WfdbHeader(header_path, n_sig, rate, sig_len, (), segments)
+    signals = tuple(_signal_spec(line, source) for line in lines[1 : 1 + n_sig])
+    if len(signals) != n_sig:
+        raise ValueError(f"ECG record {source}: the header announces {n_sig} signals and describes {len(signals)}")
+    return WfdbHeader(header_path, n_sig, rate, sig_len, signals)
+
+
+def _segment(line: str, source: str) -> tuple[str, int]:
+    fields = line.split()
+    if len(fields) != 2:
+        raise ValueError(f"ECG record {source}: segment line {line[:80]!r} is not 'name samples'")
+    name = fields[0] if fields[0] == "~" else _plain_file_name(fields[0], source)
+    return name, _count_field(fields[1], "segment length", source)
+
+
+def _expected_data_bytes(header: WfdbHeader, file_name: str) -> tuple[int, bool] | None:
     """Size in bytes that `file_name` must have according to the header, and whether it is only a lower bound.
 
-    None when the size cannot be known from the header (compressed formats, unknown length).
+    None when the size cannot be known from the header (FLAC formats, unknown length, formats mixed in a file).
     """
-    indices = [i for i, name in enumerate(header.file_name) if name == file_name]
-    formats = {int(header.fmt[i]) for i in indices}
+    specs = [spec for spec in header.signals if spec.file_name == file_name]
+    formats = {spec.fmt for spec in specs}
     if header.sig_len is None or len(formats) != 1 or not formats <= set(_BYTES_PER_SAMPLE):
         return None
     (fmt,) = formats
-    samples_per_frame = sum(int((header.samps_per_frame or [1] * header.n_sig)[i] or 1) for i in indices)
-    offsets = {int((header.byte_offset or [0] * header.n_sig)[i] or 0) for i in indices}
+    samples_per_frame = sum(spec.samples_per_frame for spec in specs)
     data_bytes = math.ceil(samples_per_frame * header.sig_len * _BYTES_PER_SAMPLE[fmt])
-    return max(offsets) + data_bytes, fmt in _PACKED_FORMATS
+    return max(spec.byte_offset for spec in specs) + data_bytes, fmt in _PACKED_FORMATS
 
 
-def _check_data_files(header: Any, directory: Path, source: str) -> None:
-    """Raise if a data file named in the header is missing or its size contradicts the header."""
-    for file_name in dict.fromkeys(header.file_name):
-        data_path = directory / file_name
-        if not data_path.is_file():
-            raise FileNotFoundError(f"{source}: data file {data_path} named in the header does not exist")
-        expected = _expected_data_bytes(header, file_name)
-        if expected is None:
-            continue
-        expected_bytes, packed = expected
-        actual_bytes = data_path.stat().st_size
-        # Packed formats may carry up to one partly used group of bytes at the end.
-        size_ok = expected_bytes <= actual_bytes <= expected_bytes + 4 if packed else actual_bytes == expected_bytes
-        if not size_ok:
-            raise ValueError(
-                f"{source}: the header announces {header.n_sig} signals x {header.sig_len} samples "
-                f"({expected_bytes} bytes in {file_name}), but {data_path} has {actual_bytes} bytes: "
-                "the header does not describe this data file (truncated or mismatched record)"
-            )
+def _check_data_file(header: WfdbHeader, data_path: Path, source: str) -> None:
+    """Raise if a data file is no regular file or its size (or MAT v4 header) contradicts the header."""
+    actual_bytes = _regular_file_size(data_path, source, "data")
+    if data_path.suffix.lower() == ".mat":
+        _check_mat4(header, data_path, source)
+    expected = _expected_data_bytes(header, data_path.name)
+    if expected is None:
+        return
+    expected_bytes, packed = expected
+    # Packed formats may carry up to one partly used group of bytes at the end.
+    size_ok = expected_bytes <= actual_bytes <= expected_bytes + 4 if packed else actual_bytes == expected_bytes
+    if not size_ok:
+        raise ValueError(
+            f"ECG record {source}: the header announces {header.n_sig} signals x {header.sig_len} samples "
+            f"({expected_bytes} bytes in {data_path.name}), but {data_path} has {actual_bytes} bytes: "
+            "the header does not describe this data file (truncated or mismatched record)"
+        )
+
+
+def _check_mat4(header: WfdbHeader, data_path: Path, source: str) -> None:
+    """A `.mat` must be MATLAB v4 with one int16 matrix `val` of (signals, samples), where the header says the
+    samples start; anything else (v5/v7.3 files, float data, random bytes) would be decoded as garbage."""
+    with open(data_path, "rb") as mat_file:
+        head = mat_file.read(_MAT4_HEADER.size + 64)
+    if head.startswith(b"MATLAB"):
+        version = head[:19].decode("ascii", "replace")
+        raise ValueError(f"ECG record {source}: {data_path} is a {version!r} file; only MATLAB v4 files (as "
+                         "PhysioNet/CinC writes them, variable 'val', int16) can be read")
+    if len(head) < _MAT4_HEADER.size:
+        raise ValueError(f"ECG record {source}: {data_path} is too short for a MATLAB v4 header")
+    kind, rows, columns, imaginary, name_length = _MAT4_HEADER.unpack_from(head)
+    name_end = _MAT4_HEADER.size + name_length
+    name = head[_MAT4_HEADER.size : name_end - 1].decode("latin-1") if 0 < name_length <= 64 else None
+    problems = []
+    if kind != _MAT4_INT16 or imaginary != 0:
+        problems.append(f"matrix type {kind} (imaginary flag {imaginary}); need {_MAT4_INT16}, little-endian int16")
+    if name != _MAT_VARIABLE or head[name_end - 1 : name_end] != b"\0":
+        problems.append(f"variable {name!r}; need {_MAT_VARIABLE!r}")
+    file_signals = sum(spec.samples_per_frame for spec in header.signals if spec.file_name == data_path.name)
+    if (rows, columns) != (file_signals, header.sig_len if header.sig_len is not None else columns):
+        problems.append(f"a {rows} x {columns} matrix; the header describes {file_signals} x {header.sig_len}")
+    offsets = {spec.byte_offset for spec in header.signals if spec.file_name == data_path.name}
+    if offsets != {name_end}:
+        problems.append(f"data at byte {name_end}; the header says {sorted(offsets)}")
+    if problems:
+        raise ValueError(f"ECG record {source}: {data_path} is not the MATLAB v4 file its header describes: "
+                         + "; ".join(problems))
+
+
+def validate_record(path: str | os.PathLike) -> WfdbHeader:
+    """Everything that can be checked before a record's samples are read: a strict header, and data files that
+    are regular files of the size (and, for `.mat`, the MAT v4 layout) it describes; segments of a multi-segment
+    record likewise. Returns the parsed header.
+
+    Raises:
+        FileNotFoundError / ValueError: as `read_ecg`, naming the record and the problem.
+    """
+    base = _record_base(path)
+    source = str(base)
+    header = read_header(base)
+    if header.segments:
+        if header.sig_len == 0:
+            raise ValueError(f"ECG record {source}: the header declares zero samples")
+        for name, _ in header.segments:
+            if name != "~":
+                validate_record(base.with_name(name))
+        return header
+    if header.sig_len == 0:
+        raise ValueError(f"ECG record {source}: the header declares zero samples")
+    if header.n_sig == 0:
+        raise ValueError(f"ECG record {source}: the header declares no signals")
+    for file_name in dict.fromkeys(spec.file_name for spec in header.signals):
+        if file_name != "~":
+            _check_data_file(header, base.parent / file_name, source)
+    return header
 
 
 def _millivolt_factors(units: Sequence[str | None], source: str) -> np.ndarray:
@@ -121,6 +341,10 @@ def _millivolt_factors(units: Sequence[str | None], source: str) -> np.ndarray:
 def read_ecg(path: str | os.PathLike) -> EcgRecord:
     """Read a WFDB record (`.hea` + `.dat`, or `.hea` + `.mat` as in PhysioNet/CinC 2020 and CSN).
 
+    Nothing is read from a data file before the header has been parsed strictly and every file it names has been
+    found to be a regular file of the announced size (`validate_record`): a FIFO, a device, a header claiming
+    more samples than stored, or a `.mat` that is not the MAT v4 int16 matrix its header describes is refused.
+
     Args:
         path: the record with or without extension (`.../00001_lr`, `.../00001_lr.hea`, `.../JS00001.mat`).
 
@@ -129,72 +353,43 @@ def read_ecg(path: str | os.PathLike) -> EcgRecord:
 
     Raises:
         FileNotFoundError: the header or a data file it names does not exist.
-        ValueError: the header cannot be parsed, announces zero samples, disagrees with the size of its data
+        ValueError: the header cannot be parsed (sampling rate not positive and finite, negative counts, unknown
+            format...), names something that is not a regular file, disagrees with the size or layout of its data
             file, or the data cannot be decoded. The message names the record.
     """
     wfdb_module = _require_wfdb()
     base = _record_base(path)
     source = str(base)
-    header_path = base.with_name(base.name + ".hea")
-    if not header_path.is_file():
-        raise FileNotFoundError(f"ECG record {source}: header file {header_path} does not exist")
-    # Parsing a header is the slowest step of reading a record (wfdb's parser), so it is parsed once, by rdrecord;
-    # the header is parsed again on its own only to explain a record that could not be read.
+    header = validate_record(base)
     try:
         record = wfdb_module.rdrecord(str(base), physical=False)
         signal = record.dac(return_res=32)
     except Exception as error:  # wfdb raises many types for malformed records
-        _check_header(wfdb_module, base, source)
         raise ValueError(f"ECG record {source}: cannot decode the signal data ({error})") from error
-    if not _is_multi_segment(header_path):  # segments of multi-segment records are checked by wfdb
-        _check_header_fields(record, source)
-        _check_data_files(record, base.parent, f"ECG record {source}")
     if signal is None or signal.ndim != 2 or signal.shape[0] == 0:
         raise ValueError(f"ECG record {source}: the data file holds zero samples")
+    if not math.isclose(float(record.fs), header.sampling_rate, rel_tol=1e-9):
+        # wfdb's own parser reads some valid numbers wrongly (`1e9` as 1): the strictly parsed rate is the truth.
+        logger.debug("%s: wfdb read the sampling rate as %s, the header says %s", source, record.fs,
+                     header.sampling_rate)
     _warn_on_checksum_mismatch(record, source)
     signal = np.ascontiguousarray(signal.T, dtype=np.float32)
     signal *= _millivolt_factors(record.units or [None] * record.n_sig, source)[:, None]
-    return EcgRecord(signal=signal, sampling_rate=float(record.fs), lead_names=list(record.sig_name), source=source)
-
-
-def _is_multi_segment(header_path: Path) -> bool:
-    """A multi-segment header's record line reads `name/n_segments ...`."""
-    with open(header_path, encoding="latin-1") as header_file:
-        for line in header_file:
-            if line.strip() and not line.startswith("#"):
-                return "/" in line.split()[0]
-    return False
-
-
-def _check_header_fields(header: Any, source: str) -> None:
-    """Raise if a parsed header (or the record read with it) declares no samples or no signals."""
-    if header.sig_len == 0:
-        raise ValueError(f"ECG record {source}: the header declares zero samples")
-    if not header.n_sig or not header.file_name:
-        raise ValueError(f"ECG record {source}: the header declares no signals")
-
-
-def _check_header(wfdb_module: Any, base: Path, source: str) -> None:
-    """Parse the header alone and raise the error that explains why its record cannot be read, if it does."""
-    header_path = base.with_name(base.name + ".hea")
-    try:
-        header = wfdb_module.rdheader(str(base))
-    except Exception as error:  # wfdb raises many types for malformed headers
-        raise ValueError(f"ECG record {source}: unreadable header {header_path} ({error})") from error
-    if isinstance(header, wfdb_module.MultiRecord):
-        if header.sig_len == 0:
-            raise ValueError(f"ECG record {source}: the header declares zero samples")
-        return
-    _check_header_fields(header, source)
-    _check_data_files(header, base.parent, f"ECG record {source}")
+    return EcgRecord(signal=signal, sampling_rate=header.sampling_rate, lead_names=list(record.sig_name),
+                     source=source)
 
 
 def _warn_on_checksum_mismatch(record: Any, source: str) -> None:
-    """Log a warning when the samples do not add up to the header's checksums (sign of corrupted data)."""
+    """Log a warning when the samples do not add up to the header's checksums (sign of corrupted data).
+
+    Checksums are 16-bit sums: writers store them signed (CinC 2021: Georgia, Ningbo, PTB-XL in CinC format) or
+    unsigned, so they are compared modulo 65536."""
     if not record.checksum or not any(record.checksum):
         return  # writers that leave checksums at 0 carry no information
     actual = record.calc_checksum()
-    mismatched = [name for name, want, got in zip(record.sig_name, record.checksum, actual) if int(want) != int(got)]
+    mismatched = [
+        name for name, want, got in zip(record.sig_name, record.checksum, actual) if (int(want) - int(got)) % 65536
+    ]
     if mismatched:
         logger.warning("%s: checksum mismatch for leads %s; the data may be corrupted", source, mismatched)
 

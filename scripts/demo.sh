@@ -22,13 +22,13 @@ echo "[demo] 2/4 extracting entities from the reports with the lexicon"
 python datasets_scripts/extract_entities.py --dataset "$DATA/ptbxl-100" --extractor lexicon --out "$DATA/ptbxl-100-entities"
 
 echo "[demo] 3/4 pre-training a small SuPreME on folds 1-8 (configs/demo.yaml)"
-rm -rf "$OUT/model"
+rm -rf "$OUT/run"
 # accelerate launch would otherwise limit the process to one CPU thread
 accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
     --num_cpu_threads_per_process "$(nproc)" train_accelerate.py --config configs/demo.yaml
 
 echo "[demo] 4/4 zero-shot evaluation on folds 9-10 and one record through the pipeline"
-python -m modeling_supreme.demo --model "$OUT/model" --dataset "$DATA/ptbxl-100-entities" \
+python -m modeling_supreme.demo --model "$OUT/run/model" --dataset "$DATA/ptbxl-100-entities" \
     --record data/ptbxl-sample/records100/00000/00063_lr --out "$OUT"
 
 echo "[demo] finished in $((SECONDS - started)) s"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.dataset_builders import BuildSettings, SignalReader
 from modeling_supreme.dataset_builders.ptbxl import PTBXL_TASKS, build_ptbxl
 from tests.dataset_builders_helpers import copy_ptbxl_subset, ptbxl_signal
+from tests.process_helpers import descendants, survivors
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 BENCHMARK_TABLE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
@@ -213,8 +216,9 @@ def test_cli_killed_mid_build_resumes_from_the_last_finished_shard(tmp_path):
         "--num-proc",
         "2",
     ]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     progress = tmp_path / "out" / "progress.json"
+    workers: set[int] = set()
     try:
         _wait_for(
             lambda: (
@@ -222,9 +226,14 @@ def test_cli_killed_mid_build_resumes_from_the_last_finished_shard(tmp_path):
                 and len(json.loads(progress.read_text())["splits"].get("train", {}).get("shards", [])) >= 2
             )
         )
+        workers = descendants(process.pid)
     finally:
         process.kill()
         process.wait()
+        left = survivors(workers)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert workers and not left, f"reader workers {sorted(left)} outlived the killed build"
     finished = sum(len(split["shards"]) for split in json.loads(progress.read_text())["splits"].values())
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

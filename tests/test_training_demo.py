@@ -24,10 +24,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.mark.slow
 def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_encoder_dir, tmp_path, capsys):
     AcceleratorState._reset_state(reset_partial_state=True)
-    options = tiny_options(training_dataset, tmp_path / "model", tiny_text_encoder_dir, max_steps=3, select_best=False)
+    options = tiny_options(training_dataset, tmp_path / "run", tiny_text_encoder_dir, max_steps=3, select_best=False)
     run_training(options)
     record = ptbxl_record(63)  # fold 10, cardiologists: anteroseptal MI
-    assert demo.main(["--model", str(tmp_path / "model"), "--dataset", str(training_dataset), "--record", str(record),
+    assert demo.main(["--model", str(tmp_path / "run" / "model"), "--dataset", str(training_dataset), "--record", str(record),
                       "--out", str(tmp_path / "demo-output")]) == 0
 
     summary = json.loads((tmp_path / "demo-output" / "summary.json").read_text())
@@ -37,7 +37,7 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     assert summary["queries"] == load_label_descriptions()["ptbxl_super"]
     splits = load_splits(str(training_dataset))
     assert summary["n_records"] == len(splits["validation"]) + len(splits["test"])  # folds 9-10
-    model, processor = load_model_folder(tmp_path / "model")
+    model, processor = load_model_folder(tmp_path / "run" / "model")
     expected = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation", "test"]))
     assert summary["per_class_auroc"] == pytest.approx(expected.per_label_auroc)
     assert summary["record"]["cardiologist_labels"] == ["MI"]

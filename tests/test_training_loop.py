@@ -64,14 +64,16 @@ def finished_run(training_dataset, tiny_text_encoder_dir, tmp_path_factory):
 
 def test_run_ends_with_a_pipeline_folder_holding_the_weights_chosen_on_validation(finished_run, training_dataset):
     options, result = finished_run
-    output = Path(options.output_dir)
+    output = Path(options.output_dir) / "model"
+    assert result.output_dir == output and result.run_dir == Path(options.output_dir)
+    assert sorted(path.name for path in output.iterdir() if path.is_dir()) == []  # no checkpoints/, best/, logs/
     assert result.global_step == result.total_steps == 6 and result.world_size == 1
     validation_means = {record["step"]: record["val/mean_auroc"] for record in result.evaluations}
     assert sorted(validation_means) == [2, 4, 6]
     assert result.final_weights == "best" and result.best_metric == max(validation_means.values())
     assert validation_means[result.best_step] == result.best_metric
 
-    final, best = load_file(output / "model.safetensors"), load_file(output / "best" / "model.safetensors")
+    final, best = load_file(output / "model.safetensors"), load_file(output.parent / "best" / "model.safetensors")
     assert final.keys() == best.keys() and all(torch.equal(final[key], best[key]) for key in final)
     # The saved weights score the validation split exactly as logged when they were chosen.
     model, processor = load_model_folder(output)
@@ -151,7 +153,7 @@ def test_training_without_validation_keeps_the_last_step_and_logs_to_tensorboard
     result = run_training(options)
     assert result.final_weights == "last" and result.evaluations == [] and result.best_step is None
     assert list((tmp_path / "out" / "logs").rglob("events.out.tfevents.*"))
-    final = load_file(tmp_path / "out" / "model.safetensors")
+    final = load_file(tmp_path / "out" / "model" / "model.safetensors")
     last = load_file(tmp_path / "out" / "checkpoints" / "checkpoint-2" / "model.safetensors")
     assert all(torch.equal(final[key], last[key]) for key in final)
 
@@ -178,7 +180,7 @@ def test_command_line_with_yaml_config_and_push_to_hub_loads_in_a_fresh_process(
     completed = subprocess.run(command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "Trained 3 steps" in completed.stdout and "Pushed to" in completed.stdout
-    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / "model" / "training_summary.json").read_text())
     assert summary["global_step"] == 3 and summary["options"]["learning_rate"] == 1e-3  # file value, flag overrides
 
     pushed = set(local_hub.repo_files("someone/tiny-supreme"))
@@ -193,5 +195,5 @@ def test_command_line_with_yaml_config_and_push_to_hub_loads_in_a_fresh_process(
     fresh = subprocess.run([sys.executable, "-c", load], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     top = json.loads(fresh.stdout.strip().splitlines()[-1])
-    vocabulary = Vocabulary.load(tmp_path / "out" / "vocabulary.json")
+    vocabulary = Vocabulary.load(tmp_path / "out" / "model" / "vocabulary.json")
     assert len(top) == 2 and {item["label"] for item in top} <= set(vocabulary.labels)

@@ -32,7 +32,7 @@ def test_two_process_cpu_run(training_dataset, tiny_text_encoder_dir, tmp_path):
     assert "Trained 4 steps on 2 process(es)" in completed.stdout
     assert completed.stdout.count("Model folder") == 1  # the summary is printed by the main process only
 
-    summary = json.loads((output / "training_summary.json").read_text())
+    summary = json.loads((output / "model" / "training_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["global_step"] == 4
 
     checkpoints = list_checkpoints(output)
@@ -40,8 +40,9 @@ def test_two_process_cpu_run(training_dataset, tiny_text_encoder_dir, tmp_path):
     assert not list((output / "checkpoints").glob("*.partial"))
     for checkpoint in checkpoints:
         names = {path.name for path in checkpoint.iterdir()}
-        assert {"random_states_0.pkl", "random_states_1.pkl", "model.safetensors", "optimizer.bin"} <= names
-        assert len([name for name in names if name.endswith(".safetensors")]) == 1
+        per_process = {f"rng_state_{rank}.{kind}" for rank in (0, 1) for kind in ("json", "safetensors")}
+        shared = {"model.safetensors", "optimizer.json", "optimizer.safetensors", "loop_state.json", "trainer_state.json"}
+        assert names == per_process | shared  # JSON and safetensors only: nothing is unpickled on resume
 
     metrics = read_metrics(output / "logs" / "supreme" / "metrics.jsonl")
     train_steps = [record["step"] for record in metrics if "train/loss" in record]
@@ -54,7 +55,7 @@ def test_two_process_cpu_run(training_dataset, tiny_text_encoder_dir, tmp_path):
 
     # Validation was scored in two shards (19 ECGs: 10 + 10 with one repeated) and gathered: the same numbers as
     # scoring the chosen weights in this single process.
-    model, processor = load_model_folder(output)
+    model, processor = load_model_folder(output / "model")
     rescored = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation"]))
     assert rescored.mean_auroc == pytest.approx(summary["best_metric"], abs=1e-4)
     logged = {record["step"]: record for record in metrics if "val/mean_auroc" in record}

@@ -8,6 +8,7 @@ from pathlib import Path
 import datasets
 from huggingface_hub import DatasetCard, HfApi
 
+from ..pickle_files import refuse_pickle_files
 from .card import DEFAULT_CONFIG
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,12 @@ def push_dataset_folder(
 
     Returns:
         The URL of the dataset repository.
+
+    Raises:
+        ValueError: the folder holds a pickle file (nothing is uploaded).
     """
     folder = Path(folder)
+    refuse_pickle_files(folder, "publish")
     card = DatasetCard.load(folder / "README.md")
     for key in _KEYS_WRITTEN_BY_PUSH:
         card.data.pop(key, None)

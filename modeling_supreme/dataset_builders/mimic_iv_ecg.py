@@ -32,6 +32,7 @@ from datasets import Value
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
+from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_chunks, record_path_under
 from .tasks import RecordTask, Rejection, StreamItem
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ MIN_REPORT_WORDS = 4
 SAMPLING_RATE = 500
 RECORD_SECONDS = 10.0
 CSV_CHUNK_ROWS = 100_000
+RECORD_LIST_COLUMNS = ("subject_id", "study_id", "path", "ecg_time")
 SHORT_REPORT = "report under 4 words"
 NO_REPORT = "no machine report"
 
@@ -74,53 +76,83 @@ def word_count(report: str) -> int:
 def load_reports(machine_measurements: str | Path) -> dict[int, str]:
     """study_id -> cleaned report, read in chunks (only the id and report columns).
 
-    A study listed twice keeps its first report (logged).
+    A study listed twice keeps its first report, and a row whose study_id is not an integer is skipped (both
+    logged with their count: such rows cannot be matched to a record).
+
+    Raises:
+        ValueError: the table cannot be read, or has no study_id or report_k column (names the file).
     """
     reports: dict[int, str] = {}
-    duplicates = 0
+    duplicates = malformed = 0
     columns = ["study_id", *REPORT_COLUMNS]
-    for chunk in pd.read_csv(
-        machine_measurements, usecols=lambda name: name in columns, dtype=str, chunksize=CSV_CHUNK_ROWS
-    ):
+    chunks = read_csv_chunks(
+        machine_measurements, CSV_CHUNK_ROWS, ("study_id",), usecols=lambda name: name in columns, dtype=str
+    )
+    for chunk in chunks:
         present = [column for column in REPORT_COLUMNS if column in chunk.columns]
         if not present:
             raise ValueError(f"{machine_measurements}: no report_0..report_17 columns")
         for study_id, *fragments in chunk[["study_id", *present]].itertuples(index=False):
-            key = int(study_id)
-            if key in reports:
+            key = _study_key(study_id)
+            if key is None:
+                malformed += 1
+            elif key in reports:
                 duplicates += 1
-                continue
-            reports[key] = clean_report(fragments)
+            else:
+                reports[key] = clean_report(fragments)
     if duplicates:
         logger.warning(
             "%s: %d studies listed more than once; kept the first report of each", machine_measurements, duplicates
         )
+    if malformed:
+        logger.warning("%s: %d rows without an integer study_id were skipped", machine_measurements, malformed)
     return reports
+
+
+def _study_key(value: Any) -> int | None:
+    """`"40689238"` -> 40689238; None for anything that is not an integer."""
+    text = str(value).strip()
+    return int(text) if text.isdigit() else None
 
 
 def mimic_tasks(root: str | Path, reports: dict[int, str]) -> Iterator[StreamItem]:
     """Records of `record_list.csv` in file order, joined with their report on study_id; records without a
-    report or with a report under four words come out as `Rejection`s."""
+    report or with a report under four words, rows with a malformed id, a path outside `root` or a study_id
+    listed already come out as `Rejection`s."""
     root = Path(root)
     record_list = root / "record_list.csv"
-    for chunk in pd.read_csv(record_list, dtype=str, chunksize=CSV_CHUNK_ROWS):
+    seen: dict[int, int] = {}  # study_id -> line of its first row
+    line = 1  # the header line
+    for chunk in read_csv_chunks(record_list, CSV_CHUNK_ROWS, RECORD_LIST_COLUMNS, dtype=str, keep_default_na=False):
         for row in chunk.itertuples(index=False):
-            study_id = int(row.study_id)
-            path = str(root / row.path)
-            report = reports.get(study_id)
-            if report is None:
-                yield Rejection(str(study_id), path, f"study {study_id}: no row in machine_measurements.csv", NO_REPORT)
-            elif word_count(report) < MIN_REPORT_WORDS:
-                reason = f"study {study_id}: report {report!r} has {word_count(report)} words (< {MIN_REPORT_WORDS})"
-                yield Rejection(str(study_id), path, reason, SHORT_REPORT)
-            else:
-                columns = {
-                    "report": report,
-                    "subject_id": int(row.subject_id),
-                    "study_id": study_id,
-                    "ecg_time": str(row.ecg_time),
-                }
-                yield RecordTask(str(study_id), path, columns)
+            line += 1
+            yield _record_item(root, row, reports, seen, f"{record_list} line {line}")
+            study_id = _study_key(row.study_id)
+            if study_id is not None:
+                seen.setdefault(study_id, line)
+
+
+def _record_item(root: Path, row: Any, reports: dict[int, str], seen: dict[int, int], where: str) -> StreamItem:
+    """One row of `record_list.csv` as a task, or its rejection."""
+    study_id, subject_id = _study_key(row.study_id), _study_key(row.subject_id)
+    if study_id is None or subject_id is None:
+        return Rejection(f"({where})", str(row.path), f"{where}: study_id {row.study_id!r} or subject_id "
+                         f"{row.subject_id!r} is not an integer", MALFORMED_ROW)
+    if study_id in seen:
+        return Rejection(str(study_id), str(row.path), f"{where}: study {study_id} is listed already on line "
+                         f"{seen[study_id]}", DUPLICATE_ID)
+    try:
+        path = str(record_path_under(root, row.path))
+    except ValueError as error:
+        return Rejection(str(study_id), str(row.path), f"{where}: {error}", OUTSIDE_ROOT)
+    report = reports.get(study_id)
+    if report is None:
+        return Rejection(str(study_id), path, f"study {study_id}: no row in machine_measurements.csv", NO_REPORT)
+    if word_count(report) < MIN_REPORT_WORDS:
+        reason = f"study {study_id}: report {report!r} has {word_count(report)} words (< {MIN_REPORT_WORDS})"
+        return Rejection(str(study_id), path, reason, SHORT_REPORT)
+    columns = {"report": report, "subject_id": subject_id, "study_id": study_id, "ecg_time": str(row.ecg_time)}
+    return RecordTask(str(study_id), path, columns)
 
 
 def mimic_features() -> dict[str, Any]:

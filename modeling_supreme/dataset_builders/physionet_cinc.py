@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import yaml
 from datasets import List, Value
 
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
+from .tables import read_csv_table
 from .tasks import RecordTask, Rejection, StreamItem
 
 CincDataset = Literal["cpsc2018", "csn"]
@@ -209,7 +209,7 @@ def read_split_tables(splits_dir: str | Path, dataset: CincDataset) -> dict[str,
             )
         names = [
             table.record_name(value)
-            for value in pd.read_csv(path, usecols=[table.id_column], dtype=str)[table.id_column]
+            for value in read_csv_table(path, required=(table.id_column,), dtype=str)[table.id_column]
         ]
         for name in names:
             if name in seen:

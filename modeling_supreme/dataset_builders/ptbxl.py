@@ -30,12 +30,16 @@ from datasets import List, Value
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tasks import RecordTask
+from .tables import DUPLICATE_ID, EMPTY_REPORT, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_table, record_path_under
+from .tasks import RecordTask, Rejection, StreamItem
 
 PTBXL_TASKS = ("super_class", "sub_class", "form", "rhythm")
 SPLIT_FOLDS: Mapping[str, tuple[int, ...]] = {"train": (1, 2, 3, 4, 5, 6, 7, 8), "validation": (9,), "test": (10,)}
 SAMPLING_RATES = {100: "filename_lr", 500: "filename_hr"}
 RECORD_SECONDS = 10.0
+DATABASE_FILE = "ptbxl_database.csv"
+STATEMENT_COLUMNS = ("diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass")
+DATABASE_COLUMNS = ("ecg_id", "patient_id", "strat_fold", "scp_codes", "report", *SAMPLING_RATES.values())
 
 CITATION = """Wagner, P., Strodthoff, N., Bousseljot, R.-D., Kreiseler, D., Lunze, F. I., Samek, W., Schaeffter, T.
 PTB-XL, a large publicly available electrocardiography dataset. Scientific Data 7, 154 (2020).
@@ -62,7 +66,7 @@ class PtbxlLabelSpace:
     def from_scp_statements(cls, path: str | Path) -> PtbxlLabelSpace:
         """Read `scp_statements.csv` (index = SCP code; columns diagnostic, form, rhythm, diagnostic_class,
         diagnostic_subclass)."""
-        statements = pd.read_csv(path, index_col=0)
+        statements = read_csv_table(path, required=STATEMENT_COLUMNS, index_col=0)
         diagnostic = statements[statements["diagnostic"] == 1]
         form = statements[statements["form"] == 1]
         rhythm = statements[statements["rhythm"] == 1]
@@ -90,14 +94,21 @@ class PtbxlLabelSpace:
 
 
 def parse_scp_codes(text: str, source: str) -> dict[str, float]:
-    """`"{'NORM': 100.0, 'SR': 0.0}"` (the database's Python-literal format) -> {code: likelihood}."""
+    """`"{'NORM': 100.0, 'SR': 0.0}"` (the database's Python-literal format) -> {code: likelihood}.
+
+    Raises:
+        ValueError: not a Python literal, not a mapping, or a likelihood that is not a number (names `source`).
+    """
     try:
         codes = ast.literal_eval(text)
-    except (ValueError, SyntaxError) as error:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as error:
         raise ValueError(f"{source}: unreadable scp_codes {text!r}") from error
     if not isinstance(codes, dict):
         raise ValueError(f"{source}: scp_codes {text!r} is not a mapping")
-    return {str(code): float(likelihood) for code, likelihood in codes.items()}
+    try:
+        return {str(code): float(likelihood) for code, likelihood in codes.items()}
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{source}: scp_codes {text!r} has a likelihood that is not a number") from error
 
 
 def ptbxl_features(label_space: PtbxlLabelSpace) -> dict[str, Any]:
@@ -111,41 +122,100 @@ def ptbxl_features(label_space: PtbxlLabelSpace) -> dict[str, Any]:
     }
 
 
-def ptbxl_tasks(root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpace) -> dict[str, Iterator[RecordTask]]:
-    """Split -> lazy stream of the records of `ptbxl_database.csv` in that split, sorted by ecg_id.
+def ptbxl_tasks(
+    root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpace
+) -> tuple[dict[str, Iterator[StreamItem]], list[Rejection]]:
+    """Split -> lazy stream of the rows of `ptbxl_database.csv` in that split, sorted by ecg_id; and the rows that
+    belong to no split (a `strat_fold` outside 1-10, or no usable ecg_id), as rejections.
+
+    Each row comes out as a `RecordTask`, or as a `Rejection` when it repeats an ecg_id (the first row is built),
+    its record path leaves `root`, its report is empty, or a value is malformed (`scp_codes`, ids).
 
     Raises:
-        ValueError: unknown sampling rate, or a `strat_fold` outside 1-10 (names the rows); a malformed
-            `scp_codes` raises when its row is reached.
+        ValueError: unknown sampling rate, or a database that cannot be read or lacks a column (names the file).
     """
     if sampling_rate not in SAMPLING_RATES:
         raise ValueError(f"PTB-XL has records at {sorted(SAMPLING_RATES)} Hz, not {sampling_rate}")
     root = Path(root)
-    database = pd.read_csv(root / "ptbxl_database.csv", index_col="ecg_id").sort_index()
+    csv_path = root / DATABASE_FILE
+    database = read_csv_table(csv_path, required=DATABASE_COLUMNS, dtype=str, keep_default_na=False)
+    database["line"] = range(2, len(database) + 2)  # 1 is the header line
+    database["ecg_id"] = pd.to_numeric(database["ecg_id"], errors="coerce")
+    database["strat_fold"] = pd.to_numeric(database["strat_fold"], errors="coerce")
+    database = database.sort_values("ecg_id", kind="stable")
     known_folds = [fold for folds in SPLIT_FOLDS.values() for fold in folds]
-    unknown = database.index[~database["strat_fold"].isin(known_folds)].tolist()
-    if unknown:
-        raise ValueError(f"{root / 'ptbxl_database.csv'}: strat_fold outside 1-10 for ecg_id {unknown[:10]}")
-    return {
+    assigned = database["strat_fold"].isin(known_folds) & _whole_numbers(database["ecg_id"])
+    unassigned = [_unassigned_rejection(root, row) for row in database[~assigned].itertuples(index=False)]
+    database = database[assigned]
+    first_line = database.groupby("ecg_id")["line"].transform("min")
+    database = database.assign(first_line=first_line.where(first_line != database["line"]))
+    splits = {
         split: _split_records(root, database[database["strat_fold"].isin(folds)], sampling_rate, label_space)
         for split, folds in SPLIT_FOLDS.items()
     }
+    return splits, unassigned
+
+
+def _whole_numbers(values: pd.Series) -> pd.Series:
+    return values.notna() & (values == values.round())
+
+
+def _unassigned_rejection(root: Path, row: Any) -> Rejection:
+    where = f"{root / DATABASE_FILE} line {row.line}"
+    if not _whole_numbers(pd.Series([row.ecg_id])).iloc[0]:
+        return Rejection(f"line {row.line}", str(root / DATABASE_FILE), f"{where}: ecg_id is not an integer",
+                         MALFORMED_ROW)
+    ecg_id = int(row.ecg_id)
+    return Rejection(str(ecg_id), str(root / DATABASE_FILE),
+                     f"{where} (ecg_id {ecg_id}): strat_fold {row.strat_fold!r} is not one of 1-10", MALFORMED_ROW)
 
 
 def _split_records(
     root: Path, rows: pd.DataFrame, sampling_rate: int, label_space: PtbxlLabelSpace
-) -> Iterator[RecordTask]:
-    for ecg_id, row in rows.iterrows():
-        codes = parse_scp_codes(row["scp_codes"], f"{root / 'ptbxl_database.csv'} (ecg_id {ecg_id})")
+) -> Iterator[StreamItem]:
+    for row in rows.itertuples(index=False):
+        yield _row_item(root, row, sampling_rate, label_space)
+
+
+def _row_item(root: Path, row: Any, sampling_rate: int, label_space: PtbxlLabelSpace) -> StreamItem:
+    """One database row as a task, or its rejection (duplicate, path outside the root, empty report, malformed)."""
+    ecg_id = int(row.ecg_id)
+    where = f"{root / DATABASE_FILE} line {row.line} (ecg_id {ecg_id})"
+    listed = getattr(row, SAMPLING_RATES[sampling_rate])
+    if not pd.isna(row.first_line):
+        return Rejection(str(ecg_id), listed, f"{where}: ecg_id {ecg_id} is listed already on line "
+                         f"{int(row.first_line)}", DUPLICATE_ID)
+    try:
+        path = record_path_under(root, listed)
+    except ValueError as error:
+        return Rejection(str(ecg_id), listed, f"{where}: {error}", OUTSIDE_ROOT)
+    report = str(row.report).strip()
+    if not report:
+        return Rejection(str(ecg_id), str(path), f"{where}: empty report", EMPTY_REPORT)
+    try:
+        codes = parse_scp_codes(row.scp_codes, where)
         columns = {
-            "report": "" if pd.isna(row["report"]) else str(row["report"]).strip(),
-            "ecg_id": int(ecg_id),
-            "patient_id": int(row["patient_id"]),
-            "strat_fold": int(row["strat_fold"]),
+            "report": report,
+            "ecg_id": ecg_id,
+            "patient_id": _integer(row.patient_id, "patient_id", where),
+            "strat_fold": int(row.strat_fold),
             "scp_codes": json.dumps(codes),
             **{task: label_space.multi_hot(task, codes) for task in PTBXL_TASKS},
         }
-        yield RecordTask(str(ecg_id), str(root / row[SAMPLING_RATES[sampling_rate]]), columns)
+    except ValueError as error:
+        return Rejection(str(ecg_id), str(path), str(error), MALFORMED_ROW)
+    return RecordTask(str(ecg_id), str(path), columns)
+
+
+def _integer(value: str, column: str, where: str) -> int:
+    """`"15709.0"` -> 15709 (the database writes ids as floats); ValueError naming the row otherwise."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():
+        raise ValueError(f"{where}: {column} {value!r} is not an integer")
+    return int(number)
 
 
 def ptbxl_description(label_space: PtbxlLabelSpace, sampling_rate: int) -> DatasetDescription:
@@ -184,7 +254,7 @@ def build_ptbxl(
     """
     root = Path(root)
     label_space = PtbxlLabelSpace.from_scp_statements(root / "scp_statements.csv")
-    splits = ptbxl_tasks(root, sampling_rate, label_space)
+    splits, unassigned = ptbxl_tasks(root, sampling_rate, label_space)
     return build_dataset(
         out,
         splits,
@@ -193,4 +263,5 @@ def build_ptbxl(
         ptbxl_description(label_space, sampling_rate),
         settings,
         signature={"source": "ptb-xl"},
+        unassigned=unassigned,
     )

@@ -20,8 +20,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import ctypes
 import itertools
 import logging
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -73,6 +78,34 @@ def _category(error: Exception) -> str:
     return "unreadable record"
 
 
+# How often a worker checks that the process that started it is still alive (where the kernel cannot tell it).
+PARENT_CHECK_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Worker initializer: the worker dies when the build's process does, whatever kills it (SIGKILL, SIGTERM).
+
+    Without this, a killed build leaves its readers running under PID 1. On Linux the kernel sends SIGKILL to the
+    worker when its parent exits (`PR_SET_PDEATHSIG`); everywhere, a daemon thread also exits the worker once its
+    parent is gone (it then has another parent process id).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError) as error:  # an unusual libc: the watchdog thread remains
+            logger.debug("prctl(PR_SET_PDEATHSIG) unavailable: %s", error)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True).start()
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)  # no clean-up to do: the parent, which owns every output file, is gone
+
+
 def _chunks(items: Iterable[StreamItem], size: int) -> Iterator[list[StreamItem]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
@@ -85,14 +118,15 @@ def read_records(
     """Read the records of `items` in their order, with `num_proc` processes (1 = in this process).
 
     At most `2 * num_proc` chunks of `chunk_size` records are in flight, so memory stays bounded whatever
-    the number of records. Yields (item, SignalArrays or Rejection) in the order of `items`.
+    the number of records. Yields (item, SignalArrays or Rejection) in the order of `items`. The workers end with
+    this process, also when it is killed (`_end_with_parent`).
     """
     if num_proc <= 1:
         for item in items:
             yield from _read_chunk(reader, [item])
         return
     chunks = _chunks(items, chunk_size)
-    pool = ProcessPoolExecutor(max_workers=num_proc)
+    pool = ProcessPoolExecutor(max_workers=num_proc, initializer=_end_with_parent, initargs=(os.getpid(),))
     try:
         pending: collections.deque[Future[list[ReadOutcome]]] = collections.deque(
             pool.submit(_read_chunk, reader, chunk) for chunk in itertools.islice(chunks, 2 * num_proc)

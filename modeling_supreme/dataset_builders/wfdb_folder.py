@@ -2,9 +2,10 @@
 
 The CSV has the columns `record` (path of the record relative to the folder, with or without `.hea`, e.g.
 `ward3/0001` or `ward3/0001.hea`) and `report`, and optionally `split` (a split name per record; default
-`train`). Rows are built in CSV order. A listed record that does not exist or has an empty report is rejected
-into `rejects.jsonl`; records in the folder that the CSV does not list are recorded there too (as
-"not listed in the CSV"), so nothing disappears unnoticed. All records must share one sampling rate (the
+`train`). Rows are built in CSV order. A listed record that does not exist, lies outside the folder (absolute path
+or `..`), is listed again (the first row is built) or has an empty report is rejected into `rejects.jsonl`; records
+in the folder that the CSV does not list are recorded there too (as "not listed in the CSV"), so nothing disappears
+unnoticed. All records must share one sampling rate (the
 dataset stores signals at the source rate); the rate defaults to that of the first listed record.
 """
 
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..reading_supreme import read_header
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
+from .tables import DUPLICATE_ID, EMPTY_REPORT, OUTSIDE_ROOT, read_csv_table, record_path_under
 from .tasks import RecordTask, Rejection, StreamItem
 
 DEFAULT_SPLIT = "train"
@@ -34,57 +37,66 @@ def _record_key(value: str) -> str:
 
 
 def read_report_table(csv_path: str | Path) -> pd.DataFrame:
-    """The CSV as a frame with columns record (normalised key), report, split.
+    """The CSV as a frame with columns record (normalised key), report, split, line (its line in the file).
 
     Raises:
-        ValueError: a required column is missing, a record is listed twice, or a split name is not a word.
+        FileNotFoundError: no such CSV.
+        ValueError: the CSV is empty, not UTF-8 or unparsable, a required column is missing, or a split name is
+            not a word (each names the file).
     """
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = {"record", "report"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{csv_path}: missing column(s) {sorted(missing)} (need record, report; optional split)")
+    table = read_csv_table(csv_path, required=("record", "report"), dtype=str, keep_default_na=False)
     if "split" not in table.columns:
         table["split"] = DEFAULT_SPLIT
+    table["line"] = range(2, len(table) + 2)  # 1 is the header line
     table["record"] = table["record"].map(_record_key)
     table["split"] = table["split"].str.strip().replace("", DEFAULT_SPLIT)
-    duplicated = table["record"][table["record"].duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"{csv_path}: records listed more than once: {duplicated[:10]}")
     invalid = sorted(name for name in table["split"].unique() if not _SPLIT_NAME.match(name))
     if invalid:
         raise ValueError(f"{csv_path}: split names must be letters, digits or '_', got {invalid}")
-    return table[["record", "report", "split"]]
+    return table[["record", "report", "split", "line"]]
 
 
 def header_sampling_rate(record_path: Path) -> int:
-    """Sampling rate from the record line of a `.hea` file (third field; WFDB's default 250 Hz if absent)."""
-    header = record_path.with_name(record_path.name + ".hea")
-    for line in header.read_text(errors="replace").splitlines():
-        if line.strip() and not line.startswith("#"):
-            fields = line.split()
-            return round(float(fields[2].split("/")[0])) if len(fields) > 2 else 250
-    raise ValueError(f"{header}: no record line")
+    """Sampling rate of a record from its header (parsed strictly: a missing or non-positive rate is refused)."""
+    return round(read_header(record_path).sampling_rate)
 
 
 def _first_record_rate(root: Path, records: pd.Series) -> int:
     for record in records:
-        path = root / record
+        try:
+            path = record_path_under(root, record)
+        except ValueError:
+            continue  # rejected when its row is built
         if path.with_name(path.name + ".hea").is_file():
-            return header_sampling_rate(path)
+            try:
+                return header_sampling_rate(path)
+            except ValueError:
+                continue  # a broken header: its record is rejected when read, the next one gives the rate
     raise ValueError(f"none of the {len(records)} records listed in the CSV exists under {root}")
 
 
-def _split_stream(root: Path, rows: pd.DataFrame, csv_name: str) -> Iterator[StreamItem]:
-    for record, report in rows[["record", "report"]].itertuples(index=False):
-        path = root / record
-        if not path.with_name(path.name + ".hea").is_file():
-            yield Rejection(
-                record, str(path), f"{record} is listed in {csv_name} but {path}.hea does not exist", "missing file"
-            )
-        elif not report.strip():
-            yield Rejection(record, str(path), f"{record}: empty report in {csv_name}", "empty report")
-        else:
-            yield RecordTask(record, str(path), {"report": " ".join(report.split())})
+def _row_item(root: Path, record: str, report: str, first_line: int | None, line: int, csv_name: str) -> StreamItem:
+    """The row at `line` of the CSV as a task, or its rejection (duplicate, outside the root, missing, no report)."""
+    where = f"{csv_name} line {line}"
+    if first_line is not None:
+        return Rejection(record, str(root / record), f"{record} ({where}) is listed already on line {first_line}",
+                         DUPLICATE_ID)
+    try:
+        path = record_path_under(root, record)
+    except ValueError as error:
+        return Rejection(record, record, f"{where}: {error}", OUTSIDE_ROOT)
+    if not path.with_name(path.name + ".hea").is_file():
+        return Rejection(record, str(path), f"{record} is listed in {where} but {path}.hea does not exist",
+                         "missing file")
+    if not report.strip():
+        return Rejection(record, str(path), f"{record}: empty report in {where}", EMPTY_REPORT)
+    return RecordTask(record, str(path), {"report": " ".join(report.split())})
+
+
+def _split_stream(root: Path, rows: pd.DataFrame, first_lines: dict[str, int], csv_name: str) -> Iterator[StreamItem]:
+    for record, report, line in rows[["record", "report", "line"]].itertuples(index=False):
+        first_line = first_lines[record]
+        yield _row_item(root, record, report, first_line if first_line != line else None, line, csv_name)
 
 
 def wfdb_folder_tasks(
@@ -94,8 +106,11 @@ def wfdb_folder_tasks(
     root = Path(root)
     table = read_report_table(csv_path)
     csv_name = Path(csv_path).name
+    # Each record is built from its first row; a later row with the same record is rejected (whatever its split).
+    first_lines = table.groupby("record", sort=False)["line"].min().to_dict()
     streams = {
-        split: _split_stream(root, table[table["split"] == split], csv_name) for split in dict.fromkeys(table["split"])
+        split: _split_stream(root, table[table["split"] == split], first_lines, csv_name)
+        for split in dict.fromkeys(table["split"])
     }
     listed = set(table["record"])
     unlisted = [

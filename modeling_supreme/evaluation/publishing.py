@@ -17,6 +17,7 @@ from typing import Any
 
 from huggingface_hub import HfApi, ModelCard
 
+from ..pickle_files import refuse_pickle_files
 from .model_card import CardInfo, describe_model, model_card_from_results
 
 logger = logging.getLogger(__name__)
@@ -77,13 +78,14 @@ def push_model_folder(
         The repository URL.
 
     Raises:
-        ValueError: the folder lacks required files (nothing is uploaded).
+        ValueError: the folder lacks required files or holds a pickle file (nothing is uploaded).
     """
     missing = missing_model_files(folder)
     if missing:
         raise ValueError(
             f"{folder} is not a complete model folder (missing {missing}); write it with write_model_folder first"
         )
+    refuse_pickle_files(folder, "publish")
     api = HfApi(token=token)
     url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     api.upload_folder(

@@ -2,8 +2,8 @@
 
 A model folder holds the model (config with the label vocabulary and descriptions, safetensors weights, code files),
 the processor (feature extractor + tokenizer), `vocabulary.json` (counts, categories, synonyms of the labels),
-`training_summary.json` and a model card. Publishing goes through `evaluation.publishing.push_model_folder`, from a
-staging copy that leaves out the run's checkpoints and logs.
+`training_summary.json` and a model card, and nothing else: a run writes it as `<run folder>/model/`, apart from its
+checkpoints and logs. Publishing goes through `evaluation.publishing.push_model_folder`.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def write_model_card(folder: str | Path, summary: Mapping[str, Any], config: Any
 
 
 def push_trained_folder(folder: str | Path, repo_id: str, private: bool = False, token: Optional[str] = None) -> str:
-    """Publish the model files of a run's folder (not `checkpoints/`, `best/`, `logs/`) to `repo_id`; -> URL."""
+    """Publish a run's model folder (`<run folder>/model`) to `repo_id`; -> URL."""
     return push_model_folder(folder, repo_id, token=token, private=private)
 
 

@@ -101,7 +101,7 @@ class TrainingOptions:
 
     # -- data -------------------------------------------------------------------------------------------------------
     dataset: Optional[str] = _option("dataset folder built by datasets_scripts/ (with an `entities` column) or Hub id")
-    output_dir: Optional[str] = _option("folder of the run: checkpoints/, logs/, best/ and the final model")
+    output_dir: Optional[str] = _option("folder of the run: checkpoints/, logs/, best/ and model/ (the final model folder)")
     train_split: str = _option("split to pre-train on", "train")
     validation_split: Optional[str] = _option("split for zero-shot validation AUROC ('none' to skip)", "validation")
     vocabulary: Optional[str] = _option(

@@ -32,10 +32,14 @@ from .checkpointing import (
     checkpoint_path,
     finalize_checkpoint,
     list_checkpoints,
+    load_checkpoint,
+    load_newest_checkpoint,
     partial_path,
     remove_old_checkpoints,
     resolve_resume_path,
+    save_training_state,
 )
+from .run_state import Stateful
 from .data import (
     SupremeCollator,
     ValidationSet,
@@ -57,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 BEST_FOLDER = "best"
 LOGS_FOLDER = "logs"
+# The run folder (`--output-dir`) holds checkpoints/, logs/, best/ and this model folder, which holds only what
+# `from_pretrained` and the pipeline load (and its card): what is published never carries the run's checkpoints.
+MODEL_FOLDER = "model"
 
 # Called after every optimisation step (after its logging, validation and checkpoint) with the loop's state.
 StepCallback = Callable[[TrainerState], None]
@@ -67,7 +74,9 @@ class TrainingResult:
     """What a run produced.
 
     Attributes:
-        output_dir: the final model folder (loadable by `pipeline("ecg-zero-shot", model=output_dir)`).
+        output_dir: the final model folder `<run folder>/model` (loadable by `pipeline("ecg-zero-shot",
+            model=output_dir)`; no checkpoints or logs inside).
+        run_dir: the run folder (`--output-dir`): checkpoints/, logs/, best/ and the model folder.
         global_step: optimisation steps done.
         total_steps: steps the run was planned for.
         world_size: number of processes.
@@ -79,6 +88,7 @@ class TrainingResult:
     """
 
     output_dir: Path
+    run_dir: Path
     global_step: int
     total_steps: int
     world_size: int
@@ -182,7 +192,11 @@ class SupremeTrainer:
         warmup = options.warmup_steps or round(options.warmup_ratio * self.total_steps)
         # Not handed to `prepare`: stepped once per optimisation step here, whatever the number of processes.
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
-        self.accelerator.register_for_checkpointing(self.scheduler, self.state)
+        # Saved with every checkpoint as JSON/safetensors (`loop_state.json`); add an entry to save another object.
+        # The label-text sampler needs none: its draws are seeded by (seed, epoch, batch), which the state holds.
+        self.stateful: dict[str, Stateful] = {"scheduler": self.scheduler}
+        if self.accelerator.scaler is not None:
+            self.stateful["grad_scaler"] = self.accelerator.scaler
         self.label_sampler: Optional[LabelTextSampler] = None
         self.label_inputs: dict[str, torch.Tensor] = {}
         if self.vocabulary is not None and options.label_text == "sample":
@@ -207,7 +221,11 @@ class SupremeTrainer:
         options = self.options
         if options.resume:
             path = resolve_resume_path(options.resume, self.output_dir, RESUME_LATEST)
-            self.accelerator.load_state(str(path))
+            restore = (self.accelerator, self.model, self.optimizer, self.state, self.stateful)
+            if options.resume == RESUME_LATEST:  # a broken newest checkpoint falls back to the one before
+                path = load_newest_checkpoint(list_checkpoints(self.output_dir), *restore)
+            else:
+                load_checkpoint(path, *restore)
             logger.info("Resumed from %s at step %d (epoch %d, batch %d)", path, self.state.global_step,
                         self.state.epoch, self.state.batches_in_epoch)
             self._check_best_folder()
@@ -363,7 +381,7 @@ class SupremeTrainer:
 
     def _save_checkpoint(self) -> None:
         final = checkpoint_path(self.output_dir, self.state.global_step)
-        self.accelerator.save_state(str(partial_path(final)))
+        save_training_state(partial_path(final), self.accelerator, self.model, self.optimizer, self.stateful)
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             finalize_checkpoint(final, self.state)
@@ -403,24 +421,26 @@ class SupremeTrainer:
         accelerator, state = self.accelerator, self.state
         use_best = self.options.select_best and state.best_step is not None
         final_weights = "best" if use_best else "last"
+        model_dir = self.output_dir / MODEL_FOLDER
         if use_best:
             if accelerator.is_main_process:
-                copy_model_folder(self.output_dir / BEST_FOLDER, self.output_dir)
+                copy_model_folder(self.output_dir / BEST_FOLDER, model_dir)
         else:
-            self._save_model(self.output_dir)
+            self._save_model(model_dir)
         hub_url = None
         if accelerator.is_main_process:
             summary = self._summary(final_weights)
-            (self.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+            (model_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
             config = self.accelerator.unwrap_model(self.model).config
-            write_model_card(self.output_dir, summary, config, self.options.push_to_hub)
+            write_model_card(model_dir, summary, config, self.options.push_to_hub)
             if self.options.push_to_hub:
-                hub_url = push_trained_folder(self.output_dir, self.options.push_to_hub, private=self.options.hub_private)
+                hub_url = push_trained_folder(model_dir, self.options.push_to_hub, private=self.options.hub_private)
         accelerator.wait_for_everyone()
         accelerator.end_training()
-        logger.info("Model folder: %s (%s weights)", self.output_dir, final_weights)
+        logger.info("Model folder: %s (%s weights)", model_dir, final_weights)
         return TrainingResult(
-            output_dir=self.output_dir,
+            output_dir=model_dir,
+            run_dir=self.output_dir,
             global_step=state.global_step,
             total_steps=self.total_steps,
             world_size=accelerator.num_processes,
@@ -437,4 +457,4 @@ def run_training(options: TrainingOptions, callbacks: Sequence[StepCallback] = (
     return SupremeTrainer(options, callbacks).train()
 
 
-__all__ = ["BEST_FOLDER", "LOGS_FOLDER", "StepCallback", "SupremeTrainer", "TrainingResult", "run_training"]
+__all__ = ["BEST_FOLDER", "LOGS_FOLDER", "MODEL_FOLDER", "StepCallback", "SupremeTrainer", "TrainingResult", "run_training"]
