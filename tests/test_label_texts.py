@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,13 +119,13 @@ def test_training_samples_label_texts_and_records_them(training_dataset, tiny_te
     sampled = tiny_options(training_dataset, tmp_path / "sample", tiny_text_encoder_dir, label_text="sample", **settings)
     vocabulary = resolve_vocabulary(sampled, load_splits(str(training_dataset))["train"])
     assert sum(len(vocabulary.label_forms(label)) > 1 for label in vocabulary.labels) >= len(vocabulary) // 2
-    run_training(sampled)
-    run_training(tiny_options(training_dataset, tmp_path / "name", tiny_text_encoder_dir, label_text="name", **settings))
-    weights = [load_file(str(tmp_path / run / "model.safetensors")) for run in ("sample", "name")]
+    sampled_folder = run_training(sampled).output_dir
+    named = run_training(tiny_options(training_dataset, tmp_path / "name", tiny_text_encoder_dir, label_text="name", **settings))
+    weights = [load_file(str(Path(folder) / "model.safetensors")) for folder in (sampled_folder, named.output_dir)]
     assert any(not torch.equal(weights[0][key], weights[1][key]) for key in weights[0] if key.startswith("fusion"))
-    saved = Vocabulary.load(tmp_path / "sample" / "vocabulary.json")
+    saved = Vocabulary.load(Path(sampled_folder) / "vocabulary.json")
     assert saved.forms == vocabulary.forms
-    config = json.loads((tmp_path / "sample" / "config.json").read_text())
+    config = json.loads((Path(sampled_folder) / "config.json").read_text())
     assert config["label_descriptions"] == {label: label for label in vocabulary.labels}  # the name stays its text
 
 
