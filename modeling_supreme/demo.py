@@ -20,7 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .evaluation.plotting import draw_roc_curves
-from .feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
+from .leads_supreme import canonical_lead_name
+from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
 from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set, load_model_folder
