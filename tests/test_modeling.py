@@ -162,7 +162,8 @@ def test_default_text_encoder_is_the_packaged_minilm():
     model = SupremeModel.from_text_pretrained(ecg_encoder="resnet1d_tiny").eval()
     processor = SupremeProcessor.from_text_pretrained(sampling_rate=100, num_samples=1000)
     assert model.config.text_config.hidden_size == 384 and model.config.text_config.num_hidden_layers == 6
-    tokens = processor(text=["left bundle branch block", "right bundle branch block", "the weather is sunny"])
+    tokens = processor(text=["left bundle branch block", "right bundle branch block", "the weather is sunny"],
+                       return_tensors="pt")
     with torch.no_grad():
         embeddings = torch.nn.functional.normalize(model.encode_text(tokens["input_ids"], tokens["attention_mask"]), dim=-1)
     similarity = embeddings @ embeddings.t()

@@ -80,7 +80,7 @@ def test_list_input_with_batch_size_matches_one_by_one(classifier):
 def test_pipeline_scores_equal_a_bare_model_call(classifier, tiny_processor):
     path = ptbxl_record(3)
     result = {item["label"]: item["score"] for item in classifier(str(path), candidate_labels=LABELS)}
-    inputs = tiny_processor(ecg=read_ecg(path), text=LABELS)
+    inputs = tiny_processor(ecg=read_ecg(path), text=LABELS, return_tensors="pt")
     with torch.no_grad():
         logits = classifier.model(**inputs).logits[0]
     np.testing.assert_allclose([result[label] for label in LABELS], torch.sigmoid(logits).numpy(), atol=1e-6)

@@ -56,7 +56,7 @@ def test_collator_tokenises_reports_for_the_contrastive_objective_and_keeps_stor
     batch = SupremeCollator(processor, with_reports=True)(rows)
     assert "labels" not in batch
     assert batch["report_input_ids"].shape[0] == 2 and batch["report_input_ids"].shape == batch["report_attention_mask"].shape
-    expected = processor(reports=[row["report"] for row in rows])["report_input_ids"]
+    expected = processor(reports=[row["report"] for row in rows], return_tensors="pt")["report_input_ids"]
     torch.testing.assert_close(batch["report_input_ids"], expected)
     assert batch["lead_mask"][0].all() and batch["lead_mask"][1].tolist() == [True] * 6 + [False] * 6
 
