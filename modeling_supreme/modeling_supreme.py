@@ -667,7 +667,7 @@ def unwrap_supreme_model(model: nn.Module) -> SupremeModel:
     """The SupremeModel inside DDP / accelerate / torch.compile / peft wrappers (peft's injected layers stay in it)."""
     seen = model
     for _ in range(8):
-        if isinstance(seen, SupremeModel):
+        if _is_supreme_model(seen):
             return seen
         if hasattr(seen, "get_base_model"):
             seen = seen.get_base_model()
@@ -678,6 +678,14 @@ def unwrap_supreme_model(model: nn.Module) -> SupremeModel:
         else:
             break
     raise TypeError(f"Expected a SupremeModel or a wrapper of one; got {type(model).__name__}.")
+
+
+def _is_supreme_model(module: Any) -> bool:
+    """Recognised by its parts: with trust_remote_code, transformers may import this file more than once (once per
+    class that needs it), so a model built by one copy is not an instance of another copy's class."""
+    return isinstance(module, SupremeModel) or (
+        isinstance(module, PreTrainedModel) and all(hasattr(module, name) for name in ("text_model", "ecg_encoder", "fusion"))
+    )
 
 
 def text_weights_version(model: nn.Module) -> tuple[Hashable, ...]:

@@ -117,8 +117,11 @@ def test_label_embeddings_are_cached_across_calls(classifier):
     classifier(str(ptbxl_record(7)), candidate_labels=LABELS)
     classifier([str(ptbxl_record(8)), str(ptbxl_record(9))], candidate_labels=LABELS, batch_size=2)
     assert calls[0] == 1
+    # Rows are cached per text: a subset needs no encoding, a new label only its own.
     classifier(str(ptbxl_record(7)), candidate_labels=LABELS[:2])
-    assert calls[0] == 2
+    assert calls[0] == 1
+    classifier(str(ptbxl_record(7)), candidate_labels=LABELS[:2] + ["sinus rhythm"])
+    assert calls[0] == 2 and classifier.label_cache.misses == len(LABELS) + 1
 
 
 def test_attention_over_time_is_returned_on_request(classifier):
