@@ -924,9 +924,14 @@ def zero_shot_logits(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive; got {chunk_size}.")
     logit_chunks, attention_chunks = [], []
+    # Texts the cache lacks are encoded first, in its own chunks; the fusion network then takes `chunk_size` at a time.
+    label_embeds = cache.embed(model, input_ids, attention_mask) if cache is not None and cache.can_reuse(model) else None
     for start in range(0, input_ids.shape[0], chunk_size):
-        ids, mask = input_ids[start : start + chunk_size], attention_mask[start : start + chunk_size]
-        label_inputs = cache.model_inputs(model, ids, mask) if cache is not None else {"input_ids": ids, "attention_mask": mask}
+        if label_embeds is not None:
+            label_inputs = {"label_embeds": label_embeds[start : start + chunk_size]}
+        else:
+            label_inputs = {"input_ids": input_ids[start : start + chunk_size],
+                            "attention_mask": attention_mask[start : start + chunk_size]}
         outputs = model(ecg_values=ecg_values, lead_mask=lead_mask, output_attentions=output_attentions, **label_inputs)
         logit_chunks.append(outputs.logits)
         if output_attentions:
