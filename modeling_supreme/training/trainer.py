@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
+from ..modeling_supreme import LabelEmbeddingCache
 from .checkpointing import (
     TrainerState,
     checkpoint_path,
@@ -184,6 +185,7 @@ class SupremeTrainer:
         self.accelerator.register_for_checkpointing(self.scheduler, self.state)
         label_texts = self.accelerator.unwrap_model(self.model).config.label_texts if self.vocabulary else None
         self.label_inputs: dict[str, torch.Tensor] = {}
+        self.label_cache = LabelEmbeddingCache(progress=False)
         if label_texts:
             tokens = self.processor.tokenize_labels(label_texts)
             self.label_inputs = {key: tokens[key].to(self.accelerator.device) for key in ("input_ids", "attention_mask")}
@@ -257,7 +259,9 @@ class SupremeTrainer:
         """Forward, backward and (at accumulation boundaries) the optimiser step; True when a step was completed."""
         accelerator = self.accelerator
         with accelerator.accumulate(self.model):
-            outputs = self.model(**batch, **self.label_inputs)
+            # A frozen tower's label embeddings come from the cache (encoded once); a training tower runs in forward.
+            label_inputs = self.label_cache.model_inputs(self.model, **self.label_inputs) if self.label_inputs else {}
+            outputs = self.model(**batch, **label_inputs)
             accelerator.backward(outputs.loss)
             if accelerator.sync_gradients and self.options.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)
@@ -319,7 +323,8 @@ class SupremeTrainer:
         every_index = list(range(len(validation.targets)))
         with self.accelerator.split_between_processes(every_index, apply_padding=True) as shard:
             batches = ecg_batches(validation.split, self.ecg_collator, shard, self.options.eval_batch_size)
-            scores = score_ecgs(self.model, self.processor, batches, validation.label_texts, progress=False)
+            scores = score_ecgs(self.model, self.processor, batches, validation.label_texts, progress=False,
+                                cache=self.label_cache)
             gathered = gather_object([(list(shard), scores)])
         merged = np.zeros(validation.targets.shape, dtype=np.float32)
         for shard_indices, shard_scores in gathered:
