@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modeling_supreme import SupremeConfig, SupremeModel
+from modeling_supreme import SupremeModel
 from modeling_supreme.modeling_supreme import LabelEmbeddingCache, text_weights_version
+
+from tests.tiny_models import tiny_config
 
 
 def _labels(model: SupremeModel, count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,14 +67,14 @@ def test_embed_texts_tokenises_and_encodes_only_new_texts(tiny_model, tiny_proce
     second = cache.embed_texts(tiny_model, tiny_processor, ["atrial fibrillation", "left bundle branch block"])
     assert first.shape == (2, tiny_model.config.text_config.hidden_size) and calls[0] == 2 and len(cache) == 3
     torch.testing.assert_close(first[1], second[0])
-    tokens = tiny_processor(text=["left bundle branch block"])
+    tokens = tiny_processor(text=["left bundle branch block"], return_tensors="pt")
     with torch.no_grad():
         expected = tiny_model.encode_text(tokens["input_ids"], tokens["attention_mask"])
     torch.testing.assert_close(second[1:], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_trainable_tower_is_not_cached_in_training_but_is_in_inference():
-    model = SupremeModel(SupremeConfig.tiny(text_trainable_layers=1)).train()
+    model = SupremeModel(tiny_config(text_trainable_layers=1)).train()
     cache = LabelEmbeddingCache()
     input_ids, attention_mask = _labels(model, 4)
     assert set(cache.model_inputs(model, input_ids, attention_mask)) == {"input_ids", "attention_mask"}
@@ -103,7 +105,7 @@ def test_load_invalidates_cached_rows(tiny_model):
 
 
 def test_optimizer_step_on_the_tower_invalidates_cached_rows():
-    model = SupremeModel(SupremeConfig.tiny(text_trainable_layers=-1)).eval()
+    model = SupremeModel(tiny_config(text_trainable_layers=-1)).eval()
     cache = LabelEmbeddingCache()
     input_ids, attention_mask = _labels(model, 3)
     optimizer = torch.optim.SGD(model.text_model.parameters(), lr=0.5)

@@ -9,13 +9,15 @@ import torch
 
 from modeling_supreme import SupremeConfig, SupremeModel
 
-ENCODERS = ["resnet1d_tiny", "vit1d_micro"]
+from tests.tiny_models import TINY_ECG_ENCODERS, tiny_config
+
+ENCODERS = ["resnet", "vit"]
 
 
 @pytest.fixture(params=ENCODERS)
 def model(request) -> SupremeModel:
     torch.manual_seed(0)
-    return SupremeModel(SupremeConfig.tiny(ecg_encoder=request.param, dropout=0.0)).eval()
+    return SupremeModel(tiny_config(**TINY_ECG_ENCODERS[request.param], dropout=0.0)).eval()
 
 
 def _inputs(model: SupremeModel, batch: int = 3, labels: int = 4) -> dict[str, torch.Tensor]:
@@ -183,7 +185,7 @@ def test_no_split_modules_name_the_residual_blocks(model):
 @pytest.mark.parametrize("text_trainable_layers", [0, 1])
 def test_from_pretrained_restores_the_frozen_text_tower(tmp_path, text_trainable_layers):
     """The issue's row: all 103 text-tower tensors came back with requires_grad=True after loading."""
-    model = SupremeModel(SupremeConfig.tiny(text_trainable_layers=text_trainable_layers))
+    model = SupremeModel(tiny_config(text_trainable_layers=text_trainable_layers))
     model.save_pretrained(tmp_path)
     loaded = SupremeModel.from_pretrained(tmp_path)
     assert loaded.num_parameters(only_trainable=True) == model.num_parameters(only_trainable=True)

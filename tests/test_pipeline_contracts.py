@@ -8,8 +8,10 @@ import pytest
 import torch
 from transformers import pipeline
 
-from modeling_supreme import SupremeConfig, SupremeModel, read_ecg
+from modeling_supreme import SupremeModel, read_ecg
 from modeling_supreme.modeling_supreme import expand_label_prompts, mean_logits_per_label
+
+from tests.tiny_models import tiny_config
 
 from tests.dataset_builders_helpers import copy_ptbxl_subset
 from tests.sample_data import ptbxl_record
@@ -188,7 +190,7 @@ def test_many_labels_are_encoded_and_scored_in_chunks(tiny_checkpoint):
 
 def test_clip_objective_returns_cosine_similarities(tmp_path, tiny_processor):
     torch.manual_seed(0)
-    model = SupremeModel(SupremeConfig.tiny(objective="clip"))
+    model = SupremeModel(tiny_config(objective="clip"))
     model.save_pretrained(tmp_path)
     tiny_processor.save_pretrained(tmp_path)
     classifier = pipeline("ecg-zero-shot", model=str(tmp_path))
