@@ -97,6 +97,14 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available() or bool(xpu and xpu.is_available()) or torch.backends.mps.is_available()
 
 
+def resolve_mixed_precision(requested: Optional[str]) -> str:
+    """The precision of a run: `--mixed-precision` when given, else what `accelerate launch --mixed_precision` or the
+    accelerate config file exported (ACCELERATE_MIXED_PRECISION), else "no"."""
+    if requested is not None:
+        return requested
+    return os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower() or "no"
+
+
 def _no_weight_decay(parameter: torch.nn.Parameter) -> bool:
     """Biases, norm scales and scalars (the logit scale) are not decayed."""
     return parameter.ndim < 2
@@ -119,11 +127,12 @@ class SupremeTrainer:
 
     def _make_accelerator(self) -> Accelerator:
         options = self.options
+        precision = resolve_mixed_precision(options.mixed_precision)
         # Checked before `Accelerator(...)`: a refused run must not leave fp16 in accelerate's per-process state.
-        if options.mixed_precision == "fp16" and not _has_gpu():
-            raise ValueError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+        if precision == "fp16" and not _has_gpu():
+            raise ValueError("--mixed-precision fp16 (or the launcher's mixed_precision) needs a GPU; on CPU use bf16 or no")
         return Accelerator(
-            mixed_precision=options.mixed_precision,
+            mixed_precision=precision,
             gradient_accumulation_steps=options.gradient_accumulation_steps,
             log_with=make_trackers(options.log_with, options.run_name, self.output_dir / LOGS_FOLDER),
             project_config=ProjectConfiguration(
@@ -372,6 +381,7 @@ class SupremeTrainer:
             "global_step": state.global_step,
             "total_steps": self.total_steps,
             "world_size": self.accelerator.num_processes,
+            "mixed_precision": self.accelerator.mixed_precision,
             "final_weights": final_weights,
             "best_step": state.best_step,
             "best_metric": state.best_metric,
