@@ -38,8 +38,9 @@ EcgInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, Mapping[str, Any], 
 
 # Distinct label sets whose tokens are kept between calls.
 TOKEN_CACHE_SIZE = 16
-# Label texts per fusion-network call: memory stays bounded for any number of candidate labels.
-LABEL_CHUNK_SIZE = 1024
+# Label texts per fusion-network call (each call re-runs the ECG encoder; the text tower is chunked by the cache).
+# Memory stays bounded for any number of candidate labels.
+LABEL_CHUNK_SIZE = 4096
 # Columns of a row of the package's own datasets (datasets_scripts/ builders).
 DATASET_SIGNAL_COLUMN = "ecg"
 
