@@ -20,9 +20,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECORD = REPO_ROOT / "data" / "ptbxl-sample" / "records500" / "00000" / "00001_hr"
-WORDS = ("sinus rhythm atrial fibrillation flutter left right bundle branch block anterior inferior lateral septal "
-         "myocardial infarction ischemia ventricular hypertrophy axis deviation premature complex bradycardia "
-         "tachycardia first degree av low voltage prolonged pr interval st elevation depression t wave").split()
+WORDS = (
+    "sinus rhythm atrial fibrillation flutter left right bundle branch block anterior inferior lateral septal "
+    "myocardial infarction ischemia ventricular hypertrophy axis deviation premature complex bradycardia "
+    "tachycardia first degree av low voltage prolonged pr interval st elevation depression t wave"
+).split()
 
 CHILD = r"""
 import json, resource, sys, time
@@ -58,8 +60,9 @@ def label_texts(count: int) -> list[str]:
 
 def run_child(folder: str, mode: str, labels_file: str) -> dict[str, float]:
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    completed = subprocess.run([sys.executable, "-c", CHILD, folder, mode, labels_file, str(RECORD)], env=env,
-                               capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, folder, mode, labels_file, str(RECORD)], env=env, capture_output=True, text=True
+    )
     if completed.returncode:
         raise RuntimeError(f"the {mode} child failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -81,8 +84,10 @@ def main() -> None:
     print(f"{args.labels} labels, one real 500 Hz PTB-XL record (00001_hr), ResNet-small + all-MiniLM-L6-v2")
     print(f"{'path':34s} {'seconds':>8s} {'peak RSS MB':>12s} {'time ratio':>11s} {'memory ratio':>13s}")
     for name, row in (("one unchunked model(...) call", baseline), ("pipeline (chunked, cached)", chunked)):
-        print(f"{name:34s} {row['seconds']:8.2f} {row['max_rss_mb']:12.0f} {row['seconds'] / baseline['seconds']:11.2f} "
-              f"{row['max_rss_mb'] / baseline['max_rss_mb']:13.2f}")
+        print(
+            f"{name:34s} {row['seconds']:8.2f} {row['max_rss_mb']:12.0f} {row['seconds'] / baseline['seconds']:11.2f} "
+            f"{row['max_rss_mb'] / baseline['max_rss_mb']:13.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ class ViT1dEncoder(nn.Module):
         self.width = width
 
     def forward(self, ecg_values: torch.Tensor, output_hidden_states: bool = False) -> EncoderOutput:
-        """ecg_values (B, C, T) -> tokens (B, N, W), pooled (B, W), hidden states (embedding + one per block) or None."""
+        """ecg_values (B, C, T) -> tokens (B, N, W), pooled (B, W), hidden states (embedding + per block) or None."""
         tokens = self.patch_embed(ecg_values).transpose(1, 2)  # (B, N, W)
         if tokens.shape[1] != self.position_embeddings.shape[1]:
             raise ValueError(
@@ -220,7 +220,9 @@ class SupremeCrossAttention(nn.Module):
         self.num_heads = config.fusion_heads
         self.head_dim = config.fusion_dim // config.fusion_heads
         if self.head_dim * self.num_heads != config.fusion_dim:
-            raise ValueError(f"fusion_dim ({config.fusion_dim}) must be divisible by fusion_heads ({config.fusion_heads}).")
+            raise ValueError(
+                f"fusion_dim ({config.fusion_dim}) must be divisible by fusion_heads ({config.fusion_heads})."
+            )
         self.scaling = self.head_dim**-0.5
         self.is_causal = False
         self.q_proj = nn.Linear(config.fusion_dim, config.fusion_dim)
@@ -282,7 +284,9 @@ class SupremeFusionLayer(GradientCheckpointingLayer):
 def sinusoidal_positions(length: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(length, width) fixed sinusoidal encodings, so the CFN sees where in time each ECG token lies for any N."""
     positions = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
-    frequencies = torch.exp(torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / width))
+    frequencies = torch.exp(
+        torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / width)
+    )
     encodings = torch.zeros(length, width, device=device, dtype=torch.float32)
     encodings[:, 0::2] = torch.sin(positions * frequencies)
     encodings[:, 1::2] = torch.cos(positions * frequencies[: width // 2])
@@ -311,7 +315,9 @@ class CardiacFusionNetwork(nn.Module):
         """ecg_tokens (B, N, W), label_queries (L, D) -> logits (B, L), per-layer attentions (B, H, L, N) if asked,
         per-layer query states (B, L, D) (input first) if asked."""
         memory = self.ecg_projection(ecg_tokens)
-        memory = self.ecg_norm(memory + sinusoidal_positions(memory.shape[1], memory.shape[2], memory.device, memory.dtype))
+        memory = self.ecg_norm(
+            memory + sinusoidal_positions(memory.shape[1], memory.shape[2], memory.device, memory.dtype)
+        )
         queries = label_queries.unsqueeze(0).expand(ecg_tokens.shape[0], -1, -1)
         attentions: list[torch.Tensor] = []
         hidden_states = [queries] if output_hidden_states else []
@@ -322,7 +328,11 @@ class CardiacFusionNetwork(nn.Module):
             if output_hidden_states:
                 hidden_states.append(queries)
         logits = self.head(self.final_norm(queries)).squeeze(-1)
-        return logits, tuple(attentions) if output_attentions else None, tuple(hidden_states) if output_hidden_states else None
+        return (
+            logits,
+            tuple(attentions) if output_attentions else None,
+            tuple(hidden_states) if output_hidden_states else None,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -338,7 +348,9 @@ def asymmetric_loss(
     probabilities = torch.sigmoid(logits)
     negative_probabilities = (1 - probabilities + clip).clamp(max=1) if clip > 0 else 1 - probabilities
     positive_term = targets * torch.log(probabilities.clamp(min=1e-8)) * (1 - probabilities) ** gamma_pos
-    negative_term = (1 - targets) * torch.log(negative_probabilities.clamp(min=1e-8)) * (1 - negative_probabilities) ** gamma_neg
+    negative_term = (
+        (1 - targets) * torch.log(negative_probabilities.clamp(min=1e-8)) * (1 - negative_probabilities) ** gamma_neg
+    )
     return -(positive_term + negative_term).mean()
 
 
@@ -393,7 +405,6 @@ def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torc
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-
 class SupremePreTrainedModel(PreTrainedModel):
     config: SupremeConfig
     config_class = SupremeConfig
@@ -437,7 +448,9 @@ class SupremeModel(SupremePreTrainedModel):
         self.freeze_text_layers(config.text_trainable_layers)
 
     @classmethod
-    def from_text_pretrained(cls, text_model_name_or_path: Optional[str] = None, **config_kwargs: Any) -> "SupremeModel":
+    def from_text_pretrained(
+        cls, text_model_name_or_path: Optional[str] = None, **config_kwargs: Any
+    ) -> "SupremeModel":
         """A fresh SuPreME model whose text tower holds pretrained weights.
 
         Args:
@@ -576,7 +589,9 @@ class SupremeModel(SupremePreTrainedModel):
             return_dict: a [`SupremeOutput`] (default `config.return_dict`) or a tuple of its non-None fields.
         """
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
         return_dict = self.config.return_dict if return_dict is None else return_dict
         ecg_tokens, ecg_pooled, ecg_hidden_states = self._encode_ecg(ecg_values, lead_mask, output_hidden_states)
         ecg_embeds = F.normalize(self.ecg_projection(ecg_pooled), dim=-1)
@@ -594,10 +609,14 @@ class SupremeModel(SupremePreTrainedModel):
         classification = self._classification_loss(logits, labels) if labels is not None else None
         contrastive = None
         if report_input_ids is not None and self.config.objective != "supreme":
-            report_mask = report_attention_mask if report_attention_mask is not None else torch.ones_like(report_input_ids)
+            report_mask = (
+                report_attention_mask if report_attention_mask is not None else torch.ones_like(report_input_ids)
+            )
             report_embeds = F.normalize(self.text_projection(self.encode_text(report_input_ids, report_mask)), dim=-1)
             contrastive = contrastive_loss(ecg_embeds, report_embeds, self.logit_scale)
-        loss = _combine_losses(classification, contrastive, self.config.clip_weight if classification is not None else 1.0)
+        loss = _combine_losses(
+            classification, contrastive, self.config.clip_weight if classification is not None else 1.0
+        )
         output = SupremeOutput(
             loss=loss,
             logits=logits,
@@ -613,7 +632,10 @@ class SupremeModel(SupremePreTrainedModel):
         return output if return_dict else output.to_tuple()
 
     def _label_text_embeddings(
-        self, input_ids: Optional[torch.Tensor], attention_mask: Optional[torch.Tensor], label_embeds: Optional[torch.Tensor]
+        self,
+        input_ids: Optional[torch.Tensor],
+        attention_mask: Optional[torch.Tensor],
+        label_embeds: Optional[torch.Tensor],
     ) -> Optional[torch.Tensor]:
         """-> (L, H) text-tower embeddings of the label texts, from tokens or as given; None without label texts."""
         if label_embeds is not None:
@@ -621,7 +643,9 @@ class SupremeModel(SupremePreTrainedModel):
                 raise ValueError("Pass label texts either as `input_ids` or as `label_embeds`, not both.")
             hidden_size = self.config.text_config.hidden_size
             if label_embeds.dim() != 2 or label_embeds.shape[1] != hidden_size:
-                raise ValueError(f"label_embeds must have shape (labels, {hidden_size}); got {tuple(label_embeds.shape)}.")
+                raise ValueError(
+                    f"label_embeds must have shape (labels, {hidden_size}); got {tuple(label_embeds.shape)}."
+                )
             return label_embeds
         if input_ids is None:
             return None
@@ -645,7 +669,8 @@ class SupremeModel(SupremePreTrainedModel):
         if self.config.pos_weight is not None:
             if len(self.config.pos_weight) != logits.shape[1]:
                 raise ValueError(
-                    f"config.pos_weight has {len(self.config.pos_weight)} entries but {logits.shape[1]} labels were asked."
+                    f"config.pos_weight has {len(self.config.pos_weight)} entries but {logits.shape[1]} labels "
+                    "were asked."
                 )
             pos_weight = torch.tensor(self.config.pos_weight, device=logits.device, dtype=logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
@@ -654,7 +679,11 @@ class SupremeModel(SupremePreTrainedModel):
 def _combine_losses(
     classification: Optional[torch.Tensor], contrastive: Optional[torch.Tensor], contrastive_weight: float
 ) -> Optional[torch.Tensor]:
-    terms = [term for term in (classification, contrastive_weight * contrastive if contrastive is not None else None) if term is not None]
+    terms = [
+        term
+        for term in (classification, contrastive_weight * contrastive if contrastive is not None else None)
+        if term is not None
+    ]
     return sum(terms) if terms else None
 
 
@@ -684,14 +713,16 @@ def _is_supreme_model(module: Any) -> bool:
     """Recognised by its parts: with trust_remote_code, transformers may import this file more than once (once per
     class that needs it), so a model built by one copy is not an instance of another copy's class."""
     return isinstance(module, SupremeModel) or (
-        isinstance(module, PreTrainedModel) and all(hasattr(module, name) for name in ("text_model", "ecg_encoder", "fusion"))
+        isinstance(module, PreTrainedModel)
+        and all(hasattr(module, name) for name in ("text_model", "ecg_encoder", "fusion"))
     )
 
 
 def text_weights_version(model: nn.Module) -> tuple[Hashable, ...]:
     """A value that changes whenever the text tower's embeddings of a text could change: any in-place write to a
     parameter (loading, optimizer steps, adapter merges bump `_version`), a parameter replaced or moved (identity,
-    storage, dtype, device), adapters added, switched, enabled or disabled (peft layer state), or dropout switched on."""
+    storage, dtype, device), adapters added, switched, enabled or disabled (peft layer state), or dropout turned on.
+    """
     text_model = unwrap_supreme_model(model).text_model
     parameters = tuple(
         (id(parameter), parameter._version, parameter.data_ptr(), parameter.dtype, parameter.device)
@@ -700,7 +731,9 @@ def text_weights_version(model: nn.Module) -> tuple[Hashable, ...]:
     adapters = tuple(
         (id(module), tuple(module.active_adapters), bool(module.disable_adapters), tuple(module.merged_adapters))
         for module in text_model.modules()
-        if hasattr(module, "active_adapters") and hasattr(module, "disable_adapters") and hasattr(module, "merged_adapters")
+        if hasattr(module, "active_adapters")
+        and hasattr(module, "disable_adapters")
+        and hasattr(module, "merged_adapters")
     )
     return parameters, adapters, text_model.training
 
@@ -733,7 +766,9 @@ class LabelEmbeddingCache:
         progress: show a tqdm bar when more than one chunk is encoded.
     """
 
-    def __init__(self, max_texts: int = LABEL_CACHE_SIZE, chunk_size: int = LABEL_CHUNK_SIZE, progress: bool = True) -> None:
+    def __init__(
+        self, max_texts: int = LABEL_CACHE_SIZE, chunk_size: int = LABEL_CHUNK_SIZE, progress: bool = True
+    ) -> None:
         if max_texts < 1 or chunk_size < 1:
             raise ValueError(f"max_texts and chunk_size must be positive; got {max_texts} and {chunk_size}.")
         self.max_texts, self.chunk_size, self.progress = max_texts, chunk_size, progress
@@ -755,7 +790,9 @@ class LabelEmbeddingCache:
         supreme = unwrap_supreme_model(model)
         return not supreme.text_model.training and (supreme.text_encoder_is_frozen() or not torch.is_grad_enabled())
 
-    def model_inputs(self, model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def model_inputs(
+        self, model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Label tokens (L, S) -> keyword arguments for `model(...)`: cached `label_embeds` (L, H) when reusable."""
         if not self.can_reuse(model):
             return {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -801,7 +838,9 @@ class LabelEmbeddingCache:
             self._rows.clear()
             self._version = version
 
-    def _encode_rows(self, model: SupremeModel, keys: list[tuple[tuple[int, ...], tuple[int, ...]]], device: torch.device) -> None:
+    def _encode_rows(
+        self, model: SupremeModel, keys: list[tuple[tuple[int, ...], tuple[int, ...]]], device: torch.device
+    ) -> None:
         chunks = [keys[start : start + self.chunk_size] for start in range(0, len(keys), self.chunk_size)]
         bar = _progress(chunks, disable=not self.progress or len(chunks) < 2)
         # Outside inference mode (pipelines run in it), so that a cached row can later enter a graph with gradients.
@@ -835,7 +874,9 @@ def _row_keys(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[tup
     return keys
 
 
-def _rows_to_tokens(keys: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _rows_to_tokens(
+    keys: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row keys -> right-padded input_ids, attention_mask (n, S) on `device` (pad positions are masked out)."""
     length = max((len(ids) for ids, _ in keys), default=1) or 1
     input_ids = torch.zeros(len(keys), length, dtype=torch.long)
@@ -867,7 +908,8 @@ def expand_label_prompts(candidate_labels: LabelPrompts) -> tuple[list[str], lis
         items = [(label, label) for label in candidate_labels]
     else:
         raise TypeError(
-            f"candidate_labels must be a list of label texts or a dict label -> text(s); got {type(candidate_labels).__name__}."
+            "candidate_labels must be a list of label texts or a dict label -> text(s); "
+            f"got {type(candidate_labels).__name__}."
         )
     if not items:
         raise ValueError("candidate_labels is empty: give at least one label text.")
@@ -890,7 +932,9 @@ def expand_label_prompts(candidate_labels: LabelPrompts) -> tuple[list[str], lis
 def mean_logits_per_label(logits: torch.Tensor, owners: Sequence[int], num_labels: int) -> torch.Tensor:
     """logits (B, T) of T texts, owners (T,) label index of each text -> (B, num_labels) mean logit per label."""
     index = torch.as_tensor(list(owners), device=logits.device, dtype=torch.long)
-    sums = torch.zeros(logits.shape[0], num_labels, device=logits.device, dtype=logits.dtype).index_add_(1, index, logits)
+    sums = torch.zeros(logits.shape[0], num_labels, device=logits.device, dtype=logits.dtype).index_add_(
+        1, index, logits
+    )
     counts = torch.bincount(index, minlength=num_labels).to(logits.dtype)
     return sums / counts
 
@@ -925,13 +969,17 @@ def zero_shot_logits(
         raise ValueError(f"chunk_size must be positive; got {chunk_size}.")
     logit_chunks, attention_chunks = [], []
     # Texts the cache lacks are encoded first, in its own chunks; the fusion network then takes `chunk_size` at a time.
-    label_embeds = cache.embed(model, input_ids, attention_mask) if cache is not None and cache.can_reuse(model) else None
+    label_embeds = (
+        cache.embed(model, input_ids, attention_mask) if cache is not None and cache.can_reuse(model) else None
+    )
     for start in range(0, input_ids.shape[0], chunk_size):
         if label_embeds is not None:
             label_inputs = {"label_embeds": label_embeds[start : start + chunk_size]}
         else:
-            label_inputs = {"input_ids": input_ids[start : start + chunk_size],
-                            "attention_mask": attention_mask[start : start + chunk_size]}
+            label_inputs = {
+                "input_ids": input_ids[start : start + chunk_size],
+                "attention_mask": attention_mask[start : start + chunk_size],
+            }
         outputs = model(ecg_values=ecg_values, lead_mask=lead_mask, output_attentions=output_attentions, **label_inputs)
         logit_chunks.append(outputs.logits)
         if output_attentions:
@@ -945,7 +993,9 @@ def zero_shot_logits(
     num_labels = max(owners) + 1
     if attentions is not None:
         batch, texts, tokens = attentions.shape
-        attentions = mean_logits_per_label(attentions.transpose(1, 2).reshape(batch * tokens, texts), owners, num_labels)
+        attentions = mean_logits_per_label(
+            attentions.transpose(1, 2).reshape(batch * tokens, texts), owners, num_labels
+        )
         attentions = attentions.reshape(batch, tokens, num_labels).transpose(1, 2)
     return mean_logits_per_label(logits, owners, num_labels), attentions
 

@@ -97,7 +97,7 @@ class EcgZeroShotPipeline(Pipeline):
 
     @property
     def score_kind(self) -> str:
-        """"probability" (sigmoid of the fusion network's logit) or "cosine" (objective="clip")."""
+        """ "probability" (sigmoid of the fusion network's logit) or "cosine" (objective="clip")."""
         return "cosine" if unwrap_supreme_model(self.model).config.objective == "clip" else "probability"
 
     def __call__(self, inputs: Union[EcgInput, Sequence[EcgInput]], **kwargs: Any) -> Any:
@@ -188,7 +188,7 @@ class EcgZeroShotPipeline(Pipeline):
         self._label_tokens.move_to_end(key)
         return self._label_tokens[key]
 
-    # -- forward / postprocess ------------------------------------------------------------------------------------------
+    # -- forward / postprocess -----------------------------------------------------------------------------------------
 
     def _forward(self, model_inputs: dict[str, Any], return_attention: bool = False) -> dict[str, Any]:
         label_inputs = model_inputs.pop("label_inputs")
@@ -238,7 +238,9 @@ def _processor_parts_of(model: Any, tokenizer: Any, feature_extractor: Any) -> t
         )
     try:
         tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(path)
-        feature_extractor = feature_extractor if feature_extractor is not None else SupremeFeatureExtractor.from_pretrained(path)
+        feature_extractor = (
+            feature_extractor if feature_extractor is not None else SupremeFeatureExtractor.from_pretrained(path)
+        )
     except (OSError, ValueError) as error:
         raise ValueError(
             f"Cannot load the processor of {path!r} ({error}); save it beside the model "
@@ -252,12 +254,17 @@ def _checked_template(template: Any) -> str:
     if not isinstance(template, str):
         raise TypeError(f"hypothesis_template must be a string with one '{{}}'; got {type(template).__name__}.")
     try:
-        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
-                  if name is not None]
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
     except ValueError as error:
         raise ValueError(f"hypothesis_template {template!r} is not a valid format string ({error}).") from error
     if fields != [("", "", None)]:
-        raise ValueError(f"hypothesis_template must contain exactly one plain '{{}}' and no other field; got {template!r}.")
+        raise ValueError(
+            f"hypothesis_template must contain exactly one plain '{{}}' and no other field; got {template!r}."
+        )
     return template
 
 
@@ -268,8 +275,10 @@ def _checked_sampling_rate(sampling_rate: Any) -> float:
 
 
 def _checked_lead_names(lead_names: Any) -> list[str]:
-    if isinstance(lead_names, str) or not isinstance(lead_names, Sequence) or not all(
-        isinstance(name, str) for name in lead_names
+    if (
+        isinstance(lead_names, str)
+        or not isinstance(lead_names, Sequence)
+        or not all(isinstance(name, str) for name in lead_names)
     ):
         raise ValueError(f"lead_names must be a list of lead-name strings; got {lead_names!r}.")
     return list(lead_names)
@@ -292,8 +301,8 @@ def _unpack_ecg(
     if isinstance(ecg, (np.ndarray, torch.Tensor)):
         if sampling_rate is None:
             raise ValueError(
-                f"An ECG array of shape {tuple(ecg.shape)} needs `sampling_rate=` (and `lead_names=` unless its 12 rows "
-                "are I, II, III, aVR, aVL, aVF, V1-V6)."
+                f"An ECG array of shape {tuple(ecg.shape)} needs `sampling_rate=` (and `lead_names=` unless its 12 "
+                "rows are I, II, III, aVR, aVL, aVF, V1-V6)."
             )
         return ecg, sampling_rate, lead_names, None
     raise ValueError(
@@ -309,7 +318,9 @@ def _unpack_mapping(
     signal_key = "signal" if "signal" in ecg else DATASET_SIGNAL_COLUMN if DATASET_SIGNAL_COLUMN in ecg else None
     rate = ecg.get("sampling_rate", sampling_rate)
     if signal_key is None or rate is None:
-        missing = [key for key, present in (("signal (or ecg)", signal_key), ("sampling_rate", rate)) if present is None]
+        missing = [
+            key for key, present in (("signal (or ecg)", signal_key), ("sampling_rate", rate)) if present is None
+        ]
         raise ValueError(
             "An ECG given as a dict needs 'signal' (or a dataset row's 'ecg') and 'sampling_rate'; "
             f"missing {missing}; it has {sorted(ecg)}."

@@ -22,7 +22,11 @@ class SupremeProcessor(ProcessorMixin):
     """
 
     def __init__(
-        self, feature_extractor: SupremeFeatureExtractor, tokenizer: Any, label_max_length: int = 64, report_max_length: int = 128
+        self,
+        feature_extractor: SupremeFeatureExtractor,
+        tokenizer: Any,
+        label_max_length: int = 64,
+        report_max_length: int = 128,
     ) -> None:
         self.label_max_length = label_max_length
         self.report_max_length = report_max_length
@@ -80,7 +84,9 @@ class SupremeProcessor(ProcessorMixin):
         return self._tokenize(texts, self.label_max_length, return_tensors)
 
     def _tokenize(self, texts: list[str], max_length: int, return_tensors: Optional[str]) -> BatchFeature:
-        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors=return_tensors)
+        encoded = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=max_length, return_tensors=return_tensors
+        )
         return BatchFeature({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
 
     @property

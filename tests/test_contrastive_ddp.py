@@ -39,8 +39,11 @@ def _batch() -> dict[str, torch.Tensor]:
 
 
 def _gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: parameter.grad.detach().clone() for name, parameter in model.named_parameters()
-            if parameter.grad is not None}
+    return {
+        name: parameter.grad.detach().clone()
+        for name, parameter in model.named_parameters()
+        if parameter.grad is not None
+    }
 
 
 def _worker(rank: int, init_file: str, out_dir: str) -> None:

@@ -95,8 +95,10 @@ def test_load_invalidates_cached_rows(tiny_model):
     input_ids, attention_mask = _labels(tiny_model, 3)
     with torch.no_grad():
         before = cache.embed(tiny_model, input_ids, attention_mask)
-        state = {name: value + 0.05 if "text_model" in name and value.is_floating_point() else value
-                 for name, value in tiny_model.state_dict().items()}
+        state = {
+            name: value + 0.05 if "text_model" in name and value.is_floating_point() else value
+            for name, value in tiny_model.state_dict().items()
+        }
         tiny_model.load_state_dict(state)
         after = cache.embed(tiny_model, input_ids, attention_mask)
         expected = tiny_model.encode_text(input_ids, attention_mask)
@@ -145,8 +147,9 @@ def test_peft_adapter_switches_change_the_cached_embeddings(tiny_model):
     input_ids, attention_mask = _labels(tiny_model, 3)
     lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False)
     model = peft.get_peft_model(tiny_model, lora, adapter_name="first").eval()
-    model.add_adapter("second", peft.LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"],
-                                                init_lora_weights=False))
+    model.add_adapter(
+        "second", peft.LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False)
+    )
     cache = LabelEmbeddingCache()
     ecgs = _ecgs(2)
 

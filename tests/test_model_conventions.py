@@ -123,7 +123,9 @@ def test_batching_is_equivalent_to_one_ecg_at_a_time(model):
     inputs = _inputs(model, batch=4)
     with torch.no_grad():
         batched = model(**inputs).logits
-        single = torch.cat([model(**{**inputs, "ecg_values": inputs["ecg_values"][i : i + 1]}).logits for i in range(4)])
+        single = torch.cat(
+            [model(**{**inputs, "ecg_values": inputs["ecg_values"][i : i + 1]}).logits for i in range(4)]
+        )
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
 
 
@@ -136,7 +138,9 @@ def test_training_with_gradient_checkpointing_gives_the_same_gradients(model):
     def gradients() -> dict[str, torch.Tensor]:
         model.zero_grad(set_to_none=True)
         model(**inputs, labels=labels).loss.backward()
-        return {name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None}
+        return {
+            name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None
+        }
 
     # BatchNorm running statistics move on every training forward (and again in a recompute): compare from one state.
     state = {name: value.clone() for name, value in model.state_dict().items()}

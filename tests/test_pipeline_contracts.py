@@ -78,8 +78,11 @@ def test_a_dataset_row_is_an_input(built_dataset, classifier):
     row = built_dataset[0]
     assert {"ecg", "sampling_rate", "lead_names", "lead_mask"} <= set(row)
     from_row = _scores(classifier(row, candidate_labels=LABELS))
-    record = {"signal": np.asarray(row["ecg"], dtype=np.float32), "sampling_rate": row["sampling_rate"],
-              "lead_names": row["lead_names"]}
+    record = {
+        "signal": np.asarray(row["ecg"], dtype=np.float32),
+        "sampling_rate": row["sampling_rate"],
+        "lead_names": row["lead_names"],
+    }
     assert from_row == pytest.approx(_scores(classifier(record, candidate_labels=LABELS)), abs=1e-6)
     torch_row = built_dataset.with_format("torch")[0]
     assert _scores(classifier(torch_row, candidate_labels=LABELS)) == pytest.approx(from_row, abs=1e-5)
@@ -100,11 +103,20 @@ def test_a_row_lead_mask_masks_leads_the_source_lacked(built_dataset, classifier
 def test_key_dataset_with_sampling_rate(built_dataset, classifier):
     from transformers.pipelines.pt_utils import KeyDataset
 
-    results = list(classifier(KeyDataset(built_dataset.with_format("numpy"), "ecg"), sampling_rate=100,
-                              lead_names=built_dataset[0]["lead_names"], candidate_labels=LABELS, batch_size=2))
+    results = list(
+        classifier(
+            KeyDataset(built_dataset.with_format("numpy"), "ecg"),
+            sampling_rate=100,
+            lead_names=built_dataset[0]["lead_names"],
+            candidate_labels=LABELS,
+            batch_size=2,
+        )
+    )
     assert len(results) == len(built_dataset)
     for index, result in enumerate(results):
-        assert _scores(result) == pytest.approx(_scores(classifier(built_dataset[index], candidate_labels=LABELS)), abs=1e-5)
+        assert _scores(result) == pytest.approx(
+            _scores(classifier(built_dataset[index], candidate_labels=LABELS)), abs=1e-5
+        )
 
 
 @pytest.mark.parametrize(
@@ -152,8 +164,9 @@ def test_prompt_ensemble_scores_the_mean_of_logits(classifier):
     ensemble = _scores(classifier(record, candidate_labels=prompts))
     singles = classifier.preprocess(record, candidate_labels=["normal ecg", "sinus rhythm", "myocardial infarction"])
     with torch.no_grad():
-        logits = classifier.model(ecg_values=singles["ecg_values"], lead_mask=singles["lead_mask"],
-                                  **singles["label_inputs"][0]["tokens"]).logits[0]
+        logits = classifier.model(
+            ecg_values=singles["ecg_values"], lead_mask=singles["lead_mask"], **singles["label_inputs"][0]["tokens"]
+        ).logits[0]
     assert ensemble["NORM"] == pytest.approx(torch.sigmoid((logits[0] + logits[1]) / 2).item(), abs=1e-6)
     assert ensemble["MI"] == pytest.approx(torch.sigmoid(logits[2]).item(), abs=1e-6)
     # A label's score never depends on the other labels asked.

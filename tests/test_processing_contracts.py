@@ -22,7 +22,8 @@ def test_a_string_is_one_report(tiny_processor):
     tokens = tiny_processor(reports="sinus rhythm normal ecg", return_tensors="pt")
     assert tokens["report_input_ids"].shape[0] == 1
     torch.testing.assert_close(
-        tokens["report_input_ids"], tiny_processor(reports=["sinus rhythm normal ecg"], return_tensors="pt")["report_input_ids"]
+        tokens["report_input_ids"],
+        tiny_processor(reports=["sinus rhythm normal ecg"], return_tensors="pt")["report_input_ids"],
     )
 
 
@@ -47,7 +48,9 @@ def test_pad_follows_the_sequence_feature_extractor_contract():
     """The issue's row: `SupremeFeatureExtractor.pad(...)` raised a TypeError (its `_pad` had another signature)."""
     extractor = SupremeFeatureExtractor(sampling_rate=100, num_samples=1000, padding_value=0.0)
     short, long = np.ones((12, 700), dtype=np.float32), np.full((12, 900), 2.0, dtype=np.float32)
-    padded = extractor.pad([{"ecg_values": short}, {"ecg_values": long}], return_attention_mask=True, return_tensors="pt")
+    padded = extractor.pad(
+        [{"ecg_values": short}, {"ecg_values": long}], return_attention_mask=True, return_tensors="pt"
+    )
     assert padded["ecg_values"].shape == (2, 12, 900)
     assert padded["attention_mask"].shape == (2, 900)
     assert padded["attention_mask"][0].sum() == 700 and padded["attention_mask"][1].all()
@@ -55,8 +58,9 @@ def test_pad_follows_the_sequence_feature_extractor_contract():
     torch.testing.assert_close(padded["ecg_values"][1], torch.from_numpy(long))
     to_max = extractor.pad({"ecg_values": [short]}, padding="max_length", max_length=1000, return_tensors="np")
     assert to_max["ecg_values"].shape == (1, 12, 1000)
-    truncated = extractor.pad({"ecg_values": [long]}, padding="max_length", max_length=800, truncation=True,
-                              return_tensors="np")
+    truncated = extractor.pad(
+        {"ecg_values": [long]}, padding="max_length", max_length=800, truncation=True, return_tensors="np"
+    )
     assert truncated["ecg_values"].shape == (1, 12, 800)
     with pytest.raises(ValueError, match="ecg_values items \\[0\\]"):
         extractor.pad({"ecg_values": [np.ones((3, 10))]})

@@ -130,7 +130,10 @@ class SupremeTrainer:
         precision = resolve_mixed_precision(options.mixed_precision)
         # Checked before `Accelerator(...)`: a refused run must not leave fp16 in accelerate's per-process state.
         if precision == "fp16" and not _has_gpu():
-            raise ValueError("--mixed-precision fp16 (or the launcher's mixed_precision) needs a GPU; on CPU use bf16 or no")
+            raise ValueError(
+                "mixed precision fp16 needs a GPU (from --mixed-precision or the launcher's mixed_precision); "
+                "on CPU use bf16 or no"
+            )
         return Accelerator(
             mixed_precision=precision,
             gradient_accumulation_steps=options.gradient_accumulation_steps,
