@@ -5,6 +5,8 @@
     accelerate launch train_accelerate.py --config run.yaml --resume          # continue from the newest checkpoint
 
 Every option is a flag and a key of the --config YAML file (flags override the file); `--help` lists them.
+The precision is the launcher's (`accelerate launch --mixed_precision bf16`, or `mixed_precision:` of an accelerate
+config file) unless `--mixed-precision` is given; training_summary.json records the one used.
 The output folder ends as a model folder for `pipeline("ecg-zero-shot", model=folder)`; `--push-to-hub REPO`
 publishes it.
 """

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import DataLoader
 
+from modeling_supreme.modeling_supreme import LabelEmbeddingCache
 from modeling_supreme.training import SupremeCollator, TrainingOptions, build_model, build_processor, load_splits, resolve_vocabulary
 from modeling_supreme.training.data import formatted_for_collation
 from modeling_supreme.training.model_factory import count_parameters
@@ -55,8 +56,10 @@ def make_step(model: torch.nn.Module, label_inputs: dict[str, torch.Tensor]) -> 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     model.train()
 
+    cache = LabelEmbeddingCache(progress=False)  # as the trainer: a frozen tower's label embeddings encoded once
+
     def step(batch: dict[str, torch.Tensor]) -> float:
-        loss = model(**batch, **label_inputs).loss
+        loss = model(**batch, **cache.model_inputs(model, **label_inputs)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

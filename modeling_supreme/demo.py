@@ -19,6 +19,7 @@ from typing import Any, Optional
 import numpy as np
 from matplotlib.figure import Figure
 
+from .dataset_builders.labels import multi_label_names
 from .evaluation.plotting import draw_roc_curves
 from .evaluation.robustness import load_paraphrases
 from .leads_supreme import canonical_lead_name
@@ -88,8 +89,10 @@ def cardiologist_labels(dataset: str, path: str | Path, label_names: Sequence[st
     for split in load_splits(dataset).values():
         ids = list(split["id"])
         if wanted in ids:
-            targets = split[ids.index(wanted)][LABEL_COLUMN]
-            return [name for name, value in zip(label_names, targets) if value > 0]
+            # A Sequence(ClassLabel) column: the row lists the indices of its labels, named in the features.
+            names = multi_label_names(split.features, LABEL_COLUMN)
+            present = {names[index] for index in split[ids.index(wanted)][LABEL_COLUMN]}
+            return [name for name in label_names if name in present]
     return None
 
 

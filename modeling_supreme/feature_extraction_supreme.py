@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -450,7 +450,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         signals = self._filter(self._resample(signals, rate))
         signals = self._normalize(self._crop_window(signals), lead_mask)
         signals[~lead_mask] = 0.0
-        values = self._pad(signals)
+        values = self._pad_to_num_samples(signals)
         self._check_finite(values, sources)
         return values, lead_mask
 
@@ -508,7 +508,29 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
             return _normalize_minmax(signals, lead_mask)
         return signals
 
-    def _pad(self, signals: np.ndarray) -> np.ndarray:
+    def pad(self, processed_features: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        """`SequenceFeatureExtractor.pad` (same arguments: padding, max_length, truncation, pad_to_multiple_of,
+        return_attention_mask, return_tensors) for this extractor's channel-first ECGs: `ecg_values` items (12, T_i)
+        are padded (or truncated) along time to (B, 12, T), and the attention mask, when asked, is (B, T).
+
+        The base class pads axis 0 of each item, so items are handed to it time-first and turned back afterwards.
+        """
+        if isinstance(processed_features, (list, tuple)) and processed_features and isinstance(processed_features[0], Mapping):
+            processed_features = {key: [item[key] for item in processed_features] for key in processed_features[0]}
+        if not isinstance(processed_features, Mapping) or "ecg_values" not in processed_features:
+            raise ValueError("pad() needs a BatchFeature, dict or list of dicts with 'ecg_values' items of shape (12, T).")
+        features = dict(processed_features)
+        items = [np.asarray(item) for item in features["ecg_values"]]
+        bad = [index for index, item in enumerate(items) if item.ndim != 2 or item.shape[0] != self.feature_size]
+        if bad:
+            raise ValueError(f"pad(): ecg_values items {bad} are not of shape ({self.feature_size}, samples).")
+        features["ecg_values"] = [item.T for item in items]
+        padded = super().pad(features, *args, **kwargs)
+        values = padded["ecg_values"]
+        padded["ecg_values"] = values.transpose(1, 2) if isinstance(values, torch.Tensor) else _swap_last_axes(values)
+        return padded
+
+    def _pad_to_num_samples(self, signals: np.ndarray) -> np.ndarray:
         """(b, 12, T <= num_samples) -> (b, 12, num_samples), `padding_value` after the end."""
         length = signals.shape[-1]
         if length == self.num_samples:
@@ -526,3 +548,10 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if not finite_items.all():
             culprit = sources[int(np.flatnonzero(~finite_items)[0])]
             raise ValueError(f"{culprit}: amplitudes too large to process (non-finite values after preprocessing)")
+
+
+def _swap_last_axes(values: Any) -> Any:
+    """(B, T, C) array or list of (T, C) arrays -> (B, C, T) / list of (C, T)."""
+    if isinstance(values, np.ndarray):
+        return np.swapaxes(values, -1, -2)
+    return [np.swapaxes(np.asarray(value), -1, -2) for value in values]

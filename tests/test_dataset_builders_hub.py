@@ -55,7 +55,8 @@ def test_pushed_dataset_loads_in_a_fresh_process_with_its_splits_and_card(local_
     card = DatasetCard(files["README.md"].decode())
     assert [config["config_name"] for config in card.data.configs] == ["default"]
     assert {entry["split"] for entry in card.data.configs[0]["data_files"]} == set(summary.rows)
-    assert card.data.label_names["super_class"] == ["STTC", "NORM", "MI", "HYP", "CD"]  # kept from the local card
+    super_class = next(feature for feature in card.data.dataset_info["features"] if feature["name"] == "super_class")
+    assert super_class["list"]["class_label"]["names"] == {"0": "STTC", "1": "NORM", "2": "MI", "3": "HYP", "4": "CD"}
     assert "strat_fold" in card.text and card.data.license == "cc-by-4.0"
     assert local_hub.unhandled == []
 

@@ -17,6 +17,7 @@ import torch
 
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.dataset_builders import BuildSettings, SignalReader
+from modeling_supreme.dataset_builders.labels import is_multi_label, multi_hot_matrix, multi_label_names
 from modeling_supreme.dataset_builders.ptbxl import PTBXL_TASKS, build_ptbxl
 from tests.dataset_builders_helpers import copy_ptbxl_subset, ptbxl_signal
 from tests.process_helpers import descendants, survivors
@@ -47,7 +48,7 @@ def test_splits_follow_strat_fold_and_shapes_are_12_by_T(ptbxl_100):
 
     batch = loaded["validation"].with_format("torch")[:4]
     assert batch["ecg"].dtype == torch.float32 and batch["ecg"].shape == (4, 12, 1000)
-    assert batch["super_class"].dtype == torch.float32 and batch["super_class"].shape == (4, 5)
+    assert multi_hot_matrix(loaded["validation"].select(range(4)), "super_class").shape == (4, 5)
     assert loaded["test"][0]["lead_names"] == list(STANDARD_LEADS)
 
 
@@ -66,34 +67,33 @@ def test_label_vectors_equal_the_benchmark_tables(ptbxl_100):
     """The benchmark tables were derived independently from scp_statements.csv: every row must agree."""
     out, _ = ptbxl_100
     card = datasets.load_dataset_builder(str(out))
-    label_names = _card_label_names(out)
     loaded = datasets.load_dataset(str(out))
+    label_names = _feature_label_names(loaded["train"])
     for task in PTBXL_TASKS:
         for split, table_split in BENCHMARK_TABLE_SPLITS.items():
             table = pd.read_csv(SPLITS_DIR / "ptbxl" / task / f"ptbxl_{task}_{table_split}.csv").set_index("ecg_id")
-            vectors = dict(zip(loaded[split]["ecg_id"], loaded[split].with_format("numpy")[task], strict=True))
+            vectors = dict(zip(loaded[split]["ecg_id"], multi_hot_matrix(loaded[split], task), strict=True))
             ours = pd.DataFrame(
                 [vectors[ecg_id] for ecg_id in table.index], index=table.index, columns=label_names[task]
             )
             pd.testing.assert_frame_equal(
                 ours[table.columns[5:]].astype(int), table[table.columns[5:]], check_names=False
             )
-    assert card.info.features["super_class"].length == len(label_names["super_class"]) == 5
+    assert card.info.features["super_class"].feature.names == label_names["super_class"] and len(label_names["super_class"]) == 5
 
 
 def test_statements_count_whatever_their_likelihood(ptbxl_100):
     out, _ = ptbxl_100
     row = datasets.load_dataset(str(out), split="train").filter(lambda r: r["ecg_id"] == 1)[0]
     assert json.loads(row["scp_codes"]) == {"NORM": 100.0, "LVOLT": 0.0, "SR": 0.0}
-    names = _card_label_names(out)
+    names = _feature_label_names(datasets.load_dataset(str(out), split="train"))
     for task, expected in {"super_class": ["NORM"], "sub_class": ["NORM"], "form": ["LVOLT"], "rhythm": ["SR"]}.items():
-        assert [name for name, value in zip(names[task], row[task], strict=True) if value == 1.0] == expected
+        assert [names[task][index] for index in row[task]] == expected
 
 
-def _card_label_names(folder: Path) -> dict[str, list[str]]:
-    from huggingface_hub import DatasetCard
-
-    return DatasetCard.load(folder / "README.md").data.label_names
+def _feature_label_names(split: datasets.Dataset) -> dict[str, list[str]]:
+    """Label names of every task, from `ds.features` (the columns are Sequence(ClassLabel))."""
+    return {task: multi_label_names(split.features, task) for task in PTBXL_TASKS}
 
 
 def test_500_hz_build_keeps_the_40_records_and_rejects_the_missing_ones(tmp_path):
@@ -188,6 +188,9 @@ def _assert_same_dataset(first: Path, second: Path) -> None:
         left, right = one[split].with_format("numpy"), two[split].with_format("numpy")
         assert left.column_names == right.column_names and left.num_rows == right.num_rows
         for column in left.column_names:
+            if is_multi_label(one[split].features[column]):  # ragged index lists: compared as Python lists
+                assert one[split][column] == two[split][column], f"{split}.{column}"
+                continue
             np.testing.assert_array_equal(left[column], right[column], err_msg=f"{split}.{column}")
     assert sorted(p.name for p in (first / "data").iterdir()) == sorted(p.name for p in (second / "data").iterdir())
 

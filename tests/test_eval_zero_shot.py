@@ -139,3 +139,16 @@ def test_corrected_chapman_variant_matches_codes_exactly_and_leaves_the_benchmar
     assert (corrected.targets <= published.targets).all()  # substring matching only ever adds positives
     assert "not the published benchmark" in get_task("csn_exact").title
     assert get_task("csn_exact").descriptions_key == "csn"
+
+
+def test_score_ecgs_scores_prompt_ensembles_by_the_mean_logit(tiny_model, tiny_processor, sample_ecgs):
+    prompts = {"NORM": ["normal ecg", "sinus rhythm"], "MI": "myocardial infarction"}
+    scores = score_ecgs(tiny_model, tiny_processor, sample_ecgs["ecg_values"], prompts, progress=False)
+    tokens = tiny_processor.tokenize_labels(["normal ecg", "sinus rhythm", "myocardial infarction"])
+    with torch.no_grad():
+        logits = tiny_model(ecg_values=sample_ecgs["ecg_values"], **tokens).logits
+    expected = torch.sigmoid(torch.stack([(logits[:, 0] + logits[:, 1]) / 2, logits[:, 2]], dim=1)).numpy()
+    assert scores.shape == (6, 2)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="'NORM'"):
+        score_ecgs(tiny_model, tiny_processor, sample_ecgs["ecg_values"], {"NORM": []}, progress=False)

@@ -1,4 +1,4 @@
-"""SupremeModel: shapes, label independence, label-embedding cache, objectives, save/load."""
+"""SupremeModel: shapes, label independence, objectives, save/load (the label-embedding cache: test_label_cache.py)."""
 
 from __future__ import annotations
 
@@ -69,63 +69,6 @@ def test_label_score_does_not_depend_on_other_labels(encoder):
         alone = model(ecgs, input_ids[3:4], attention_mask[3:4]).logits
     torch.testing.assert_close(subset_logits, all_logits[:, subset], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(alone[:, 0], all_logits[:, 3], atol=1e-5, rtol=1e-5)
-
-
-def _count_text_encoder_calls(model: SupremeModel) -> list[int]:
-    calls = [0]
-    model.text_model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-    return calls
-
-
-def test_frozen_text_encoder_encodes_a_label_set_once(tiny_model):
-    tiny_model.train()
-    calls = _count_text_encoder_calls(tiny_model)
-    input_ids, attention_mask = _labels(tiny_model, 4)
-    first = tiny_model(_ecgs(2), input_ids, attention_mask, labels=torch.ones(2, 4))
-    first.loss.backward()
-    tiny_model(_ecgs(2), input_ids, attention_mask, labels=torch.ones(2, 4)).loss.backward()
-    assert calls[0] == 1
-    other_ids, other_mask = _labels(tiny_model, 3, seed=7)
-    tiny_model(_ecgs(2), other_ids, other_mask)
-    assert calls[0] == 2
-    # The frozen tower gets no gradient; the label projection, fusion network and ECG encoder do.
-    assert all(parameter.grad is None for parameter in tiny_model.text_model.parameters())
-    assert tiny_model.label_projection[0].weight.grad is not None
-    assert tiny_model.ecg_encoder.stem[0].weight.grad.abs().sum() > 0
-
-
-def test_loading_new_weights_invalidates_cached_label_embeddings(tiny_model):
-    input_ids, attention_mask = _labels(tiny_model, 3)
-    ecgs = _ecgs(2)
-    with torch.no_grad():
-        before = tiny_model(ecgs, input_ids, attention_mask).logits
-        state = {name: value + 0.05 if "text_model" in name and value.is_floating_point() else value
-                 for name, value in tiny_model.state_dict().items()}
-        tiny_model.load_state_dict(state)
-        after = tiny_model(ecgs, input_ids, attention_mask).logits
-        fresh = SupremeModel(tiny_model.config).eval()
-        fresh.load_state_dict(state)
-        expected = fresh(ecgs, input_ids, attention_mask).logits
-    assert not torch.allclose(before, after)
-    torch.testing.assert_close(after, expected)
-
-
-def test_trainable_text_layers_are_not_cached_in_training():
-    model = SupremeModel(tiny_config(text_trainable_layers=1)).train()
-    calls = _count_text_encoder_calls(model)
-    input_ids, attention_mask = _labels(model, 4)
-    for _ in range(2):
-        model(_ecgs(2), input_ids, attention_mask, labels=torch.ones(2, 4)).loss.backward()
-    assert calls[0] == 2
-    top, bottom = model._text_layers()[-1], model._text_layers()[0]
-    assert all(parameter.grad is not None for parameter in top.parameters())
-    assert all(parameter.grad is None for parameter in bottom.parameters())
-    # In inference the embeddings of the (now fixed) tower are cached again.
-    model.eval()
-    with torch.no_grad():
-        model(_ecgs(1), input_ids, attention_mask)
-        model(_ecgs(1), input_ids, attention_mask)
-    assert calls[0] == 3
 
 
 def test_clip_objective_scores_by_cosine_and_trains_on_reports():
@@ -221,7 +164,8 @@ def test_default_text_encoder_is_the_packaged_minilm():
     model = SupremeModel.from_text_pretrained(**TINY_ECG_ENCODERS["resnet"]).eval()
     processor = SupremeProcessor.from_text_pretrained(sampling_rate=100, num_samples=1000)
     assert model.config.text_config.hidden_size == 384 and model.config.text_config.num_hidden_layers == 6
-    tokens = processor(text=["left bundle branch block", "right bundle branch block", "the weather is sunny"])
+    tokens = processor(text=["left bundle branch block", "right bundle branch block", "the weather is sunny"],
+                       return_tensors="pt")
     with torch.no_grad():
         embeddings = torch.nn.functional.normalize(model.encode_text(tokens["input_ids"], tokens["attention_mask"]), dim=-1)
     similarity = embeddings @ embeddings.t()

@@ -80,7 +80,7 @@ def test_list_input_with_batch_size_matches_one_by_one(classifier):
 def test_pipeline_scores_equal_a_bare_model_call(classifier, tiny_processor):
     path = ptbxl_record(3)
     result = {item["label"]: item["score"] for item in classifier(str(path), candidate_labels=LABELS)}
-    inputs = tiny_processor(ecg=read_ecg(path), text=LABELS)
+    inputs = tiny_processor(ecg=read_ecg(path), text=LABELS, return_tensors="pt")
     with torch.no_grad():
         logits = classifier.model(**inputs).logits[0]
     np.testing.assert_allclose([result[label] for label in LABELS], torch.sigmoid(logits).numpy(), atol=1e-6)
@@ -117,8 +117,11 @@ def test_label_embeddings_are_cached_across_calls(classifier):
     classifier(str(ptbxl_record(7)), candidate_labels=LABELS)
     classifier([str(ptbxl_record(8)), str(ptbxl_record(9))], candidate_labels=LABELS, batch_size=2)
     assert calls[0] == 1
+    # Rows are cached per text: a subset needs no encoding, a new label only its own.
     classifier(str(ptbxl_record(7)), candidate_labels=LABELS[:2])
-    assert calls[0] == 2
+    assert calls[0] == 1
+    classifier(str(ptbxl_record(7)), candidate_labels=LABELS[:2] + ["sinus rhythm"])
+    assert calls[0] == 2 and classifier.label_cache.misses == len(LABELS) + 1
 
 
 def test_attention_over_time_is_returned_on_request(classifier):

@@ -19,7 +19,8 @@ from modeling_supreme.training import (
     build_validation_set,
     resolve_vocabulary,
 )
-from modeling_supreme.training.data import dataset_card_label_names, formatted_for_collation, load_splits
+from modeling_supreme.dataset_builders.labels import multi_hot_matrix, multi_label_names
+from modeling_supreme.training.data import formatted_for_collation, load_splits
 from tests.tiny_models import TINY_ECG_ENCODERS
 
 
@@ -57,7 +58,7 @@ def test_collator_tokenises_reports_for_the_contrastive_objective_and_keeps_stor
     batch = SupremeCollator(processor, with_reports=True)(rows)
     assert "labels" not in batch
     assert batch["report_input_ids"].shape[0] == 2 and batch["report_input_ids"].shape == batch["report_attention_mask"].shape
-    expected = processor(reports=[row["report"] for row in rows])["report_input_ids"]
+    expected = processor(reports=[row["report"] for row in rows], return_tensors="pt")["report_input_ids"]
     torch.testing.assert_close(batch["report_input_ids"], expected)
     assert batch["lead_mask"][0].all() and batch["lead_mask"][1].tolist() == [True] * 6 + [False] * 6
 
@@ -84,22 +85,23 @@ def test_vocabulary_is_built_from_the_train_split_or_read_from_a_file(splits, tm
     assert resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o", model_config={"objective": "clip"}), no_entities) is None
 
 
-def test_validation_set_uses_the_card_label_names_and_the_task_descriptions(splits, training_dataset):
+def test_validation_set_uses_the_feature_label_names_and_the_task_descriptions(splits, training_dataset):
     options = TrainingOptions(dataset=str(training_dataset), output_dir="o")
     validation = build_validation_set(options, splits)
-    names = dataset_card_label_names(str(training_dataset), "super_class")
+    names = multi_label_names(splits["validation"].features, "super_class")
     assert validation.label_names == names and sorted(names) == ["CD", "HYP", "MI", "NORM", "STTC"]
     descriptions = load_label_descriptions()["ptbxl_super"]
     assert validation.label_texts == [descriptions[name] for name in names]
-    expected = np.asarray(splits["validation"]["super_class"], dtype=np.float32)
+    expected = np.array([[name in {names[index] for index in row} for name in names]
+                         for row in splits["validation"]["super_class"]], dtype=np.float32)
     np.testing.assert_array_equal(validation.targets, expected)
     assert len(validation.split) == len(splits["validation"]) == 19
 
 
 def test_validation_from_scalar_columns_and_custom_descriptions(splits, training_dataset, tmp_path):
     validation = splits["validation"]
-    table = np.asarray(validation["super_class"])
-    names = dataset_card_label_names(str(training_dataset), "super_class")
+    table = multi_hot_matrix(validation, "super_class")
+    names = multi_label_names(validation.features, "super_class")
     scalar = validation.add_column("NORM", table[:, names.index("NORM")].tolist()).add_column("MI", table[:, names.index("MI")].tolist())
     descriptions = tmp_path / "prompts.json"
     descriptions.write_text(json.dumps({"mine": {"NORM": "healthy heart", "MI": "heart attack"}}))

@@ -1,9 +1,9 @@
 """CPSC2018 and Chapman-Shaoxing-Ningbo (CSN) in the PhysioNet/CinC layout: `.hea` + `.mat` records whose header
 carries the diagnoses as SNOMED CT codes (`#Dx: 164889003,59118001`), plus `#Age:` and `#Sex:`.
 
-Labels: a multi-hot float32 vector `labels` over the label columns of the zero-shot benchmark tables
-(`icbeb` for CPSC2018: 9 columns; `chapman` for CSN: 38 columns), set by exact SNOMED CT code match
-(`snomed_labels.yaml`), never by substring of acronyms. `report` lists the names of the record's codes.
+Labels: a multi-label `Sequence(ClassLabel)` column `labels` (names in `ds.features`) over the label columns of the
+zero-shot benchmark tables (`icbeb` for CPSC2018: 9 columns; `chapman` for CSN: 38 columns), set by exact SNOMED CT
+code match (`snomed_labels.yaml`), never by substring of acronyms. `report` lists the names of the record's codes.
 
 Splits: with `splits_dir` (the benchmark's `benchmark-splits` folder, or its `icbeb/` / `chapman/` folder),
 train / validation / test hold exactly the records of the `*_train.csv` / `*_val.csv` / `*_test.csv` tables
@@ -30,6 +30,7 @@ import yaml
 from datasets import List, Value
 
 from .card import DatasetDescription
+from .labels import label_indices, multi_label_feature
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
 from .tables import read_csv_table
@@ -237,7 +238,7 @@ def _record_item(name: str, path: Path, label_columns: LabelColumns) -> StreamIt
         "snomed_codes": list(header.codes),
         "age": header.age,
         "sex": header.sex,
-        "labels": label_columns.multi_hot(header.codes),
+        "labels": label_indices(label_columns.multi_hot(header.codes)),
     }
     return RecordTask(name, str(path), columns)
 
@@ -282,12 +283,12 @@ def cinc_tasks(
 
 
 def cinc_features(label_columns: LabelColumns) -> dict[str, Any]:
-    """Source-specific columns: header codes, age, sex and the benchmark's multi-hot label vector."""
+    """Source-specific columns: header codes, age, sex and the benchmark's labels (Sequence(ClassLabel))."""
     return {
         "snomed_codes": List(Value("string")),
         "age": Value("float32"),
         "sex": Value("string"),
-        "labels": List(Value("float32"), length=len(label_columns.names)),
+        "labels": multi_label_feature(label_columns.names),
     }
 
 
@@ -307,7 +308,7 @@ def cinc_description(
 Each row keeps the first {crop:g} s of its record, zero-padded to {window.seconds:g} s (`num_samples` = recorded
 samples kept). `snomed_codes` are the `#Dx:` codes of the header; `report` lists their names.
 
-`labels` is a multi-hot float32 vector over the benchmark's label columns, in this order:
+`labels` lists the record's label columns (`Sequence(ClassLabel)`: names in `ds.features["labels"]`) among, in order:
 {", ".join(label_columns.names)}. A column is 1 exactly when one of its SNOMED CT codes (card key `label_codes`)
 is among the record's codes; there is no substring matching of acronyms (the published Chapman tables set AF on
 every AFIB row, this dataset does not).
@@ -319,7 +320,6 @@ every AFIB row, this dataset does not).
         license="cc-by-4.0",
         citation=info["citation"],
         extra_metadata={
-            "label_names": {"labels": list(label_columns.names)},
             "label_codes": {name: sorted(label_columns.codes[name]) for name in label_columns.names},
         },
     )

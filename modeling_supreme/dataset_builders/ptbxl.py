@@ -1,7 +1,8 @@
 """PTB-XL (Wagner et al., 2020): 21,799 10 s 12-lead ECGs at 100 and 500 Hz with cardiologists' SCP-ECG codes.
 
 Splits follow the recommended stratified folds: train = `strat_fold` 1-8, validation = 9, test = 10.
-Label columns are multi-hot float32 vectors derived from `scp_statements.csv`, as in the PTB-XL benchmark
+Label columns are multi-label `Sequence(ClassLabel)` columns (the present labels' indices; names in `ds.features`;
+`dataset_builders.labels.multi_hot_matrix` gives the (N, L) matrix) derived from `scp_statements.csv`, as in the PTB-XL benchmark
 (Strodthoff et al., 2021) and the zero-shot tables of MERL / SuPreME: every statement listed in a record's
 `scp_codes` counts, whatever its likelihood;
 
@@ -10,8 +11,8 @@ Label columns are multi-hot float32 vectors derived from `scp_statements.csv`, a
 - `form`: the form statements themselves (19); `rhythm`: the rhythm statements (12).
 
 Label names drop PTB-XL's leading / trailing underscores (`_AVB` -> `AVB`, `NST_` -> `NST`) as the benchmark
-tables do; the order of each vector is the order of first appearance in `scp_statements.csv` and is stored in
-the card (`label_names:`) and returned by `PtbxlLabelSpace.names`.
+tables do; the order of each column's names is the order of first appearance in `scp_statements.csv`, as returned by
+`PtbxlLabelSpace.names`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from datasets import List, Value
+from datasets import Value
 
 from .card import DatasetDescription
+from .labels import label_indices, multi_label_feature
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
 from .tables import DUPLICATE_ID, EMPTY_REPORT, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_table, record_path_under
@@ -118,7 +120,7 @@ def ptbxl_features(label_space: PtbxlLabelSpace) -> dict[str, Any]:
         "patient_id": Value("int64"),
         "strat_fold": Value("int32"),
         "scp_codes": Value("string"),
-        **{task: List(Value("float32"), length=len(label_space.names[task])) for task in PTBXL_TASKS},
+        **{task: multi_label_feature(label_space.names[task]) for task in PTBXL_TASKS},
     }
 
 
@@ -200,7 +202,7 @@ def _row_item(root: Path, row: Any, sampling_rate: int, label_space: PtbxlLabelS
             "patient_id": _integer(row.patient_id, "patient_id", where),
             "strat_fold": int(row.strat_fold),
             "scp_codes": json.dumps(codes),
-            **{task: label_space.multi_hot(task, codes) for task in PTBXL_TASKS},
+            **{task: label_indices(label_space.multi_hot(task, codes)) for task in PTBXL_TASKS},
         }
     except ValueError as error:
         return Rejection(str(ecg_id), str(path), str(error), MALFORMED_ROW)
@@ -225,8 +227,8 @@ with the free-text `report` and the cardiologists' SCP-ECG statements (`scp_code
 
 Splits follow the recommended stratified folds: `train` = `strat_fold` 1-8, `validation` = 9, `test` = 10.
 
-Multi-hot float32 label vectors, derived from `scp_statements.csv` as in the PTB-XL benchmark (every statement
-listed in `scp_codes` counts, whatever its likelihood); vector order:
+Multi-label columns (`Sequence(ClassLabel)`, label names in `ds.features`), derived from `scp_statements.csv` as in
+the PTB-XL benchmark (every statement listed in `scp_codes` counts, whatever its likelihood); label order:
 
 {label_lines}"""
     return DatasetDescription(
@@ -234,7 +236,6 @@ listed in `scp_codes` counts, whatever its likelihood); vector order:
         body=body,
         license="cc-by-4.0",
         citation=CITATION,
-        extra_metadata={"label_names": {task: list(label_space.names[task]) for task in PTBXL_TASKS}},
     )
 
 

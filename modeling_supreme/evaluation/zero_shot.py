@@ -1,5 +1,6 @@
-"""Zero-shot scoring and its metrics: every label is asked for by a text description, scores are sigmoid
-probabilities, the metric is the mean over labels of AUROC (x100) with a bootstrap 95 % interval.
+"""Zero-shot scoring and its metrics: every label is asked for by a text description (or several: a prompt
+ensemble), scores are sigmoid probabilities (cosine similarities for objective="clip"), the metric is the mean
+over labels of AUROC (x100) with a bootstrap 95 % interval.
 
 Used by the benchmark (`eval/zero_shot.py`), by training for validation AUROC, and by the linear probe / LoRA
 evaluation. The AUROC itself comes from the shipped metric module `metrics/multilabel_auroc.py` (also loadable with
@@ -19,6 +20,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..modeling_supreme import (
+    LabelEmbeddingCache,
+    LabelPrompts,
+    expand_label_prompts,
+    unwrap_supreme_model,
+    zero_shot_logits,
+)
 from .benchmark import TASKS, TaskSpec
 from .metrics import roc_auc_per_label
 
@@ -70,53 +78,52 @@ def _as_batches(
     return ecg_values, None
 
 
-def ensemble_texts(label_texts: Sequence[LabelQuery]) -> tuple[list[str], list[list[int]]]:
-    """Queries of L labels -> (the distinct texts to encode, per label the positions of its texts among them)."""
-    texts: dict[str, int] = {}
-    groups = []
-    for query in label_texts:
-        group = [query] if isinstance(query, str) else list(query)
-        groups.append([texts.setdefault(text, len(texts)) for text in group])
-    return list(texts), groups
-
-
-def mean_logits(logits: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
-    """logits (B, T) of T texts -> (B, L): per label, the mean of its texts' logits (`ensemble_texts`)."""
-    return torch.stack([logits[:, list(group)].mean(dim=1) for group in groups], dim=1)
+def _as_prompts(label_texts: LabelPrompts | Sequence[LabelQuery]) -> LabelPrompts:
+    """A list of queries (some of them lists of texts) as the dict `expand_label_prompts` takes, one key per
+    position, so that repeated texts keep their own columns."""
+    if isinstance(label_texts, (str, Mapping)) or all(isinstance(query, str) for query in label_texts):
+        return label_texts
+    return {f"label {index}": query for index, query in enumerate(label_texts)}
 
 
 def score_ecgs(
     model: torch.nn.Module,
     processor: Any,
     ecg_values: EcgInput,
-    label_texts: Sequence[LabelQuery],
+    label_texts: LabelPrompts | Sequence[LabelQuery],
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: torch.device | str | None = None,
     lead_mask: torch.Tensor | np.ndarray | None = None,
     progress: bool = True,
+    cache: LabelEmbeddingCache | None = None,
 ) -> np.ndarray:
-    """Zero-shot probabilities of every ECG for every label text.
+    """Zero-shot scores of every ECG for every label, each label asked by one text or several (a prompt ensemble).
 
     Args:
         model: a `SupremeModel` (or a wrapper with the same forward, e.g. DDP or a peft model).
         processor: a `SupremeProcessor`; only its `tokenize_labels` is used (ECGs are already preprocessed).
         ecg_values: preprocessed ECGs (N, 12, T), or an iterable of batches (dicts with "ecg_values" (B, 12, T) and
             optionally "lead_mask" (B, 12); other keys are ignored).
-        label_texts: the L queries to score, e.g. descriptions of the label columns; a query given as a list of
-            texts is a prompt ensemble, scored by the sigmoid of the mean of its texts' logits.
+        label_texts: the L label queries, as a list (an entry that is a list of texts is a prompt ensemble) or a
+            dict label -> text or list of texts; a label's score is that of the mean of its texts' logits
+            (`modeling_supreme.zero_shot_logits`). Columns follow the list's or the dict's order.
         batch_size: ECGs per forward pass (tensor input only).
         device: where to run; default the model's device.
         lead_mask: (N, 12) bool for tensor input, False where a lead was missing.
         progress: show a tqdm progress bar.
+        cache: a `LabelEmbeddingCache` to reuse label embeddings across calls (a fresh one per call otherwise).
 
     Returns:
-        (N, L) float32 sigmoid probabilities, rows in input order.
+        (N, L) float32 scores, rows in input order: sigmoid probabilities, or cosine similarities for a model trained
+        with objective="clip" (`SupremeModel.scores_from_logits`).
     """
     device = torch.device(device) if device is not None else _model_device(model)
     dtype = _model_dtype(model)
-    texts, groups = ensemble_texts(label_texts)
+    names, texts, owners = expand_label_prompts(_as_prompts(label_texts))
     tokens = processor.tokenize_labels(texts, return_tensors="pt")
     input_ids, attention_mask = tokens["input_ids"].to(device), tokens["attention_mask"].to(device)
+    cache = cache if cache is not None else LabelEmbeddingCache(progress=progress)
+    supreme = unwrap_supreme_model(model)
     batches, total = _as_batches(ecg_values, lead_mask, batch_size)
     was_training = model.training
     model.eval()
@@ -125,17 +132,20 @@ def score_ecgs(
         with torch.no_grad():
             for batch in tqdm(batches, total=total, desc="scoring ECGs", unit="batch", disable=not progress):
                 batch_mask = batch.get("lead_mask")
-                outputs = model(
-                    ecg_values=torch.as_tensor(batch["ecg_values"]).to(device=device, dtype=dtype),
+                logits, _ = zero_shot_logits(
+                    model,
+                    torch.as_tensor(batch["ecg_values"]).to(device=device, dtype=dtype),
+                    input_ids,
+                    attention_mask,
+                    owners=owners,
                     lead_mask=torch.as_tensor(batch_mask).to(device) if batch_mask is not None else None,
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
+                    cache=cache,
                 )
-                scores.append(torch.sigmoid(mean_logits(outputs.logits.float(), groups)).cpu().numpy())
+                scores.append(supreme.scores_from_logits(logits).cpu().numpy())
     finally:
         model.train(was_training)
     if not scores:
-        return np.zeros((0, len(label_texts)), dtype=np.float32)
+        return np.zeros((0, len(names)), dtype=np.float32)
     return np.concatenate(scores).astype(np.float32)
 
 
@@ -274,11 +284,9 @@ __all__ = [
     "TaskSpec",
     "auroc_per_label",
     "bootstrap_ci",
-    "ensemble_texts",
     "label_texts_for",
     "load_label_descriptions",
     "macro_auroc",
     "mean_auroc",
-    "mean_logits",
     "score_ecgs",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..dataset_builders.labels import is_multi_label, multi_hot_matrix, multi_label_names
 from ..entities import Vocabulary, build_vocabulary
 from ..evaluation import label_texts_for, load_label_descriptions
 from ..processing_supreme import SupremeProcessor
@@ -171,8 +172,8 @@ class ValidationSet:
 
 
 def dataset_card_label_names(dataset: str, column: str) -> list[str]:
-    """Names of the entries of a multi-hot list column, from the dataset card's `label_names:` block (the builders
-    of `datasets_scripts/` write it), for a local folder or a Hub dataset id."""
+    """Names of the entries of a legacy multi-hot float list column, from the dataset card's `label_names:` block
+    (what the builders wrote before multi-label columns became `Sequence(ClassLabel)`), for a folder or Hub id."""
     from huggingface_hub import DatasetCard
 
     folder = Path(dataset)
@@ -182,12 +183,18 @@ def dataset_card_label_names(dataset: str, column: str) -> list[str]:
         raise ValueError(f"{dataset}: cannot read the dataset card for the names of column {column!r} ({error})") from error
     names = (card.data.to_dict().get("label_names") or {}).get(column)
     if not names:
-        raise ValueError(f"{dataset}: the dataset card has no `label_names: {column}:` list naming the column's entries")
+        raise ValueError(
+            f"{dataset}: column {column!r} is not a Sequence(ClassLabel) column and the dataset card has no "
+            f"`label_names: {column}:` list naming its entries"
+        )
     return [str(name) for name in names]
 
 
 def _targets_and_names(split: Any, dataset: str, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """(N, L) targets and L names: one list column named by the card, or several scalar 0/1 columns."""
+    """(N, L) targets and L names: one multi-label column (names from `ds.features`; a legacy multi-hot list column
+    named by the card), or several scalar 0/1 columns."""
+    if len(columns) == 1 and is_multi_label(split.features.get(columns[0])):
+        return multi_hot_matrix(split, columns[0]), multi_label_names(split.features, columns[0])
     values = split.select_columns(list(columns)).with_format("numpy")[:]
     if len(columns) == 1 and np.ndim(values[columns[0]]) == 2:
         targets = np.asarray(values[columns[0]], dtype=np.float32)

@@ -148,7 +148,11 @@ class TrainingOptions:
     max_steps: int = _option("optimisation steps; > 0 overrides --num-epochs", 0)
     gradient_accumulation_steps: int = _option("forward passes per optimisation step", 1)
     max_grad_norm: float = _option("gradient clipping norm (0: off)", 1.0)
-    mixed_precision: str = _option("autocast precision (fp16 needs a GPU)", "no", choices=list(MIXED_PRECISIONS))
+    # None: what `accelerate launch --mixed_precision` or the accelerate config file says (their default: "no").
+    mixed_precision: Optional[str] = _option(
+        "autocast precision (fp16 needs a GPU); default: the accelerate launcher's / config's mixed_precision", None,
+        choices=list(MIXED_PRECISIONS),
+    )
     seed: int = _option("seed of initialisation, data order and dropout", 42)
     num_workers: int = _option("DataLoader worker processes", 0)
     # -- logging, evaluation, checkpoints, publishing --------------------------------------------------------------
@@ -234,7 +238,7 @@ class TrainingOptions:
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
                    "label_text": LABEL_TEXTS}
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
+            if getattr(self, name) not in allowed and not (name == "mixed_precision" and self.mixed_precision is None):
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         self._validate_model()
 

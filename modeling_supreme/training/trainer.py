@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
+from ..modeling_supreme import LabelEmbeddingCache
 from .checkpointing import (
     TrainerState,
     checkpoint_path,
@@ -107,6 +108,14 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available() or bool(xpu and xpu.is_available()) or torch.backends.mps.is_available()
 
 
+def resolve_mixed_precision(requested: Optional[str]) -> str:
+    """The precision of a run: `--mixed-precision` when given, else what `accelerate launch --mixed_precision` or the
+    accelerate config file exported (ACCELERATE_MIXED_PRECISION), else "no"."""
+    if requested is not None:
+        return requested
+    return os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower() or "no"
+
+
 def _no_weight_decay(parameter: torch.nn.Parameter) -> bool:
     """Biases, norm scales and scalars (the logit scale) are not decayed."""
     return parameter.ndim < 2
@@ -129,11 +138,15 @@ class SupremeTrainer:
 
     def _make_accelerator(self) -> Accelerator:
         options = self.options
+        precision = resolve_mixed_precision(options.mixed_precision)
         # Checked before `Accelerator(...)`: a refused run must not leave fp16 in accelerate's per-process state.
-        if options.mixed_precision == "fp16" and not _has_gpu():
-            raise ValueError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+        if precision == "fp16" and not _has_gpu():
+            raise ValueError(
+                "mixed precision fp16 needs a GPU (from --mixed-precision or the launcher's mixed_precision); "
+                "on CPU use bf16 or no"
+            )
         return Accelerator(
-            mixed_precision=options.mixed_precision,
+            mixed_precision=precision,
             gradient_accumulation_steps=options.gradient_accumulation_steps,
             log_with=make_trackers(options.log_with, options.run_name, self.output_dir / LOGS_FOLDER),
             project_config=ProjectConfiguration(
@@ -199,6 +212,8 @@ class SupremeTrainer:
             self.stateful["grad_scaler"] = self.accelerator.scaler
         self.label_sampler: Optional[LabelTextSampler] = None
         self.label_inputs: dict[str, torch.Tensor] = {}
+        # A frozen tower encodes each label text once (each sampled form once ever); a training tower runs in forward.
+        self.label_cache = LabelEmbeddingCache(progress=False)
         if self.vocabulary is not None and options.label_text == "sample":
             self.label_sampler = LabelTextSampler.from_vocabulary(self.vocabulary, options.seed)
             logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
@@ -290,7 +305,9 @@ class SupremeTrainer:
         """Forward, backward and (at accumulation boundaries) the optimiser step; True when a step was completed."""
         accelerator = self.accelerator
         with accelerator.accumulate(self.model):
-            outputs = self.model(**batch, **self._batch_label_inputs())
+            label_tokens = self._batch_label_inputs()
+            label_inputs = self.label_cache.model_inputs(self.model, **label_tokens) if label_tokens else {}
+            outputs = self.model(**batch, **label_inputs)
             accelerator.backward(outputs.loss)
             if accelerator.sync_gradients and self.options.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)
@@ -352,7 +369,8 @@ class SupremeTrainer:
         every_index = list(range(len(validation.targets)))
         with self.accelerator.split_between_processes(every_index, apply_padding=True) as shard:
             batches = ecg_batches(validation.split, self.ecg_collator, shard, self.options.eval_batch_size)
-            scores = score_ecgs(self.model, self.processor, batches, validation.label_texts, progress=False)
+            scores = score_ecgs(self.model, self.processor, batches, validation.label_texts, progress=False,
+                                cache=self.label_cache)
             gathered = gather_object([(list(shard), scores)])
         merged = np.zeros(validation.targets.shape, dtype=np.float32)
         for shard_indices, shard_scores in gathered:
@@ -400,6 +418,7 @@ class SupremeTrainer:
             "global_step": state.global_step,
             "total_steps": self.total_steps,
             "world_size": self.accelerator.num_processes,
+            "mixed_precision": self.accelerator.mixed_precision,
             "final_weights": final_weights,
             "best_step": state.best_step,
             "best_metric": state.best_metric,
