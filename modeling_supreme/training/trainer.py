@@ -221,6 +221,13 @@ class SupremeTrainer:
         elif self.vocabulary is not None:
             self.label_inputs = self._tokenized_labels(self.accelerator.unwrap_model(self.model).config.label_texts)
 
+    def _encode_label_forms(self) -> None:
+        """With sampled label texts and a frozen tower: encode every form once, in one fixed order, after the weights
+        are final (a resume loads them, which invalidates the cache). A form's embedding then never depends on which
+        texts shared its text-tower call, so a resumed run gets bit-identical embeddings."""
+        if self.label_sampler is not None and self.label_cache.can_reuse(self.model):
+            self.label_cache.embed_texts(self.model, self.processor, self.label_sampler.distinct_texts)
+
     def _tokenized_labels(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         tokens = self.processor.tokenize_labels(texts)
         return {key: tokens[key].to(self.accelerator.device) for key in ("input_ids", "attention_mask")}
@@ -272,6 +279,7 @@ class SupremeTrainer:
         self._prepare_data()
         self._prepare_model()
         self._start_or_resume()
+        self._encode_label_forms()
         accelerator, state = self.accelerator, self.state
         logger.info(
             "Training %d steps (%d per epoch) on %d process(es), %d ECGs per step", self.total_steps, self.steps_per_epoch,
