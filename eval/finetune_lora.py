@@ -18,7 +18,8 @@ from pathlib import Path
 from modeling_supreme.evaluation.benchmark import get_task
 from modeling_supreme.evaluation.cli import add_benchmark_arguments, sources_from_args, tasks_from_args
 from modeling_supreme.evaluation.lora import BERT_TEXT_PATTERN, LoraSettings, add_lora, finetune_task, save_adapter
-from modeling_supreme.evaluation.reporting import EvaluationReport, markdown_table, skipped, write_report
+from modeling_supreme.evaluation.reporting import markdown_table, write_report
+from modeling_supreme.evaluation.results import EvaluationReport, skipped
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor
 

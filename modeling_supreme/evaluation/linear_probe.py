@@ -19,16 +19,8 @@ from tqdm.auto import tqdm
 
 from .benchmark import TaskSpec, get_task, load_task_table
 from .records import RecordSource, TaskInputs
-from .reporting import (
-    METRIC_NOTE,
-    RESULTS_FILE,
-    TABLE_FILE,
-    EvaluationReport,
-    TaskResult,
-    skipped,
-    summarize_task,
-    write_report,
-)
+from .reporting import RESULTS_FILE, TABLE_FILE, summarize_task, write_report
+from .results import METRIC_NOTE, EvaluationReport, TaskResult, skipped
 from .zero_shot import macro_auroc
 
 logger = logging.getLogger(__name__)
