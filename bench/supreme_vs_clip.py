@@ -6,7 +6,8 @@ seeds each, every other setting from --config), then asks both zero-shot for the
 seeds. No model selection: each run keeps its last step (folds 9-10 are the evaluation).
 
     python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
-    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --out outputs/ptbxl-100-entities
+    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
+        --out outputs/ptbxl-100-entities
     python bench/supreme_vs_clip.py --dataset outputs/ptbxl-100-entities --out outputs/supreme-vs-clip --seeds 0 1 2
 """
 
@@ -20,11 +21,11 @@ import statistics
 import time
 from pathlib import Path
 
+from modeling_supreme.evaluation import load_model_and_processor
 from modeling_supreme.training import (
     TrainingOptions,
     evaluate_heldout,
     load_heldout_set,
-    load_model_folder,
     load_yaml_config,
     run_training,
 )
@@ -48,7 +49,8 @@ def run_options(args: argparse.Namespace, objective: str, seed: int) -> Training
     values = load_yaml_config(args.config)
     values.update(
         dataset=args.dataset, output_dir=str(Path(args.out) / f"{objective}-seed{seed}"),
-        model_config=values.get("model_config", []) + [f"objective={objective}"], seed=seed, validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
+        model_config=values.get("model_config", []) + [f"objective={objective}"], seed=seed,
+        validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
     )
     if args.max_steps:
         values["max_steps"] = args.max_steps
@@ -70,11 +72,13 @@ def main() -> None:
             started = time.perf_counter()
             result = run_training(options)
             seconds = time.perf_counter() - started
-            model, processor = load_model_folder(result.output_dir)
+            model, processor = load_model_and_processor(result.output_dir)
             scores = evaluate_heldout(model, processor, heldout)
             runs.append({"objective": objective, "seed": seed, "steps": result.global_step, "train_seconds": seconds,
                          "mean_auroc": scores.mean_auroc, "per_label_auroc": scores.per_label_auroc})
-            per_label = "  ".join(f"{name} {value:.1f}" for name, value in scores.per_label_auroc.items() if value is not None)
+            per_label = "  ".join(
+                f"{name} {value:.1f}" for name, value in scores.per_label_auroc.items() if value is not None
+            )
             print(f"{objective:8s} seed {seed}: mean AUROC {scores.mean_auroc:.2f}  ({per_label})  "
                   f"[{result.global_step} steps, {seconds:.0f} s]", flush=True)
     summary = {}

@@ -19,12 +19,13 @@ from typing import Any, Optional
 import numpy as np
 from matplotlib.figure import Figure
 
+from .evaluation import load_model_and_processor
 from .evaluation.plotting import draw_roc_curves
 from .leads_supreme import canonical_lead_name
 from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
-from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set, load_model_folder
+from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def run_demo_evaluation(
     model_dir: str | Path, dataset: str, record: str | Path, eval_splits: Sequence[str] = ("validation", "test")
 ) -> DemoReport:
     """Held-out zero-shot AUROC (super-class queries) and one record's predictions for a trained model folder."""
-    model, processor = load_model_folder(model_dir)
+    model, processor = load_model_and_processor(model_dir)
     heldout = evaluate_heldout(model, processor, load_heldout_set(dataset, eval_splits, (LABEL_COLUMN,), TASK))
     summary_path = Path(model_dir) / SUMMARY_FILE
     run = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}

@@ -16,24 +16,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from transformers import AutoModel, AutoProcessor
-
 from .benchmark import TASKS, TaskSpec, get_task, load_task_table
 from .records import RecordSource, TaskInputs
-from .reporting import EvaluationReport, TaskResult, f1_at_validation_thresholds, skipped, summarize_task
-from .zero_shot import DEFAULT_BATCH_SIZE, label_texts_for, load_label_descriptions, score_ecgs
+from .reporting import f1_at_validation_thresholds, summarize_task
+from .results import EvaluationReport, TaskResult, skipped
+from .zero_shot import (
+    DEFAULT_BATCH_SIZE,
+    label_texts_for,
+    load_label_descriptions,
+    load_model_and_processor,
+    score_ecgs,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def load_model_and_processor(
-    name_or_path: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
-) -> tuple[Any, Any]:
-    """A SuPreME checkpoint (folder or Hub id) and its processor, in eval mode on `device` (default CPU)."""
-    model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
-    processor = AutoProcessor.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
-    return model.to(device or "cpu").eval(), processor
 
 
 def score_split(
