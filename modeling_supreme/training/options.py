@@ -107,7 +107,9 @@ class TrainingOptions:
     vocabulary: Optional[str] = _option(
         "vocabulary.json (modeling_supreme.entities.Vocabulary); default: built from the train split's entities"
     )
-    min_label_count: int = _option("when building the vocabulary: keep entities stated in at least this many reports", 5)
+    min_label_count: int = _option(
+        "when building the vocabulary: keep entities stated in at least this many reports", 5
+    )
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
     label_text: str = _option(
         "text the model encodes for each vocabulary label: its name (as in the paper) or its lexicon description",
@@ -207,8 +209,8 @@ class TrainingOptions:
             self.validation_split = None
         if self.validation_split is not None and "test" in self.validation_split.lower():
             raise ValueError(
-                f"--validation-split {self.validation_split!r}: the best checkpoint is chosen on this split, which must "
-                "not be a test split"
+                f"--validation-split {self.validation_split!r}: the best checkpoint is chosen on this split, "
+                "which must not be a test split"
             )
         positive = ("batch_size", "gradient_accumulation_steps", "logging_steps", "eval_batch_size",
                     "report_max_length", "min_label_count")
@@ -263,7 +265,8 @@ class TrainingOptions:
         """Hyper-parameters as scalars (lists joined by commas, None as "none"), as trackers want them; the model's
         fields appear resolved, as `model.<field>`."""
         flat: dict[str, str | int | float | bool] = {}
-        values = {**dataclasses.asdict(self), **{f"model.{key}": value for key, value in self.supreme_config_kwargs().items()}}
+        model = {f"model.{key}": value for key, value in self.supreme_config_kwargs().items()}
+        values = {**dataclasses.asdict(self), **model}
         for name, value in values.items():
             if isinstance(value, (list, dict)):
                 value = ",".join(map(str, value)) if isinstance(value, list) else _inline_yaml(value)
@@ -392,5 +395,17 @@ def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOpti
     return options
 
 
-__all__ = ["LABEL_TEXTS", "MIXED_PRECISIONS", "MODEL_KEY", "RESUME_LATEST", "TRACKERS", "TrainingOptions", "build_parser",
-           "load_yaml_config", "model_config_pairs", "parse_model_config", "parse_training_options", "supreme_config_fields"]
+__all__ = [
+    "LABEL_TEXTS",
+    "MIXED_PRECISIONS",
+    "MODEL_KEY",
+    "RESUME_LATEST",
+    "TRACKERS",
+    "TrainingOptions",
+    "build_parser",
+    "load_yaml_config",
+    "model_config_pairs",
+    "parse_model_config",
+    "parse_training_options",
+    "supreme_config_fields",
+]
