@@ -17,16 +17,9 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import DataLoader
 
-from modeling_supreme.training import (
-    SupremeCollator,
-    TrainingOptions,
-    build_model,
-    build_processor,
-    load_splits,
-    resolve_vocabulary,
-)
-from modeling_supreme.training.data import formatted_for_collation
-from modeling_supreme.training.model_factory import count_parameters
+from modeling_supreme.training import TrainingOptions
+from modeling_supreme.training.data import SupremeCollator, formatted_for_collation, load_splits, resolve_vocabulary
+from modeling_supreme.training.model_factory import build_model, build_processor, count_parameters
 
 OBJECTIVES = ("supreme", "clip")
 

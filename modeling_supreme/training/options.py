@@ -184,22 +184,11 @@ class TrainingOptions:
     def _model_value(self, name: str) -> Any:
         return self.supreme_config_kwargs().get(name, _config_default(name))
 
-    # Fields of the model the data pipeline and the trainer need before the model exists.
-    @property
-    def objective(self) -> str:
-        return self._model_value("objective")
-
-    @property
-    def sampling_rate(self) -> int:
-        return self._model_value("sampling_rate")
-
-    @property
-    def num_samples(self) -> int:
-        return self._model_value("num_samples")
-
-    @property
-    def label_max_length(self) -> int:
-        return self._model_value("label_max_length")
+    # Fields of the model the data pipeline and the trainer need before the model exists (read-only).
+    objective = property(lambda self: self._model_value("objective"), doc="SupremeConfig.objective of the run")
+    sampling_rate = property(lambda self: self._model_value("sampling_rate"), doc="the model's input rate in Hz")
+    num_samples = property(lambda self: self._model_value("num_samples"), doc="the model's input length")
+    label_max_length = property(lambda self: self._model_value("label_max_length"), doc="token budget of a label")
 
     # -- checks -------------------------------------------------------------------------------------------------------
 
