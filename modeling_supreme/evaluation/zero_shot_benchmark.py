@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .benchmark import TASKS, TaskSpec, get_task, load_task_table
+from .benchmark import TASKS, TaskSpec, get_task
 from .records import RecordSource, TaskInputs
 from .reporting import f1_at_validation_thresholds, summarize_task
 from .results import EvaluationReport, TaskResult, skipped
@@ -49,11 +49,10 @@ def score_split(
         (inputs, scores): `inputs.targets()` (n, L) and `scores` (n, L) are aligned; `inputs.missing` /
         `inputs.rejected` name the rows left out. `scores` is None when no row of the table has a record.
     """
-    table = load_task_table(spec, splits_dir, split, label_names=label_names)
-    inputs = TaskInputs(table, source, processor.feature_extractor, crop_seconds=spec.crop_seconds)
+    inputs = TaskInputs.for_split(spec, splits_dir, split, source, processor.feature_extractor, label_names)
     if not inputs.available_rows:
         return inputs, None
-    texts = label_texts if label_texts is not None else table.label_names
+    texts = label_texts if label_texts is not None else inputs.table.label_names
     scores = score_ecgs(model, processor, inputs.batches(batch_size), texts, progress=progress)
     return inputs, scores
 
