@@ -1,7 +1,8 @@
 """Pre-train SuPreME on a dataset built by datasets_scripts/ (folder or Hub id) with its entity vocabulary.
 
     accelerate launch train_accelerate.py --config configs/demo.yaml
-    accelerate launch --config_file configs/accelerate/8gpu_ddp.yaml train_accelerate.py --config run.yaml --max-steps 20000
+    accelerate launch --config_file configs/accelerate/8gpu_ddp.yaml train_accelerate.py --config run.yaml \
+        --max-steps 20000
     accelerate launch train_accelerate.py --config run.yaml --resume          # continue from the newest checkpoint
 
 Every option is a flag and a key of the --config YAML file (flags override the file); `--help` lists them.
@@ -29,7 +30,9 @@ def main() -> None:
     transformers_logging.disable_progress_bar()  # weight loading / writing bars between training steps
     result = run_training(options)
     if is_main_process:
-        best = f", best validation mean AUROC {result.best_metric:.2f} at step {result.best_step}" if result.best_step else ""
+        best = ""
+        if result.best_step:
+            best = f", best validation mean AUROC {result.best_metric:.2f} at step {result.best_step}"
         print(f"Trained {result.global_step} steps on {result.world_size} process(es){best}.")
         print(f"Model folder ({result.final_weights} weights): {result.output_dir}")
         if result.hub_url:

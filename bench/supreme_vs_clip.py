@@ -15,7 +15,8 @@ over the wordings of the project's paraphrase file (paraphrases.json, never a tr
 last step (folds 9-10 are the evaluation).
 
     python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
-    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --out outputs/ptbxl-100-entities
+    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
+        --out outputs/ptbxl-100-entities
     python bench/supreme_vs_clip.py --dataset outputs/ptbxl-100-entities --out outputs/supreme-vs-clip --seeds 0 1 2
 """
 
@@ -30,12 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modeling_supreme.evaluation import load_model_and_processor
 from modeling_supreme.evaluation.robustness import load_paraphrases
 from modeling_supreme.training import (
     TrainingOptions,
     evaluate_heldout,
     load_heldout_set,
-    load_model_folder,
     load_yaml_config,
     run_training,
 )
@@ -145,7 +146,7 @@ def main() -> None:
             started = time.perf_counter()
             result = run_training(options)
             seconds = time.perf_counter() - started
-            model, processor = load_model_folder(result.output_dir)
+            model, processor = load_model_and_processor(result.output_dir)
             scores = evaluate_heldout(model, processor, heldout, wordings=wordings)
             runs.append(run_record(variant, seed, result.global_step, seconds, scores))
             worst = "  ".join(f"{name} {entry['worst']:.1f}" for name, entry in runs[-1]["per_label"].items())

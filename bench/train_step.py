@@ -18,9 +18,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from modeling_supreme.modeling_supreme import LabelEmbeddingCache
-from modeling_supreme.training import SupremeCollator, TrainingOptions, build_model, build_processor, load_splits, resolve_vocabulary
-from modeling_supreme.training.data import formatted_for_collation
-from modeling_supreme.training.model_factory import count_parameters
+from modeling_supreme.training import TrainingOptions
+from modeling_supreme.training.data import SupremeCollator, formatted_for_collation, load_splits, resolve_vocabulary
+from modeling_supreme.training.model_factory import build_model, build_processor, count_parameters
 
 OBJECTIVES = ("supreme", "clip")
 
@@ -51,7 +51,9 @@ def options_for(args: argparse.Namespace, objective: str) -> TrainingOptions:
     )
 
 
-def make_step(model: torch.nn.Module, label_inputs: dict[str, torch.Tensor]) -> Callable[[dict[str, torch.Tensor]], float]:
+def make_step(
+    model: torch.nn.Module, label_inputs: dict[str, torch.Tensor]
+) -> Callable[[dict[str, torch.Tensor]], float]:
     """One optimisation step as the trainer does it (forward, backward, clipping, AdamW); -> loss."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     model.train()
@@ -116,7 +118,8 @@ def main() -> None:
     step = {objective: statistics.median(times) for objective, times in step_times.items()}
     load = {objective: statistics.median(times) for objective, times in load_times.items()}
     print(f"batch: {args.batch_size} ECGs x 12 leads x {args.num_samples} samples ({args.sampling_rate} Hz), "
-          f"backbone {args.model_preset}, {len(vocabulary)} labels; medians of {args.repeats} steps, {torch.get_num_threads()} threads")
+          f"backbone {args.model_preset}, {len(vocabulary)} labels; medians of {args.repeats} steps, "
+          f"{torch.get_num_threads()} threads")
     for objective in OBJECTIVES:
         print(f"  {objective:8s} training step {1000 * step[objective]:8.1f} ms   data loading per batch "
               f"{1000 * load[objective]:7.1f} ms   loading / step = {load[objective] / step[objective]:.3f}")

@@ -6,21 +6,14 @@ benchmark's 9 label columns; --splits reproduces the benchmark's train/val/test 
     ... --merl-protocol   # MERL's zero-shot protocol: first 2.5 s zero-padded to 5 s
 """
 
-import argparse
-
-from modeling_supreme.dataset_builders.cli import (
-    add_build_arguments,
-    add_window_arguments,
-    finish,
-    settings_from_args,
-    window_from_args,
-)
+from modeling_supreme.dataset_builders.cli import builder_parser, finish, settings_from_args, window_from_args
 from modeling_supreme.dataset_builders.physionet_cinc import DEFAULT_WINDOWS, MERL_CPSC_WINDOW, build_cinc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="folder holding the CPSC2018 records (searched recursively)")
+    parser = builder_parser(
+        __doc__, "folder holding the CPSC2018 records (searched recursively)", DEFAULT_WINDOWS["cpsc2018"]
+    )
     parser.add_argument(
         "--splits", help="benchmark-splits folder (or its icbeb/ folder) whose tables define the splits"
     )
@@ -29,8 +22,6 @@ def main() -> None:
         action="store_true",
         help="store the first 2.5 s zero-padded to 5 s (overrides --seconds/--crop-seconds/--min-seconds)",
     )
-    add_window_arguments(parser, DEFAULT_WINDOWS["cpsc2018"])
-    add_build_arguments(parser)
     args = parser.parse_args()
     window = MERL_CPSC_WINDOW if args.merl_protocol else window_from_args(args)
     finish(build_cinc("cpsc2018", args.root, args.out, args.splits, window, settings_from_args(args)), args)

@@ -6,26 +6,15 @@ benchmark's train/val/test membership.
         --out outputs/csn
 """
 
-import argparse
-
-from modeling_supreme.dataset_builders.cli import (
-    add_build_arguments,
-    add_window_arguments,
-    finish,
-    settings_from_args,
-    window_from_args,
-)
+from modeling_supreme.dataset_builders.cli import builder_parser, finish, settings_from_args, window_from_args
 from modeling_supreme.dataset_builders.physionet_cinc import DEFAULT_WINDOWS, build_cinc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="folder holding the CSN records (searched recursively)")
+    parser = builder_parser(__doc__, "folder holding the CSN records (searched recursively)", DEFAULT_WINDOWS["csn"])
     parser.add_argument(
         "--splits", help="benchmark-splits folder (or its chapman/ folder) whose tables define the splits"
     )
-    add_window_arguments(parser, DEFAULT_WINDOWS["csn"])
-    add_build_arguments(parser)
     args = parser.parse_args()
     finish(build_cinc("csn", args.root, args.out, args.splits, window_from_args(args), settings_from_args(args)), args)
 

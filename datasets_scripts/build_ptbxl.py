@@ -3,19 +3,13 @@
 python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 [--sampling-rate 500]
 """
 
-import argparse
-
-from modeling_supreme.dataset_builders.cli import add_build_arguments, finish, settings_from_args
+from modeling_supreme.dataset_builders.cli import builder_parser, finish, settings_from_args
 from modeling_supreme.dataset_builders.ptbxl import SAMPLING_RATES, build_ptbxl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--root", required=True, help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/)"
-    )
+    parser = builder_parser(__doc__, "PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/)")
     parser.add_argument("--sampling-rate", type=int, choices=sorted(SAMPLING_RATES), default=100)
-    add_build_arguments(parser)
     args = parser.parse_args()
     finish(build_ptbxl(args.root, args.out, args.sampling_rate, settings_from_args(args)), args)
 

@@ -4,29 +4,18 @@
     python datasets_scripts/build_wfdb_folder.py --root my_ecgs/ --csv my_ecgs/reports.csv --out outputs/my-ecgs
 """
 
-import argparse
-
-from modeling_supreme.dataset_builders.cli import (
-    add_build_arguments,
-    add_window_arguments,
-    finish,
-    settings_from_args,
-    window_from_args,
-)
+from modeling_supreme.dataset_builders.cli import builder_parser, finish, settings_from_args, window_from_args
 from modeling_supreme.dataset_builders.signals import SignalWindow
 from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="folder of WFDB records")
+    parser = builder_parser(__doc__, "folder of WFDB records", SignalWindow(seconds=10.0))
     parser.add_argument("--csv", required=True, help="CSV with columns record, report and optionally split")
     parser.add_argument(
         "--sampling-rate", type=int, help="rate of the dataset in Hz (default: that of the first listed record)"
     )
     parser.add_argument("--name", default="ECG dataset", help="title of the dataset card")
-    add_window_arguments(parser, SignalWindow(seconds=10.0))
-    add_build_arguments(parser)
     args = parser.parse_args()
     summary = build_wfdb_folder(
         args.root, args.csv, args.out, window_from_args(args), args.sampling_rate, args.name, settings_from_args(args)

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 from modeling_supreme.evaluation.benchmark import get_task
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, sources_from_args, tasks_from_args
+from modeling_supreme.evaluation.cli import add_benchmark_arguments, print_written, sources_from_args, tasks_from_args
 from modeling_supreme.evaluation.lora import BERT_TEXT_PATTERN, LoraSettings, add_lora, finetune_task, save_adapter
-from modeling_supreme.evaluation.reporting import EvaluationReport, markdown_table, skipped, write_report
+from modeling_supreme.evaluation.reporting import markdown_table, write_report
+from modeling_supreme.evaluation.results import EvaluationReport, skipped
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor
 
@@ -92,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         results,
         {"splits_dir": args.splits, "sources": {n: s.description for n, s in (sources or {}).items()}},
     )
-    paths = write_report(report, args.out)
-    print(markdown_table(report))
-    print("Wrote " + ", ".join(str(path) for path in paths.values()))
-    return 0
+    return print_written(markdown_table(report), write_report(report, args.out))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, sources_from_args, tasks_from_args
+from modeling_supreme.evaluation.cli import add_benchmark_arguments, print_written, sources_from_args, tasks_from_args
 from modeling_supreme.evaluation.linear_probe import (
     DEFAULT_FRACTIONS,
     DEFAULT_WEIGHT_DECAYS,
@@ -64,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         model_name=str(args.model),
         progress=not args.no_progress,
     )
-    paths = write_probe_reports(reports, args.out)
-    print(probe_table(reports))
-    print("Wrote " + ", ".join(str(path) for path in paths.values()))
-    return 0
+    return print_written(probe_table(reports), write_probe_reports(reports, args.out))
 
 
 if __name__ == "__main__":

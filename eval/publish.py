@@ -41,9 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def publish_model_command(args: argparse.Namespace) -> str:
-    from modeling_supreme.evaluation.publishing import publish_model
     from modeling_supreme.evaluation.reporting import load_results
     from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor
+    from modeling_supreme.publishing import publish_model
 
     results = load_results(args.results)
     model, processor = load_model_and_processor(args.model, trust_remote_code=args.trust_remote_code)

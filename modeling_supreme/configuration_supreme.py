@@ -145,7 +145,9 @@ class SupremeConfig(PreTrainedConfig):
         if objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {objective!r}; choose one of {OBJECTIVES}.")
         if classification_loss not in CLASSIFICATION_LOSSES:
-            raise ValueError(f"Unknown classification_loss {classification_loss!r}; choose one of {CLASSIFICATION_LOSSES}.")
+            raise ValueError(
+                f"Unknown classification_loss {classification_loss!r}; choose one of {CLASSIFICATION_LOSSES}."
+            )
         self.ecg_encoder = ecg_encoder
         self.ecg_encoder_kwargs = dict(ecg_encoder_kwargs or {})
         self.num_leads = num_leads

@@ -20,13 +20,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .dataset_builders.labels import multi_label_names
+from .evaluation import load_model_and_processor
 from .evaluation.plotting import draw_roc_curves
 from .evaluation.robustness import load_paraphrases
 from .leads_supreme import canonical_lead_name
 from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
-from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set, load_model_folder
+from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def run_demo_evaluation(
 ) -> DemoReport:
     """Held-out zero-shot AUROC (super-class queries, and each super-class asked by each wording of the project's
     paraphrase file) and one record's predictions for a trained model folder."""
-    model, processor = load_model_folder(model_dir)
+    model, processor = load_model_and_processor(model_dir)
     labelled = load_heldout_set(dataset, eval_splits, (LABEL_COLUMN,), TASK)
     heldout = evaluate_heldout(model, processor, labelled, wordings=load_paraphrases()[TASK])
     summary_path = Path(model_dir) / SUMMARY_FILE

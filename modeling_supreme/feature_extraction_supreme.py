@@ -323,7 +323,9 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
     def _validate_settings(self) -> None:
         if self.feature_size != len(STANDARD_LEADS):
-            raise ValueError(f"feature_size must be {len(STANDARD_LEADS)} (the standard leads), got {self.feature_size}")
+            raise ValueError(
+                f"feature_size must be {len(STANDARD_LEADS)} (the standard leads), got {self.feature_size}"
+            )
         _as_rate(self.sampling_rate, "SupremeFeatureExtractor.sampling_rate")
         if int(self.num_samples) != self.num_samples or self.num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {self.num_samples!r}")

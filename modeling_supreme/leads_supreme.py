@@ -66,7 +66,9 @@ def canonical_lead_name(name: str) -> str | None:
         return _LEAD_ALIASES[key]
     if _NON_STANDARD_LEAD.match(key):
         return None
-    raise ValueError(f"{name!r} is not an ECG lead name (expected one of {', '.join(STANDARD_LEADS)} or a known variant)")
+    raise ValueError(
+        f"{name!r} is not an ECG lead name (expected one of {', '.join(STANDARD_LEADS)} or a known variant)"
+    )
 
 
 # How each limb lead follows from leads I and II (Einthoven's law and Goldberger's augmented leads).

@@ -11,9 +11,9 @@ import pytest
 
 # Fixtures that several test modules use: the local Hub stand-in and a small built PTB-XL dataset with entities.
 from tests.hub_standin import local_hub  # noqa: F401
-from tests.tiny_models import TINY_TEXT_CONFIG, tiny_config as build_tiny_config
+from tests.tiny_models import TINY_TEXT_CONFIG
+from tests.tiny_models import tiny_config as build_tiny_config
 from tests.training_helpers import training_dataset  # noqa: F401
-
 
 # Words of ECG reports and label texts; anything else becomes [UNK] in the tiny tokenizer.
 TINY_VOCABULARY = """
@@ -85,7 +85,9 @@ def tiny_model(tiny_config):
 def tiny_processor(tiny_tokenizer, tiny_config):
     from modeling_supreme import SupremeFeatureExtractor, SupremeProcessor
 
-    feature_extractor = SupremeFeatureExtractor(sampling_rate=tiny_config.sampling_rate, num_samples=tiny_config.num_samples)
+    feature_extractor = SupremeFeatureExtractor(
+        sampling_rate=tiny_config.sampling_rate, num_samples=tiny_config.num_samples
+    )
     return SupremeProcessor(feature_extractor, tiny_tokenizer, label_max_length=tiny_config.label_max_length)
 
 

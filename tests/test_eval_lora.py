@@ -15,10 +15,9 @@ from modeling_supreme.evaluation import TASKS, load_label_descriptions
 from modeling_supreme.evaluation.lora import LoraSettings, add_lora, finetune_task, load_adapter_model, save_adapter
 from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, score_split
-
+from tests.remote_code import offline_environment, scores_without_the_package
 from tests.sample_data import PTBXL_DIR, SPLITS_DIR, ptbxl_record
 from tests.tiny_models import tiny_config
-from tests.remote_code import offline_environment, scores_without_the_package
 
 SETTINGS = LoraSettings(
     parts=("fusion", "text"), rank=4, alpha=8, dropout=0.0, learning_rate=2e-2, epochs=2, batch_size=16
@@ -57,8 +56,8 @@ def scores_of(model, processor, splits):
 @pytest.fixture(scope="module")
 def finetuned(small_splits, tmp_path_factory):
     """(base checkpoint, base scores, peft model, processor, task result, adapter folder) after fine-tuning."""
-    from tests.conftest import build_tiny_tokenizer
     from modeling_supreme import SupremeFeatureExtractor, SupremeModel, SupremeProcessor
+    from tests.conftest import build_tiny_tokenizer
 
     base = tmp_path_factory.mktemp("base")
     torch.manual_seed(0)

@@ -14,7 +14,6 @@ from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.feature_extraction_supreme import SupremeFeatureExtractor
 from modeling_supreme.leads_supreme import canonical_lead_name, standardize_leads
 from modeling_supreme.reading_supreme import EcgRecord, read_ecg
-
 from tests.sample_data import ptbxl_record
 
 LIMB_LEADS = STANDARD_LEADS[:6]

@@ -13,20 +13,12 @@ from transformers import pipeline
 
 import modeling_supreme
 from modeling_supreme import SupremeModel, read_ecg
-
-from tests.sample_data import ptbxl_record
+from modeling_supreme.publishing import CODE_FILES
 from tests.remote_code import offline_environment, scores_without_the_package
+from tests.sample_data import ptbxl_record
 
 LABELS = ["normal ecg", "myocardial infarction", "left bundle branch block", "atrial fibrillation"]
-SHIPPED_FILES = [
-    "configuration_supreme.py",
-    "modeling_supreme.py",
-    "reading_supreme.py",
-    "leads_supreme.py",
-    "feature_extraction_supreme.py",
-    "processing_supreme.py",
-    "pipeline_ecg_zero_shot.py",
-]
+SHIPPED_FILES = list(CODE_FILES)
 
 
 @pytest.fixture
@@ -172,6 +164,18 @@ def test_shipped_code_files_use_only_relative_imports_among_themselves():
                 assert not node.module.startswith("modeling_supreme"), f"{name} imports {node.module} absolutely"
             if isinstance(node, ast.Import):
                 assert not any(alias.name.startswith("modeling_supreme") for alias in node.names), name
+
+
+def test_shipped_files_are_exactly_what_the_registered_classes_import():
+    # The list publishing checks for is the closure of relative imports transformers follows when it saves code.
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    package_dir = Path(modeling_supreme.__file__).parent
+    roots = ["configuration_supreme.py", "modeling_supreme.py", "processing_supreme.py", "pipeline_ecg_zero_shot.py"]
+    closure = set(roots)
+    for root in roots:
+        closure |= {Path(path).name for path in get_relative_import_files(str(package_dir / root))}
+    assert closure == set(CODE_FILES)
 
 
 def test_saved_checkpoint_carries_every_shipped_code_file(tiny_checkpoint):

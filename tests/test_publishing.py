@@ -11,13 +11,18 @@ import pytest
 from huggingface_hub import ModelCard
 from transformers import pipeline
 
-from modeling_supreme.evaluation.model_card import CardInfo, model_card_from_results
-from modeling_supreme.evaluation.publishing import REQUIRED_FILES, card_info_for, push_model_folder, write_model_folder
 from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
-
-from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
+from modeling_supreme.publishing import (
+    REQUIRED_FILES,
+    CardInfo,
+    card_info_for,
+    model_card_from_results,
+    push_model_folder,
+    write_model_folder,
+)
 from tests.remote_code import scores_without_the_package
+from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 LABELS = ["normal ecg", "atrial fibrillation", "myocardial infarction"]
 

@@ -11,7 +11,7 @@ import torch
 from huggingface_hub import ModelCard
 
 from modeling_supreme.dataset_builders.hub import push_dataset_folder
-from modeling_supreme.evaluation.publishing import CARD_FILE, push_model_folder
+from modeling_supreme.publishing import CARD_FILE, push_model_folder
 from modeling_supreme.pickle_files import find_pickle_files, is_pickle_file
 from tests.sample_data import REPO_ROOT
 

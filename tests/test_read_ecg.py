@@ -13,7 +13,6 @@ import wfdb
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.leads_supreme import canonical_lead_name
 from modeling_supreme.reading_supreme import EcgRecord, read_ecg
-
 from tests.sample_data import ptbxl_record
 
 PTBXL_HEADER_NAMES = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]

@@ -12,8 +12,8 @@ import pytest
 from accelerate.state import AcceleratorState
 
 from modeling_supreme import demo
-from modeling_supreme.evaluation import load_label_descriptions
-from modeling_supreme.training import evaluate_heldout, load_heldout_set, load_model_folder, load_splits, run_training
+from modeling_supreme.evaluation import load_label_descriptions, load_model_and_processor
+from modeling_supreme.training import evaluate_heldout, load_heldout_set, load_splits, run_training
 from tests.sample_data import ptbxl_record
 from tests.training_helpers import tiny_options
 
@@ -37,7 +37,7 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     assert summary["queries"] == load_label_descriptions()["ptbxl_super"]
     splits = load_splits(str(training_dataset))
     assert summary["n_records"] == len(splits["validation"]) + len(splits["test"])  # folds 9-10
-    model, processor = load_model_folder(tmp_path / "run" / "model")
+    model, processor = load_model_and_processor(tmp_path / "run" / "model")
     expected = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation", "test"]))
     assert summary["per_class_auroc"] == pytest.approx(expected.per_label_auroc)
     assert summary["record"]["cardiologist_labels"] == ["MI"]

@@ -15,11 +15,11 @@ from safetensors.torch import load_file
 from transformers import pipeline
 
 from modeling_supreme.entities import Vocabulary
+from modeling_supreme.evaluation import load_model_and_processor
 from modeling_supreme.training import (
     evaluate_heldout,
     list_checkpoints,
     load_heldout_set,
-    load_model_folder,
     read_metrics,
     run_training,
 )
@@ -76,7 +76,7 @@ def test_run_ends_with_a_pipeline_folder_holding_the_weights_chosen_on_validatio
     final, best = load_file(output / "model.safetensors"), load_file(output.parent / "best" / "model.safetensors")
     assert final.keys() == best.keys() and all(torch.equal(final[key], best[key]) for key in final)
     # The saved weights score the validation split exactly as logged when they were chosen.
-    model, processor = load_model_folder(output)
+    model, processor = load_model_and_processor(output)
     rescored = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation"]))
     assert rescored.mean_auroc == pytest.approx(result.best_metric, abs=1e-4)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from modeling_supreme.training import evaluate_heldout, list_checkpoints, load_heldout_set, load_model_folder, read_metrics
+from modeling_supreme.evaluation import load_model_and_processor
+from modeling_supreme.training import evaluate_heldout, list_checkpoints, load_heldout_set, read_metrics
 from tests.training_helpers import tiny_flags, tiny_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def test_two_process_cpu_run(training_dataset, tiny_text_encoder_dir, tmp_path):
 
     # Validation was scored in two shards (19 ECGs: 10 + 10 with one repeated) and gathered: the same numbers as
     # scoring the chosen weights in this single process.
-    model, processor = load_model_folder(output / "model")
+    model, processor = load_model_and_processor(output / "model")
     rescored = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation"]))
     assert rescored.mean_auroc == pytest.approx(summary["best_metric"], abs=1e-4)
     logged = {record["step"]: record for record in metrics if "val/mean_auroc" in record}

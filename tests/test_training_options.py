@@ -66,8 +66,9 @@ def test_boolean_list_and_resume_flags():
     assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--no-hub-private"]).hub_private is False
     assert options.val_label_columns == ["NORM", "MI"]
     assert options.resume == RESUME_LATEST
-    assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--resume", "runs/x/checkpoints/checkpoint-5"]).resume.endswith("checkpoint-5")
-    assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--validation-split", "none"]).validation_split is None
+    required = ["--dataset", "d", "--output-dir", "o"]
+    assert parse_training_options([*required, "--resume", "runs/x/checkpoints/checkpoint-5"]).resume.endswith("-5")
+    assert parse_training_options([*required, "--validation-split", "none"]).validation_split is None
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,12 @@ def test_demo_config_is_a_valid_run():
 
 @pytest.mark.parametrize(
     ("name", "distributed_type", "processes", "machines"),
-    [("1gpu", "NO", 1, 1), ("8gpu_ddp", "MULTI_GPU", 8, 1), ("multinode_ddp", "MULTI_GPU", 16, 2), ("8gpu_fsdp", "FSDP", 8, 1)],
+    [
+        ("1gpu", "NO", 1, 1),
+        ("8gpu_ddp", "MULTI_GPU", 8, 1),
+        ("multinode_ddp", "MULTI_GPU", 16, 2),
+        ("8gpu_fsdp", "FSDP", 8, 1),
+    ],
 )
 def test_shipped_accelerate_configs_parse_with_accelerate(name, distributed_type, processes, machines):
     from accelerate.commands.config.config_args import load_config_from_file

@@ -44,6 +44,19 @@ def add_window_arguments(parser: argparse.ArgumentParser, default: SignalWindow)
     )
 
 
+def builder_parser(
+    description: str, root_help: str, default_window: SignalWindow | None = None
+) -> argparse.ArgumentParser:
+    """The parser every build script starts from: --root, the window options (for sources whose records vary in
+    length, given their `default_window`) and the build options; the script adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help=root_help)
+    if default_window is not None:
+        add_window_arguments(parser, default_window)
+    add_build_arguments(parser)
+    return parser
+
+
 def window_from_args(args: argparse.Namespace) -> SignalWindow:
     return SignalWindow(seconds=args.seconds, crop_seconds=args.crop_seconds, min_seconds=args.min_seconds)
 

@@ -1,5 +1,5 @@
 """Evaluation of SuPreME models: the zero-shot benchmark (six tasks, 106 label columns), linear probing, LoRA
-fine-tuning, explanations, model cards and publishing.
+fine-tuning and explanations (model cards and publishing: `modeling_supreme.publishing`).
 
 Core API (used by training for validation AUROC): `score_ecgs`, `auroc_per_label`, `mean_auroc`, `bootstrap_ci`,
 `load_label_descriptions`, `TASKS`.
@@ -11,6 +11,7 @@ from .zero_shot import (
     bootstrap_ci,
     label_texts_for,
     load_label_descriptions,
+    load_model_and_processor,
     macro_auroc,
     mean_auroc,
     score_ecgs,
@@ -25,6 +26,7 @@ __all__ = [
     "get_task",
     "label_texts_for",
     "load_label_descriptions",
+    "load_model_and_processor",
     "load_task_table",
     "macro_auroc",
     "mean_auroc",

@@ -1,8 +1,11 @@
-"""Command-line arguments shared by the evaluation scripts in `eval/` (model, tasks, splits, data sources)."""
+"""Command-line arguments shared by the evaluation scripts in `eval/` (model, tasks, splits, data sources), and how
+they end (the table and the files written, on stdout)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
@@ -80,3 +83,10 @@ def sources_from_args(args: argparse.Namespace, model_sampling_rate: int) -> dic
 
 
 __all__ = ["add_benchmark_arguments", "ptbxl_rate_from_args", "sources_from_args", "tasks_from_args"]
+
+
+def print_written(table: str, paths: Mapping[str, Path]) -> int:
+    """The end of an evaluation script: its Markdown table and the files it wrote, on stdout; -> exit status 0."""
+    print(table)
+    print("Wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0

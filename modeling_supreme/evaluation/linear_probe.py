@@ -17,18 +17,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .benchmark import TaskSpec, get_task, load_task_table
+from .benchmark import TaskSpec, get_task
 from .records import RecordSource, TaskInputs
-from .reporting import (
-    METRIC_NOTE,
-    RESULTS_FILE,
-    TABLE_FILE,
-    EvaluationReport,
-    TaskResult,
-    skipped,
-    summarize_task,
-    write_report,
-)
+from .reporting import RESULTS_FILE, TABLE_FILE, summarize_task, write_report
+from .results import METRIC_NOTE, EvaluationReport, TaskResult, skipped
 from .zero_shot import macro_auroc
 
 logger = logging.getLogger(__name__)
@@ -105,10 +97,9 @@ def split_features(
     progress: bool = True,
 ) -> tuple[SplitFeatures, TaskInputs]:
     """Embeddings and targets of the records of one split that `source` holds."""
-    table = load_task_table(spec, splits_dir, split, label_names=label_names)
-    inputs = TaskInputs(table, source, processor.feature_extractor, crop_seconds=spec.crop_seconds)
+    inputs = TaskInputs.for_split(spec, splits_dir, split, source, processor.feature_extractor, label_names)
     features = extract_features(model, inputs, batch_size, progress=progress)
-    keys = [table.keys[row] for row in inputs.evaluated_rows]
+    keys = [inputs.table.keys[row] for row in inputs.evaluated_rows]
     return SplitFeatures(features, inputs.targets(), keys), inputs
 
 

@@ -27,7 +27,8 @@ from transformers import AutoModel, AutoProcessor
 
 from .benchmark import TaskSpec, load_task_table
 from .records import RecordSource, TaskInputs
-from .reporting import TaskResult, skipped, summarize_task
+from .reporting import summarize_task
+from .results import TaskResult, skipped
 from .zero_shot import label_texts_for, macro_auroc, score_ecgs
 
 logger = logging.getLogger(__name__)

@@ -9,21 +9,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
-
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-if TYPE_CHECKING:
-    from .reporting import TaskResult
+from .results import TaskResult
 
 # Per-label legends stay readable up to this many labels; larger tasks show only the mean in the title.
 MAX_LEGEND_LABELS = 12
 
 
-def plot_roc_curves(results: Sequence["TaskResult"], path: str | Path, title: str = "", columns: int = 3) -> Path:
+def plot_roc_curves(results: Sequence[TaskResult], path: str | Path, title: str = "", columns: int = 3) -> Path:
     """One panel per evaluated task with the ROC curve of every label that has both classes.
 
     Args:

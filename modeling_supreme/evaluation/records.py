@@ -17,7 +17,7 @@ import numpy as np
 
 from ..configuration_supreme import STANDARD_LEADS
 from ..reading_supreme import EcgRecord, read_ecg
-from .benchmark import SOURCES, TaskTable
+from .benchmark import SOURCES, TaskSpec, TaskTable, load_task_table
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +297,21 @@ class TaskInputs:
     def targets(self) -> np.ndarray:
         """(n evaluated, L) targets of the rows scored so far, aligned with the scores."""
         return self.table.targets[self.evaluated_rows]
+
+    @classmethod
+    def for_split(
+        cls,
+        spec: TaskSpec,
+        splits_dir: str | Path,
+        split: str,
+        source: RecordSource,
+        feature_extractor: Any,
+        label_names: Sequence[str] | None = None,
+    ) -> "TaskInputs":
+        """The inputs of split `split` of task `spec`: its table (columns `label_names`, default all) read from
+        `splits_dir`, its records from `source`, cropped as the task's protocol says."""
+        table = load_task_table(spec, splits_dir, split, label_names=label_names)
+        return cls(table, source, feature_extractor, crop_seconds=spec.crop_seconds)
 
 
 __all__ = [

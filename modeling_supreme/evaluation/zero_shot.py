@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import AutoModel, AutoProcessor
 
 from ..modeling_supreme import (
     LabelEmbeddingCache,
@@ -49,6 +50,16 @@ LabelQuery = str | Sequence[str]
 
 def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def load_model_and_processor(
+    name_or_path: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
+) -> tuple[Any, Any]:
+    """A SuPreME checkpoint (folder or Hub id) and its processor, in eval mode on `device` (default CPU): the one
+    loader of saved models (evaluation, the demo, benchmarks, publishing)."""
+    model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    processor = AutoProcessor.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    return model.to(device or "cpu").eval(), processor
 
 
 def _model_dtype(model: torch.nn.Module) -> torch.dtype:
@@ -286,6 +297,7 @@ __all__ = [
     "bootstrap_ci",
     "label_texts_for",
     "load_label_descriptions",
+    "load_model_and_processor",
     "macro_auroc",
     "mean_auroc",
     "score_ecgs",

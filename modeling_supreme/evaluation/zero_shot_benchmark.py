@@ -16,25 +16,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from transformers import AutoModel, AutoProcessor
-
-from .benchmark import TASKS, TaskSpec, get_task, load_task_table
+from .benchmark import TASKS, TaskSpec, get_task
 from .records import RecordSource, TaskInputs
-from .reporting import EvaluationReport, TaskResult, f1_at_validation_thresholds, skipped, summarize_task
+from .reporting import f1_at_validation_thresholds, summarize_task
+from .results import EvaluationReport, TaskResult, skipped
 from .robustness import flatten_wordings, wording_results
-from .zero_shot import DEFAULT_BATCH_SIZE, LabelQuery, label_texts_for, load_label_descriptions, score_ecgs
+from .zero_shot import (
+    DEFAULT_BATCH_SIZE,
+    LabelQuery,
+    label_texts_for,
+    load_label_descriptions,
+    load_model_and_processor,
+    score_ecgs,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def load_model_and_processor(
-    name_or_path: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
-) -> tuple[Any, Any]:
-    """A SuPreME checkpoint (folder or Hub id) and its processor, in eval mode on `device` (default CPU)."""
-    model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
-    processor = AutoProcessor.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
-    return model.to(device or "cpu").eval(), processor
 
 
 def score_split(
@@ -55,11 +51,10 @@ def score_split(
         (inputs, scores): `inputs.targets()` (n, L) and `scores` (n, L) are aligned; `inputs.missing` /
         `inputs.rejected` name the rows left out. `scores` is None when no row of the table has a record.
     """
-    table = load_task_table(spec, splits_dir, split, label_names=label_names)
-    inputs = TaskInputs(table, source, processor.feature_extractor, crop_seconds=spec.crop_seconds)
+    inputs = TaskInputs.for_split(spec, splits_dir, split, source, processor.feature_extractor, label_names)
     if not inputs.available_rows:
         return inputs, None
-    texts = label_texts if label_texts is not None else table.label_names
+    texts = label_texts if label_texts is not None else inputs.table.label_names
     scores = score_ecgs(model, processor, inputs.batches(batch_size), texts, progress=progress)
     return inputs, scores
 

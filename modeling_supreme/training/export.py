@@ -2,8 +2,9 @@
 
 A model folder holds the model (config with the label vocabulary and descriptions, safetensors weights, code files),
 the processor (feature extractor + tokenizer), `vocabulary.json` (counts, categories, synonyms of the labels),
-`training_summary.json` and a model card, and nothing else: a run writes it as `<run folder>/model/`, apart from its
-checkpoints and logs. Publishing goes through `evaluation.publishing.push_model_folder`.
+`training_summary.json` and a model card (built by `publishing.build_model_card` from the run's facts), and nothing
+else: a run writes it as `<run folder>/model/`, apart from its checkpoints and logs. Publishing goes through
+`publishing.push_model_folder`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard
 
 from ..entities import Vocabulary
-from ..evaluation.model_card import MERL_CITATION, SUPREME_CITATION, TEMPLATE, describe_model, limitations
-from ..evaluation.publishing import CARD_FILE, push_model_folder
 from ..modeling_supreme import SupremeModel
 from ..processing_supreme import SupremeProcessor
+from ..publishing import CARD_FILE, CardInfo, build_model_card, describe_model, push_model_folder
 
 VOCABULARY_FILE = "vocabulary.json"
 SUMMARY_FILE = "training_summary.json"
@@ -87,35 +87,25 @@ def _validation_text(summary: Mapping[str, Any]) -> str:
         if summary["final_weights"] == "best" else f"The weights are those of the last step ({validation['step']})"
     )
     return (
-        f"Zero-shot mean AUROC on the validation split `{options['validation_split']}` (queries: the `{options['val_task']}` "
+        f"Zero-shot mean AUROC on the validation split `{options['validation_split']}` "
+        f"(queries: the `{options['val_task']}` "
         f"label descriptions): **{validation['mean_auroc']:.2f}**. {chosen}; it is a validation figure, not a test "
         "result. Run `eval/zero_shot.py` for the benchmark."
     )
 
 
 def model_card(summary: Mapping[str, Any], config: Any, repo_id: str) -> ModelCard:
-    """The card of a trained model folder: the evaluation package's template filled with the run's facts."""
+    """The card of a trained model folder: the run's facts (data, steps, validation figure) in the package's card."""
     dataset = str(summary["options"]["dataset"])
-    card_data = ModelCardData(
-        language="en",
-        library_name="transformers",
-        tags=["ecg", "electrocardiogram", "zero-shot", "supreme", "medical", "time-series", "custom_code"],
-        datasets=[dataset] if not Path(dataset).exists() else None,
-        model_name=repo_id,
-    )
-    return ModelCard.from_template(
-        card_data,
-        template_str=TEMPLATE,
-        title="SuPreME ECG model",
-        description=describe_model(config),
+    info = CardInfo(
         repo_id=repo_id,
-        sampling_rate=int(config.sampling_rate),
-        seconds=f"{config.num_samples / config.sampling_rate:g}",
+        description=describe_model(config),
         training_data=_training_data_text(summary, config),
-        evaluation=_validation_text(summary),
-        limitations=limitations({"tasks": {}}),
-        citation=f"{SUPREME_CITATION}\n\n{MERL_CITATION}",
+        datasets=(dataset,) if not Path(dataset).exists() else (),
+        sampling_rate=int(config.sampling_rate),
+        seconds=config.num_samples / config.sampling_rate,
     )
+    return build_model_card(info, _validation_text(summary))
 
 
 def write_model_card(folder: str | Path, summary: Mapping[str, Any], config: Any, repo_id: Optional[str]) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -14,7 +13,6 @@ import torch
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..evaluation.robustness import WordingResult, flatten_wordings, wording_results
-from ..modeling_supreme import SupremeModel
 from ..processing_supreme import SupremeProcessor
 from .data import SupremeCollator, ValidationSet, ecg_batches, labelled_split, load_splits
 
@@ -59,7 +57,8 @@ def load_heldout_set(
     if missing:
         raise ValueError(f"{dataset} has no splits {missing} (splits: {sorted(loaded)})")
     joined = datasets.concatenate_datasets([loaded[name] for name in splits])
-    return labelled_split(joined, dataset, list(label_columns), task, descriptions, where=f"{dataset} splits {list(splits)}")
+    where = f"{dataset} splits {list(splits)}"
+    return labelled_split(joined, dataset, list(label_columns), task, descriptions, where=where)
 
 
 def evaluate_heldout(
@@ -88,10 +87,4 @@ def evaluate_heldout(
     )
 
 
-def load_model_folder(folder: str | Path, device: str = "cpu") -> tuple[SupremeModel, SupremeProcessor]:
-    """A trained model folder's model (in eval mode, on `device`) and processor."""
-    model = SupremeModel.from_pretrained(str(folder)).to(device).eval()
-    return model, SupremeProcessor.from_pretrained(str(folder))
-
-
-__all__ = ["HeldOutResult", "evaluate_heldout", "load_heldout_set", "load_model_folder"]
+__all__ = ["HeldOutResult", "evaluate_heldout", "load_heldout_set"]

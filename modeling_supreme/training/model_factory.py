@@ -45,7 +45,10 @@ def build_processor(options: TrainingOptions) -> SupremeProcessor:
     tokenizer = AutoTokenizer.from_pretrained(options.text_encoder or default_text_encoder_path())
     feature_extractor = SupremeFeatureExtractor(sampling_rate=options.sampling_rate, num_samples=options.num_samples)
     return SupremeProcessor(
-        feature_extractor, tokenizer, label_max_length=options.label_max_length, report_max_length=options.report_max_length
+        feature_extractor,
+        tokenizer,
+        label_max_length=options.label_max_length,
+        report_max_length=options.report_max_length,
     )
 
 

@@ -107,7 +107,9 @@ class TrainingOptions:
     vocabulary: Optional[str] = _option(
         "vocabulary.json (modeling_supreme.entities.Vocabulary); default: built from the train split's entities"
     )
-    min_label_count: int = _option("when building the vocabulary: keep entities stated in at least this many reports", 5)
+    min_label_count: int = _option(
+        "when building the vocabulary: keep entities stated in at least this many reports", 5
+    )
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
     label_text: str = _option(
         "text the model encodes for each vocabulary label: `sample` draws one of its surface forms (name, description, "
@@ -187,22 +189,11 @@ class TrainingOptions:
     def _model_value(self, name: str) -> Any:
         return self.supreme_config_kwargs().get(name, _config_default(name))
 
-    # Fields of the model the data pipeline and the trainer need before the model exists.
-    @property
-    def objective(self) -> str:
-        return self._model_value("objective")
-
-    @property
-    def sampling_rate(self) -> int:
-        return self._model_value("sampling_rate")
-
-    @property
-    def num_samples(self) -> int:
-        return self._model_value("num_samples")
-
-    @property
-    def label_max_length(self) -> int:
-        return self._model_value("label_max_length")
+    # Fields of the model the data pipeline and the trainer need before the model exists (read-only).
+    objective = property(lambda self: self._model_value("objective"), doc="SupremeConfig.objective of the run")
+    sampling_rate = property(lambda self: self._model_value("sampling_rate"), doc="the model's input rate in Hz")
+    num_samples = property(lambda self: self._model_value("num_samples"), doc="the model's input length")
+    label_max_length = property(lambda self: self._model_value("label_max_length"), doc="token budget of a label")
 
     # -- checks -------------------------------------------------------------------------------------------------------
 
@@ -212,8 +203,8 @@ class TrainingOptions:
             self.validation_split = None
         if self.validation_split is not None and "test" in self.validation_split.lower():
             raise ValueError(
-                f"--validation-split {self.validation_split!r}: the best checkpoint is chosen on this split, which must "
-                "not be a test split"
+                f"--validation-split {self.validation_split!r}: the best checkpoint is chosen on this split, "
+                "which must not be a test split"
             )
         positive = ("batch_size", "gradient_accumulation_steps", "logging_steps", "eval_batch_size",
                     "report_max_length", "min_label_count")
@@ -268,7 +259,8 @@ class TrainingOptions:
         """Hyper-parameters as scalars (lists joined by commas, None as "none"), as trackers want them; the model's
         fields appear resolved, as `model.<field>`."""
         flat: dict[str, str | int | float | bool] = {}
-        values = {**dataclasses.asdict(self), **{f"model.{key}": value for key, value in self.supreme_config_kwargs().items()}}
+        model = {f"model.{key}": value for key, value in self.supreme_config_kwargs().items()}
+        values = {**dataclasses.asdict(self), **model}
         for name, value in values.items():
             if isinstance(value, (list, dict)):
                 value = ",".join(map(str, value)) if isinstance(value, list) else _inline_yaml(value)
@@ -397,5 +389,17 @@ def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOpti
     return options
 
 
-__all__ = ["LABEL_TEXTS", "MIXED_PRECISIONS", "MODEL_KEY", "RESUME_LATEST", "TRACKERS", "TrainingOptions", "build_parser",
-           "load_yaml_config", "model_config_pairs", "parse_model_config", "parse_training_options", "supreme_config_fields"]
+__all__ = [
+    "LABEL_TEXTS",
+    "MIXED_PRECISIONS",
+    "MODEL_KEY",
+    "RESUME_LATEST",
+    "TRACKERS",
+    "TrainingOptions",
+    "build_parser",
+    "load_yaml_config",
+    "model_config_pairs",
+    "parse_model_config",
+    "parse_training_options",
+    "supreme_config_fields",
+]

@@ -77,7 +77,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def make_trackers(log_with: str, run_name: str, logging_dir: str | Path) -> list[Any]:
-    """`log_with` argument of `Accelerator`: "jsonl" -> a `JsonlTracker`, "tensorboard" -> accelerate's, "none" -> []."""
+    """`log_with` argument of `Accelerator`: "jsonl" -> a `JsonlTracker`, "tensorboard" -> accelerate's,
+    "none" -> []."""
     if log_with == "jsonl":
         return [JsonlTracker(run_name, logging_dir)]
     if log_with == "tensorboard":

@@ -9,7 +9,7 @@ import evaluate
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_features, none_for_nan
+from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_metric_info, none_for_nan
 
 _DESCRIPTION = """
 Average precision (AP, scikit-learn's step-wise area under the precision-recall curve) of each label of a multi-label
@@ -50,14 +50,8 @@ def average_precision_per_label(references, scores):
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MultilabelAuprc(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=multilabel_features(),
-            reference_urls=[
-                "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.average_precision_score.html"
-            ],
+        return multilabel_metric_info(
+            _DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, ["https://scikit-learn.org/stable/modules/generated/sklearn.metrics.average_precision_score.html"]
         )
 
     def _compute(self, predictions, references):

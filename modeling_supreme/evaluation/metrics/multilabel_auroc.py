@@ -9,7 +9,7 @@ import evaluate
 import numpy as np
 from scipy.stats import rankdata
 
-from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_features, none_for_nan
+from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_metric_info, none_for_nan
 
 _DESCRIPTION = """
 AUROC of each label of a multi-label problem, computed from ranks (Mann-Whitney U; tied scores get their average
@@ -55,12 +55,8 @@ def roc_auc_per_label(references, scores):
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MultilabelAuroc(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=multilabel_features(),
-            reference_urls=["https://en.wikipedia.org/wiki/Receiver_operating_characteristic"],
+        return multilabel_metric_info(
+            _DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, ["https://en.wikipedia.org/wiki/Receiver_operating_characteristic"]
         )
 
     def _compute(self, predictions, references):

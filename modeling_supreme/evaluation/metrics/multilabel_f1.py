@@ -9,7 +9,7 @@ Self-contained (numpy; plus `multilabel_inputs.py` beside it) so that
 import evaluate
 import numpy as np
 
-from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_features, none_for_nan
+from .multilabel_inputs import check_multilabel_inputs, mean_of_defined, multilabel_metric_info, none_for_nan
 
 # Threshold of a label that has no positive on the validation split (nothing to tune it on).
 DEFAULT_THRESHOLD = 0.5
@@ -77,12 +77,8 @@ def choose_f1_thresholds(references, scores):
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MultilabelF1(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=multilabel_features(),
-            reference_urls=["https://en.wikipedia.org/wiki/F-score"],
+        return multilabel_metric_info(
+            _DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, ["https://en.wikipedia.org/wiki/F-score"]
         )
 
     def _compute(self, predictions, references, thresholds=DEFAULT_THRESHOLD):

@@ -2,6 +2,7 @@
 relatively, which `evaluate.load` supports for files beside the metric script)."""
 
 import datasets
+import evaluate
 import numpy as np
 
 
@@ -12,6 +13,17 @@ def multilabel_features():
             "predictions": datasets.List(datasets.Value("float64")),
             "references": datasets.List(datasets.Value("int32")),
         }
+    )
+
+
+def multilabel_metric_info(description, citation, inputs_description, reference_urls):
+    """The `evaluate.MetricInfo` of a multi-label metric of this folder: its texts over `multilabel_features()`."""
+    return evaluate.MetricInfo(
+        description=description,
+        citation=citation,
+        inputs_description=inputs_description,
+        features=multilabel_features(),
+        reference_urls=list(reference_urls),
     )
 
 

@@ -1,8 +1,10 @@
-"""Model cards generated from evaluation results: `model-index` metadata (one entry per evaluated task), intended use,
-data, evaluation table with intervals and the benchmark's known defects, limitations, citation.
+"""Model cards: the one template and the one builder (`build_model_card`) of every card the package writes.
+
+A card has `model-index` metadata (one entry per evaluated task), intended use, data, an evaluation section (a table
+with intervals and the benchmark's known defects, or a training run's validation figure), limitations and citation.
 
 ```python
->>> card = model_card_from_results(load_results("results/zero-shot"), repo_id="me/supreme-resnet18")
+>>> card = model_card_from_results(load_results("results/zero-shot"), card_info_for(model, "me/supreme-resnet18"))
 >>> card.save("model-folder/README.md")
 ```
 """
@@ -15,7 +17,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .benchmark import TASKS, VARIANT_TASKS
+from ..evaluation.benchmark import TASKS, VARIANT_TASKS
 
 SUPREME_CITATION = """@inproceedings{cai2025supreme,
   title     = {{SuPreME}: A Supervised Pre-training Framework for Multimodal {ECG} Representation Learning},
@@ -128,6 +130,18 @@ def describe_model(config: Any) -> str:
     )
 
 
+def card_info_for(model: Any, repo_id: str, **fields: Any) -> CardInfo:
+    """`CardInfo` with the model's description and input format read from its config; `fields` override."""
+    config = model.config
+    defaults = {
+        "repo_id": repo_id,
+        "description": describe_model(config),
+        "sampling_rate": int(config.sampling_rate),
+        "seconds": config.num_samples / config.sampling_rate,
+    }
+    return CardInfo(**{**defaults, **fields})
+
+
 def _evaluated(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     return [(name, task) for name, task in results["tasks"].items() if task.get("status") == "evaluated"]
 
@@ -208,8 +222,12 @@ def limitations(results: Mapping[str, Any], extra: Sequence[str] = ()) -> str:
     return "\n".join(f"- {item}" for item in items)
 
 
-def model_card_from_results(results: Mapping[str, Any], info: CardInfo) -> ModelCard:
-    """A model card whose `model-index` and evaluation section come from a `results.json` (see `reporting`)."""
+def build_model_card(
+    info: CardInfo, evaluation: str, results: Mapping[str, Any] | None = None
+) -> ModelCard:
+    """The card of a model: `info` fills the template, `evaluation` is its evaluation section (markdown), and the
+    `model-index` and limitations come from `results` (a `results.json`, see `reporting`) when there are any."""
+    results = results if results is not None else {"tasks": {}}
     card_data = ModelCardData(
         language="en",
         license=info.license,
@@ -228,15 +246,22 @@ def model_card_from_results(results: Mapping[str, Any], info: CardInfo) -> Model
         sampling_rate=info.sampling_rate,
         seconds=f"{info.seconds:g}",
         training_data=info.training_data,
-        evaluation=evaluation_section(results),
+        evaluation=evaluation,
         limitations=limitations(results, info.extra_limitations),
         citation=f"{SUPREME_CITATION}\n\n{MERL_CITATION}",
     )
 
 
+def model_card_from_results(results: Mapping[str, Any], info: CardInfo) -> ModelCard:
+    """A model card whose `model-index` and evaluation section come from a `results.json` (see `reporting`)."""
+    return build_model_card(info, evaluation_section(results), results)
+
+
 __all__ = [
     "CardInfo",
     "DATASET_TYPES",
+    "build_model_card",
+    "card_info_for",
     "describe_model",
     "eval_results",
     "evaluation_section",

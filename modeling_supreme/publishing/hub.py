@@ -1,6 +1,6 @@
 """Publishing a model on the Hugging Face Hub with everything a user without this package needs: weights, config,
 processor (feature extractor + tokenizer), the code files (model, processor, `ecg-zero-shot` pipeline) and a model
-card generated from evaluation results, uploaded in one commit so that
+card (`model_card`), uploaded in one commit so that
 
     pipeline("ecg-zero-shot", model="<repo id>", trust_remote_code=True)
 
@@ -18,16 +18,13 @@ from typing import Any
 from huggingface_hub import HfApi, ModelCard
 
 from ..pickle_files import refuse_pickle_files
-from .model_card import CardInfo, describe_model, model_card_from_results
+from .model_card import card_info_for, model_card_from_results
 
 logger = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
-# What a pushed model folder must hold for `pipeline(..., trust_remote_code=True)` in a fresh environment.
-REQUIRED_FILES = (
-    "config.json",
-    "processor_config.json",
-    "tokenizer_config.json",
+# The package's files that travel with every checkpoint (remote code); they import only each other, relatively.
+CODE_FILES = (
     "configuration_supreme.py",
     "modeling_supreme.py",
     "reading_supreme.py",
@@ -35,8 +32,9 @@ REQUIRED_FILES = (
     "feature_extraction_supreme.py",
     "processing_supreme.py",
     "pipeline_ecg_zero_shot.py",
-    CARD_FILE,
 )
+# What a pushed model folder must hold for `pipeline(..., trust_remote_code=True)` in a fresh environment.
+REQUIRED_FILES = ("config.json", "processor_config.json", "tokenizer_config.json", *CODE_FILES, CARD_FILE)
 
 
 def missing_model_files(folder: str | Path) -> list[str]:
@@ -99,18 +97,6 @@ def push_model_folder(
     return str(url)
 
 
-def card_info_for(model: Any, repo_id: str, **fields: Any) -> CardInfo:
-    """`CardInfo` with the model's description and input format read from its config; `fields` override."""
-    config = model.config
-    defaults = {
-        "repo_id": repo_id,
-        "description": describe_model(config),
-        "sampling_rate": int(config.sampling_rate),
-        "seconds": config.num_samples / config.sampling_rate,
-    }
-    return CardInfo(**{**defaults, **fields})
-
-
 def publish_model(
     model: Any,
     processor: Any,
@@ -133,8 +119,8 @@ def publish_model(
 
 
 __all__ = [
+    "CODE_FILES",
     "REQUIRED_FILES",
-    "card_info_for",
     "missing_model_files",
     "publish_model",
     "push_model_folder",
