@@ -20,7 +20,6 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
-from transformers.dynamic_module_utils import custom_object_save
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, logging
@@ -507,14 +506,6 @@ class SupremeModel(SupremePreTrainedModel):
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         model.freeze_text_layers(model.config.text_trainable_layers)
         return loaded
-
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """Save weights and config (safetensors only) and, beside them, the code of the ecg-zero-shot pipeline, so
-        that the folder works with `pipeline(..., trust_remote_code=True)` where this package is not installed."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        from .pipeline_ecg_zero_shot import EcgZeroShotPipeline
-
-        custom_object_save(EcgZeroShotPipeline, save_directory)
 
     # -- text tower -----------------------------------------------------------------------------------------------
 

@@ -337,4 +337,14 @@ def _as_scalar(value: Any) -> Any:
     return value.item() if isinstance(value, (np.ndarray, torch.Tensor, np.generic)) else value
 
 
-__all__ = ["EcgZeroShotPipeline"]
+def save_pipeline_folder(model: Any, processor: Any, folder: Union[str, os.PathLike], **save_kwargs: Any) -> None:
+    """Write a folder that `pipeline("ecg-zero-shot", model=folder)` loads, with or without this package: the model
+    (weights, config), the processor, and the pipeline's code files, the way transformers saves a custom pipeline
+    (`Pipeline.save_pretrained`, which also records `custom_pipelines` in the config). `save_kwargs` go to the model's
+    `save_pretrained` (e.g. `state_dict=` for a sharded model)."""
+    EcgZeroShotPipeline(model=model, processor=processor).save_pretrained(str(folder), **save_kwargs)
+    # Pipeline.save_pretrained saves the tokenizer and feature extractor but not the processor itself.
+    processor.save_pretrained(folder)
+
+
+__all__ = ["EcgZeroShotPipeline", "save_pipeline_folder"]

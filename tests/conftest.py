@@ -98,7 +98,8 @@ def tiny_checkpoint(tmp_path, tiny_model, tiny_processor) -> Path:
         ["NORM", "MI", "CD"],
         {"NORM": "normal ecg", "MI": "myocardial infarction", "CD": "conduction disturbance"},
     )
+    from modeling_supreme.pipeline_ecg_zero_shot import save_pipeline_folder
+
     folder = tmp_path / "tiny_checkpoint"
-    tiny_model.save_pretrained(folder)
-    tiny_processor.save_pretrained(folder)
+    save_pipeline_folder(tiny_model, tiny_processor, folder)
     return folder

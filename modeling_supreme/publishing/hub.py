@@ -18,6 +18,7 @@ from typing import Any
 from huggingface_hub import HfApi, ModelCard
 
 from ..pickle_files import refuse_pickle_files
+from ..pipeline_ecg_zero_shot import save_pipeline_folder
 from .model_card import card_info_for, model_card_from_results
 
 logger = logging.getLogger(__name__)
@@ -47,12 +48,11 @@ def missing_model_files(folder: str | Path) -> list[str]:
 
 
 def write_model_folder(model: Any, processor: Any, folder: str | Path, card: ModelCard) -> Path:
-    """Save weights + config + code files (`model.save_pretrained` writes the pipeline code too), the processor and
-    the card into `folder`; ValueError if the result lacks a required file."""
+    """Save weights + config + the pipeline's code files (`save_pipeline_folder`), the processor and the card into
+    `folder`; ValueError if the result lacks a required file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    save_pipeline_folder(model, processor, folder)
     card.save(folder / CARD_FILE)
     missing = missing_model_files(folder)
     if missing:

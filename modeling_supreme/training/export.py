@@ -19,6 +19,7 @@ from huggingface_hub import ModelCard
 
 from ..entities import Vocabulary
 from ..modeling_supreme import SupremeModel
+from ..pipeline_ecg_zero_shot import save_pipeline_folder
 from ..processing_supreme import SupremeProcessor
 from ..publishing import CARD_FILE, CardInfo, build_model_card, describe_model, push_model_folder
 
@@ -46,8 +47,7 @@ def save_model_folder(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, state_dict=dict(state_dict) if state_dict is not None else None)
-    processor.save_pretrained(folder)
+    save_pipeline_folder(model, processor, folder, state_dict=dict(state_dict) if state_dict is not None else None)
     if vocabulary is not None:
         vocabulary.save(folder / VOCABULARY_FILE)
     if summary is not None:
