@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, gather_object, set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
@@ -42,10 +41,10 @@ from .data import (
     build_validation_set,
     check_columns,
     ecg_batches,
-    formatted_for_collation,
     load_splits,
     required_columns,
     resolve_vocabulary,
+    training_loader,
 )
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
 from .model_factory import build_model, build_processor, count_parameters
@@ -152,15 +151,7 @@ class SupremeTrainer:
             self.processor, self.vocabulary, options.uncertain_value, with_reports=options.objective != "supreme"
         )
         self.ecg_collator = SupremeCollator(self.processor)
-        self.train_loader = DataLoader(
-            formatted_for_collation(train_split),
-            batch_size=options.batch_size,
-            shuffle=True,
-            drop_last=True,  # equal batches: stable BatchNorm statistics and a fixed number of InfoNCE negatives
-            collate_fn=self.collator,
-            num_workers=options.num_workers,
-            generator=torch.Generator().manual_seed(options.seed),
-        )
+        self.train_loader = training_loader(train_split, self.collator, options)
 
     def _prepare_model(self) -> None:
         options = self.options
