@@ -47,8 +47,8 @@ def parse_args() -> argparse.Namespace:
 def run_options(args: argparse.Namespace, objective: str, seed: int) -> TrainingOptions:
     values = load_yaml_config(args.config)
     values.update(
-        dataset=args.dataset, output_dir=str(Path(args.out) / f"{objective}-seed{seed}"), objective=objective,
-        seed=seed, validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
+        dataset=args.dataset, output_dir=str(Path(args.out) / f"{objective}-seed{seed}"),
+        model_config=values.get("model_config", []) + [f"objective={objective}"], seed=seed, validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
     )
     if args.max_steps:
         values["max_steps"] = args.max_steps

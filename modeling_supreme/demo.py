@@ -117,7 +117,7 @@ def run_demo_evaluation(
     training = {
         "steps": run.get("global_step"),
         "final_weights": run.get("final_weights"),
-        "objective": options.get("objective"),
+        "objective": model.config.objective,
         "model_preset": options.get("model_preset"),
         "train_split": options.get("train_split"),
         "num_labels": run.get("num_labels"),
