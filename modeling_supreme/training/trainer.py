@@ -49,6 +49,7 @@ from .data import (
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
+from .timing import StepTimer, data_bound_message
 from .tracking import make_trackers
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class SupremeTrainer:
         self.accelerator = self._make_accelerator()
         self._loss_sums: dict[str, torch.Tensor] = {}
         self._loss_batches = 0
+        self.timer = StepTimer()
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -224,11 +226,14 @@ class SupremeTrainer:
         progress = tqdm(total=self.total_steps, initial=state.global_step, desc="training", unit="step",
                         disable=not accelerator.is_main_process)
         self.model.train()
+        self.timer.restart()
         while state.global_step < self.total_steps:
-            for batch in self._epoch_batches():
+            for batch in self.timer.timed(self._epoch_batches()):
                 if self._train_on_batch(batch):
+                    self.timer.step_done()
                     progress.update(1)
                     self._after_step(progress)
+                    self.timer.restart()  # validation and checkpoints are not part of the next step
                     if state.global_step >= self.total_steps:
                         break
             else:
@@ -292,11 +297,26 @@ class SupremeTrainer:
         values: dict[str, float] = {}
         for name, total in self._loss_sums.items():
             values[f"train/{name}"] = self.accelerator.reduce(total / self._loss_batches, reduction="mean").item()
+        values.update(self._step_times())
         values["train/learning_rate"] = self.scheduler.get_last_lr()[0]
         values["train/epoch"] = self.state.epoch + self.state.batches_in_epoch / max(len(self.train_loader), 1)
         self.accelerator.log(values, step=self.state.global_step)
         progress.set_postfix(loss=f"{values['train/loss']:.4f}", lr=f"{values['train/learning_rate']:.2e}")
         self._loss_sums, self._loss_batches = {}, 0
+
+    def _step_times(self) -> dict[str, float]:
+        """Mean data and step seconds per step since the last log, averaged over processes; warns when the loader is
+        the bottleneck (`--data-time-warning`)."""
+        means = self.timer.means()
+        if not means:
+            return {}
+        local = torch.tensor([means["train/data_time"], means["train/step_time"]], device=self.accelerator.device)
+        data_time, step_time = self.accelerator.reduce(local, reduction="mean").tolist()
+        means = {"train/data_time": data_time, "train/step_time": step_time}
+        message = data_bound_message(means, self.options.data_time_warning)
+        if message and self.accelerator.is_main_process:
+            logger.warning("step %d: %s", self.state.global_step, message)
+        return means
 
     # -- validation -----------------------------------------------------------------------------------------------
 
