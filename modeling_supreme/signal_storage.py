@@ -97,10 +97,11 @@ def decode_signals(values: np.ndarray, gain: np.ndarray | None = None) -> np.nda
     if np.issubdtype(values.dtype, np.integer):
         if gain is None:
             raise ValueError(f"int16 ECG values need their per-lead gains (the {GAIN_COLUMN!r} column)")
-        # Division (not multiplication by 1 / gain) makes whole-step values exactly the float32 of the source's mV.
-        decoded = values.astype(np.float32)
-        decoded /= np.asarray(gain, dtype=np.float32)[..., None]
-        decoded[values == INT16_MISSING] = np.nan
+        # Division (not multiplication by 1 / gain) makes whole-step values exactly the float32 of the source's mV;
+        # one pass converts and divides. The sentinel is looked for only when the minimum says it is there.
+        decoded = np.divide(values, np.asarray(gain, dtype=np.float32)[..., None], dtype=np.float32)
+        if values.size and values.min() == INT16_MISSING:
+            decoded[values == INT16_MISSING] = np.nan
         return decoded
     if values.dtype in (np.float16, np.float32):
         return values.astype(np.float32, copy=values.dtype != np.float32)

@@ -118,10 +118,35 @@ class RowBatch(Sequence):
         return {name: values[index] for name, values in self.columns.items()}
 
 
+class ChunkedColumn:
+    """One fixed-shape column of a (memory-mapped) Arrow table as numpy views of its chunks, gathered by row.
+
+    The views are made once per process (zero-copy for numbers; lists of bools are unpacked once), so a batch costs
+    one fancy-indexing copy per chunk it touches, with no Arrow objects built per row.
+    """
+
+    def __init__(self, column: Any) -> None:
+        self.views = [_numpy_column(chunk) for chunk in column.chunks]
+        self.starts = np.cumsum([0] + [len(view) for view in self.views])
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows (B,) int64 of the table -> (B, *shape) values (a new array)."""
+        chunk_of_row = np.searchsorted(self.starts, rows, side="right") - 1
+        if len(self.views) == 1:
+            return self.views[0][rows]
+        first = self.views[int(chunk_of_row[0])]
+        out = np.empty((len(rows), *first.shape[1:]), dtype=first.dtype)
+        for chunk in np.unique(chunk_of_row):
+            selected = chunk_of_row == chunk
+            out[selected] = self.views[chunk][rows[selected] - self.starts[chunk]]
+        return out
+
+
 class ArrowRows(torch.utils.data.Dataset):
-    """A split's rows for the collator, read a batch at a time: `__getitems__(indices)` gathers the rows from Arrow
-    once and returns a `RowBatch` (numpy for `NUMPY_COLUMNS`, Python objects for the rest). A map-style DataLoader
-    with a batch size calls `__getitems__` with the whole batch, so no row is read on its own.
+    """A split's rows for the collator, read a batch at a time: `__getitems__(indices)` returns a `RowBatch` with
+    `NUMPY_COLUMNS` gathered from numpy views of the memory-mapped Arrow chunks (`ChunkedColumn`) and the other
+    columns (entities, report, lead names) as Python objects. A map-style DataLoader with a batch size calls
+    `__getitems__` with the whole batch, so no row is read on its own.
 
     Args:
         split: a `datasets.Dataset` (any indices mapping, e.g. after `select`, is honoured).
@@ -132,6 +157,14 @@ class ArrowRows(torch.utils.data.Dataset):
         wanted = COLLATED_COLUMNS if columns is None else columns
         self.column_names = [column for column in wanted if column in split.column_names]
         self.split = split.select_columns(self.column_names)
+        self.numpy_names = [name for name in self.column_names if name in NUMPY_COLUMNS]
+        self.python_names = [name for name in self.column_names if name not in NUMPY_COLUMNS]
+        self._views: Optional[dict[str, ChunkedColumn]] = None
+        self._row_of_index: Optional[np.ndarray] = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Views of memory-mapped buffers are rebuilt in each worker, never pickled as copies of the data.
+        return {**self.__dict__, "_views": None, "_row_of_index": None}
 
     def __len__(self) -> int:
         return len(self.split)
@@ -139,15 +172,29 @@ class ArrowRows(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.__getitems__([index])[0]
 
+    def _table_rows(self, indices: Sequence[int]) -> np.ndarray:
+        """Dataset indices -> rows of the underlying table (through the split's indices mapping, if any)."""
+        rows = np.asarray(indices, dtype=np.int64)
+        if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError(f"indices {indices} out of range for {len(self)} rows")
+        rows = np.where(rows < 0, rows + len(self), rows)
+        if self.split._indices is None:
+            return rows
+        if self._row_of_index is None:
+            self._row_of_index = self.split._indices.column(0).to_numpy()
+        return self._row_of_index[rows]
+
     def __getitems__(self, indices: Sequence[int]) -> RowBatch:
         from datasets.formatting import query_table
 
-        table = query_table(self.split._data, [int(index) for index in indices], indices=self.split._indices)
-        columns = {
-            name: _numpy_column(table.column(name)) if name in NUMPY_COLUMNS else table.column(name).to_pylist()
-            for name in self.column_names
-        }
-        return RowBatch(columns)
+        if self._views is None:
+            self._views = {name: ChunkedColumn(self.split._data.column(name)) for name in self.numpy_names}
+        rows = self._table_rows(indices)
+        columns: dict[str, Any] = {name: self._views[name].take(rows) for name in self.numpy_names}
+        if self.python_names:
+            table = query_table(self.split._data.select(self.python_names), rows.tolist())
+            columns.update({name: table.column(name).to_pylist() for name in self.python_names})
+        return RowBatch({name: columns[name] for name in self.column_names})
 
 
 def formatted_for_collation(split: Any) -> ArrowRows:
