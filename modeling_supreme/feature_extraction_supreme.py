@@ -295,7 +295,9 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             ecg: one ECG or a list of them. An ECG is a 2-D array or tensor (n_leads, n_samples), or an
-                `EcgRecord` (which carries its own sampling rate and lead names).
+                `EcgRecord` (which carries its own sampling rate and lead names). A 3-D array or tensor
+                (B, n_leads, n_samples) is a batch of ECGs sharing one rate and lead order, processed without
+                per-ECG steps (what the training collator passes).
             sampling_rate: sampling rate of the input in Hz, one for all ECGs or one per ECG; required for arrays.
             lead_names: names of the rows, one list for all ECGs or one list per ECG. Without names an array
                 must have 12 rows in `STANDARD_LEADS` order. With names, (n_samples, n_leads) input is transposed.
@@ -310,6 +312,9 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         """
         if kwargs:
             logger.warning("SupremeFeatureExtractor ignores the arguments %s", sorted(kwargs))
+        if isinstance(ecg, (np.ndarray, torch.Tensor)) and ecg.ndim == 3:
+            values, lead_mask = self._process_array_batch(ecg, sampling_rate, lead_names)
+            return BatchFeature({"ecg_values": values, "lead_mask": lead_mask}, tensor_type=return_tensors)
         items = self._collect_items(ecg, sampling_rate, lead_names)
         groups = self._group_by_layout(items)
         if len(groups) == 1:
@@ -372,21 +377,47 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
     # ---- processing of a stacked group ---------------------------------------------------------------------
 
+    def _process_array_batch(self, batch: Any, sampling_rate: Any, lead_names: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A 3-D batch (B, n_leads, n_samples), one rate and one lead order -> values and lead mask, as `_process_group`
+        would give for its B ECGs, validated once for the whole batch."""
+        source = f"input batch, shape {tuple(batch.shape)}"
+        rates = np.unique(np.atleast_1d(np.asarray(sampling_rate if sampling_rate is not None else [], dtype=float)))
+        if len(rates) != 1:
+            raise ValueError(f"{source}: a 3-D batch needs one sampling_rate for all its ECGs, got {sampling_rate!r}")
+        if lead_names is not None and not _is_name_list(lead_names):
+            raise ValueError(f"{source}: a 3-D batch needs one list of lead_names for all its ECGs")
+        if len(batch) == 0:
+            raise ValueError("Got an empty batch of ECGs")
+        first = self._make_item(batch[0], rates[0], lead_names, f"{source}, ECG 0")  # checks rank, names, length
+        array = _to_numpy(batch, source)
+        if first.signal.shape != array.shape[1:]:  # (B, n_samples, n_leads): the rows were transposed
+            array = array.transpose(0, 2, 1)
+        sources = [f"ECG {index} of the {source}" for index in range(len(array))]
+        # np.array copies (and converts), so the later in-place steps never touch the caller's array.
+        stacked = np.array(self._precrop(array, first.sampling_rate), dtype=np.float32)
+        return self._process_stacked(stacked, first.sampling_rate, first.lead_names, sources)
+
     def _process_group(self, items: Sequence[_EcgItem]) -> tuple[np.ndarray, np.ndarray]:
         """ECGs of one layout -> values (b, 12, num_samples) float32 and lead mask (b, 12) bool."""
-        sources = [item.source for item in items]
-        description = _describe_group(sources)
-        layout = lead_layout(items[0].lead_names, description, self.derive_limb_leads)
-        if layout.dropped:
-            logger.warning("%s: dropping leads not among the 12 standard leads: %s", description, list(layout.dropped))
-        if not layout.lead_mask.any():
-            raise ValueError(f"{description}: none of the leads {list(items[0].lead_names)} is a standard lead")
         rate = items[0].sampling_rate
         # Cropping before stacking keeps long recordings (Holter) from being copied whole; np.stack copies, so the
         # later in-place steps never touch the caller's arrays.
         stacked = np.stack([self._precrop(item.signal, rate) for item in items], dtype=np.float32)
+        return self._process_stacked(stacked, rate, items[0].lead_names, [item.source for item in items])
+
+    def _process_stacked(
+        self, stacked: np.ndarray, rate: float, lead_names: Sequence[str], sources: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(b, n_leads, n) float32 owned by the caller, leads in the order of `lead_names` -> values (b, 12,
+        num_samples) float32 and lead mask (b, 12) bool."""
+        description = _describe_group(sources)
+        layout = lead_layout(lead_names, description, self.derive_limb_leads)
+        if layout.dropped:
+            logger.warning("%s: dropping leads not among the 12 standard leads: %s", description, list(layout.dropped))
+        if not layout.lead_mask.any():
+            raise ValueError(f"{description}: none of the leads {list(lead_names)} is a standard lead")
         signals = layout.apply(stacked)
-        lead_mask = np.repeat(layout.lead_mask[None], len(items), axis=0)
+        lead_mask = np.repeat(layout.lead_mask[None], len(stacked), axis=0)
         _repair_non_finite(signals, lead_mask, sources)
         signals = self._filter(self._resample(signals, rate))
         signals = self._normalize(self._crop_window(signals), lead_mask)

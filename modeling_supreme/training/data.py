@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from ..entities import Vocabulary, build_vocabulary
 from ..evaluation import label_texts_for, load_label_descriptions
 from ..processing_supreme import SupremeProcessor
-from ..signal_storage import GAIN_COLUMN, row_signals
+from ..signal_storage import GAIN_COLUMN, decode_signals, row_signals
 from .options import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -267,12 +267,9 @@ class SupremeCollator:
         `report` -> {"ecg_values", "lead_mask"[, "labels"][, "report_input_ids", "report_attention_mask"]}."""
         columns = signal_columns(rows)
         reports = [str(row.get(REPORT_COLUMN) or "") for row in rows] if self.with_reports else None
+        ecg, sampling_rate, lead_names = feature_extractor_input(columns)
         inputs = self.processor(
-            ecg=stored_signals(columns),
-            sampling_rate=[float(rate) for rate in columns["sampling_rate"]],
-            lead_names=columns.get("lead_names"),
-            reports=reports,
-            return_tensors="pt",
+            ecg=ecg, sampling_rate=sampling_rate, lead_names=lead_names, reports=reports, return_tensors="pt"
         )
         batch = {key: inputs[key] for key in inputs}
         if "lead_mask" in columns:
@@ -304,6 +301,21 @@ def stored_signals(columns: Mapping[str, Any]) -> list[np.ndarray]:
     """B float32 mV signals (12, num_samples_b) from `signal_columns`: decoded (NaN where missing) and cropped to each
     record's true length, so the feature extractor sees what the raw record holds."""
     return row_signals(columns["ecg"], columns.get(LENGTH_COLUMN), columns.get(GAIN_COLUMN))
+
+
+def feature_extractor_input(columns: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """(ecg, sampling_rate, lead_names) for the feature extractor from `signal_columns`: one (B, 12, n) array when
+    every row has the same true length, rate and lead order (the feature extractor then works on the whole batch at
+    once), else B arrays (12, n_b) with their rates and lead names."""
+    rates = np.asarray(columns["sampling_rate"], dtype=float)
+    names = columns.get("lead_names")
+    lengths = columns.get(LENGTH_COLUMN)
+    uniform = (rates == rates[0]).all() and (names is None or all(row == names[0] for row in names))
+    if uniform and (lengths is None or (np.asarray(lengths) == lengths[0]).all()):
+        batch = decode_signals(columns["ecg"], columns.get(GAIN_COLUMN))
+        length = int(lengths[0]) if lengths is not None else batch.shape[-1]
+        return batch[..., :length], float(rates[0]), (None if names is None else list(names[0]))
+    return stored_signals(columns), [float(rate) for rate in rates], names
 
 
 def ecg_batches(
