@@ -75,13 +75,19 @@ def main() -> None:
     print(f"GPU at {args.gpu_tflops:g} TFLOP/s sustained: {args.gpu_tflops:g}e12 / {step:.3g} = {gpu_rate:,.0f} ECG/s")
     if args.loader_json:
         measured = json.loads(args.loader_json.read_text())
-        per_worker = min(row["loader_ecg_per_s"] / row["workers"] for row in measured["rows"] if row["workers"] > 0)
-        workers = math.ceil(gpu_rate / per_worker)
-        print(f"loader (measured, {measured['dataset']}): {per_worker:,.0f} ECG/s per worker -> "
-              f"{gpu_rate:,.0f} / {per_worker:,.0f} = {workers} workers")
-        print(f"epoch of {args.epoch_ecgs:,} ECGs: {args.epoch_ecgs:,} / {gpu_rate:,.0f} = "
-              f"{args.epoch_ecgs / gpu_rate / 60:.1f} min with {workers} workers, "
-              f"{args.epoch_ecgs / per_worker / 60:.0f} min with one")
+        rates = {"per worker process": [row["loader_ecg_per_s"] / row["workers"] for row in measured["rows"]
+                                        if row["workers"] > 0],
+                 "per core, in the main process": [row["loader_ecg_per_s"] for row in measured["rows"]
+                                                   if row["workers"] == 0]}
+        for what, values in rates.items():
+            if not values:
+                continue
+            per_core = min(values)
+            workers = math.ceil(gpu_rate / per_core)
+            print(f"loader {what} (measured, {measured['dataset']}): {per_core:,.0f} ECG/s -> "
+                  f"{gpu_rate:,.0f} / {per_core:,.0f} = {workers} cores")
+        print(f"epoch of {args.epoch_ecgs:,} ECGs when the GPU is the limit: {args.epoch_ecgs:,} / {gpu_rate:,.0f} = "
+              f"{args.epoch_ecgs / gpu_rate / 60:.1f} min")
 
 
 if __name__ == "__main__":
