@@ -48,7 +48,8 @@ def training_flops_per_ecg(args: argparse.Namespace) -> tuple[float, float]:
     """(training-step FLOPs, forward FLOPs) per ECG: ECG encoder, label projection, fusion network and loss; the text
     tower (frozen, label embeddings cached by the trainer) is left out."""
     config = SupremeConfig(
-        ecg_encoder=args.ecg_encoder, sampling_rate=args.sampling_rate, num_samples=round(args.seconds * args.sampling_rate),
+        ecg_encoder=args.ecg_encoder, sampling_rate=args.sampling_rate,
+        num_samples=round(args.seconds * args.sampling_rate),
         text_config={"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 1, "num_attention_heads": 4,
                      "intermediate_size": 64, "vocab_size": 32},
     )

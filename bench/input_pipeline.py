@@ -27,7 +27,12 @@ import torch
 
 from modeling_supreme.signal_storage import row_signals
 from modeling_supreme.training import TrainingOptions
-from modeling_supreme.training.data import LENGTH_COLUMN, PREFETCH_FACTOR, ArrowRows, load_splits
+from modeling_supreme.training.data import (
+    LENGTH_COLUMN,
+    PREFETCH_FACTOR,
+    ArrowRows,
+    load_splits,
+)
 from modeling_supreme.training.trainer import SupremeTrainer
 
 MEMMAP_GAIN = 1000.0  # int16 units per mV of the reference: 1 µV
@@ -165,7 +170,8 @@ def main() -> None:
     ]
     print(f"{args.dataset}: {len(memmap)} ECGs of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
           f"batch {args.batch_size}, best of {args.repeats} x {args.epochs} epochs")
-    print("| workers | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio | batches moved alone ECG/s |")
+    print("| workers | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio "
+          "| batches moved alone ECG/s |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(f"| {row['workers']} | {rate} Hz | {row['loader_ecg_per_s']:,.0f} | {row['memmap_int16_ecg_per_s']:,.0f} "

@@ -121,16 +121,16 @@ def row_signals(
         return list(decoded)
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.shape != (decoded.shape[0],) or (lengths < 1).any() or (lengths > decoded.shape[-1]).any():
-        raise ValueError(f"num_samples must give 1..{decoded.shape[-1]} samples for each of the {decoded.shape[0]} rows, "
-                         f"got {lengths.tolist()}")
+        raise ValueError(f"num_samples must give 1..{decoded.shape[-1]} samples for each of the "
+                         f"{decoded.shape[0]} rows, got {lengths.tolist()}")
     return [row[:, :length] for row, length in zip(decoded, lengths)]
 
 
 def storage_note(signal_dtype: str) -> str:
     """One sentence for the dataset card: how `ecg` is stored and how to read it as mV."""
     check_signal_dtype(signal_dtype)
-    read = ("`modeling_supreme.signal_storage.row_signals(ecg, num_samples, ecg_gain)` gives float32 mV cropped to each "
-            "record's true length")
+    read = ("`modeling_supreme.signal_storage.row_signals(ecg, num_samples, ecg_gain)` gives float32 mV cropped to "
+            "each record's true length")
     if signal_dtype == "int16":
         how = (f"int16 with a per-lead gain in `{GAIN_COLUMN}` (units per mV, mV = ecg / gain; 1000 = 1 µV steps); "
                f"missing samples are {INT16_MISSING}")

@@ -37,10 +37,12 @@ def _weights(folder):
 
 
 @pytest.mark.slow
-def test_workers_and_resume_give_the_weights_of_a_run_without_workers(training_dataset, tiny_text_encoder_dir, tmp_path):
+def test_workers_and_resume_give_the_weights_of_a_run_without_workers(
+    training_dataset, tiny_text_encoder_dir, tmp_path
+):
     # 61 training ECGs in batches of 8: 7 batches per epoch; 8 steps cross an epoch boundary; killed after step 5,
     # resumed from the step-3 checkpoint in mid-epoch.
-    settings = dict(max_steps=8, save_steps=3, eval_steps=0, validation_split="none", dropout=0.2)
+    settings = {"max_steps": 8, "save_steps": 3, "eval_steps": 0, "validation_split": "none", "dropout": 0.2}
     reference = run_training(tiny_options(training_dataset, tmp_path / "reference", tiny_text_encoder_dir, **settings))
     AcceleratorState._reset_state(reset_partial_state=True)
     with_workers = dict(settings, num_workers=2)
