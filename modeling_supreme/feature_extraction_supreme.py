@@ -295,9 +295,8 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             ecg: one ECG or a list of them. An ECG is a 2-D array or tensor (n_leads, n_samples), or an
-                `EcgRecord` (which carries its own sampling rate and lead names). A 3-D array or tensor
-                (B, n_leads, n_samples) is a batch of ECGs sharing one rate and lead order, processed without
-                per-ECG steps (what the training collator passes).
+                `EcgRecord` (which carries its own sampling rate and lead names). For a 3-D array of ECGs that
+                share one rate and lead order, `batch` does the same without per-ECG steps.
             sampling_rate: sampling rate of the input in Hz, one for all ECGs or one per ECG; required for arrays.
             lead_names: names of the rows, one list for all ECGs or one list per ECG. Without names an array
                 must have 12 rows in `STANDARD_LEADS` order. With names, (n_samples, n_leads) input is transposed.
@@ -312,9 +311,6 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         """
         if kwargs:
             logger.warning("SupremeFeatureExtractor ignores the arguments %s", sorted(kwargs))
-        if isinstance(ecg, (np.ndarray, torch.Tensor)) and ecg.ndim == 3:
-            values, lead_mask = self._process_array_batch(ecg, sampling_rate, lead_names)
-            return BatchFeature({"ecg_values": values, "lead_mask": lead_mask}, tensor_type=return_tensors)
         items = self._collect_items(ecg, sampling_rate, lead_names)
         groups = self._group_by_layout(items)
         if len(groups) == 1:
@@ -376,6 +372,35 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         return list(groups.values())
 
     # ---- processing of a stacked group ---------------------------------------------------------------------
+
+    def batch(
+        self,
+        ecg: np.ndarray | torch.Tensor,
+        sampling_rate: float | Sequence[float],
+        lead_names: Sequence[str] | None = None,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Prepare a batch of ECGs that share one sampling rate and lead order, given as one 3-D array: what
+        `__call__` gives for the list of its ECGs, validated once and processed without per-ECG steps (the training
+        collator's path).
+
+        Args:
+            ecg: (B, n_leads, n_samples) (or (B, n_samples, n_leads) with `lead_names`), array or tensor.
+            sampling_rate: the rate of every ECG in Hz (one value, or B equal values).
+            lead_names: names of the rows, one list for the whole batch (None: the 12 standard leads in order).
+            return_tensors: "pt" (default), "np" or None (numpy).
+
+        Returns:
+            BatchFeature with "ecg_values" (B, 12, num_samples) float32 and "lead_mask" (B, 12) bool.
+
+        Raises:
+            ValueError: not 3-D, several rates or lead lists, or what `__call__` refuses for its ECGs.
+        """
+        if np.ndim(ecg) != 3:
+            raise ValueError(f"SupremeFeatureExtractor.batch expects a 3-D batch (B, n_leads, n_samples), "
+                             f"got shape {tuple(np.shape(ecg))}")
+        values, lead_mask = self._process_array_batch(ecg, sampling_rate, lead_names)
+        return BatchFeature({"ecg_values": values, "lead_mask": lead_mask}, tensor_type=return_tensors)
 
     def _process_array_batch(self, batch: Any, sampling_rate: Any, lead_names: Any) -> tuple[np.ndarray, np.ndarray]:
         """A 3-D batch (B, n_leads, n_samples), one rate and one lead order -> values and lead mask, as `_process_group`

@@ -1,4 +1,4 @@
-"""The feature extractor's batch path: a 3-D array (B, n_leads, T) gives what the list of its ECGs gives."""
+"""The feature extractor's batch path: `batch` on a 3-D array (B, n_leads, T) gives what the list of its ECGs gives."""
 
 from __future__ import annotations
 
@@ -23,22 +23,26 @@ def batch():
 def test_array_batch_equals_the_list_of_its_ecgs(batch, rate, samples):
     extractor = SupremeFeatureExtractor(sampling_rate=rate, num_samples=samples)
     as_list = extractor(list(batch), sampling_rate=100, lead_names=NAMES, return_tensors="np")
-    as_array = extractor(batch, sampling_rate=100, lead_names=NAMES, return_tensors="np")
+    as_array = extractor.batch(batch, 100, NAMES, return_tensors="np")
     np.testing.assert_array_equal(as_array["ecg_values"], as_list["ecg_values"])
     np.testing.assert_array_equal(as_array["lead_mask"], as_list["lead_mask"])
-    transposed = extractor(torch.from_numpy(batch.transpose(0, 2, 1).copy()), sampling_rate=[100, 100, 100],
-                           lead_names=NAMES, return_tensors="np")
+    transposed = extractor.batch(torch.from_numpy(batch.transpose(0, 2, 1).copy()), [100, 100, 100], NAMES,
+                                 return_tensors="np")
     np.testing.assert_array_equal(transposed["ecg_values"], as_list["ecg_values"])
 
 
 def test_array_batch_leaves_the_input_alone_and_refuses_mixed_settings(batch):
     extractor = SupremeFeatureExtractor(sampling_rate=100, num_samples=1000)
     before = batch.copy()
-    extractor(batch, sampling_rate=100, lead_names=NAMES)
+    extractor.batch(batch, 100, NAMES)
     np.testing.assert_array_equal(batch, before)
     with pytest.raises(ValueError, match="one sampling_rate"):
-        extractor(batch, sampling_rate=[100, 100, 500], lead_names=NAMES)
+        extractor.batch(batch, [100, 100, 500], NAMES)
     with pytest.raises(ValueError, match="one list of lead_names"):
-        extractor(batch, sampling_rate=100, lead_names=[NAMES] * 3)
+        extractor.batch(batch, 100, [NAMES] * 3)
     with pytest.raises(ValueError, match="shorter than the minimum"):
-        extractor(batch[..., :20], sampling_rate=100, lead_names=NAMES)
+        extractor.batch(batch[..., :20], 100, NAMES)
+    with pytest.raises(ValueError, match="3-D batch"):
+        extractor.batch(batch[0], 100, NAMES)
+    with pytest.raises(ValueError, match="rank 3"):  # __call__ still takes one ECG or a list, never a 3-D array
+        extractor(batch, sampling_rate=100, lead_names=NAMES)

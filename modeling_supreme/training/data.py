@@ -266,12 +266,10 @@ class SupremeCollator:
         """rows: dicts with `ecg` (12, T), `sampling_rate`, optional `lead_names`, `lead_mask` (12,), `entities`,
         `report` -> {"ecg_values", "lead_mask"[, "labels"][, "report_input_ids", "report_attention_mask"]}."""
         columns = signal_columns(rows)
-        reports = [str(row.get(REPORT_COLUMN) or "") for row in rows] if self.with_reports else None
-        ecg, sampling_rate, lead_names = feature_extractor_input(columns)
-        inputs = self.processor(
-            ecg=ecg, sampling_rate=sampling_rate, lead_names=lead_names, reports=reports, return_tensors="pt"
-        )
-        batch = {key: inputs[key] for key in inputs}
+        batch = dict(ecg_features(self.processor.feature_extractor, columns))
+        if self.with_reports:
+            reports = [str(row.get(REPORT_COLUMN) or "") for row in rows]
+            batch.update(self.processor(reports=reports, return_tensors="pt"))
         if "lead_mask" in columns:
             # Leads the source lacked were stored as zeros; the dataset's mask keeps them masked for the encoder.
             stored_mask = torch.as_tensor(np.asarray(columns["lead_mask"], dtype=bool))
@@ -303,19 +301,22 @@ def stored_signals(columns: Mapping[str, Any]) -> list[np.ndarray]:
     return row_signals(columns["ecg"], columns.get(LENGTH_COLUMN), columns.get(GAIN_COLUMN))
 
 
-def feature_extractor_input(columns: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """(ecg, sampling_rate, lead_names) for the feature extractor from `signal_columns`: one (B, 12, n) array when
-    every row has the same true length, rate and lead order (the feature extractor then works on the whole batch at
-    once), else B arrays (12, n_b) with their rates and lead names."""
+def ecg_features(feature_extractor: Any, columns: Mapping[str, Any]) -> Any:
+    """`ecg_values` (B, 12, num_samples) and `lead_mask` (B, 12) tensors from `signal_columns`: when every row has the
+    same true length, rate and lead order, the decoded (B, 12, n) batch goes through `feature_extractor.batch` at
+    once; otherwise each row (12, n_b), cropped to its length, goes through the per-ECG path."""
     rates = np.asarray(columns["sampling_rate"], dtype=float)
     names = columns.get("lead_names")
     lengths = columns.get(LENGTH_COLUMN)
     uniform = (rates == rates[0]).all() and (names is None or all(row == names[0] for row in names))
     if uniform and (lengths is None or (np.asarray(lengths) == lengths[0]).all()):
-        batch = decode_signals(columns["ecg"], columns.get(GAIN_COLUMN))
-        length = int(lengths[0]) if lengths is not None else batch.shape[-1]
-        return batch[..., :length], float(rates[0]), (None if names is None else list(names[0]))
-    return stored_signals(columns), [float(rate) for rate in rates], names
+        decoded = decode_signals(columns["ecg"], columns.get(GAIN_COLUMN))
+        length = int(lengths[0]) if lengths is not None else decoded.shape[-1]
+        lead_names = None if names is None else list(names[0])
+        return feature_extractor.batch(decoded[..., :length], float(rates[0]), lead_names, return_tensors="pt")
+    return feature_extractor(
+        stored_signals(columns), sampling_rate=[float(rate) for rate in rates], lead_names=names, return_tensors="pt"
+    )
 
 
 def ecg_batches(
