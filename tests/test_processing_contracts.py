@@ -37,10 +37,11 @@ def test_non_string_texts_raise_type_errors_naming_the_argument(tiny_processor):
 
 
 def test_return_tensors_defaults_to_none_as_in_transformers_processors(tiny_processor):
-    plain = tiny_processor(text=["normal ecg", "atrial fibrillation"], ecg=np.zeros((12, 1000)), sampling_rate=100)
+    ecg = np.random.default_rng(0).normal(size=(12, 1000))  # not flat: a constant ECG is refused
+    plain = tiny_processor(text=["normal ecg", "atrial fibrillation"], ecg=ecg, sampling_rate=100)
     assert isinstance(plain["input_ids"], list) and isinstance(plain["input_ids"][0], list)
     assert not isinstance(plain["ecg_values"], torch.Tensor)
-    tensors = tiny_processor(text=["normal ecg"], ecg=np.zeros((12, 1000)), sampling_rate=100, return_tensors="pt")
+    tensors = tiny_processor(text=["normal ecg"], ecg=ecg, sampling_rate=100, return_tensors="pt")
     assert isinstance(tensors["input_ids"], torch.Tensor) and isinstance(tensors["ecg_values"], torch.Tensor)
 
 

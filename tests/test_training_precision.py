@@ -54,7 +54,7 @@ def test_summary_records_the_precision_used(
         mixed_precision=flag,
     )
     run_training(options)
-    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / "model" / "training_summary.json").read_text())
     assert summary["mixed_precision"] == expected
 
 
@@ -81,5 +81,5 @@ def test_accelerate_launch_mixed_precision_reaches_the_run(training_dataset, tin
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-4000:]
-    summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / "model" / "training_summary.json").read_text())
     assert summary["mixed_precision"] == "bf16"
