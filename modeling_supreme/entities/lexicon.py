@@ -35,6 +35,8 @@ _PLURAL_MARK = re.compile(r"(?<=\w)\((?:n|s|en|er|e|a|es|ies|na)\)")
 _SEPARATORS = re.compile(r"[()\[\]\"'/\\_\-\u2013\u2014]")
 _PUNCTUATION = re.compile(r"([.,;:!?])(?= |$)")
 _SPECIAL_TOKEN = re.compile(r"(\{\w+\}|\.\.\.|\*)")
+# A measured value with an optional unit glued to it: 72, 0.12, 160ms, 72bpm, -30°.
+_MEASURED_VALUE = re.compile(r"[+\-]?\d+(?:[.,]\d+)*(?:ms|bpm|mv|s|hz|°|%)?")
 # Assertion strength, used when one entity is mentioned more than once.
 _STATUS_RANK = {"absent": 0, "uncertain": 1, "present": 2}
 
@@ -106,6 +108,7 @@ class Lexicon:
     _surface_index: dict[str, str] = field(default_factory=dict)
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
     _list_words: "_ListWords" = field(default_factory=lambda: _ListWords(frozenset({","}), frozenset()))
+    _measurement_words: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -150,6 +153,7 @@ class Lexicon:
                     lexicon._register_form(spec.name, form, {**slots, **location_slot}, source)
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
+        lexicon._measurement_words = frozenset(lexicon.normalise(str(word)) for word in data.get("measurements") or [])
         return lexicon
 
     @staticmethod
@@ -317,6 +321,14 @@ class Lexicon:
     def lookup(self, surface: str) -> Optional[str]:
         """Canonical name of a surface form written exactly as in the lexicon (after normalisation), else None."""
         return self._surface_index.get(self.normalise(surface))
+
+    def is_measurements_only(self, report: str) -> bool:
+        """True for a non-empty report of measured values and their names only ("HR 72 PR 160 QRS 90 QT 380").
+
+        The names are the file's `measurements` words; such a report states no finding.
+        """
+        words = self.normalise(report).split()
+        return bool(words) and all(word in self._measurement_words or _MEASURED_VALUE.fullmatch(word) for word in words)
 
     def _find_mentions(self, text: str) -> list[_Match]:
         """All entity mentions of an already normalised text, overlaps resolved (longest wins)."""
