@@ -133,11 +133,12 @@ def main() -> None:
         extractor = extractor_from_args(args, cache=Path("outputs") / "llm_cache.sqlite")
     lexicon = extractor.lexicon if isinstance(extractor, LexiconExtractor) else Lexicon.load(args.lexicon)
     entities = extractor.extract_batch(rows.reports)
-    predicted = [entities_to_scp_codes(found, lexicon) for found in entities]
-    gold = rows.gold
-    scores = score_extraction(predicted, gold)
     by_language = language_extractors(args.lexicon)
     languages = [report_language(report, by_language) for report in rows.reports]
+    # The table may code a statement differently for the reports of one language (see the `scp` entries).
+    predicted = [entities_to_scp_codes(found, lexicon, language=language) for found, language in zip(entities, languages)]
+    gold = rows.gold
+    scores = score_extraction(predicted, gold)
     language_scores = scores_by_group(predicted, gold, languages)
     reasons = [unread_reason(report, found, lexicon) for report, found in zip(rows.reports, entities)]
 

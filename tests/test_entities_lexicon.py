@@ -89,7 +89,7 @@ PTBXL_STYLE = [
      {"sinus rhythm": "present", "st depression": "present", "anterolateral ischemia": "uncertain",
       "left ventricular strain": "uncertain"}),
     ("ventrikulÄre extrasystole(n) sinusrhythmus st & t abnormal, wahrscheinlich    anteriore ischÄmie oder linksbelastung",
-     {"ventricular premature complex": "present", "sinus rhythm": "present", "nonspecific st changes": "present",
+     {"ventricular premature complex": "present", "sinus rhythm": "present", "st t abnormality": "present",
       "anterior ischemia": "uncertain", "left ventricular strain": "uncertain"}),
     # Low voltage confined to the limb leads is not SCP's LVOLT (limb and chest leads).
     ("sinusrhythmus periphere niederspannung", {"sinus rhythm": "present", "low qrs voltage in limb leads": "present"}),
@@ -241,3 +241,32 @@ def test_answer_validation_names_the_problem() -> None:
         validate_answer('{"findings": []}')
     with pytest.raises(EntityValidationError, match="status"):
         Entity("sinus rhythm", "rhythm", "maybe")
+
+
+@pytest.mark.parametrize("report, language, codes", [
+    # PTB-XL's annotators never coded ABQRS for the Swedish "avvikande QRS(T) förlopp", always for the German twin.
+    ("sinusrytm avvikande qrs(t) fÖrlopp", "sv", {"SR"}),
+    ("sinusrhythmus qrs(t) abnorm", "de", {"SR", "ABQRS"}),
+    # Without a language every entity maps to its codes for all languages.
+    ("sinusrytm avvikande qrs(t) fÖrlopp", None, {"SR", "ABQRS"}),
+    # An "anterior" infarct is coded ASMI in PTB-XL; the anterior wall is AMI.
+    ("sinus rhythm. anterior myocardial infarction.", "en", {"SR", "ASMI"}),
+    ("sinusrhythmus vorderwandinfarkt", "de", {"SR", "AMI"}),
+])
+def test_scp_table_rows_per_language(extractor: LexiconExtractor, report: str, language, codes: set[str]) -> None:
+    assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon, language=language) == codes
+
+
+def test_scp_table_entries_are_checked(tmp_path) -> None:
+    entry = "entities:\n  - {name: x, category: other, description: an x, scp: %s, forms: {en: [x]}}\n"
+    path = tmp_path / "lexicon.yaml"
+    path.write_text(entry % "{all: [NORM], fr: []}", encoding="utf-8")
+    with pytest.raises(LexiconError, match="unknown keys.*fr"):
+        Lexicon.load(path)
+    path.write_text(entry % "NORM", encoding="utf-8")
+    with pytest.raises(LexiconError, match="scp must be a list"):
+        Lexicon.load(path)
+    path.write_text(entry % "{all: [NORM], de: [SR]}", encoding="utf-8")
+    lexicon = Lexicon.load(path)
+    assert lexicon.scp_codes("x") == ("NORM",) and lexicon.scp_codes("x", "de") == ("SR",)
+    assert lexicon.scp_codes("x", "sv") == ("NORM",)

@@ -89,16 +89,23 @@ def _f1(precision: float, recall: float) -> float:
 
 
 def entities_to_scp_codes(
-    entities: Iterable["Entity | Mapping[str, Any]"], lexicon: Lexicon, statuses: Sequence[str] = SCORED_STATUSES
+    entities: Iterable["Entity | Mapping[str, Any]"],
+    lexicon: Lexicon,
+    statuses: Sequence[str] = SCORED_STATUSES,
+    language: Optional[str] = None,
 ) -> set[str]:
-    """SCP codes predicted by a report's entities (names not in the lexicon are first canonicalised)."""
+    """SCP codes predicted by a report's entities (names not in the lexicon are first canonicalised).
+
+    `language` (the report's, e.g. from `report_language`) selects that language's row of the `scp` table where
+    an entity has one; without it every entity maps to its codes for all languages.
+    """
     codes: set[str] = set()
     for entity in map(as_entity, entities):
         if entity.status not in statuses:
             continue
         name = entity.name if entity.name in lexicon.specs else lexicon.lookup(entity.name)
         if name is not None:
-            codes.update(lexicon.scp_codes(name))
+            codes.update(lexicon.scp_codes(name, language))
     return codes
 
 
@@ -293,7 +300,7 @@ def statement_agreement(
     for entities, gold_codes, group in zip(entities_per_record, gold, groups):
         stated = {entity.name for entity in map(as_entity, entities) if entity.status in SCORED_STATUSES}
         for name in stated:
-            for code in lexicon.scp_codes(name):
+            for code in lexicon.scp_codes(name):  # the all-language row: the evidence for a per-language one
                 row = counts.setdefault((name, group, code), [0, 0])
                 row[0] += 1
                 row[1] += code in gold_codes

@@ -53,6 +53,8 @@ class EntitySpec:
         name: canonical name (plain English, lower case).
         category: one of `CATEGORIES`.
         scp_codes: PTB-XL SCP-ECG statement codes this entity maps to (may be empty).
+        scp_by_language: (language, codes) pairs where the reports of one language are coded otherwise
+            (PTB-XL's annotators of the Swedish reports, say, never coded ABQRS for "avvikande QRS(T) förlopp").
         description: plain-English clinical description, the text a model encodes for this label.
         noise: statements the vocabulary drops ("abnormal ecg", "trace only").
         family: name of the family ("myocardial infarction", "ischemia") for site-specific members.
@@ -62,6 +64,7 @@ class EntitySpec:
     name: str
     category: str
     scp_codes: tuple[str, ...] = ()
+    scp_by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()
     description: str = ""
     noise: bool = False
     family: Optional[str] = None
@@ -167,7 +170,7 @@ class Lexicon:
         return EntitySpec(
             name=str(name).lower(),
             category=category,
-            scp_codes=tuple(entry.get("scp") or ()),
+            **_scp_table(entry.get("scp"), f"{source}: entity {name!r}"),
             description=str(entry.get("description") or name),
             noise=bool(entry.get("noise", False)),
         )
@@ -193,7 +196,7 @@ class Lexicon:
             spec = EntitySpec(
                 name=family["name"].format(location=location),
                 category=category,
-                scp_codes=tuple(codes or ()),
+                **_scp_table(codes, f"{source}: family {family_name!r}, member {location!r}"),
                 description=family.get("description", family["name"]).format(location=location),
                 family=family_name,
             )
@@ -204,7 +207,7 @@ class Lexicon:
             spec = EntitySpec(
                 name=str(unspecified["name"]).lower(),
                 category=category,
-                scp_codes=tuple(unspecified.get("scp") or ()),
+                **_scp_table(unspecified.get("scp"), f"{source}: family {family_name!r}, unspecified member"),
                 description=str(unspecified.get("description") or unspecified["name"]),
                 family=family_name,
                 unspecified=True,
@@ -313,10 +316,15 @@ class Lexicon:
         except KeyError:
             raise KeyError(f"{name!r} is not a canonical entity of {self.source}") from None
 
-    def scp_codes(self, name: str) -> tuple[str, ...]:
-        """SCP-ECG codes of a canonical name (empty for names without a PTB-XL counterpart or unknown names)."""
+    def scp_codes(self, name: str, language: Optional[str] = None) -> tuple[str, ...]:
+        """SCP-ECG codes of a canonical name (empty for names without a PTB-XL counterpart or unknown names).
+
+        With a report language, that language's row of the table where it has one (`scp: {all: [...], sv: []}`).
+        """
         spec = self.specs.get(name)
-        return spec.scp_codes if spec else ()
+        if spec is None:
+            return ()
+        return dict(spec.scp_by_language).get(language, spec.scp_codes) if language else spec.scp_codes
 
     def lookup(self, surface: str) -> Optional[str]:
         """Canonical name of a surface form written exactly as in the lexicon (after normalisation), else None."""
@@ -362,6 +370,19 @@ class Lexicon:
                 continue
             kept.append(cue)
         return [cue for cue in kept if cue.kind != "pseudo"]
+
+
+def _scp_table(value: Any, where: str) -> dict[str, Any]:
+    """`scp_codes` and `scp_by_language` of an `scp` entry: a list of codes, or `{all: [...], <language>: [...]}`."""
+    if value is None or isinstance(value, (list, tuple)):
+        return {"scp_codes": tuple(map(str, value or ())), "scp_by_language": ()}
+    if not isinstance(value, Mapping):
+        raise LexiconError(f"{where}: scp must be a list of codes or a mapping {{all: [...], de: [...]}}, got {value!r}")
+    unknown = set(value) - {"all", *LANGUAGES}
+    if unknown:
+        raise LexiconError(f"{where}: scp has unknown keys {sorted(unknown)}; use 'all' and languages {LANGUAGES}.")
+    by_language = tuple((language, tuple(map(str, value[language] or ()))) for language in LANGUAGES if language in value)
+    return {"scp_codes": tuple(map(str, value.get("all") or ())), "scp_by_language": by_language}
 
 
 def _forms_of(entry: Mapping[str, Any], languages: tuple[str, ...], source: str) -> list[Any]:
