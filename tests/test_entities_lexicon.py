@@ -270,3 +270,35 @@ def test_scp_table_entries_are_checked(tmp_path) -> None:
     lexicon = Lexicon.load(path)
     assert lexicon.scp_codes("x") == ("NORM",) and lexicon.scp_codes("x", "de") == ("SR",)
     assert lexicon.scp_codes("x", "sv") == ("NORM",)
+
+
+def test_lvh_is_not_coded_beside_a_complete_lbbb(extractor: LexiconExtractor) -> None:
+    lbbb = extractor.extract("vorhofflimmern linksschenkelblock linkshypertrophie mÖglich")
+    assert statuses(lbbb)["left ventricular hypertrophy"] == "uncertain"  # still extracted for training
+    assert entities_to_scp_codes(lbbb, extractor.lexicon, language="de") == {"AFIB", "CLBBB"}
+    alone = extractor.extract("vorhofflimmern linkshypertrophie mÖglich")
+    assert entities_to_scp_codes(alone, extractor.lexicon, language="de") == {"AFIB", "LVH"}
+    # A negated LBBB does not suppress the LVH code.
+    negated = extractor.extract("Sinus rhythm. No left bundle branch block. Left ventricular hypertrophy.")
+    assert entities_to_scp_codes(negated, extractor.lexicon, language="en") == {"SR", "LVH"}
+
+
+def test_not_beside_must_name_an_entity(tmp_path) -> None:
+    path = tmp_path / "lexicon.yaml"
+    path.write_text("entities:\n  - {name: x, category: other, description: an x, not_beside: [y], forms: {en: [x]}}\n",
+                    encoding="utf-8")
+    with pytest.raises(LexiconError, match="not_beside names unknown entities"):
+        Lexicon.load(path)
+
+
+@pytest.mark.parametrize("report, expected", [
+    ("atrial fibrillation. probable old anteroseptal and inferior myocardial    infarcts.",
+     {"atrial fibrillation": "present", "anteroseptal myocardial infarction": "uncertain",
+      "inferior myocardial infarction": "uncertain"}),
+    ("tiny r waves in v2,3, old anteroseptal infarct cannot be entirely excluded.",
+     {"poor r wave progression": "present", "anteroseptal myocardial infarction": "uncertain"}),
+    ("vorhofflimmern st abnorm, mÖglicherweise    inferiorer innenschichtsschaden 4.46",
+     {"atrial fibrillation": "present", "st t abnormality": "present", "inferior subendocardial injury": "uncertain"}),
+])
+def test_phrasings_of_the_development_folds(extractor: LexiconExtractor, report: str, expected: dict[str, str]) -> None:
+    assert statuses(extractor.extract(report)) == expected

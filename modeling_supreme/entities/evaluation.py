@@ -97,14 +97,18 @@ def entities_to_scp_codes(
     """SCP codes predicted by a report's entities (names not in the lexicon are first canonicalised).
 
     `language` (the report's, e.g. from `report_language`) selects that language's row of the `scp` table where
-    an entity has one; without it every entity maps to its codes for all languages.
+    an entity has one; without it every entity maps to its codes for all languages. An entity stated beside one
+    of its `not_beside` entities maps to nothing.
     """
+    stated = [
+        (name, entity.status)
+        for entity in map(as_entity, entities)
+        if (name := entity.name if entity.name in lexicon.specs else lexicon.lookup(entity.name)) is not None
+    ]
+    names = {name for name, status in stated if status in SCORED_STATUSES}
     codes: set[str] = set()
-    for entity in map(as_entity, entities):
-        if entity.status not in statuses:
-            continue
-        name = entity.name if entity.name in lexicon.specs else lexicon.lookup(entity.name)
-        if name is not None:
+    for name, status in stated:
+        if status in statuses and not set(lexicon.specs[name].not_beside) & names:
             codes.update(lexicon.scp_codes(name, language))
     return codes
 

@@ -55,6 +55,8 @@ class EntitySpec:
         scp_codes: PTB-XL SCP-ECG statement codes this entity maps to (may be empty).
         scp_by_language: (language, codes) pairs where the reports of one language are coded otherwise
             (PTB-XL's annotators of the Swedish reports, say, never coded ABQRS for "avvikande QRS(T) förlopp").
+        not_beside: canonical names of entities beside which this one maps to no code (LVH is not coded beside a
+            complete left bundle branch block, which makes its voltage criteria unusable).
         description: plain-English clinical description, the text a model encodes for this label.
         noise: statements the vocabulary drops ("abnormal ecg", "trace only").
         family: name of the family ("myocardial infarction", "ischemia") for site-specific members.
@@ -65,6 +67,7 @@ class EntitySpec:
     category: str
     scp_codes: tuple[str, ...] = ()
     scp_by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    not_beside: tuple[str, ...] = ()
     description: str = ""
     noise: bool = False
     family: Optional[str] = None
@@ -154,6 +157,7 @@ class Lexicon:
                 lexicon._add_spec(spec, source)
                 for form in forms:
                     lexicon._register_form(spec.name, form, {**slots, **location_slot}, source)
+        lexicon._check_references()
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
         lexicon._measurement_words = frozenset(lexicon.normalise(str(word)) for word in data.get("measurements") or [])
@@ -171,6 +175,7 @@ class Lexicon:
             name=str(name).lower(),
             category=category,
             **_scp_table(entry.get("scp"), f"{source}: entity {name!r}"),
+            not_beside=tuple(str(other).lower() for other in entry.get("not_beside") or ()),
             description=str(entry.get("description") or name),
             noise=bool(entry.get("noise", False)),
         )
@@ -180,6 +185,13 @@ class Lexicon:
             raise LexiconError(f"{source}: entity {spec.name!r} is defined twice.")
         self.specs[spec.name] = spec
         self._surface_index[self.normalise(spec.name)] = spec.name
+
+    def _check_references(self) -> None:
+        """Every `not_beside` entry names an entity of the file."""
+        for spec in self.specs.values():
+            unknown = sorted(set(spec.not_beside) - set(self.specs))
+            if unknown:
+                raise LexiconError(f"{self.source}: entity {spec.name!r}: not_beside names unknown entities {unknown}.")
 
     def _expand_family(
         self, family: Mapping[str, Any], locations: Mapping[str, Any], languages: tuple[str, ...], source: str
