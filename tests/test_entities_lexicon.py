@@ -302,3 +302,26 @@ def test_not_beside_must_name_an_entity(tmp_path) -> None:
 ])
 def test_phrasings_of_the_development_folds(extractor: LexiconExtractor, report: str, expected: dict[str, str]) -> None:
     assert statuses(extractor.extract(report)) == expected
+
+
+@pytest.mark.parametrize("report, language, codes", [
+    # A German report of a sinus rhythm and findings without a code is coded NORM, as PTB-XL's annotators did.
+    ("sinusrhythmus lagetyp normal periphere niederspannung", "de", {"SR", "NORM"}),
+    ("sinusrhythmus linkstyp unvollstÄndiger rechtsschenkelblock", "de", {"SR", "IRBBB"}),
+    ("vorhofflimmern/-flattern lagetyp normal", "de", {"AFIB"}),
+    # English reports are left to what they say.
+    ("Sinus rhythm. Low QRS voltages in precordial leads.", "en", {"SR"}),
+])
+def test_implied_normal_for_german_sinus_reports(extractor: LexiconExtractor, report: str, language: str, codes: set[str]) -> None:
+    assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon, language=language) == codes
+
+
+def test_implied_normal_entry_is_checked(tmp_path) -> None:
+    path = tmp_path / "lexicon.yaml"
+    entities = "entities:\n  - {name: x, category: other, description: an x, forms: {en: [x]}}\n"
+    path.write_text("implied_normal: {code: NORM, when_only: {fr: [SR]}}\n" + entities, encoding="utf-8")
+    with pytest.raises(LexiconError, match="unknown languages"):
+        Lexicon.load(path)
+    path.write_text("implied_normal: [SR]\n" + entities, encoding="utf-8")
+    with pytest.raises(LexiconError, match="implied_normal must be"):
+        Lexicon.load(path)

@@ -98,7 +98,8 @@ def entities_to_scp_codes(
 
     `language` (the report's, e.g. from `report_language`) selects that language's row of the `scp` table where
     an entity has one; without it every entity maps to its codes for all languages. An entity stated beside one
-    of its `not_beside` entities maps to nothing.
+    of its `not_beside` entities maps to nothing. A report of a language named by the lexicon's `implied_normal`
+    whose codes are all among that language's `when_only` codes also gets the implied code (NORM).
     """
     stated = [
         (name, entity.status)
@@ -110,6 +111,9 @@ def entities_to_scp_codes(
     for name, status in stated:
         if status in statuses and not set(lexicon.specs[name].not_beside) & names:
             codes.update(lexicon.scp_codes(name, language))
+    implied, when_only = lexicon.implied_code
+    if codes and language in when_only and codes <= when_only[language]:
+        codes.add(implied)
     return codes
 
 

@@ -115,6 +115,8 @@ class Lexicon:
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
     _list_words: "_ListWords" = field(default_factory=lambda: _ListWords(frozenset({","}), frozenset()))
     _measurement_words: frozenset[str] = frozenset()
+    # (code, {language: codes}): a report of that language whose codes are all among these also gets the code.
+    implied_code: tuple[str, dict[str, frozenset[str]]] = ("", {})
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -161,6 +163,7 @@ class Lexicon:
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
         lexicon._measurement_words = frozenset(lexicon.normalise(str(word)) for word in data.get("measurements") or [])
+        lexicon.implied_code = _implied_code(data.get("implied_normal"), source)
         return lexicon
 
     @staticmethod
@@ -382,6 +385,18 @@ class Lexicon:
                 continue
             kept.append(cue)
         return [cue for cue in kept if cue.kind != "pseudo"]
+
+
+def _implied_code(value: Any, source: str) -> tuple[str, dict[str, frozenset[str]]]:
+    """The `implied_normal` entry: `{code: NORM, when_only: {de: [SR, ...]}}` -> ("NORM", {"de": {...}})."""
+    if not value:
+        return ("", {})
+    if not isinstance(value, Mapping) or not value.get("code") or not isinstance(value.get("when_only"), Mapping):
+        raise LexiconError(f"{source}: implied_normal must be {{code: NORM, when_only: {{de: [SR, ...]}}}}, got {value!r}")
+    unknown = set(value["when_only"]) - set(LANGUAGES)
+    if unknown:
+        raise LexiconError(f"{source}: implied_normal names unknown languages {sorted(unknown)}.")
+    return (str(value["code"]), {language: frozenset(map(str, codes)) for language, codes in value["when_only"].items()})
 
 
 def _scp_table(value: Any, where: str) -> dict[str, Any]:
