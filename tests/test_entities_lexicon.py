@@ -299,6 +299,12 @@ def test_not_beside_must_name_an_entity(tmp_path) -> None:
      {"poor r wave progression": "present", "anteroseptal myocardial infarction": "uncertain"}),
     ("vorhofflimmern st abnorm, mÖglicherweise    inferiorer innenschichtsschaden 4.46",
      {"atrial fibrillation": "present", "st t abnormality": "present", "inferior subendocardial injury": "uncertain"}),
+
+    ("atrial fibrillation. t waves are low. findings are likely to be due to ischaemic heart  disease.",
+     {"atrial fibrillation": "present", "low amplitude t waves": "present", "myocardial ischemia": "uncertain"}),
+    # A remark on the usual cause of a block is not a statement of ischemia.
+    ("sinus rhythm. left bundle branch block, this is most commonly due to ischaemic heart disease.",
+     {"sinus rhythm": "present", "left bundle branch block": "present"}),
 ])
 def test_phrasings_of_the_development_folds(extractor: LexiconExtractor, report: str, expected: dict[str, str]) -> None:
     assert statuses(extractor.extract(report)) == expected
