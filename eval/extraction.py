@@ -121,6 +121,45 @@ def print_input_counts(rows: GoldReports, reasons: Sequence[Optional[str]]) -> d
     return dict(unread)
 
 
+def learned_reference(
+    args: argparse.Namespace,
+    rows: GoldReports,
+    entities: Sequence[Sequence[Entity]],
+    predicted: Sequence[set[str]],
+    languages: Sequence[str],
+    extractor: "LexiconExtractor",
+    lexicon: Lexicon,
+    by_language: dict[str, LexiconExtractor],
+) -> tuple[list[set[str]], str]:
+    """Codes of the scored rows from a mapping fitted to the gold codes, and how it was fitted.
+
+    Without --folds every fold is predicted by a model of the others. With --folds one model is fitted on the
+    rows of the other folds of the same databases (the development folds) and predicts the scored rows.
+    """
+    if args.folds is None:
+        learned = learned_mapping_predictions(entities, rows.gold, rows.folds, table_codes=predicted, groups=languages)
+        return learned, f"{len(set(rows.folds))}-fold cross-validated"
+    everything = read_ptbxl_reports(args.ptbxl)
+    train = [index for index, fold in enumerate(everything.folds) if fold not in args.folds]
+    if not train:
+        raise SystemExit("--learned-reference with --folds needs rows outside those folds to fit the mapping on")
+    train_reports = [everything.reports[index] for index in train]
+    train_entities = extractor.extract_batch(train_reports)
+    train_languages = [report_language(report, by_language) for report in train_reports]
+    train_codes = [entities_to_scp_codes(found, lexicon, language=language)
+                   for found, language in zip(train_entities, train_languages)]
+    learned = learned_mapping_predictions(
+        [*train_entities, *entities],
+        [*(everything.gold[index] for index in train), *rows.gold],
+        [0] * len(train) + [1] * len(rows.gold),
+        table_codes=[*train_codes, *predicted],
+        groups=[*train_languages, *languages],
+        predicted_folds={1},
+    )
+    folds = sorted({everything.folds[index] for index in train})
+    return learned[len(train):], f"fitted on the {len(train)} rows of folds {','.join(map(str, folds))}"
+
+
 def main() -> None:
     args = parse_arguments()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -163,10 +202,10 @@ def main() -> None:
         print(format_agreement(agreement, limit=args.agreement))
     reference = None
     if args.learned_reference:
-        learned = learned_mapping_predictions(entities, gold, rows.folds, table_codes=predicted, groups=languages)
+        learned, how = learned_reference(args, rows, entities, predicted, languages, extractor, lexicon, by_language)
         reference = score_extraction(learned, gold)
         print(
-            f"\nReference, a mapping learned from the gold codes ({len(set(rows.folds))}-fold cross-validated): "
+            f"\nReference, a mapping learned from the gold codes ({how}): "
             f"micro precision {reference.micro_precision:.4f}  micro recall {reference.micro_recall:.4f}  "
             f"micro F1 {reference.micro_f1:.4f}  (the lexicon's table: {scores.micro_f1:.4f})"
         )

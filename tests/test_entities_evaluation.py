@@ -149,3 +149,26 @@ def test_per_code_table_and_weak_codes() -> None:
     assert table[0].split() == ["code", "all", "de", "en"]
     assert table[1].split()[:2] == ["NDT", "0.000"] and table[2].startswith("SR")
     assert "1.000 (  25)" in table[2] and "0.000 (  25)" in table[2]
+
+
+def test_learned_mapping_can_predict_chosen_folds_only() -> None:
+    from modeling_supreme.entities import Entity
+    from modeling_supreme.entities.evaluation import learned_mapping_predictions
+
+    qrs = Entity("abnormal qrs", "morphology", "present")
+    entities = [[qrs] for _ in range(60)]
+    gold = [{"ABQRS"} for _ in range(60)]
+    folds = [0] * 40 + [1] * 20  # one model of the 40 development rows predicts the 20 held-apart rows
+    predicted = learned_mapping_predictions(entities, gold, folds, predicted_folds={1})
+    assert predicted[40:] == gold[40:]
+    assert predicted[:40] == [set()] * 40
+
+
+@pytest.mark.slow
+def test_eval_script_fits_the_learned_reference_outside_the_scored_folds(tmp_path, capsys) -> None:
+    target = tmp_path / "scores.json"
+    printed = run_script("eval/extraction.py", "--ptbxl", str(PTBXL_DIR), "--folds", "9,10", "--learned-reference",
+                         "--json", str(target), capsys=capsys)
+    figures = json.loads(target.read_text())
+    assert "fitted on the 276 rows of folds 1,2,3,4,5,6,7,8" in printed
+    assert figures["learned_reference"]["records"] == figures["records"] == 124

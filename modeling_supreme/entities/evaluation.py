@@ -342,6 +342,7 @@ def learned_mapping_predictions(
     groups: Optional[Sequence[str]] = None,
     l2: float = 1e-4,
     steps: int = 300,
+    predicted_folds: Optional[Iterable[int]] = None,
 ) -> list[set[str]]:
     """Codes predicted by a mapping *learned* from the gold codes, each fold predicted by a model of the others.
 
@@ -355,6 +356,8 @@ def learned_mapping_predictions(
         entities_per_record: the extracted entities of each report.
         gold: each report's gold codes.
         folds: each report's fold (PTB-XL `strat_fold`); every fold is predicted once.
+        predicted_folds: predict only these folds (each by a model of all the other folds); the records of the
+            other folds get empty sets. With {1} and folds 0/1, one model of the 0 records predicts the 1 records.
         table_codes: each report's codes from the `scp` table (`entities_to_scp_codes`), as extra features.
         groups: each report's group (e.g. `report_language`), as an extra feature.
         l2: weight of the L2 penalty (per code, on the mean loss over reports).
@@ -374,7 +377,7 @@ def learned_mapping_predictions(
     targets = torch.tensor([[code in codes_ for code in codes] for codes_ in gold], dtype=torch.float32)
     fold_of = torch.tensor(list(folds))
     predicted: list[set[str]] = [set() for _ in gold]
-    for fold in sorted(set(folds)):
+    for fold in sorted(set(folds) if predicted_folds is None else set(predicted_folds) & set(folds)):
         train, test = fold_of != fold, fold_of == fold
         weights = _fit_logistic_regression(features[train], targets[train], l2, steps)
         with torch.no_grad():
