@@ -175,7 +175,9 @@ def main() -> None:
     by_language = language_extractors(args.lexicon)
     languages = [report_language(report, by_language) for report in rows.reports]
     # The table may code a statement differently for the reports of one language (see the `scp` entries).
-    predicted = [entities_to_scp_codes(found, lexicon, language=language) for found, language in zip(entities, languages)]
+    predicted = [
+        entities_to_scp_codes(found, lexicon, language=language) for found, language in zip(entities, languages)
+    ]
     gold = rows.gold
     scores = score_extraction(predicted, gold)
     language_scores = scores_by_group(predicted, gold, languages)

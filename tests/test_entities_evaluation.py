@@ -70,8 +70,10 @@ BAD_ROWS = [
     {"ecg_id": 6, "report": "sinus rhythm.", "scp_codes": "{'SR': 0.0}", "strat_fold": None},      # no fold
     {"ecg_id": 1, "report": "sinus rhythm.", "scp_codes": "{'SR': 0.0}", "strat_fold": 2},         # id seen
     {"ecg_id": 7, "report": "", "scp_codes": "{'NORM': 100.0}", "strat_fold": 2},
-    {"ecg_id": 8, "report": "HR 72/min PR 160 ms QRS 90 ms QT/QTc 380/410 ms", "scp_codes": "{'NORM': 100.0}", "strat_fold": 2},
-    {"ecg_id": 9, "report": "rythme sinusal, bloc de branche droit", "scp_codes": "{'SR': 0.0, 'CRBBB': 100.0}", "strat_fold": 2},
+    {"ecg_id": 8, "report": "HR 72/min PR 160 ms QRS 90 ms QT/QTc 380/410 ms", "scp_codes": "{'NORM': 100.0}",
+     "strat_fold": 2},
+    {"ecg_id": 9, "report": "rythme sinusal, bloc de branche droit", "scp_codes": "{'SR': 0.0, 'CRBBB': 100.0}",
+     "strat_fold": 2},
 ]
 
 
@@ -117,7 +119,8 @@ def test_eval_script_goes_on_past_bad_rows_and_counts_them(tmp_path, capsys) -> 
     figures = json.loads(target.read_text())
     assert figures["records"] == 4 and len(figures["rejected"]) == 6
     assert "ecg_id 3: " in printed and "not a mapping" in printed
-    assert figures["reports_without_entities"] == {"empty": 1, "measurements only": 1, "unknown language or phrasing": 1}
+    unread = {"empty": 1, "measurements only": 1, "unknown language or phrasing": 1}
+    assert figures["reports_without_entities"] == unread
     assert "empty: 1" in printed and "measurements only: 1" in printed
     # The three unread reports' gold codes are all misses; record 1 is read fully.
     assert figures["per_code"]["NORM"]["false_negatives"] == 2 and figures["per_code"]["CRBBB"]["false_negatives"] == 1

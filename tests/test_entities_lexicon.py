@@ -318,7 +318,9 @@ def test_phrasings_of_the_development_folds(extractor: LexiconExtractor, report:
     # English reports are left to what they say.
     ("Sinus rhythm. Low QRS voltages in precordial leads.", "en", {"SR"}),
 ])
-def test_implied_normal_for_german_sinus_reports(extractor: LexiconExtractor, report: str, language: str, codes: set[str]) -> None:
+def test_implied_normal_for_german_sinus_reports(
+    extractor: LexiconExtractor, report: str, language: str, codes: set[str]
+) -> None:
     assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon, language=language) == codes
 
 

@@ -242,7 +242,9 @@ def _read_row(row: Any, source: str, wanted: Optional[set[int]], seen: dict[int,
     except ValueError as error:
         return reject(str(error))
     except TypeError as error:  # a likelihood that is not a number: {'NORM': [100]}
-        return reject(f"{source} (ecg_id {row.ecg_id}): scp_codes {row.scp_codes!r} has a non-numeric likelihood ({error})")
+        return reject(
+            f"{source} (ecg_id {row.ecg_id}): scp_codes {row.scp_codes!r} has a non-numeric likelihood ({error})"
+        )
     try:
         ecg_id = int(row.ecg_id)
     except (TypeError, ValueError):
@@ -428,7 +430,9 @@ def format_group_scores(groups: Mapping[str, ExtractionScores]) -> str:
     return "\n".join(lines)
 
 
-def format_codes_by_group(overall: ExtractionScores, groups: Mapping[str, ExtractionScores], min_support: int = 0) -> str:
+def format_codes_by_group(
+    overall: ExtractionScores, groups: Mapping[str, ExtractionScores], min_support: int = 0
+) -> str:
     """One line per code with at least `min_support` gold occurrences: its F1 overall and per group (support).
 
     A group in which the code never occurs (in gold or predictions) shows "-".
@@ -448,7 +452,9 @@ def format_codes_by_group(overall: ExtractionScores, groups: Mapping[str, Extrac
 
 def weak_codes(scores: ExtractionScores, min_support: int, min_f1: float) -> list[str]:
     """Codes with at least `min_support` gold occurrences whose F1 is below `min_f1`, by support (largest first)."""
-    weak = [(code, score) for code, score in scores.per_code.items() if score.support >= min_support and score.f1 < min_f1]
+    weak = [
+        (code, score) for code, score in scores.per_code.items() if score.support >= min_support and score.f1 < min_f1
+    ]
     return [code for code, _ in sorted(weak, key=lambda item: (-item[1].support, item[0]))]
 
 

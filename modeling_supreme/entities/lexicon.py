@@ -392,11 +392,14 @@ def _implied_code(value: Any, source: str) -> tuple[str, dict[str, frozenset[str
     if not value:
         return ("", {})
     if not isinstance(value, Mapping) or not value.get("code") or not isinstance(value.get("when_only"), Mapping):
-        raise LexiconError(f"{source}: implied_normal must be {{code: NORM, when_only: {{de: [SR, ...]}}}}, got {value!r}")
+        raise LexiconError(
+            f"{source}: implied_normal must be {{code: NORM, when_only: {{de: [SR, ...]}}}}, got {value!r}"
+        )
     unknown = set(value["when_only"]) - set(LANGUAGES)
     if unknown:
         raise LexiconError(f"{source}: implied_normal names unknown languages {sorted(unknown)}.")
-    return (str(value["code"]), {language: frozenset(map(str, codes)) for language, codes in value["when_only"].items()})
+    when_only = {language: frozenset(map(str, codes)) for language, codes in value["when_only"].items()}
+    return (str(value["code"]), when_only)
 
 
 def _scp_table(value: Any, where: str) -> dict[str, Any]:
@@ -404,11 +407,15 @@ def _scp_table(value: Any, where: str) -> dict[str, Any]:
     if value is None or isinstance(value, (list, tuple)):
         return {"scp_codes": tuple(map(str, value or ())), "scp_by_language": ()}
     if not isinstance(value, Mapping):
-        raise LexiconError(f"{where}: scp must be a list of codes or a mapping {{all: [...], de: [...]}}, got {value!r}")
+        raise LexiconError(
+            f"{where}: scp must be a list of codes or a mapping {{all: [...], de: [...]}}, got {value!r}"
+        )
     unknown = set(value) - {"all", *LANGUAGES}
     if unknown:
         raise LexiconError(f"{where}: scp has unknown keys {sorted(unknown)}; use 'all' and languages {LANGUAGES}.")
-    by_language = tuple((language, tuple(map(str, value[language] or ()))) for language in LANGUAGES if language in value)
+    by_language = tuple(
+        (language, tuple(map(str, value[language] or ()))) for language in LANGUAGES if language in value
+    )
     return {"scp_codes": tuple(map(str, value.get("all") or ())), "scp_by_language": by_language}
 
 
