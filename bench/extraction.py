@@ -1,6 +1,6 @@
 """Entity extraction cost on the bundled PTB-XL reports (data/ptbxl-sample + data/ptbxl-reports, 2,803 reports).
 
-Lexicon rows (reports per second, best of --repeats, measured side by side in this run):
+Lexicon rows (reports per CPU second, best of --repeats, measured side by side in this run):
   normalise only (reference) : `Lexicon.normalise` of every report: reading the text, no matching
   extract, one by one        : `LexiconExtractor.extract` on every report
   extract_batch (dedupe)     : `LexiconExtractor.extract_batch`: each distinct text once
@@ -18,6 +18,7 @@ JSON, so the counts are those of a real endpoint without its latency):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import tempfile
@@ -52,14 +53,23 @@ class LexiconStandInModel:
 def best_rates(functions: dict[str, Callable[[], object]], items: int, repeats: int) -> dict[str, float]:
     """Items per second of the fastest of `repeats` runs of each function.
 
-    The functions take turns within every repeat, so a slow spell of a shared machine hits all rows alike.
+    The functions take turns within every repeat, in an order rotated from repeat to repeat, so a slow spell of a
+    shared machine hits all rows alike; the garbage collector is run before and kept off during each timed run,
+    so one row's garbage is not collected on the next row's time. Time is this process's CPU time: on a machine
+    shared with other jobs wall time mostly measures their load (every row is a single-threaded Python loop).
     """
     best = dict.fromkeys(functions, float("inf"))
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            best[name] = min(best[name], time.perf_counter() - start)
+    names = list(functions)
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.process_time()
+                functions[name]()
+                best[name] = min(best[name], time.process_time() - start)
+            finally:
+                gc.enable()
     return {name: items / seconds for name, seconds in best.items()}
 
 
