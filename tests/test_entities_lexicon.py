@@ -89,7 +89,7 @@ PTBXL_STYLE = [
      {"sinus rhythm": "present", "st depression": "present", "anterolateral ischemia": "uncertain",
       "left ventricular strain": "uncertain"}),
     ("ventrikulÄre extrasystole(n) sinusrhythmus st & t abnormal, wahrscheinlich    anteriore ischÄmie oder linksbelastung",
-     {"ventricular premature complex": "present", "sinus rhythm": "present", "nonspecific st changes": "present",
+     {"ventricular premature complex": "present", "sinus rhythm": "present", "st t abnormality": "present",
       "anterior ischemia": "uncertain", "left ventricular strain": "uncertain"}),
     # Low voltage confined to the limb leads is not SCP's LVOLT (limb and chest leads).
     ("sinusrhythmus periphere niederspannung", {"sinus rhythm": "present", "low qrs voltage in limb leads": "present"}),
@@ -241,3 +241,95 @@ def test_answer_validation_names_the_problem() -> None:
         validate_answer('{"findings": []}')
     with pytest.raises(EntityValidationError, match="status"):
         Entity("sinus rhythm", "rhythm", "maybe")
+
+
+@pytest.mark.parametrize("report, language, codes", [
+    # PTB-XL's annotators never coded ABQRS for the Swedish "avvikande QRS(T) förlopp", always for the German twin.
+    ("sinusrytm avvikande qrs(t) fÖrlopp", "sv", {"SR"}),
+    ("sinusrhythmus qrs(t) abnorm", "de", {"SR", "ABQRS"}),
+    # Without a language every entity maps to its codes for all languages.
+    ("sinusrytm avvikande qrs(t) fÖrlopp", None, {"SR", "ABQRS"}),
+    # An "anterior" infarct is coded ASMI in PTB-XL; the anterior wall is AMI.
+    ("sinus rhythm. anterior myocardial infarction.", "en", {"SR", "ASMI"}),
+    ("sinusrhythmus vorderwandinfarkt", "de", {"SR", "AMI"}),
+])
+def test_scp_table_rows_per_language(extractor: LexiconExtractor, report: str, language, codes: set[str]) -> None:
+    assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon, language=language) == codes
+
+
+def test_scp_table_entries_are_checked(tmp_path) -> None:
+    entry = "entities:\n  - {name: x, category: other, description: an x, scp: %s, forms: {en: [x]}}\n"
+    path = tmp_path / "lexicon.yaml"
+    path.write_text(entry % "{all: [NORM], fr: []}", encoding="utf-8")
+    with pytest.raises(LexiconError, match="unknown keys.*fr"):
+        Lexicon.load(path)
+    path.write_text(entry % "NORM", encoding="utf-8")
+    with pytest.raises(LexiconError, match="scp must be a list"):
+        Lexicon.load(path)
+    path.write_text(entry % "{all: [NORM], de: [SR]}", encoding="utf-8")
+    lexicon = Lexicon.load(path)
+    assert lexicon.scp_codes("x") == ("NORM",) and lexicon.scp_codes("x", "de") == ("SR",)
+    assert lexicon.scp_codes("x", "sv") == ("NORM",)
+
+
+def test_lvh_is_not_coded_beside_a_complete_lbbb(extractor: LexiconExtractor) -> None:
+    lbbb = extractor.extract("vorhofflimmern linksschenkelblock linkshypertrophie mÖglich")
+    assert statuses(lbbb)["left ventricular hypertrophy"] == "uncertain"  # still extracted for training
+    assert entities_to_scp_codes(lbbb, extractor.lexicon, language="de") == {"AFIB", "CLBBB"}
+    alone = extractor.extract("vorhofflimmern linkshypertrophie mÖglich")
+    assert entities_to_scp_codes(alone, extractor.lexicon, language="de") == {"AFIB", "LVH"}
+    # A negated LBBB does not suppress the LVH code.
+    negated = extractor.extract("Sinus rhythm. No left bundle branch block. Left ventricular hypertrophy.")
+    assert entities_to_scp_codes(negated, extractor.lexicon, language="en") == {"SR", "LVH"}
+
+
+def test_not_beside_must_name_an_entity(tmp_path) -> None:
+    path = tmp_path / "lexicon.yaml"
+    path.write_text("entities:\n  - {name: x, category: other, description: an x, not_beside: [y], forms: {en: [x]}}\n",
+                    encoding="utf-8")
+    with pytest.raises(LexiconError, match="not_beside names unknown entities"):
+        Lexicon.load(path)
+
+
+@pytest.mark.parametrize("report, expected", [
+    ("atrial fibrillation. probable old anteroseptal and inferior myocardial    infarcts.",
+     {"atrial fibrillation": "present", "anteroseptal myocardial infarction": "uncertain",
+      "inferior myocardial infarction": "uncertain"}),
+    ("tiny r waves in v2,3, old anteroseptal infarct cannot be entirely excluded.",
+     {"poor r wave progression": "present", "anteroseptal myocardial infarction": "uncertain"}),
+    ("vorhofflimmern st abnorm, mÖglicherweise    inferiorer innenschichtsschaden 4.46",
+     {"atrial fibrillation": "present", "st t abnormality": "present", "inferior subendocardial injury": "uncertain"}),
+
+    ("atrial fibrillation. t waves are low. findings are likely to be due to ischaemic heart  disease.",
+     {"atrial fibrillation": "present", "low amplitude t waves": "present", "myocardial ischemia": "uncertain"}),
+    # A remark on the usual cause of a block is not a statement of ischemia.
+    ("sinus rhythm. left bundle branch block, this is most commonly due to ischaemic heart disease.",
+     {"sinus rhythm": "present", "left bundle branch block": "present"}),
+])
+def test_phrasings_of_the_development_folds(extractor: LexiconExtractor, report: str, expected: dict[str, str]) -> None:
+    assert statuses(extractor.extract(report)) == expected
+
+
+@pytest.mark.parametrize("report, language, codes", [
+    # A German report of a sinus rhythm and findings without a code is coded NORM, as PTB-XL's annotators did.
+    ("sinusrhythmus lagetyp normal periphere niederspannung", "de", {"SR", "NORM"}),
+    ("sinusrhythmus linkstyp unvollstÄndiger rechtsschenkelblock", "de", {"SR", "IRBBB"}),
+    ("vorhofflimmern/-flattern lagetyp normal", "de", {"AFIB"}),
+    # English reports are left to what they say.
+    ("Sinus rhythm. Low QRS voltages in precordial leads.", "en", {"SR"}),
+])
+def test_implied_normal_for_german_sinus_reports(
+    extractor: LexiconExtractor, report: str, language: str, codes: set[str]
+) -> None:
+    assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon, language=language) == codes
+
+
+def test_implied_normal_entry_is_checked(tmp_path) -> None:
+    path = tmp_path / "lexicon.yaml"
+    entities = "entities:\n  - {name: x, category: other, description: an x, forms: {en: [x]}}\n"
+    path.write_text("implied_normal: {code: NORM, when_only: {fr: [SR]}}\n" + entities, encoding="utf-8")
+    with pytest.raises(LexiconError, match="unknown languages"):
+        Lexicon.load(path)
+    path.write_text("implied_normal: [SR]\n" + entities, encoding="utf-8")
+    with pytest.raises(LexiconError, match="implied_normal must be"):
+        Lexicon.load(path)

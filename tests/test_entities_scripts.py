@@ -103,8 +103,14 @@ def test_eval_extraction_prints_and_writes_figures(tmp_path, capsys) -> None:
     assert {"micro_precision", "micro_recall", "micro_f1", "macro_f1", "per_code"} <= set(figures)
     database = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv")
     extractor = LexiconExtractor()
+    by_language = {language: LexiconExtractor(languages=(language,)) for language in ("en", "de", "sv")}
+    reports = database.report.tolist()
+    languages = [report_language(report, by_language) for report in reports]
     expected = score_extraction(
-        [entities_to_scp_codes(entities, extractor.lexicon) for entities in extractor.extract_batch(database.report.tolist())],
+        [
+            entities_to_scp_codes(entities, extractor.lexicon, language=language)
+            for entities, language in zip(extractor.extract_batch(reports), languages)
+        ],
         [set(parse_scp_codes(value, 'test')) for value in database.scp_codes],
     )
     assert figures["micro_f1"] == pytest.approx(expected.micro_f1)

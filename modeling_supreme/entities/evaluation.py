@@ -13,6 +13,7 @@ Scoring choices (stated here once, printed by eval/extraction.py):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from .lexicon import Lexicon, LexiconExtractor
@@ -88,16 +89,31 @@ def _f1(precision: float, recall: float) -> float:
 
 
 def entities_to_scp_codes(
-    entities: Iterable["Entity | Mapping[str, Any]"], lexicon: Lexicon, statuses: Sequence[str] = SCORED_STATUSES
+    entities: Iterable["Entity | Mapping[str, Any]"],
+    lexicon: Lexicon,
+    statuses: Sequence[str] = SCORED_STATUSES,
+    language: Optional[str] = None,
 ) -> set[str]:
-    """SCP codes predicted by a report's entities (names not in the lexicon are first canonicalised)."""
+    """SCP codes predicted by a report's entities (names not in the lexicon are first canonicalised).
+
+    `language` (the report's, e.g. from `report_language`) selects that language's row of the `scp` table where
+    an entity has one; without it every entity maps to its codes for all languages. An entity stated beside one
+    of its `not_beside` entities maps to nothing. A report of a language named by the lexicon's `implied_normal`
+    whose codes are all among that language's `when_only` codes also gets the implied code (NORM).
+    """
+    stated = [
+        (name, entity.status)
+        for entity in map(as_entity, entities)
+        if (name := entity.name if entity.name in lexicon.specs else lexicon.lookup(entity.name)) is not None
+    ]
+    names = {name for name, status in stated if status in SCORED_STATUSES}
     codes: set[str] = set()
-    for entity in map(as_entity, entities):
-        if entity.status not in statuses:
-            continue
-        name = entity.name if entity.name in lexicon.specs else lexicon.lookup(entity.name)
-        if name is not None:
-            codes.update(lexicon.scp_codes(name))
+    for name, status in stated:
+        if status in statuses and not set(lexicon.specs[name].not_beside) & names:
+            codes.update(lexicon.scp_codes(name, language))
+    implied, when_only = lexicon.implied_code
+    if codes and language in when_only and codes <= when_only[language]:
+        codes.add(implied)
     return codes
 
 
@@ -128,13 +144,121 @@ def score_extraction(predicted: Sequence[set[str]], gold: Sequence[set[str]]) ->
     )
 
 
+UNKNOWN_LANGUAGE = "unknown"
+
+
 def report_language(report: str, extractors: Mapping[str, LexiconExtractor]) -> str:
     """The language whose phrasings cover most of a report: one `LexiconExtractor` per language code.
 
-    Ties (a report no lexicon reads, or one read equally well in two languages) go to the first language given.
+    A report that no language's lexicon reads (empty, measurements only, another language) is `UNKNOWN_LANGUAGE`;
+    ties between languages go to the first language given.
     """
     covered = {language: len(extractor.extract(report)) for language, extractor in extractors.items()}
-    return max(covered, key=lambda language: covered[language])
+    best = max(covered, key=lambda language: covered[language])
+    return best if covered[best] else UNKNOWN_LANGUAGE
+
+
+# Why a report gave no entity (counted by eval/extraction.py; such a report is scored, not dropped).
+UNREAD_REASONS: tuple[str, ...] = ("empty", "measurements only", "unknown language or phrasing")
+
+
+def unread_reason(report: str, entities: Sequence["Entity | Mapping[str, Any]"], lexicon: Lexicon) -> Optional[str]:
+    """None for a report with at least one entity; else which of `UNREAD_REASONS` explains that it has none."""
+    if entities:
+        return None
+    if not report.strip():
+        return UNREAD_REASONS[0]
+    if lexicon.is_measurements_only(report):
+        return UNREAD_REASONS[1]
+    return UNREAD_REASONS[2]
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A database row that cannot be scored: its source file, `ecg_id` and the reason."""
+
+    source: str
+    ecg_id: str
+    reason: str
+
+
+@dataclass
+class GoldReports:
+    """The scored rows of one or more PTB-XL databases, in file order (one entry per row in every list)."""
+
+    ecg_ids: list[int] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    gold: list[set[str]] = field(default_factory=list)
+    folds: list[int] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+def read_ptbxl_reports(folders: Sequence["str | Path"], folds: Optional[Iterable[int]] = None) -> GoldReports:
+    """Reports, gold SCP codes and folds of the `ptbxl_database.csv` of each folder, optionally of some folds only.
+
+    A row whose `scp_codes` cannot be read, whose `strat_fold` is not a number, or whose `ecg_id` was already
+    read from an earlier file is rejected with its id and reason (in `GoldReports.rejected`); the others are kept.
+
+    Raises:
+        FileNotFoundError: a folder without `ptbxl_database.csv`.
+        ValueError: a database without the `ecg_id`, `report`, `scp_codes` or `strat_fold` column.
+    """
+    import pandas as pd
+
+    wanted = None if folds is None else set(folds)
+    read = GoldReports()
+    seen: dict[int, str] = {}
+    for folder in folders:
+        path = Path(folder) / "ptbxl_database.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no PTB-XL database (ptbxl_database.csv) in {folder}")
+        database = pd.read_csv(path)
+        missing = {"ecg_id", "report", "scp_codes", "strat_fold"} - set(database.columns)
+        if missing:
+            raise ValueError(f"{path}: lacks the column(s) {sorted(missing)}")
+        for row in database.itertuples(index=False):
+            _read_row(row, str(path), wanted, seen, read)
+    return read
+
+
+def _read_row(row: Any, source: str, wanted: Optional[set[int]], seen: dict[int, str], read: GoldReports) -> None:
+    """Append one database row to `read`, or record why it is rejected; rows outside `wanted` folds are skipped."""
+    from ..dataset_builders.ptbxl import parse_scp_codes
+
+    def reject(reason: str) -> None:
+        read.rejected.append(RejectedRow(source, str(row.ecg_id), reason))
+
+    try:
+        fold = int(row.strat_fold)
+    except (TypeError, ValueError):
+        return reject(f"strat_fold {row.strat_fold!r} is not a fold number")
+    if wanted is not None and fold not in wanted:
+        return None
+    if not isinstance(row.scp_codes, str):
+        return reject(f"scp_codes is missing ({row.scp_codes!r})")
+    try:
+        gold = set(parse_scp_codes(row.scp_codes, f"{source} (ecg_id {row.ecg_id})"))
+    except ValueError as error:
+        return reject(str(error))
+    except TypeError as error:  # a likelihood that is not a number: {'NORM': [100]}
+        return reject(
+            f"{source} (ecg_id {row.ecg_id}): scp_codes {row.scp_codes!r} has a non-numeric likelihood ({error})"
+        )
+    try:
+        ecg_id = int(row.ecg_id)
+    except (TypeError, ValueError):
+        return reject(f"ecg_id {row.ecg_id!r} is not a number")
+    if ecg_id in seen:
+        return reject(f"ecg_id already read from {seen[ecg_id]}")
+    seen[ecg_id] = source
+    report = row.report if isinstance(row.report, str) else ""
+    read.ecg_ids.append(ecg_id)
+    read.sources.append(source)
+    read.reports.append(report)
+    read.gold.append(gold)
+    read.folds.append(fold)
+    return None
 
 
 def scores_by_group(predicted: Sequence[set[str]], gold: Sequence[set[str]], groups: Sequence[str]) -> dict[str, ExtractionScores]:
@@ -186,7 +310,7 @@ def statement_agreement(
     for entities, gold_codes, group in zip(entities_per_record, gold, groups):
         stated = {entity.name for entity in map(as_entity, entities) if entity.status in SCORED_STATUSES}
         for name in stated:
-            for code in lexicon.scp_codes(name):
+            for code in lexicon.scp_codes(name):  # the all-language row: the evidence for a per-language one
                 row = counts.setdefault((name, group, code), [0, 0])
                 row[0] += 1
                 row[1] += code in gold_codes
@@ -220,6 +344,7 @@ def learned_mapping_predictions(
     groups: Optional[Sequence[str]] = None,
     l2: float = 1e-4,
     steps: int = 300,
+    predicted_folds: Optional[Iterable[int]] = None,
 ) -> list[set[str]]:
     """Codes predicted by a mapping *learned* from the gold codes, each fold predicted by a model of the others.
 
@@ -233,6 +358,8 @@ def learned_mapping_predictions(
         entities_per_record: the extracted entities of each report.
         gold: each report's gold codes.
         folds: each report's fold (PTB-XL `strat_fold`); every fold is predicted once.
+        predicted_folds: predict only these folds (each by a model of all the other folds); the records of the
+            other folds get empty sets. With {1} and folds 0/1, one model of the 0 records predicts the 1 records.
         table_codes: each report's codes from the `scp` table (`entities_to_scp_codes`), as extra features.
         groups: each report's group (e.g. `report_language`), as an extra feature.
         l2: weight of the L2 penalty (per code, on the mean loss over reports).
@@ -252,7 +379,7 @@ def learned_mapping_predictions(
     targets = torch.tensor([[code in codes_ for code in codes] for codes_ in gold], dtype=torch.float32)
     fold_of = torch.tensor(list(folds))
     predicted: list[set[str]] = [set() for _ in gold]
-    for fold in sorted(set(folds)):
+    for fold in sorted(set(folds) if predicted_folds is None else set(predicted_folds) & set(folds)):
         train, test = fold_of != fold, fold_of == fold
         weights = _fit_logistic_regression(features[train], targets[train], l2, steps)
         with torch.no_grad():
@@ -293,11 +420,59 @@ def _fit_logistic_regression(features: "torch.Tensor", targets: "torch.Tensor", 
 
 
 def format_group_scores(groups: Mapping[str, ExtractionScores]) -> str:
-    """One line per group: records and micro precision / recall / F1."""
-    lines = [f"{'group':<8} {'records':>7} {'precision':>9} {'recall':>7} {'micro F1':>8}"]
+    """One line per group: records, micro precision / recall / F1 and macro F1."""
+    lines = [f"{'group':<8} {'records':>7} {'precision':>9} {'recall':>7} {'micro F1':>8} {'macro F1':>8}"]
     for group, scores in groups.items():
-        lines.append(f"{group:<8} {scores.records:>7} {scores.micro_precision:>9.3f} {scores.micro_recall:>7.3f} {scores.micro_f1:>8.3f}")
+        lines.append(
+            f"{group:<8} {scores.records:>7} {scores.micro_precision:>9.3f} {scores.micro_recall:>7.3f} "
+            f"{scores.micro_f1:>8.3f} {scores.macro_f1:>8.3f}"
+        )
     return "\n".join(lines)
+
+
+def format_codes_by_group(
+    overall: ExtractionScores, groups: Mapping[str, ExtractionScores], min_support: int = 0
+) -> str:
+    """One line per code with at least `min_support` gold occurrences: its F1 overall and per group (support).
+
+    A group in which the code never occurs (in gold or predictions) shows "-".
+    """
+    names = list(groups)
+    lines = [f"{'code':<8} {'all':>13}" + "".join(f" {name:>13}" for name in names)]
+    for code, score in sorted(overall.per_code.items(), key=lambda item: (-item[1].support, item[0])):
+        if score.support < min_support:
+            continue
+        cells = [f"{score.f1:.3f} ({score.support:>4})"]
+        for name in names:
+            group = groups[name].per_code.get(code)
+            cells.append("-" if group is None else f"{group.f1:.3f} ({group.support:>4})")
+        lines.append(f"{code:<8}" + "".join(f" {cell:>13}" for cell in cells))
+    return "\n".join(lines)
+
+
+def weak_codes(scores: ExtractionScores, min_support: int, min_f1: float) -> list[str]:
+    """Codes with at least `min_support` gold occurrences whose F1 is below `min_f1`, by support (largest first)."""
+    weak = [
+        (code, score) for code, score in scores.per_code.items() if score.support >= min_support and score.f1 < min_f1
+    ]
+    return [code for code, _ in sorted(weak, key=lambda item: (-item[1].support, item[0]))]
+
+
+def parse_folds(text: str) -> set[int]:
+    """`"8,9,10"` or `"1-7"` (or both: `"1-3,8"`) -> a set of `strat_fold` numbers; ValueError names the bad part."""
+    folds: set[int] = set()
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise ValueError(f"--folds {text!r}: {part!r} is not a fold number or a range such as 1-7") from None
+        if low > high:
+            raise ValueError(f"--folds {text!r}: the range {part!r} is empty")
+        folds.update(range(low, high + 1))
+    if not folds:
+        raise ValueError(f"--folds {text!r}: no fold given")
+    return folds
 
 
 def format_agreement(rows: Sequence[StatementAgreement], limit: Optional[int] = None) -> str:
@@ -311,15 +486,24 @@ def format_agreement(rows: Sequence[StatementAgreement], limit: Optional[int] = 
 __all__ = [
     "CodeScore",
     "ExtractionScores",
+    "GoldReports",
+    "RejectedRow",
     "SCORED_STATUSES",
     "StatementAgreement",
+    "UNKNOWN_LANGUAGE",
+    "UNREAD_REASONS",
     "entities_to_scp_codes",
     "format_agreement",
+    "format_codes_by_group",
     "format_group_scores",
     "format_scores",
     "learned_mapping_predictions",
+    "parse_folds",
+    "read_ptbxl_reports",
     "report_language",
     "score_extraction",
     "scores_by_group",
     "statement_agreement",
+    "unread_reason",
+    "weak_codes",
 ]

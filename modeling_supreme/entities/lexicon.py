@@ -35,6 +35,8 @@ _PLURAL_MARK = re.compile(r"(?<=\w)\((?:n|s|en|er|e|a|es|ies|na)\)")
 _SEPARATORS = re.compile(r"[()\[\]\"'/\\_\-\u2013\u2014]")
 _PUNCTUATION = re.compile(r"([.,;:!?])(?= |$)")
 _SPECIAL_TOKEN = re.compile(r"(\{\w+\}|\.\.\.|\*)")
+# A measured value with an optional unit glued to it: 72, 0.12, 160ms, 72bpm, -30°.
+_MEASURED_VALUE = re.compile(r"[+\-]?\d+(?:[.,]\d+)*(?:ms|bpm|mv|s|hz|°|%)?")
 # Assertion strength, used when one entity is mentioned more than once.
 _STATUS_RANK = {"absent": 0, "uncertain": 1, "present": 2}
 
@@ -51,6 +53,10 @@ class EntitySpec:
         name: canonical name (plain English, lower case).
         category: one of `CATEGORIES`.
         scp_codes: PTB-XL SCP-ECG statement codes this entity maps to (may be empty).
+        scp_by_language: (language, codes) pairs where the reports of one language are coded otherwise
+            (PTB-XL's annotators of the Swedish reports, say, never coded ABQRS for "avvikande QRS(T) förlopp").
+        not_beside: canonical names of entities beside which this one maps to no code (LVH is not coded beside a
+            complete left bundle branch block, which makes its voltage criteria unusable).
         description: plain-English clinical description, the text a model encodes for this label.
         noise: statements the vocabulary drops ("abnormal ecg", "trace only").
         family: name of the family ("myocardial infarction", "ischemia") for site-specific members.
@@ -60,6 +66,8 @@ class EntitySpec:
     name: str
     category: str
     scp_codes: tuple[str, ...] = ()
+    scp_by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    not_beside: tuple[str, ...] = ()
     description: str = ""
     noise: bool = False
     family: Optional[str] = None
@@ -107,6 +115,9 @@ class Lexicon:
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
     _readable_forms: dict[str, list[str]] = field(default_factory=dict)  # plain-text forms per entity, as written
     _list_words: "_ListWords" = field(default_factory=lambda: _ListWords(frozenset({","}), frozenset()))
+    _measurement_words: frozenset[str] = frozenset()
+    # (code, {language: codes}): a report of that language whose codes are all among these also gets the code.
+    implied_code: tuple[str, dict[str, frozenset[str]]] = ("", {})
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -153,8 +164,11 @@ class Lexicon:
                 for form in forms:
                     lexicon._register_form(spec.name, form, {**slots, **location_slot}, source)
                     lexicon._add_readable_forms(spec.name, form, {**raw_slots, **raw_location})
+        lexicon._check_references()
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
+        lexicon._measurement_words = frozenset(lexicon.normalise(str(word)) for word in data.get("measurements") or [])
+        lexicon.implied_code = _implied_code(data.get("implied_normal"), source)
         return lexicon
 
     @staticmethod
@@ -168,7 +182,8 @@ class Lexicon:
         return EntitySpec(
             name=str(name).lower(),
             category=category,
-            scp_codes=tuple(entry.get("scp") or ()),
+            **_scp_table(entry.get("scp"), f"{source}: entity {name!r}"),
+            not_beside=tuple(str(other).lower() for other in entry.get("not_beside") or ()),
             description=str(entry.get("description") or name),
             noise=bool(entry.get("noise", False)),
         )
@@ -178,6 +193,13 @@ class Lexicon:
             raise LexiconError(f"{source}: entity {spec.name!r} is defined twice.")
         self.specs[spec.name] = spec
         self._surface_index[self.normalise(spec.name)] = spec.name
+
+    def _check_references(self) -> None:
+        """Every `not_beside` entry names an entity of the file."""
+        for spec in self.specs.values():
+            unknown = sorted(set(spec.not_beside) - set(self.specs))
+            if unknown:
+                raise LexiconError(f"{self.source}: entity {spec.name!r}: not_beside names unknown entities {unknown}.")
 
     def _expand_family(
         self, family: Mapping[str, Any], locations: Mapping[str, Any], languages: tuple[str, ...], source: str
@@ -195,7 +217,7 @@ class Lexicon:
             spec = EntitySpec(
                 name=family["name"].format(location=location),
                 category=category,
-                scp_codes=tuple(codes or ()),
+                **_scp_table(codes, f"{source}: family {family_name!r}, member {location!r}"),
                 description=family.get("description", family["name"]).format(location=location),
                 family=family_name,
             )
@@ -206,7 +228,7 @@ class Lexicon:
             spec = EntitySpec(
                 name=str(unspecified["name"]).lower(),
                 category=category,
-                scp_codes=tuple(unspecified.get("scp") or ()),
+                **_scp_table(unspecified.get("scp"), f"{source}: family {family_name!r}, unspecified member"),
                 description=str(unspecified.get("description") or unspecified["name"]),
                 family=family_name,
                 unspecified=True,
@@ -322,10 +344,15 @@ class Lexicon:
         except KeyError:
             raise KeyError(f"{name!r} is not a canonical entity of {self.source}") from None
 
-    def scp_codes(self, name: str) -> tuple[str, ...]:
-        """SCP-ECG codes of a canonical name (empty for names without a PTB-XL counterpart or unknown names)."""
+    def scp_codes(self, name: str, language: Optional[str] = None) -> tuple[str, ...]:
+        """SCP-ECG codes of a canonical name (empty for names without a PTB-XL counterpart or unknown names).
+
+        With a report language, that language's row of the table where it has one (`scp: {all: [...], sv: []}`).
+        """
         spec = self.specs.get(name)
-        return spec.scp_codes if spec else ()
+        if spec is None:
+            return ()
+        return dict(spec.scp_by_language).get(language, spec.scp_codes) if language else spec.scp_codes
 
     def surface_forms(self, name: str) -> list[str]:
         """The entity's surface forms as readable text, in the lexicon's order of languages (en, de, sv): wildcards
@@ -336,6 +363,14 @@ class Lexicon:
     def lookup(self, surface: str) -> Optional[str]:
         """Canonical name of a surface form written exactly as in the lexicon (after normalisation), else None."""
         return self._surface_index.get(self.normalise(surface))
+
+    def is_measurements_only(self, report: str) -> bool:
+        """True for a non-empty report of measured values and their names only ("HR 72 PR 160 QRS 90 QT 380").
+
+        The names are the file's `measurements` words; such a report states no finding.
+        """
+        words = self.normalise(report).split()
+        return bool(words) and all(word in self._measurement_words or _MEASURED_VALUE.fullmatch(word) for word in words)
 
     def _find_mentions(self, text: str) -> list[_Match]:
         """All entity mentions of an already normalised text, overlaps resolved (longest wins)."""
@@ -369,6 +404,38 @@ class Lexicon:
                 continue
             kept.append(cue)
         return [cue for cue in kept if cue.kind != "pseudo"]
+
+
+def _implied_code(value: Any, source: str) -> tuple[str, dict[str, frozenset[str]]]:
+    """The `implied_normal` entry: `{code: NORM, when_only: {de: [SR, ...]}}` -> ("NORM", {"de": {...}})."""
+    if not value:
+        return ("", {})
+    if not isinstance(value, Mapping) or not value.get("code") or not isinstance(value.get("when_only"), Mapping):
+        raise LexiconError(
+            f"{source}: implied_normal must be {{code: NORM, when_only: {{de: [SR, ...]}}}}, got {value!r}"
+        )
+    unknown = set(value["when_only"]) - set(LANGUAGES)
+    if unknown:
+        raise LexiconError(f"{source}: implied_normal names unknown languages {sorted(unknown)}.")
+    when_only = {language: frozenset(map(str, codes)) for language, codes in value["when_only"].items()}
+    return (str(value["code"]), when_only)
+
+
+def _scp_table(value: Any, where: str) -> dict[str, Any]:
+    """`scp_codes` and `scp_by_language` of an `scp` entry: a list of codes, or `{all: [...], <language>: [...]}`."""
+    if value is None or isinstance(value, (list, tuple)):
+        return {"scp_codes": tuple(map(str, value or ())), "scp_by_language": ()}
+    if not isinstance(value, Mapping):
+        raise LexiconError(
+            f"{where}: scp must be a list of codes or a mapping {{all: [...], de: [...]}}, got {value!r}"
+        )
+    unknown = set(value) - {"all", *LANGUAGES}
+    if unknown:
+        raise LexiconError(f"{where}: scp has unknown keys {sorted(unknown)}; use 'all' and languages {LANGUAGES}.")
+    by_language = tuple(
+        (language, tuple(map(str, value[language] or ()))) for language in LANGUAGES if language in value
+    )
+    return {"scp_codes": tuple(map(str, value.get("all") or ())), "scp_by_language": by_language}
 
 
 def _forms_of(entry: Mapping[str, Any], languages: tuple[str, ...], source: str) -> list[Any]:
