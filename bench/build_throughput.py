@@ -29,7 +29,7 @@ import wfdb
 
 from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
-from modeling_supreme.feature_extraction_supreme import read_ecg
+from modeling_supreme.reading_supreme import read_ecg
 
 SAMPLING_RATE = 100
 

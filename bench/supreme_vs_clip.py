@@ -39,6 +39,7 @@ from modeling_supreme.training import (
     load_yaml_config,
     run_training,
 )
+from modeling_supreme.training.options import model_config_pairs, supreme_config_fields
 
 # Variant -> the options it changes.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -66,11 +67,21 @@ def run_options(args: argparse.Namespace, variant: str, seed: int) -> TrainingOp
     values = load_yaml_config(args.config)
     values.update(
         dataset=args.dataset, output_dir=str(Path(args.out) / f"{variant}-seed{seed}"), seed=seed,
-        validation_split="none", select_best=False, log_with="jsonl", save_steps=0, **VARIANTS[variant],
+        validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
     )
+    values = with_overrides(values, VARIANTS[variant])
     if args.max_steps:
         values["max_steps"] = args.max_steps
     return TrainingOptions(**values)
+
+
+def with_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Run option values with `overrides` applied: SupremeConfig fields go to `model_config` (after the config
+    file's, so they win), the rest replace options."""
+    model_fields = supreme_config_fields()
+    model_pairs = model_config_pairs({key: value for key, value in overrides.items() if key in model_fields})
+    options = {key: value for key, value in overrides.items() if key not in model_fields}
+    return {**values, **options, "model_config": list(values.get("model_config", [])) + model_pairs}
 
 
 def mean_and_std(values: list[float]) -> tuple[float, float]:

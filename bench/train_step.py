@@ -41,11 +41,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def options_for(args: argparse.Namespace, objective: str) -> TrainingOptions:
+    model = {"objective": objective, "sampling_rate": args.sampling_rate, "num_samples": args.num_samples,
+             "fusion_dim": args.fusion_dim, "embed_dim": args.fusion_dim, "fusion_heads": 4, "fusion_layers": 1,
+             "fusion_ffn_dim": 2 * args.fusion_dim}
     return TrainingOptions(
-        dataset=args.dataset, output_dir="unused", objective=objective, model_preset=args.model_preset,
-        text_encoder=args.text_encoder, sampling_rate=args.sampling_rate, num_samples=args.num_samples,
-        fusion_dim=args.fusion_dim, embed_dim=args.fusion_dim, fusion_heads=4, fusion_layers=1,
-        fusion_ffn_dim=2 * args.fusion_dim, batch_size=args.batch_size,
+        dataset=args.dataset, output_dir="unused", model_preset=args.model_preset, model_config=model,
+        text_encoder=args.text_encoder, batch_size=args.batch_size,
     )
 
 

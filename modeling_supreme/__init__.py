@@ -8,17 +8,12 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProces
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_supreme import STANDARD_LEADS, SupremeConfig
-from .feature_extraction_supreme import (
-    EcgRecord,
-    SupremeFeatureExtractor,
-    canonical_lead_name,
-    is_ecg_record,
-    read_ecg,
-    standardize_leads,
-)
+from .feature_extraction_supreme import SupremeFeatureExtractor
+from .leads_supreme import canonical_lead_name, standardize_leads
 from .modeling_supreme import SupremeModel, SupremeOutput
 from .pipeline_ecg_zero_shot import EcgZeroShotPipeline
 from .processing_supreme import SupremeProcessor
+from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
 
 AutoConfig.register(SupremeConfig.model_type, SupremeConfig, exist_ok=True)
 AutoModel.register(SupremeConfig, SupremeModel, exist_ok=True)

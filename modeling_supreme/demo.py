@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 
 from .evaluation.plotting import draw_roc_curves
 from .evaluation.robustness import load_paraphrases
-from .feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
+from .leads_supreme import canonical_lead_name
+from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
 from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set, load_model_folder
@@ -121,7 +122,7 @@ def run_demo_evaluation(
     training = {
         "steps": run.get("global_step"),
         "final_weights": run.get("final_weights"),
-        "objective": options.get("objective"),
+        "objective": model.config.objective,
         "model_preset": options.get("model_preset"),
         "train_split": options.get("train_split"),
         "num_labels": run.get("num_labels"),

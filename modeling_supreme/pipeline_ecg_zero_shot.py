@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .feature_extraction_supreme import EcgRecord, is_ecg_record, read_ecg
+from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
 
 EcgInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, Mapping[str, Any], EcgRecord]
 

@@ -11,6 +11,7 @@ import pytest
 
 # Fixtures that several test modules use: the local Hub stand-in and a small built PTB-XL dataset with entities.
 from tests.hub_standin import local_hub  # noqa: F401
+from tests.tiny_models import TINY_TEXT_CONFIG, tiny_config as build_tiny_config
 from tests.training_helpers import training_dataset  # noqa: F401
 
 
@@ -56,8 +57,6 @@ def tiny_text_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     import torch
     from transformers import BertConfig, BertModel
 
-    from modeling_supreme.configuration_supreme import TINY_TEXT_CONFIG
-
     values = copy.deepcopy(TINY_TEXT_CONFIG)
     values.pop("model_type")
     torch.manual_seed(0)
@@ -69,9 +68,7 @@ def tiny_text_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 @pytest.fixture
 def tiny_config():
-    from modeling_supreme import SupremeConfig
-
-    return SupremeConfig.tiny()
+    return build_tiny_config()
 
 
 @pytest.fixture

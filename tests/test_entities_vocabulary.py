@@ -71,13 +71,13 @@ def test_multi_hot_values_and_shape() -> None:
 
 
 def test_save_load_and_model_config(tmp_path, sample_entities) -> None:
-    from modeling_supreme import SupremeConfig
+    from tests.tiny_models import tiny_config
 
     vocabulary = build_vocabulary(sample_entities, min_count=3)
     path = vocabulary.save(tmp_path / "vocabulary.json")
     loaded = Vocabulary.load(path)
     assert loaded == vocabulary
-    config = SupremeConfig.tiny()
+    config = tiny_config()
     config.set_labels(loaded.labels, loaded.descriptions)
     assert config.id2label == loaded.id2label and config.label2id == loaded.label2id
     assert config.label_texts == [loaded.descriptions[label] for label in loaded.labels]

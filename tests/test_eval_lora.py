@@ -17,6 +17,7 @@ from modeling_supreme.evaluation.records import PtbxlFolder
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, score_split
 
 from tests.sample_data import PTBXL_DIR, SPLITS_DIR, ptbxl_record
+from tests.tiny_models import tiny_config
 from tests.remote_code import offline_environment, scores_without_the_package
 
 SETTINGS = LoraSettings(
@@ -57,11 +58,11 @@ def scores_of(model, processor, splits):
 def finetuned(small_splits, tmp_path_factory):
     """(base checkpoint, base scores, peft model, processor, task result, adapter folder) after fine-tuning."""
     from tests.conftest import build_tiny_tokenizer
-    from modeling_supreme import SupremeConfig, SupremeFeatureExtractor, SupremeModel, SupremeProcessor
+    from modeling_supreme import SupremeFeatureExtractor, SupremeModel, SupremeProcessor
 
     base = tmp_path_factory.mktemp("base")
     torch.manual_seed(0)
-    config = SupremeConfig.tiny()
+    config = tiny_config()
     SupremeModel(config).save_pretrained(base)
     feature_extractor = SupremeFeatureExtractor(sampling_rate=config.sampling_rate, num_samples=config.num_samples)
     SupremeProcessor(

@@ -11,13 +11,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
-from modeling_supreme.feature_extraction_supreme import (
-    EcgRecord,
-    SupremeFeatureExtractor,
-    canonical_lead_name,
-    read_ecg,
-    standardize_leads,
-)
+from modeling_supreme.feature_extraction_supreme import SupremeFeatureExtractor
+from modeling_supreme.leads_supreme import canonical_lead_name, standardize_leads
+from modeling_supreme.reading_supreme import EcgRecord, read_ecg
 
 from tests.sample_data import ptbxl_record
 

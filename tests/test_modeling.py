@@ -7,6 +7,8 @@ import torch
 
 from modeling_supreme import SupremeConfig, SupremeModel
 
+from tests.tiny_models import TINY_ECG_ENCODERS, tiny_config
+
 
 def _labels(model: SupremeModel, count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
@@ -54,10 +56,10 @@ def test_forward_shapes_and_loss(tiny_model):
     assert tiny_model(_ecgs(3), input_ids, attention_mask).loss is None
 
 
-@pytest.mark.parametrize("encoder", ["resnet1d_tiny", "vit1d_micro"])
+@pytest.mark.parametrize("encoder", sorted(TINY_ECG_ENCODERS))
 def test_label_score_does_not_depend_on_other_labels(encoder):
     torch.manual_seed(0)
-    model = SupremeModel(SupremeConfig.tiny(ecg_encoder=encoder)).eval()
+    model = SupremeModel(tiny_config(**TINY_ECG_ENCODERS[encoder])).eval()
     input_ids, attention_mask = _labels(model, 6)
     ecgs = _ecgs(2)
     with torch.no_grad():
@@ -109,7 +111,7 @@ def test_loading_new_weights_invalidates_cached_label_embeddings(tiny_model):
 
 
 def test_trainable_text_layers_are_not_cached_in_training():
-    model = SupremeModel(SupremeConfig.tiny(text_trainable_layers=1)).train()
+    model = SupremeModel(tiny_config(text_trainable_layers=1)).train()
     calls = _count_text_encoder_calls(model)
     input_ids, attention_mask = _labels(model, 4)
     for _ in range(2):
@@ -128,7 +130,7 @@ def test_trainable_text_layers_are_not_cached_in_training():
 
 def test_clip_objective_scores_by_cosine_and_trains_on_reports():
     torch.manual_seed(0)
-    model = SupremeModel(SupremeConfig.tiny(objective="clip", text_trainable_layers=-1))
+    model = SupremeModel(tiny_config(objective="clip", text_trainable_layers=-1))
     input_ids, attention_mask = _labels(model, 4)
     output = model(_ecgs(4), input_ids, attention_mask, labels=torch.ones(4, 4), report_input_ids=input_ids,
                    report_attention_mask=attention_mask)
@@ -142,7 +144,7 @@ def test_clip_objective_scores_by_cosine_and_trains_on_reports():
 
 def test_both_objective_weights_the_contrastive_term():
     torch.manual_seed(0)
-    model = SupremeModel(SupremeConfig.tiny(objective="both", clip_weight=0.25))
+    model = SupremeModel(tiny_config(objective="both", clip_weight=0.25))
     input_ids, attention_mask = _labels(model, 4)
     output = model(_ecgs(4), input_ids, attention_mask, labels=torch.ones(4, 4), report_input_ids=input_ids,
                    report_attention_mask=attention_mask)
@@ -151,16 +153,16 @@ def test_both_objective_weights_the_contrastive_term():
 
 def test_asymmetric_loss_and_positive_weights_change_the_loss():
     torch.manual_seed(0)
-    base = SupremeModel(SupremeConfig.tiny()).eval()
+    base = SupremeModel(tiny_config()).eval()
     input_ids, attention_mask = _labels(base, 3)
     labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     losses = {}
     for name, kwargs in {"bce": {}, "asl": {"classification_loss": "asymmetric"}, "pw": {"pos_weight": [5.0, 5.0, 5.0]}}.items():
-        model = SupremeModel(SupremeConfig.tiny(**kwargs)).eval()
+        model = SupremeModel(tiny_config(**kwargs)).eval()
         model.load_state_dict(base.state_dict())
         losses[name] = model(_ecgs(2), input_ids, attention_mask, labels=labels).loss.item()
     assert losses["asl"] != pytest.approx(losses["bce"]) and losses["pw"] > losses["bce"]
-    mismatched = SupremeModel(SupremeConfig.tiny(pos_weight=[1.0, 2.0]))
+    mismatched = SupremeModel(tiny_config(pos_weight=[1.0, 2.0]))
     with pytest.raises(ValueError, match="pos_weight"):
         mismatched(_ecgs(2), input_ids, attention_mask, labels=labels)
 
@@ -205,7 +207,7 @@ def test_save_and_load_reproduce_logits_with_safetensors_only(tmp_path, tiny_mod
 def test_from_text_pretrained_holds_the_pretrained_text_weights(tiny_text_encoder_dir):
     from transformers import AutoModel
 
-    model = SupremeModel.from_text_pretrained(str(tiny_text_encoder_dir), ecg_encoder="resnet1d_tiny", fusion_dim=32,
+    model = SupremeModel.from_text_pretrained(str(tiny_text_encoder_dir), **TINY_ECG_ENCODERS["resnet"], fusion_dim=32,
                                               fusion_heads=2, fusion_ffn_dim=64, embed_dim=32)
     reference = AutoModel.from_pretrained(tiny_text_encoder_dir)
     for name, value in reference.state_dict().items():
@@ -216,7 +218,7 @@ def test_from_text_pretrained_holds_the_pretrained_text_weights(tiny_text_encode
 def test_default_text_encoder_is_the_packaged_minilm():
     from modeling_supreme import SupremeProcessor
 
-    model = SupremeModel.from_text_pretrained(ecg_encoder="resnet1d_tiny").eval()
+    model = SupremeModel.from_text_pretrained(**TINY_ECG_ENCODERS["resnet"]).eval()
     processor = SupremeProcessor.from_text_pretrained(sampling_rate=100, num_samples=1000)
     assert model.config.text_config.hidden_size == 384 and model.config.text_config.num_hidden_layers == 6
     tokens = processor(text=["left bundle branch block", "right bundle branch block", "the weather is sunny"])

@@ -21,6 +21,8 @@ LABELS = ["normal ecg", "myocardial infarction", "left bundle branch block", "at
 SHIPPED_FILES = [
     "configuration_supreme.py",
     "modeling_supreme.py",
+    "reading_supreme.py",
+    "leads_supreme.py",
     "feature_extraction_supreme.py",
     "processing_supreme.py",
     "pipeline_ecg_zero_shot.py",
@@ -167,6 +169,12 @@ def test_shipped_code_files_use_only_relative_imports_among_themselves():
                 assert not node.module.startswith("modeling_supreme"), f"{name} imports {node.module} absolutely"
             if isinstance(node, ast.Import):
                 assert not any(alias.name.startswith("modeling_supreme") for alias in node.names), name
+
+
+def test_saved_checkpoint_carries_every_shipped_code_file(tiny_checkpoint):
+    # transformers copies the files a class's module imports relatively; a sibling left out breaks remote loading.
+    missing = [name for name in SHIPPED_FILES if not (tiny_checkpoint / name).is_file()]
+    assert not missing, f"{tiny_checkpoint} lacks {missing}"
 
 
 @pytest.mark.slow

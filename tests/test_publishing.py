@@ -63,7 +63,7 @@ def test_card_metadata_and_text_come_from_the_results(results, tiny_checkpoint):
     assert f"{results['tasks']['ptbxl_super']['auroc']:.2f}" in text
     # The bundled tables are reduced copies: the card must say the numbers are not full-benchmark numbers.
     assert "not comparable with full-benchmark results" in text and "Not evaluated on: CPSC2018" in text
-    assert "resnet1d_tiny" in text and "100 Hz" in text
+    assert "resnet1d18" in text and "100 Hz" in text
     assert "arXiv:2502.19668" in text and "Not a medical device" in text
 
 

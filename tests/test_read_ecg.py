@@ -11,7 +11,8 @@ import scipy.io
 import wfdb
 
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
-from modeling_supreme.feature_extraction_supreme import EcgRecord, canonical_lead_name, read_ecg
+from modeling_supreme.leads_supreme import canonical_lead_name
+from modeling_supreme.reading_supreme import EcgRecord, read_ecg
 
 from tests.sample_data import ptbxl_record
 

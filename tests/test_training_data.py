@@ -20,6 +20,7 @@ from modeling_supreme.training import (
     resolve_vocabulary,
 )
 from modeling_supreme.training.data import dataset_card_label_names, formatted_for_collation, load_splits
+from tests.tiny_models import TINY_ECG_ENCODERS
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_vocabulary_is_built_from_the_train_split_or_read_from_a_file(splits, tm
     no_entities = splits["train"].remove_columns("entities")
     with pytest.raises(ValueError, match="no 'entities' column"):
         resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o"), no_entities)
-    assert resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o", objective="clip"), no_entities) is None
+    assert resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o", model_config={"objective": "clip"}), no_entities) is None
 
 
 def test_validation_set_uses_the_card_label_names_and_the_task_descriptions(splits, training_dataset):
@@ -133,7 +134,8 @@ def test_built_model_encodes_label_names_or_descriptions_and_trains_only_what_it
 ):
     vocabulary = build_vocabulary(splits["train"]["entities"], min_count=3)
     common = dict(dataset=str(training_dataset), output_dir="o", text_encoder=str(tiny_text_encoder_dir),
-                  model_preset="resnet1d_tiny", fusion_dim=32, fusion_heads=2, embed_dim=32, objective=objective)
+                  model_config={**TINY_ECG_ENCODERS["resnet"], "fusion_dim": 32, "fusion_heads": 2, "embed_dim": 32,
+                                "objective": objective})
     model = build_model(TrainingOptions(**common), vocabulary)
     assert model.config.label_texts == vocabulary.labels
     described = build_model(TrainingOptions(label_text="description", **common), vocabulary)

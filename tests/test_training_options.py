@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
 
 from modeling_supreme.training import TrainingOptions, load_yaml_config, parse_training_options
-from modeling_supreme.training.options import RESUME_LATEST, build_parser
+from modeling_supreme.training.options import (
+    RESUME_LATEST,
+    build_parser,
+    model_config_pairs,
+    parse_model_config,
+    supreme_config_fields,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = REPO_ROOT / "configs" / "accelerate"
@@ -27,7 +34,8 @@ learning_rate: 1e-4          # YAML reads this as a string
 batch_size: 16
 val_label_columns: super_class
 select_best: false
-objective: both
+model:
+  objective: both
 """)
     options = parse_training_options(["--config", str(config), "--batch-size", "4", "--max-steps", "7"])
     assert options.learning_rate == pytest.approx(1e-4) and isinstance(options.learning_rate, float)
@@ -40,7 +48,9 @@ objective: both
 
 def test_every_option_is_a_flag_with_the_dataclass_default():
     parser = build_parser()
-    flags = {action.dest: action for action in parser._actions}
+    flags = {}
+    for action in parser._actions:  # argparse takes a destination's default from its first flag
+        flags.setdefault(action.dest, action)
     for field in dataclasses.fields(TrainingOptions):
         assert field.name in flags, field.name
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
@@ -52,6 +62,8 @@ def test_boolean_list_and_resume_flags():
         "--dataset", "d", "--output-dir", "o", "--no-select-best", "--val-label-columns", "NORM", "MI", "--resume",
     ])
     assert options.select_best is False
+    assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--hub-private"]).hub_private is True
+    assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--no-hub-private"]).hub_private is False
     assert options.val_label_columns == ["NORM", "MI"]
     assert options.resume == RESUME_LATEST
     assert parse_training_options(["--dataset", "d", "--output-dir", "o", "--resume", "runs/x/checkpoints/checkpoint-5"]).resume.endswith("checkpoint-5")
@@ -63,7 +75,10 @@ def test_boolean_list_and_resume_flags():
     [
         ("dataset: d\nlearning_rat: 0.1\n", "unknown option 'learning_rat'"),
         ("dataset: d\nbatch_size: many\n", "'batch_size' has the invalid value"),
-        ("dataset: d\nobjective: merl\n", "'objective' must be one of"),
+        ("dataset: d\nlog_with: wandb\n", "'log_with' must be one of"),
+        ("dataset: d\nfusion_dim: 32\n", "'fusion_dim' is a SupremeConfig field: put it under `model:`"),
+        ("dataset: d\nmodel: [fusion_dim]\n", "'model' must be a mapping"),
+        ("dataset: d\nmodel:\n  fusion_dimm: 32\n", "'fusion_dimm' is not a SupremeConfig field"),
         ("dataset: d\nselect_best: maybe\n", "'select_best' has the invalid value"),
         ("- just\n- a list\n", "a mapping"),
     ],
@@ -85,6 +100,11 @@ def test_bad_yaml_files_are_refused_naming_file_and_key(tmp_path, capsys, yaml_t
         (["--dataset", "d", "--output-dir", "o", "--uncertain-value", "2"], "--uncertain-value must lie in [0, 1]"),
         (["--dataset", "d", "--output-dir", "o", "--mixed-precision", "fp8"], "invalid choice"),
         (["--dataset", "d", "--output-dir", "o", "--validation-split", "test"], "must not be a test split"),
+        (["--dataset", "d", "--output-dir", "o", "--model-config", "fusion_dim"], "expected key=value"),
+        (["--dataset", "d", "--output-dir", "o", "--model-config", "objective=merl"], "Unknown objective 'merl'"),
+        (["--dataset", "d", "--output-dir", "o", "--model-config", "text_config={}"], "is set by the run"),
+        (["--dataset", "d", "--output-dir", "o", "--model-config", "num_samples=0"], "num_samples must be a positive"),
+        (["--dataset", "d", "--output-dir", "o", "--model-preset", "resnet1d_tiny"], "invalid choice"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_flag(capsys, flags, message):
@@ -122,3 +142,54 @@ def test_shipped_accelerate_configs_parse_with_accelerate(name, distributed_type
         # Frozen and trainable parameters share wrapped modules: FSDP2 handles that per parameter.
         assert config.fsdp_config["fsdp_version"] == 2
         assert "SupremeFusionLayer" in config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]
+
+
+def test_every_supreme_config_field_is_reachable_from_flags_and_yaml(tmp_path):
+    from modeling_supreme import SupremeConfig
+
+    config = write_yaml(tmp_path / "run.yaml", """
+dataset: d
+output_dir: o
+model_preset: resnet1d_small
+model:
+  fusion_dim: 64
+  asl_gamma_neg: 2.0
+  ecg_encoder_kwargs: {widths: [8, 16, 16, 32]}
+""")
+    options = parse_training_options([
+        "--config", str(config), "--model-config", "fusion_dim=96", "pos_weight=[1.0, 2.5]", "logit_scale_init=10",
+        "classification_loss=asymmetric",
+    ])
+    values = options.supreme_config_kwargs()
+    # The preset, then the file's `model:` mapping, then the flag's pairs (the flag wins over the file).
+    assert values == {"ecg_encoder": "resnet1d_small", "fusion_dim": 96, "asl_gamma_neg": 2.0,
+                      "ecg_encoder_kwargs": {"widths": [8, 16, 16, 32]}, "pos_weight": [1.0, 2.5],
+                      "logit_scale_init": 10, "classification_loss": "asymmetric"}
+    built = SupremeConfig(**values)
+    assert built.ecg_architecture["widths"] == [8, 16, 16, 32] and built.pos_weight == [1.0, 2.5]
+    # Every settable field is accepted by --model-config (nothing restated, nothing left out).
+    reachable = set(supreme_config_fields())
+    signature = set(inspect.signature(SupremeConfig.__init__).parameters) - {"self", "kwargs"}
+    assert reachable == signature - {"text_config", "label_descriptions"}
+    for name in ("asl_gamma_pos", "asl_clip", "pos_weight", "logit_scale_init", "initializer_range", "num_leads"):
+        assert name in reachable
+
+
+def test_model_config_round_trips_through_flags():
+    values = {"ecg_encoder_kwargs": {"widths": [8, 16]}, "dropout": 0.25, "objective": "both", "pos_weight": None}
+    options = TrainingOptions(dataset="d", output_dir="o", model_config=values)
+    assert options.model_config == model_config_pairs(values)
+    assert parse_model_config(options.model_config) == values
+    assert options.objective == "both"
+    assert TrainingOptions(dataset="d", output_dir="o").objective == "supreme"  # SupremeConfig's default
+
+
+def test_readme_option_table_matches_the_help():
+    """The README's option table names every flag of `--help`, and no flag that does not exist."""
+    import re
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- training-options -->", 2)[1]
+    in_readme = set(re.findall(r"`(--[a-z][a-z0-9-]*)", table))
+    flags = {f"--{field.name.replace('_', '-')}" for field in dataclasses.fields(TrainingOptions)} | {"--config"}
+    assert in_readme - {"--no-select-best", "--no-hub-private"} == flags

@@ -14,8 +14,10 @@ from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
 from modeling_supreme.entities import LexiconExtractor
 from modeling_supreme.entities.annotate import add_entities
 from modeling_supreme.training import TrainingOptions
+from modeling_supreme.training.options import supreme_config_fields
 from tests.dataset_builders_helpers import copy_ptbxl_subset
 from tests.sample_data import PTBXL_DIR
+from tests.tiny_models import TINY_MODEL_FIELDS
 
 # The first 90 records of the bundled sample: 61 in folds 1-8 (train), 19 in fold 9, 10 in fold 10.
 TRAINING_ECG_IDS = list(pd.read_csv(PTBXL_DIR / "ptbxl_database.csv", usecols=["ecg_id"])["ecg_id"][:90])
@@ -36,20 +38,15 @@ def training_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_options(dataset: Path, output_dir: Path, text_encoder: Path, **overrides: Any) -> TrainingOptions:
-    """A run that takes seconds on CPU: tiny ResNet, tiny BERT, 1-layer fusion network, batches of 8."""
+    """A run that takes seconds on CPU: tiny ResNet, tiny BERT, 1-layer fusion network, batches of 8.
+
+    `overrides` may name SupremeConfig fields (objective=..., dropout=...): they go into `model_config`."""
     values: dict[str, Any] = {
         "dataset": str(dataset),
         "output_dir": str(output_dir),
         "text_encoder": str(text_encoder),
-        "model_preset": "resnet1d_tiny",
-        "sampling_rate": 100,
-        "num_samples": 1000,
-        "fusion_dim": 32,
-        "fusion_layers": 1,
-        "fusion_heads": 2,
-        "fusion_ffn_dim": 64,
-        "embed_dim": 32,
-        "label_max_length": 16,
+        "model_preset": TINY_MODEL_FIELDS["ecg_encoder"],
+        "model_config": dict(TINY_MODEL_FIELDS),
         "report_max_length": 32,
         "min_label_count": 2,
         "batch_size": 8,
@@ -60,7 +57,9 @@ def tiny_options(dataset: Path, output_dir: Path, text_encoder: Path, **override
         "save_steps": 3,
         "eval_batch_size": 16,
     }
-    values.update(overrides)
+    model_fields = set(supreme_config_fields())
+    values["model_config"].update({key: value for key, value in overrides.items() if key in model_fields})
+    values.update({key: value for key, value in overrides.items() if key not in model_fields})
     return TrainingOptions(**values)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 from datasets import Array2D, Features, List, Value
 
 from ..configuration_supreme import STANDARD_LEADS
-from ..feature_extraction_supreme import read_ecg, standardize_leads
+from ..leads_supreme import standardize_leads
+from ..reading_supreme import read_ecg
 from .tasks import RecordRejected
 
 

@@ -24,7 +24,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..configuration_supreme import STANDARD_LEADS
-from ..feature_extraction_supreme import EcgRecord, SupremeFeatureExtractor, read_ecg
+from ..feature_extraction_supreme import SupremeFeatureExtractor
+from ..reading_supreme import EcgRecord, read_ecg
 
 
 @dataclasses.dataclass(frozen=True)

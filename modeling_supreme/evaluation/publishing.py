@@ -29,6 +29,8 @@ REQUIRED_FILES = (
     "tokenizer_config.json",
     "configuration_supreme.py",
     "modeling_supreme.py",
+    "reading_supreme.py",
+    "leads_supreme.py",
     "feature_extraction_supreme.py",
     "processing_supreme.py",
     "pipeline_ecg_zero_shot.py",

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..configuration_supreme import STANDARD_LEADS
-from ..feature_extraction_supreme import EcgRecord, read_ecg
+from ..reading_supreme import EcgRecord, read_ecg
 from .benchmark import SOURCES, TaskTable
 
 logger = logging.getLogger(__name__)

@@ -65,11 +65,11 @@ def copy_model_folder(source: str | Path, destination: str | Path) -> Path:
     return destination
 
 
-def _training_data_text(summary: Mapping[str, Any]) -> str:
+def _training_data_text(summary: Mapping[str, Any], config: Any) -> str:
     options = summary["options"]
     text = (
         f"Pre-trained with `train_accelerate.py` on split `{options['train_split']}` of `{options['dataset']}` "
-        f"(objective `{options['objective']}`, {summary['global_step']} optimisation steps of "
+        f"(objective `{config.objective}`, {summary['global_step']} optimisation steps of "
         f"{options['batch_size']} ECGs x {options['gradient_accumulation_steps']} accumulation x "
         f"{summary['world_size']} processes, learning rate {options['learning_rate']} with warm-up and cosine decay). "
         f"Labels: {summary['num_labels']} entities mined from the reports (`{VOCABULARY_FILE}`)."
@@ -111,7 +111,7 @@ def model_card(summary: Mapping[str, Any], config: Any, repo_id: str) -> ModelCa
         repo_id=repo_id,
         sampling_rate=int(config.sampling_rate),
         seconds=f"{config.num_samples / config.sampling_rate:g}",
-        training_data=_training_data_text(summary),
+        training_data=_training_data_text(summary, config),
         evaluation=_validation_text(summary),
         limitations=limitations({"tasks": {}}),
         citation=f"{SUPREME_CITATION}\n\n{MERL_CITATION}",

