@@ -12,7 +12,9 @@ import pandas as pd
 import scipy.io
 import wfdb
 
+from modeling_supreme.signal_storage import GAIN_COLUMN, decode_signals
 from tests.sample_data import PTBXL_DIR, ptbxl_record
+
 PTBXL_ORDER = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 GAIN = 1000  # ADC units per mV of the written records
 
@@ -22,6 +24,11 @@ def ptbxl_signal(ecg_id: int, rate: int = 500) -> np.ndarray:
     signal, fields = wfdb.rdsamp(str(ptbxl_record(ecg_id, rate)))
     assert [name.upper() for name in fields["sig_name"]] == list(PTBXL_ORDER)
     return signal.T
+
+
+def stored_mv(row) -> np.ndarray:
+    """A built row's (numpy-formatted) `ecg` decoded to float32 mV, all T stored samples."""
+    return decode_signals(np.asarray(row["ecg"]), row.get(GAIN_COLUMN))
 
 
 def quantized(signal: np.ndarray) -> np.ndarray:

@@ -49,11 +49,11 @@ def test_parallel_reading_keeps_the_order_and_the_results_of_serial_reading():
     outcomes = dict((item.record_id, outcome) for item, outcome in serial)
     assert outcomes["missing"].category == "missing file" and "/nonexistent/00001_lr" in outcomes["missing"].reason
     assert outcomes["known"].category == "source rule"
-    np.testing.assert_allclose(outcomes["2"].ecg, ptbxl_signal(2, 100), atol=1e-6)
+    np.testing.assert_allclose(outcomes["2"].millivolts(), ptbxl_signal(2, 100), atol=1e-6)
 
 
 def test_shard_writer_shows_only_complete_shards(tmp_path):
-    features = signal_features(4)
+    features = signal_features(4, "float32")
     writer = ShardWriter(tmp_path, "train", features, shard_size=3, row_group_size=2)
 
     def row(index: int) -> dict:

@@ -46,7 +46,7 @@ def test_pushed_dataset_loads_in_a_fresh_process_with_its_splits_and_card(local_
 
     described = _load_in_fresh_process("someone/ptbxl-mini", local_hub.subprocess_env())
     assert described["splits"] == summary.rows
-    assert described["ecg_shape"] == [12, 1000] and described["ecg_dtype"] == "torch.float32"
+    assert described["ecg_shape"] == [12, 1000] and described["ecg_dtype"] == "torch.int64"  # int16 storage
     assert described["ecg_ids"] == ECG_IDS
 
     files = local_hub.repo_files("someone/ptbxl-mini", repo_type="dataset")

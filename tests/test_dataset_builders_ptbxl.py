@@ -16,7 +16,7 @@ import torch
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.dataset_builders import BuildSettings, SignalReader
 from modeling_supreme.dataset_builders.ptbxl import PTBXL_TASKS, build_ptbxl
-from tests.dataset_builders_helpers import copy_ptbxl_subset, ptbxl_signal
+from tests.dataset_builders_helpers import copy_ptbxl_subset, ptbxl_signal, stored_mv
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 BENCHMARK_TABLE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
@@ -43,7 +43,9 @@ def test_splits_follow_strat_fold_and_shapes_are_12_by_T(ptbxl_100):
     assert len(list((out / "data").glob("train-*.parquet"))) == -(-summary.rows["train"] // 64)
 
     batch = loaded["validation"].with_format("torch")[:4]
-    assert batch["ecg"].dtype == torch.float32 and batch["ecg"].shape == (4, 12, 1000)
+    # The default storage is int16 (datasets' torch formatting widens it to int64) with a gain per lead.
+    assert not batch["ecg"].is_floating_point() and batch["ecg"].shape == (4, 12, 1000)
+    assert batch["ecg_gain"].shape == (4, 12) and (batch["ecg_gain"] == 1000).all()  # PTB-XL: whole µV
     assert batch["super_class"].dtype == torch.float32 and batch["super_class"].shape == (4, 5)
     assert loaded["test"][0]["lead_names"] == list(STANDARD_LEADS)
 
@@ -54,7 +56,7 @@ def test_signals_are_the_records_in_mv_and_reports_match_the_database(ptbxl_100)
     database = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv", index_col="ecg_id")
     for row in test_split.select(range(3)):
         ecg_id = int(row["ecg_id"])
-        np.testing.assert_allclose(row["ecg"], ptbxl_signal(ecg_id, rate=100), atol=1e-6)
+        np.testing.assert_allclose(stored_mv(row), ptbxl_signal(ecg_id, rate=100), atol=1e-6)
         assert row["report"] == database.loc[ecg_id, "report"].strip()
         assert row["lead_mask"].all() and row["num_samples"] == 1000
 
@@ -101,7 +103,7 @@ def test_500_hz_build_keeps_the_40_records_and_rejects_the_missing_ones(tmp_path
     assert sum(loaded.num_rows.values()) == 40
     first = loaded["train"].filter(lambda row: row["ecg_id"] == 1)[0]
     assert first["ecg"].shape == (12, 5000) and first["sampling_rate"] == 500
-    np.testing.assert_allclose(first["ecg"], ptbxl_signal(1, rate=500), atol=1e-6)
+    np.testing.assert_allclose(stored_mv(first), ptbxl_signal(1, rate=500), atol=1e-6)
 
 
 def _corrupt_subset(root: Path) -> dict[int, str]:

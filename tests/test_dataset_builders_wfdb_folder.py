@@ -9,7 +9,7 @@ import pandas as pd
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
-from tests.dataset_builders_helpers import PTBXL_ORDER, ptbxl_signal, quantized, write_wfdb_record
+from tests.dataset_builders_helpers import PTBXL_ORDER, ptbxl_signal, quantized, stored_mv, write_wfdb_record
 
 CHEST = ["V1", "V2", "V3", "V4", "V5", "V6"]
 
@@ -53,15 +53,18 @@ def test_folder_build_standardises_leads_and_accounts_for_every_record(tmp_path)
     assert list(loaded["train"]["id"]) == ["ward_a/0001", "ward_a/0002"]
     assert list(loaded["train"]["report"]) == ["Sinus rhythm, normal ECG", "Left axis deviation"]
     first, derived = loaded["train"][0], loaded["train"][1]
-    np.testing.assert_allclose(first["ecg"], quantized(ptbxl_signal(11, 100)), atol=1e-6)
+    np.testing.assert_allclose(stored_mv(first), quantized(ptbxl_signal(11, 100)), atol=1e-6)
 
     recorded = quantized(ptbxl_signal(12, 100))
     lead = {name: index for index, name in enumerate(STANDARD_LEADS)}
     assert derived["lead_mask"].all()
-    np.testing.assert_allclose(derived["ecg"][lead["III"]], recorded[1] - recorded[0], atol=1e-5)
-    np.testing.assert_allclose(derived["ecg"][lead["aVR"]], -(recorded[0] + recorded[1]) / 2, atol=1e-5)
-    np.testing.assert_allclose(derived["ecg"][[lead[name] for name in CHEST]], recorded[6:], atol=1e-6)
+    signal = stored_mv(derived)
+    np.testing.assert_allclose(signal[lead["III"]], recorded[1] - recorded[0], atol=1e-6)
+    # aVR = -(I + II) / 2 lies on a half-µV grid: int16 storage doubles that lead's gain and keeps it exact.
+    np.testing.assert_allclose(signal[lead["aVR"]], -(recorded[0] + recorded[1]) / 2, atol=1e-6)
+    assert derived["ecg_gain"][lead["aVR"]] == 2000 and derived["ecg_gain"][lead["III"]] == 1000
+    np.testing.assert_allclose(signal[[lead[name] for name in CHEST]], recorded[6:], atol=1e-6)
 
     reordered = loaded["test"][0]
     assert reordered["id"] == "ward_b/0003"
-    np.testing.assert_allclose(reordered["ecg"], quantized(ptbxl_signal(13, 100)), atol=1e-6)
+    np.testing.assert_allclose(stored_mv(reordered), quantized(ptbxl_signal(13, 100)), atol=1e-6)

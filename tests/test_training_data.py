@@ -12,6 +12,7 @@ import torch
 from modeling_supreme import SupremeFeatureExtractor, SupremeProcessor
 from modeling_supreme.entities import Vocabulary, build_vocabulary
 from modeling_supreme.evaluation import load_label_descriptions
+from modeling_supreme.signal_storage import decode_signals
 from modeling_supreme.training import (
     SupremeCollator,
     TrainingOptions,
@@ -41,7 +42,7 @@ def test_collator_gives_the_feature_extractor_output_and_the_vocabulary_targets(
     batch = SupremeCollator(processor, vocabulary, uncertain_value=0.5)(rows)
 
     assert set(batch) == {"ecg_values", "lead_mask", "labels"}
-    expected = processor.feature_extractor([row["ecg"] for row in rows], sampling_rate=100)
+    expected = processor.feature_extractor([decode_signals(row["ecg"], row["ecg_gain"]) for row in rows], sampling_rate=100)
     torch.testing.assert_close(batch["ecg_values"], expected["ecg_values"])
     assert batch["ecg_values"].shape == (4, 12, 1000) and batch["lead_mask"].dtype == torch.bool
     assert batch["labels"].shape == (4, len(vocabulary)) and batch["labels"].dtype == torch.float32
@@ -52,7 +53,7 @@ def test_collator_gives_the_feature_extractor_output_and_the_vocabulary_targets(
 
 
 def test_collator_tokenises_reports_for_the_contrastive_objective_and_keeps_stored_lead_masks(splits, processor):
-    rows = formatted_for_collation(splits["train"]).__getitems__([1, 2])
+    rows = list(formatted_for_collation(splits["train"]).__getitems__([1, 2]))  # row dicts, not a RowBatch
     rows[1]["lead_mask"] = np.array([True] * 6 + [False] * 6)  # as a dataset stores leads its source lacked
     batch = SupremeCollator(processor, with_reports=True)(rows)
     assert "labels" not in batch

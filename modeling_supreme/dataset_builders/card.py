@@ -100,8 +100,8 @@ def card_text(
         description.body.strip(),
         f"## Splits\n\n{split_lines}",
         f"## Columns\n\n{_columns_table(features)}",
-        'Load with `datasets.load_dataset(<this folder or repo id>)`; `.with_format("torch")` gives `ecg` as float '
-        "tensors (12, T) in mV, leads in the order of `lead_names`.",
+        "Load with `datasets.load_dataset(<this folder or repo id>)`; `ecg` is (12, T), leads in the order of "
+        "`lead_names`, stored as the Build section says.",
     ]
     if build_notes:
         sections.append(f"## Build\n\n{build_notes.strip()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..signal_storage import DEFAULT_SIGNAL_DTYPE, SIGNAL_DTYPES
 from .hub import push_dataset_folder
 from .signals import SignalWindow
 from .streaming import BuildSettings, BuildSummary
@@ -23,6 +24,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-to-hub", metavar="REPO", help="push the built dataset to this Hub dataset repository")
     parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--signal-dtype",
+        choices=SIGNAL_DTYPES,
+        default=DEFAULT_SIGNAL_DTYPE,
+        help=f"storage of `ecg`: int16 with per-lead gain (exact for whole-µV recordings), float16 or float32 mV "
+        f"(default {DEFAULT_SIGNAL_DTYPE})",
+    )
 
 
 def add_window_arguments(parser: argparse.ArgumentParser, default: SignalWindow) -> None:
@@ -50,7 +58,9 @@ def window_from_args(args: argparse.Namespace) -> SignalWindow:
 
 def settings_from_args(args: argparse.Namespace) -> BuildSettings:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    return BuildSettings(shard_size=args.shard_size, num_proc=args.num_proc, overwrite=args.overwrite)
+    return BuildSettings(
+        shard_size=args.shard_size, num_proc=args.num_proc, overwrite=args.overwrite, signal_dtype=args.signal_dtype
+    )
 
 
 def finish(summary: BuildSummary, args: argparse.Namespace) -> None:

@@ -3,15 +3,59 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from datasets import Features
-from datasets.arrow_writer import ParquetWriter
+from datasets.arrow_writer import ParquetWriter, get_parquet_column_options
 
 from .card import shard_file_name
+
+# Leaf path of the signal values in Parquet (Array2D is stored as a list of lists).
+SIGNAL_LEAF = "ecg.list.element.list.element"
+# zstd level of int16 signals: level 9 takes 51 % of the float32 bytes on PTB-XL records 1-100 at 500 Hz where
+# the default level 3 takes 59 % and brotli 52 %.
+SIGNAL_ZSTD_LEVEL = 9
+
+
+def signal_column_options(features: Features, schema: pa.Schema) -> dict[str, Any]:
+    """`pq.ParquetWriter` options: datasets' defaults, with integer signals delta-encoded and zstd-compressed.
+
+    ECG samples change little from one to the next, so delta encoding of int16 values (then zstd) takes about half
+    the bytes of datasets' dictionary encoding of float32 mV; float32 and float16 values cannot be delta-encoded and
+    stay as datasets writes them.
+    """
+    options = get_parquet_column_options(features, schema)
+    ecg = features.get("ecg")
+    if getattr(ecg, "dtype", None) == "int16" and SIGNAL_LEAF in options["use_dictionary"]:
+        options["use_dictionary"] = [leaf for leaf in options["use_dictionary"] if leaf != SIGNAL_LEAF]
+        options["column_encoding"] = {**options["column_encoding"], SIGNAL_LEAF: "DELTA_BINARY_PACKED"}
+        options["compression"] = {**options["compression"], SIGNAL_LEAF: "zstd"}
+        options["compression_level"] = {SIGNAL_LEAF: SIGNAL_ZSTD_LEVEL}
+    return options
+
+
+class _SignalParquetWriter(ParquetWriter):
+    """datasets' ParquetWriter (content-defined chunking, page index) with `signal_column_options`."""
+
+    def _build_writer(self, inferred_schema: pa.Schema) -> None:
+        self._schema, self._features = self._build_schema(inferred_schema)
+        self.pa_writer = pq.ParquetWriter(
+            self.stream,
+            self._schema,
+            use_content_defined_chunking=self.use_content_defined_chunking,
+            write_page_index=self.write_page_index,
+            **signal_column_options(self._features, self._schema),
+        )
+        if self.use_content_defined_chunking is not False:
+            self.pa_writer.add_key_value_metadata(
+                {"content_defined_chunking": json.dumps(self.use_content_defined_chunking)}
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +101,7 @@ class ShardWriter:
         self._buffer: dict[str, list[Any]] = {name: [] for name in features}
         self._buffered = 0
         self._rows_in_shard = 0
-        self._writer: ParquetWriter | None = None
+        self._writer: _SignalParquetWriter | None = None
 
     def _temporary_path(self) -> Path:
         final = self.folder / shard_file_name(self.split, self.next_index)
@@ -100,7 +144,7 @@ class ShardWriter:
         if self._writer is None:
             path = self._temporary_path()
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = ParquetWriter(features=self.features, path=str(path), writer_batch_size=self.row_group_size)
+            self._writer = _SignalParquetWriter(features=self.features, path=str(path), writer_batch_size=self.row_group_size)
         self._writer.write_batch(self._buffer)
         self._buffer = {name: [] for name in self.features}
         self._buffered = 0

@@ -1,4 +1,5 @@
-"""Reading one record into the stored signal: 12 standard leads, fixed length, NaN handled."""
+"""Reading one record into the stored signal: 12 standard leads, fixed length, samples as read (NaN kept), stored
+compactly (`signal_storage`). Repairing, cropping to the model, padding and normalising are the feature extractor's."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datasets import Array2D, Features, List, Value
 from ..configuration_supreme import STANDARD_LEADS
 from ..leads_supreme import standardize_leads
 from ..reading_supreme import read_ecg
+from ..signal_storage import DEFAULT_SIGNAL_DTYPE, GAIN_COLUMN, check_signal_dtype, encode_signal, row_signals
 from .tasks import RecordRejected
 
 
@@ -44,15 +46,32 @@ class SignalArrays:
     """The signal part of one row.
 
     Attributes:
-        ecg: (12, T) float32 in mV, leads in `STANDARD_LEADS` order; missing leads and NaN samples are 0.
+        ecg: (12, T) stored values (`signal_storage`: int16 with `gain`, float16 or float32 mV), leads in
+            `STANDARD_LEADS` order; missing samples of recorded leads kept (NaN, or the int16 sentinel); masked leads
+            and the samples after `num_samples` are 0.
         lead_mask: (12,) bool, True where the lead was recorded (or derived from two limb leads) and holds
             at least one valid sample.
-        num_samples: samples of the record kept before zero-padding (<= T).
+        num_samples: samples of the record kept before zero-padding (<= T): its true length.
+        gain: (12,) float32 units per mV for int16 storage, else None.
     """
 
     ecg: np.ndarray
     lead_mask: np.ndarray
     num_samples: int
+    gain: np.ndarray | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The row's signal columns: `ecg`, `lead_mask`, `num_samples` and, for int16, `ecg_gain`."""
+        columns: dict[str, object] = {"ecg": self.ecg, "lead_mask": self.lead_mask.tolist(),
+                                      "num_samples": self.num_samples}
+        if self.gain is not None:
+            columns[GAIN_COLUMN] = self.gain
+        return columns
+
+    def millivolts(self) -> np.ndarray:
+        """(12, num_samples) float32 mV, NaN where a sample is missing: the stored values decoded."""
+        gain = None if self.gain is None else self.gain[None]
+        return row_signals(self.ecg[None], [self.num_samples], gain)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +82,16 @@ class SignalReader:
         sampling_rate: the dataset's rate in Hz; records at another rate are rejected (the dataset stores
             signals at the source rate; resampling happens in the feature extractor at model time).
         window: the stored part of each record.
+        signal_dtype: storage format of `ecg`, one of `signal_storage.SIGNAL_DTYPES`.
     """
 
     sampling_rate: int
     window: SignalWindow
+    signal_dtype: str = DEFAULT_SIGNAL_DTYPE
 
     def __post_init__(self) -> None:
         self.window.samples(self.sampling_rate)  # fail at construction on an impossible window
+        check_signal_dtype(self.signal_dtype)
 
     def __call__(self, path: str) -> SignalArrays:
         """Raises `RecordRejected`, or `read_ecg`'s FileNotFoundError / ValueError, naming the record."""
@@ -95,24 +117,29 @@ class SignalReader:
         lead_mask &= finite.any(axis=1)
         if not lead_mask.any():
             raise RecordRejected(f"{record.source}: no valid sample in the first {crop} samples", "all NaN")
+        # Samples are kept as read, NaN included: the feature extractor repairs them exactly as it repairs the raw
+        # record, so a dataset row and the record give the same model input. Masked leads hold no signal: zeros.
         ecg = np.zeros((len(STANDARD_LEADS), length), dtype=np.float32)
         kept = signal.shape[1]
-        ecg[:, :kept] = np.where(finite, signal, 0.0)
+        ecg[:, :kept] = signal
         ecg[~lead_mask] = 0.0
-        return SignalArrays(ecg=ecg, lead_mask=lead_mask, num_samples=kept)
+        encoded = encode_signal(ecg, self.signal_dtype)
+        return SignalArrays(ecg=encoded.values, lead_mask=lead_mask, num_samples=kept, gain=encoded.gain)
 
 
-def signal_features(num_samples: int) -> Features:
-    """The columns every dataset has: `id`, `report`, `ecg` (Array2D (12, num_samples) float32, mV),
-    `sampling_rate`, `lead_names` (the 12 standard names), `lead_mask`, `num_samples`."""
-    return Features(
-        {
-            "id": Value("string"),
-            "report": Value("string"),
-            "ecg": Array2D((len(STANDARD_LEADS), num_samples), "float32"),
-            "sampling_rate": Value("int32"),
-            "lead_names": List(Value("string"), length=len(STANDARD_LEADS)),
-            "lead_mask": List(Value("bool"), length=len(STANDARD_LEADS)),
-            "num_samples": Value("int32"),
-        }
-    )
+def signal_features(num_samples: int, signal_dtype: str = DEFAULT_SIGNAL_DTYPE) -> Features:
+    """The columns every dataset has: `id`, `report`, `ecg` (Array2D (12, num_samples) of `signal_dtype`, see
+    `signal_storage`), `sampling_rate`, `lead_names` (the 12 standard names), `lead_mask`, `num_samples` (true
+    length) and, for int16, `ecg_gain` (12 gains, units per mV)."""
+    columns = {
+        "id": Value("string"),
+        "report": Value("string"),
+        "ecg": Array2D((len(STANDARD_LEADS), num_samples), check_signal_dtype(signal_dtype)),
+        "sampling_rate": Value("int32"),
+        "lead_names": List(Value("string"), length=len(STANDARD_LEADS)),
+        "lead_mask": List(Value("bool"), length=len(STANDARD_LEADS)),
+        "num_samples": Value("int32"),
+    }
+    if signal_dtype == "int16":
+        columns[GAIN_COLUMN] = List(Value("float32"), length=len(STANDARD_LEADS))
+    return Features(columns)

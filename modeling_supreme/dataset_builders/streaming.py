@@ -8,7 +8,8 @@ of its non-signal columns: report, labels, ids) and `Rejection`s (records it alr
    `read_ecg`, standard lead order, NaN handling, crop / zero-pad to a fixed length), with a bounded number
    of records in flight, so memory does not grow with the number of records;
 2. writes the rows in order into Parquet shards of `shard_size` rows (`ShardWriter`; `ecg` is
-   `Array2D((12, T), "float32")` in mV), each written under a temporary name and renamed when complete;
+   `Array2D((12, T), signal_dtype)`, see `signal_storage`), each written under a temporary name and renamed when
+   complete;
 3. records every record that cannot be used in `rejects.jsonl` (path, reason, category) and goes on;
 4. after every finished shard, rewrites the progress manifest (`progress.json`, atomically): a re-run after
    an interruption skips the records of finished shards and continues with the next shard;
@@ -35,6 +36,7 @@ from ..configuration_supreme import STANDARD_LEADS
 from .card import DEFAULT_CONFIG, DatasetDescription, write_dataset_card
 from .progress import PROGRESS_FILE, REJECTS_FILE, ProgressManifest, RejectLog
 from .shards import ShardWriter
+from ..signal_storage import DEFAULT_SIGNAL_DTYPE, storage_note
 from .signals import SignalArrays, SignalReader, signal_features
 from .tasks import RECORD_ERRORS, RecordRejected, RecordTask, Rejection, StreamItem
 
@@ -125,6 +127,7 @@ class BuildSettings:
             build with the same settings, or refusing a folder that holds another build).
         config_name: name of the dataset configuration in the card.
         progress: show a progress bar per split.
+        signal_dtype: storage format of `ecg` (`signal_storage.SIGNAL_DTYPES`); replaces the reader's.
     """
 
     shard_size: int = 1000
@@ -134,6 +137,7 @@ class BuildSettings:
     overwrite: bool = False
     config_name: str = DEFAULT_CONFIG
     progress: bool = True
+    signal_dtype: str = DEFAULT_SIGNAL_DTYPE
 
 
 @dataclasses.dataclass
@@ -205,8 +209,9 @@ def build_dataset(
     """
     started = time.perf_counter()
     folder = Path(folder)
+    reader = dataclasses.replace(reader, signal_dtype=settings.signal_dtype)
     length, _, _ = reader.window.samples(reader.sampling_rate)
-    features = Features({**signal_features(length), **extra_features})
+    features = Features({**signal_features(length, reader.signal_dtype), **extra_features})
     full_signature = {
         **(signature or {}),
         "sampling_rate": reader.sampling_rate,
@@ -240,7 +245,8 @@ def build_dataset(
     summary = BuildSummary(
         folder, rows, sum(reasons.values()), dict(reasons), resumed_shards, time.perf_counter() - started, records_read
     )
-    write_dataset_card(folder, description, features, split_infos, settings.config_name, build_notes(summary))
+    notes = f"{build_notes(summary)}\n\n{storage_note(reader.signal_dtype)}"
+    write_dataset_card(folder, description, features, split_infos, settings.config_name, notes)
     return summary
 
 
@@ -323,9 +329,7 @@ def _row(task: StreamItem, signal: SignalArrays, sampling_rate: int) -> dict[str
     return {
         **task.columns,
         "id": task.record_id,
-        "ecg": signal.ecg,
+        **signal.columns(),
         "sampling_rate": sampling_rate,
         "lead_names": list(STANDARD_LEADS),
-        "lead_mask": signal.lead_mask.tolist(),
-        "num_samples": signal.num_samples,
     }

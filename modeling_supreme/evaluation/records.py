@@ -17,6 +17,7 @@ import numpy as np
 
 from ..configuration_supreme import STANDARD_LEADS
 from ..reading_supreme import EcgRecord, read_ecg
+from ..signal_storage import GAIN_COLUMN, row_signals
 from .benchmark import SOURCES, TaskTable
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,9 @@ class CincFolder:
 
 
 class BuiltDataset:
-    """A dataset built by this package's builders (folder or Hub id): `id` column = record id, `ecg` (12, T) in mV
-    in standard lead order, `sampling_rate`, `lead_mask`. Every split is searched (ids are unique per dataset)."""
+    """A dataset built by this package's builders (folder or Hub id): `id` column = record id, `ecg` (12, T) stored
+    as `signal_storage` says, in standard lead order, `num_samples`, `sampling_rate`, `lead_mask`. Every split is
+    searched (ids are unique per dataset)."""
 
     def __init__(self, path_or_id: str | Path) -> None:
         import datasets
@@ -139,9 +141,12 @@ class BuiltDataset:
             part = self.dataset[split].with_format("numpy").select(indices)
             columns = part[:]
             masks = columns.get("lead_mask")
+            # Decoded to mV (NaN kept) and cropped to each record's true length: the feature extractor then treats
+            # the row as it treats the raw record.
+            signals = row_signals(columns["ecg"], columns.get("num_samples"), columns.get(GAIN_COLUMN))
             for position, key in enumerate(part["id"]):
                 record = EcgRecord(
-                    signal=np.asarray(columns["ecg"][position], dtype=np.float32),
+                    signal=signals[position],
                     sampling_rate=float(columns["sampling_rate"][position]),
                     lead_names=list(STANDARD_LEADS),
                     source=f"{self.name} [{split}] id {key}",

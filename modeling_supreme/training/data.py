@@ -1,8 +1,13 @@
 """Training data: dataset splits, the label vocabulary, the collator and the validation targets.
 
-Datasets are folders (or Hub ids) written by `datasets_scripts/build_*.py`: columns `ecg` (12, T) float32 in mV in
-the order of `lead_names`, `sampling_rate`, `lead_mask`, `report`, and `entities` (list of {name, category, status})
-added by `datasets_scripts/extract_entities.py`. Shapes: B = batch of ECGs, L = labels, T = samples per lead.
+Datasets are folders (or Hub ids) written by `datasets_scripts/build_*.py`: columns `ecg` (12, T) in the order of
+`lead_names`, stored as `signal_storage` describes (int16 + `ecg_gain`, float16 or float32 mV; NaN kept), its true
+length `num_samples`, `sampling_rate`, `lead_mask`, `report`, and `entities` (list of {name, category, status}) added
+by `datasets_scripts/extract_entities.py`. Shapes: B = batch of ECGs, L = labels, T = samples per lead.
+
+Rows are read a batch at a time (`ArrowRows`: one Arrow gather per batch, signals as numpy without per-row
+conversion); the collator decodes the stored signals to mV, crops each to its true length and hands them to the
+feature extractor, the only place where signals are repaired, resampled, cropped, padded and normalised.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from ..entities import Vocabulary, build_vocabulary
 from ..evaluation import label_texts_for, load_label_descriptions
 from ..processing_supreme import SupremeProcessor
+from ..signal_storage import GAIN_COLUMN, row_signals
 from .options import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -26,10 +33,15 @@ logger = logging.getLogger(__name__)
 ECG_COLUMNS = ("ecg", "sampling_rate")
 ENTITIES_COLUMN = "entities"
 REPORT_COLUMN = "report"
+LENGTH_COLUMN = "num_samples"
 # Columns the collator reads; the others are never decoded during training.
-COLLATED_COLUMNS = ("ecg", "sampling_rate", "lead_names", "lead_mask", ENTITIES_COLUMN, REPORT_COLUMN)
-# Columns returned as numpy arrays (the rest as Python objects): the signal is never turned into lists.
-NUMPY_COLUMNS = ("ecg", "sampling_rate", "lead_mask")
+COLLATED_COLUMNS = (
+    "ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_names", "lead_mask", ENTITIES_COLUMN, REPORT_COLUMN
+)
+# Columns read as numpy arrays (the rest as Python objects): the signal is never turned into lists.
+NUMPY_COLUMNS = ("ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_mask")
+# Batches each DataLoader worker prepares ahead (torch's default is 2): a slow batch is hidden behind the others.
+PREFETCH_FACTOR = 4
 
 
 def load_splits(dataset: str) -> Any:
@@ -68,11 +80,97 @@ def check_columns(split: Any, columns: Sequence[str], where: str) -> None:
     raise ValueError(f"{where} lacks the columns {missing}{hint}; it has {split.column_names}")
 
 
-def formatted_for_collation(split: Any) -> Any:
-    """The split reduced to the columns the collator reads, signals as numpy arrays (rows via `__getitems__`)."""
-    columns = [column for column in COLLATED_COLUMNS if column in split.column_names]
-    numpy_columns = [column for column in NUMPY_COLUMNS if column in columns]
-    return split.select_columns(columns).with_format("numpy", columns=numpy_columns, output_all_columns=True)
+def _numpy_column(column: Any) -> np.ndarray:
+    """An Arrow column of fixed-shape values (scalars, fixed-length lists, Array2D) -> numpy (B, *shape).
+
+    The values buffer of the (combined) column is viewed, not converted element by element; lists of bools are
+    unpacked from bits. Raises ValueError when the rows' shapes differ.
+    """
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(array, pa.ExtensionArray):
+        array = array.storage
+    shape: list[int] = []
+    while pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_fixed_size_list(array.type):
+        lengths = array.value_lengths().to_numpy(zero_copy_only=False) if len(array) else np.zeros(0, np.int64)
+        if len(lengths) and (lengths != lengths[0]).any():
+            raise ValueError(f"rows of column {column.type} have different lengths {sorted(set(lengths.tolist()))[:5]}")
+        shape.append(int(lengths[0]) if len(lengths) else 0)
+        array = array.flatten()
+    return array.to_numpy(zero_copy_only=False).reshape(len(column), *shape)
+
+
+class RowBatch(Sequence):
+    """The rows of one batch, read together: `columns` maps each column to numpy (B, ...) or a list of B values;
+    indexing gives row dicts (numpy values are views), so code written for lists of rows works unchanged."""
+
+    def __init__(self, columns: dict[str, Any]) -> None:
+        self.columns = columns
+        self._size = len(next(iter(columns.values()))) if columns else 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        if not -self._size <= index < self._size:
+            raise IndexError(f"row {index} of a batch of {self._size}")
+        return {name: values[index] for name, values in self.columns.items()}
+
+
+class ArrowRows(torch.utils.data.Dataset):
+    """A split's rows for the collator, read a batch at a time: `__getitems__(indices)` gathers the rows from Arrow
+    once and returns a `RowBatch` (numpy for `NUMPY_COLUMNS`, Python objects for the rest). A map-style DataLoader
+    with a batch size calls `__getitems__` with the whole batch, so no row is read on its own.
+
+    Args:
+        split: a `datasets.Dataset` (any indices mapping, e.g. after `select`, is honoured).
+        columns: columns to read (default: those of `COLLATED_COLUMNS` the split has).
+    """
+
+    def __init__(self, split: Any, columns: Optional[Sequence[str]] = None) -> None:
+        wanted = COLLATED_COLUMNS if columns is None else columns
+        self.column_names = [column for column in wanted if column in split.column_names]
+        self.split = split.select_columns(self.column_names)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> RowBatch:
+        from datasets.formatting import query_table
+
+        table = query_table(self.split._data, [int(index) for index in indices], indices=self.split._indices)
+        columns = {
+            name: _numpy_column(table.column(name)) if name in NUMPY_COLUMNS else table.column(name).to_pylist()
+            for name in self.column_names
+        }
+        return RowBatch(columns)
+
+
+def formatted_for_collation(split: Any) -> ArrowRows:
+    """The split reduced to the columns the collator reads, rows read in batches (`ArrowRows`)."""
+    return ArrowRows(split)
+
+
+def training_loader(split: Any, collator: Any, options: TrainingOptions) -> DataLoader:
+    """The training DataLoader: shuffled from `options.seed`, full batches of `options.batch_size`, rows read a
+    batch at a time, `options.num_workers` persistent workers (not restarted every epoch) each `PREFETCH_FACTOR`
+    batches ahead. `accelerator.prepare` later replaces the sampler by its seedable one (exact resume)."""
+    workers = options.num_workers
+    return DataLoader(
+        formatted_for_collation(split),
+        batch_size=options.batch_size,
+        shuffle=True,
+        drop_last=True,  # equal batches: stable BatchNorm statistics and a fixed number of InfoNCE negatives
+        collate_fn=collator,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
+        generator=torch.Generator().manual_seed(options.seed),
+    )
 
 
 def resolve_vocabulary(options: TrainingOptions, train_split: Any) -> Optional[Vocabulary]:
@@ -120,24 +218,45 @@ class SupremeCollator:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """rows: dicts with `ecg` (12, T), `sampling_rate`, optional `lead_names`, `lead_mask` (12,), `entities`,
         `report` -> {"ecg_values", "lead_mask"[, "labels"][, "report_input_ids", "report_attention_mask"]}."""
-        lead_names = [list(row["lead_names"]) for row in rows] if "lead_names" in rows[0] else None
+        columns = signal_columns(rows)
         reports = [str(row.get(REPORT_COLUMN) or "") for row in rows] if self.with_reports else None
         inputs = self.processor(
-            ecg=[row["ecg"] for row in rows],
-            sampling_rate=[float(row["sampling_rate"]) for row in rows],
-            lead_names=lead_names,
+            ecg=stored_signals(columns),
+            sampling_rate=[float(rate) for rate in columns["sampling_rate"]],
+            lead_names=columns.get("lead_names"),
             reports=reports,
             return_tensors="pt",
         )
         batch = {key: inputs[key] for key in inputs}
-        if "lead_mask" in rows[0]:
+        if "lead_mask" in columns:
             # Leads the source lacked were stored as zeros; the dataset's mask keeps them masked for the encoder.
-            stored_mask = torch.as_tensor(np.stack([np.asarray(row["lead_mask"], dtype=bool) for row in rows]))
+            stored_mask = torch.as_tensor(np.asarray(columns["lead_mask"], dtype=bool))
             batch["lead_mask"] = batch["lead_mask"] & stored_mask
         if self.vocabulary is not None:
             targets = [self.vocabulary.multi_hot(row.get(ENTITIES_COLUMN) or [], self.uncertain_value) for row in rows]
             batch["labels"] = torch.from_numpy(np.stack(targets))
         return batch
+
+
+def signal_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The signal columns of a batch: `ecg` (B, 12, T) as stored, `sampling_rate` (B,), and when present `ecg_gain`
+    (B, 12), `num_samples` (B,), `lead_mask` (B, 12), `lead_names` (B lists). A `RowBatch` gives them as read;
+    other rows (dicts, e.g. datasets' own formatting) are stacked."""
+    names = ("ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_mask", "lead_names")
+    if isinstance(rows, RowBatch):
+        return {name: rows.columns[name] for name in names if name in rows.columns}
+    columns: dict[str, Any] = {
+        name: np.stack([np.asarray(row[name]) for row in rows]) for name in names[:-1] if name in rows[0]
+    }
+    if "lead_names" in rows[0]:
+        columns["lead_names"] = [list(row["lead_names"]) for row in rows]
+    return columns
+
+
+def stored_signals(columns: Mapping[str, Any]) -> list[np.ndarray]:
+    """B float32 mV signals (12, num_samples_b) from `signal_columns`: decoded (NaN where missing) and cropped to each
+    record's true length, so the feature extractor sees what the raw record holds."""
+    return row_signals(columns["ecg"], columns.get(LENGTH_COLUMN), columns.get(GAIN_COLUMN))
 
 
 def ecg_batches(
@@ -243,6 +362,8 @@ def build_validation_set(options: TrainingOptions, splits: Mapping[str, Any]) ->
 
 
 __all__ = [
+    "ArrowRows",
+    "RowBatch",
     "SupremeCollator",
     "ValidationSet",
     "build_validation_set",
@@ -254,4 +375,7 @@ __all__ = [
     "load_splits",
     "required_columns",
     "resolve_vocabulary",
+    "signal_columns",
+    "stored_signals",
+    "training_loader",
 ]

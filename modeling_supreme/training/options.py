@@ -151,6 +151,9 @@ class TrainingOptions:
     mixed_precision: str = _option("autocast precision (fp16 needs a GPU)", "no", choices=list(MIXED_PRECISIONS))
     seed: int = _option("seed of initialisation, data order and dropout", 42)
     num_workers: int = _option("DataLoader worker processes", 0)
+    data_time_warning: float = _option(
+        "warn when waiting for batches takes more than this fraction of the step time (0: never)", 0.2
+    )
     # -- logging, evaluation, checkpoints, publishing --------------------------------------------------------------
     log_with: str = _option("experiment tracker (offline)", "jsonl", choices=list(TRACKERS))
     run_name: str = _option("tracker run name", "supreme")
@@ -217,7 +220,7 @@ class TrainingOptions:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
         non_negative = ("warmup_steps", "max_steps", "eval_steps", "save_steps", "save_total_limit", "num_workers",
-                        "max_grad_norm", "weight_decay", "warmup_ratio")
+                        "max_grad_norm", "weight_decay", "warmup_ratio", "data_time_warning")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{_flag(name)} must not be negative, got {getattr(self, name)}")

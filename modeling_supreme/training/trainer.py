@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, gather_object, set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
@@ -42,15 +41,16 @@ from .data import (
     build_validation_set,
     check_columns,
     ecg_batches,
-    formatted_for_collation,
     load_splits,
     required_columns,
     resolve_vocabulary,
+    training_loader,
 )
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
 from .label_texts import LabelTextSampler
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
+from .timing import StepTimer, data_bound_message
 from .tracking import make_trackers
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class SupremeTrainer:
         self.accelerator = self._make_accelerator()
         self._loss_sums: dict[str, torch.Tensor] = {}
         self._loss_batches = 0
+        self.timer = StepTimer()
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -153,15 +154,7 @@ class SupremeTrainer:
             self.processor, self.vocabulary, options.uncertain_value, with_reports=options.objective != "supreme"
         )
         self.ecg_collator = SupremeCollator(self.processor)
-        self.train_loader = DataLoader(
-            formatted_for_collation(train_split),
-            batch_size=options.batch_size,
-            shuffle=True,
-            drop_last=True,  # equal batches: stable BatchNorm statistics and a fixed number of InfoNCE negatives
-            collate_fn=self.collator,
-            num_workers=options.num_workers,
-            generator=torch.Generator().manual_seed(options.seed),
-        )
+        self.train_loader = training_loader(train_split, self.collator, options)
 
     def _prepare_model(self) -> None:
         options = self.options
@@ -248,11 +241,14 @@ class SupremeTrainer:
         progress = tqdm(total=self.total_steps, initial=state.global_step, desc="training", unit="step",
                         disable=not accelerator.is_main_process)
         self.model.train()
+        self.timer.restart()
         while state.global_step < self.total_steps:
-            for batch in self._epoch_batches():
+            for batch in self.timer.timed(self._epoch_batches()):
                 if self._train_on_batch(batch):
+                    self.timer.step_done()
                     progress.update(1)
                     self._after_step(progress)
+                    self.timer.restart()  # validation and checkpoints are not part of the next step
                     if state.global_step >= self.total_steps:
                         break
             else:
@@ -316,11 +312,26 @@ class SupremeTrainer:
         values: dict[str, float] = {}
         for name, total in self._loss_sums.items():
             values[f"train/{name}"] = self.accelerator.reduce(total / self._loss_batches, reduction="mean").item()
+        values.update(self._step_times())
         values["train/learning_rate"] = self.scheduler.get_last_lr()[0]
         values["train/epoch"] = self.state.epoch + self.state.batches_in_epoch / max(len(self.train_loader), 1)
         self.accelerator.log(values, step=self.state.global_step)
         progress.set_postfix(loss=f"{values['train/loss']:.4f}", lr=f"{values['train/learning_rate']:.2e}")
         self._loss_sums, self._loss_batches = {}, 0
+
+    def _step_times(self) -> dict[str, float]:
+        """Mean data and step seconds per step since the last log, averaged over processes; warns when the loader is
+        the bottleneck (`--data-time-warning`)."""
+        means = self.timer.means()
+        if not means:
+            return {}
+        local = torch.tensor([means["train/data_time"], means["train/step_time"]], device=self.accelerator.device)
+        data_time, step_time = self.accelerator.reduce(local, reduction="mean").tolist()
+        means = {"train/data_time": data_time, "train/step_time": step_time}
+        message = data_bound_message(means, self.options.data_time_warning)
+        if message and self.accelerator.is_main_process:
+            logger.warning("step %d: %s", self.state.global_step, message)
+        return means
 
     # -- validation -----------------------------------------------------------------------------------------------
 

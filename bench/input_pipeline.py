@@ -1,0 +1,140 @@
+"""Throughput of the training input pipeline against a bare batched read of the same signals from an int16 memmap.
+
+The loader is the one `train_accelerate.py` trains on, built by the trainer itself (dataset, seedable shuffling
+sampler after `accelerator.prepare`, collator with feature extraction and multi-hot targets, DataLoader workers), with
+no model. The reference reads the same ECGs, converted to int16 (1 µV) into a numpy memmap made here, in slices of
+the batch size in shuffled order, and converts them to float32 mV tensors: the least any loader must do. Both are
+timed in the same run, alternately, over whole epochs (persistent workers started before timing), best of
+`--repeats`; ECGs per second and their ratio are printed, and written to `--json`.
+
+    python bench/input_pipeline.py --dataset outputs/ptbxl-500-entities [--workers 1 2] [--batch-size 32] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modeling_supreme.signal_storage import row_signals
+from modeling_supreme.training import TrainingOptions
+from modeling_supreme.training.data import LENGTH_COLUMN, ArrowRows, load_splits
+from modeling_supreme.training.trainer import SupremeTrainer
+
+MEMMAP_GAIN = 1000.0  # int16 units per mV of the reference: 1 µV
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="built dataset with an `entities` column")
+    parser.add_argument("--train-split", default="train")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="DataLoader workers, one row each")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0, help="model input length (default 10 s)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per timed repetition")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (best kept)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    return parser.parse_args()
+
+
+def dataset_rate(dataset: str, split: str) -> int:
+    """The sampling rate of the split's first row (builders store one rate per dataset)."""
+    return int(load_splits(dataset)[split][0]["sampling_rate"])
+
+
+def training_loader(args: argparse.Namespace, workers: int, output_dir: Path) -> Any:
+    """The trainer's own DataLoader for these options, prepared by its accelerator as in training."""
+    rate = dataset_rate(args.dataset, args.train_split)
+    options = TrainingOptions(
+        dataset=args.dataset, output_dir=str(output_dir), train_split=args.train_split,
+        model_config={"sampling_rate": rate, "num_samples": round(args.seconds * rate)},
+        batch_size=args.batch_size, num_workers=workers, validation_split=None, log_with="none",
+    )
+    trainer = SupremeTrainer(options)
+    trainer._prepare_data()  # the data half of `train()`: splits, vocabulary, processor, collator, DataLoader
+    return trainer.accelerator.prepare(trainer.train_loader)
+
+
+def int16_memmap(dataset: str, split: str, folder: Path) -> np.memmap:
+    """The split's signals (N, 12, T) as int16 at `MEMMAP_GAIN` in a memmap file under `folder` (NaN -> 0)."""
+    rows = ArrowRows(load_splits(dataset)[split], ["ecg", "ecg_gain", LENGTH_COLUMN])
+    first = rows.__getitems__([0]).columns["ecg"]
+    memmap = np.lib.format.open_memmap(folder / "signals.npy", mode="w+", dtype=np.int16,
+                                       shape=(len(rows), *first.shape[1:]))
+    for start in range(0, len(rows), 256):
+        batch = rows.__getitems__(range(start, min(start + 256, len(rows)))).columns
+        signals = np.stack(row_signals(batch["ecg"], None, batch.get("ecg_gain")))
+        memmap[start : start + len(signals)] = np.round(np.nan_to_num(signals) * MEMMAP_GAIN).astype(np.int16)
+    memmap.flush()
+    return np.load(folder / "signals.npy", mmap_mode="r")
+
+
+def time_memmap(memmap: np.memmap, batch_size: int, epochs: int, seed: int) -> tuple[int, float]:
+    """(ECGs, seconds) of `epochs` passes over full batches: shuffled slices -> float32 mV tensors."""
+    starts = np.arange(0, len(memmap) - batch_size + 1, batch_size)
+    rng = np.random.default_rng(seed)
+    count, started = 0, time.perf_counter()
+    for _ in range(epochs):
+        for start in rng.permutation(starts):
+            batch = torch.from_numpy(np.asarray(memmap[start : start + batch_size], dtype=np.float32) / MEMMAP_GAIN)
+            count += batch.shape[0]
+    return count, time.perf_counter() - started
+
+
+def time_loader(loader: Any, first_epoch: int, epochs: int) -> tuple[int, float]:
+    """(ECGs, seconds) of `epochs` epochs of collated training batches."""
+    count, started = 0, time.perf_counter()
+    for epoch in range(first_epoch, first_epoch + epochs):
+        loader.set_epoch(epoch)
+        for batch in loader:
+            count += batch["ecg_values"].shape[0]
+    return count, time.perf_counter() - started
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(1)  # one core for the reference and the main process, as a DataLoader worker has
+    rate = dataset_rate(args.dataset, args.train_split)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        memmap = int16_memmap(args.dataset, args.train_split, folder)
+        loaders = {workers: training_loader(args, workers, folder / f"run-{workers}") for workers in args.workers}
+        for loader in loaders.values():
+            time_loader(loader, 0, 1)  # starts the persistent workers, warms the page cache
+        time_memmap(memmap, args.batch_size, 1, seed=0)
+        best_memmap, best_loader = 0.0, {workers: 0.0 for workers in loaders}
+        for repeat in range(args.repeats):
+            count, seconds = time_memmap(memmap, args.batch_size, args.epochs, seed=repeat)
+            best_memmap = max(best_memmap, count / seconds)
+            for workers, loader in loaders.items():
+                count, seconds = time_loader(loader, 1 + repeat * args.epochs, args.epochs)
+                best_loader[workers] = max(best_loader[workers], count / seconds)
+        del loaders  # stops the workers
+    rows = [
+        {"workers": workers, "loader_ecg_per_s": rate_, "memmap_int16_ecg_per_s": best_memmap,
+         "ratio_to_int16_memmap": rate_ / best_memmap}
+        for workers, rate_ in best_loader.items()
+    ]
+    print(f"{args.dataset}: {len(memmap)} ECGs of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
+          f"batch {args.batch_size}, best of {args.repeats} x {args.epochs} epochs")
+    print("| workers | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        print(f"| {row['workers']} | {rate} Hz | {row['loader_ecg_per_s']:,.0f} | {row['memmap_int16_ecg_per_s']:,.0f} "
+              f"| {row['ratio_to_int16_memmap']:.2f} |")
+    if args.json:
+        result = {**rows[0], "dataset": args.dataset, "sampling_rate": rate, "batch_size": args.batch_size,
+                  "num_ecgs": len(memmap), "rows": rows}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
