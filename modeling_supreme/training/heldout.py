@@ -14,6 +14,7 @@ import torch
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..evaluation.robustness import WordingResult, flatten_wordings, wording_results
+from ..leads_supreme import parse_lead_sets
 from ..modeling_supreme import SupremeModel
 from ..processing_supreme import SupremeProcessor
 from .data import SupremeCollator, ValidationSet, ecg_batches, labelled_split, load_splits
@@ -68,10 +69,13 @@ def evaluate_heldout(
     labelled: ValidationSet,
     batch_size: int = 64,
     wordings: Optional[Mapping[str, Sequence[str]]] = None,
+    lead_set: Optional[str] = None,
 ) -> HeldOutResult:
     """Score every ECG of `labelled` against its label descriptions and compute AUROC per label and its mean; with
-    `wordings` ({label: [texts]}) also the AUROC of each label asked by each wording alone (same pass)."""
-    batches = ecg_batches(labelled.split, SupremeCollator(processor), range(len(labelled.targets)), batch_size)
+    `wordings` ({label: [texts]}) also the AUROC of each label asked by each wording alone (same pass); with
+    `lead_set` ("6", "II", ...) on the records reduced to that set's leads before the feature extractor."""
+    collator = SupremeCollator(processor, lead_set=lead_set)
+    batches = ecg_batches(labelled.split, collator, range(len(labelled.targets)), batch_size)
     pairs = flatten_wordings(wordings or {}, labelled.label_names)
     queries = [*labelled.label_texts, *(text for _, text in pairs)]
     all_scores = score_ecgs(model, processor, batches, queries, progress=False)
@@ -88,10 +92,26 @@ def evaluate_heldout(
     )
 
 
+def evaluate_lead_sets(
+    model: torch.nn.Module,
+    processor: SupremeProcessor,
+    labelled: ValidationSet,
+    lead_sets: Sequence[str],
+    batch_size: int = 64,
+) -> dict[str, HeldOutResult]:
+    """`evaluate_heldout` once per lead set: {set name: its result}, in the order given.
+
+    Raises:
+        ValueError: an invalid lead set, or a record lacking one of a set's leads (naming the set and the record).
+    """
+    names = parse_lead_sets(list(lead_sets))
+    return {name: evaluate_heldout(model, processor, labelled, batch_size, lead_set=name) for name in names}
+
+
 def load_model_folder(folder: str | Path, device: str = "cpu") -> tuple[SupremeModel, SupremeProcessor]:
     """A trained model folder's model (in eval mode, on `device`) and processor."""
     model = SupremeModel.from_pretrained(str(folder)).to(device).eval()
     return model, SupremeProcessor.from_pretrained(str(folder))
 
 
-__all__ = ["HeldOutResult", "evaluate_heldout", "load_heldout_set", "load_model_folder"]
+__all__ = ["HeldOutResult", "evaluate_heldout", "evaluate_lead_sets", "load_heldout_set", "load_model_folder"]
