@@ -63,13 +63,16 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def run_options(args: argparse.Namespace, variant: str, seed: int) -> TrainingOptions:
+def run_options(
+    args: argparse.Namespace, variant: str, seed: int, variants: dict[str, dict[str, Any]] = VARIANTS
+) -> TrainingOptions:
+    """The options of one run: `--config`, then the variant's changes (`variants[variant]`), seed and folder."""
     values = load_yaml_config(args.config)
     values.update(
         dataset=args.dataset, output_dir=str(Path(args.out) / f"{variant}-seed{seed}"), seed=seed,
         validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
     )
-    values = with_overrides(values, VARIANTS[variant])
+    values = with_overrides(values, variants[variant])
     if args.max_steps:
         values["max_steps"] = args.max_steps
     return TrainingOptions(**values)
