@@ -296,8 +296,8 @@ def select_lead_set(
         lead_names: one name per row.
         lead_set: a lead-set name (`lead_set_leads`).
         source: names the record in messages.
-        lead_mask: optional (n_leads,) bool in the order of `lead_names`, False for rows the record does not
-            really hold (zero-filled when the dataset was built).
+        lead_mask: optional (12,) bool in `STANDARD_LEADS` order, False for leads the record does not really hold
+            (zero-filled when the dataset was built); those count as missing.
 
     Returns:
         signal (k, n_samples), a copy holding only the set's leads in `STANDARD_LEADS` order, and their k names.
@@ -310,7 +310,7 @@ def select_lead_set(
     rows: dict[str, int] = {}
     for index, name in enumerate(lead_names):
         canonical = canonical_lead_name(name)
-        if canonical is not None and (lead_mask is None or bool(lead_mask[index])):
+        if canonical is not None and (lead_mask is None or bool(lead_mask[STANDARD_LEADS.index(canonical)])):
             rows[canonical] = index
     missing = [lead for lead in wanted if lead not in rows]
     if missing:
