@@ -14,7 +14,8 @@ the gap to twelve leads and the ratio augment / none; then the issue's targets c
 selection: each run keeps its last step (folds 9-10 are the evaluation).
 
     python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
-    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --out outputs/ptbxl-100-entities
+    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
+        --out outputs/ptbxl-100-entities
     python bench/lead_sets.py --dataset outputs/ptbxl-100-entities --out outputs/lead-sets --seeds 0 1 2
 """
 
@@ -31,7 +32,12 @@ from typing import Any
 from supreme_vs_clip import mean_and_std, run_options
 
 from modeling_supreme.leads_supreme import parse_lead_sets
-from modeling_supreme.training import evaluate_lead_sets, load_heldout_set, load_model_folder, run_training
+from modeling_supreme.training import (
+    evaluate_lead_sets,
+    load_heldout_set,
+    load_model_folder,
+    run_training,
+)
 
 # Variant -> the options and SupremeConfig fields it changes (the rest comes from --config).
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -101,7 +107,8 @@ def target_checks(summary: dict[str, Any], variant: str, reference: str | None) 
                    f"lowest {lowest['worst_label']} {lowest['worst_auroc']:.1f} on {lowest_set}"))
     if reference is not None and twelve is not None and "12" in summary[reference]:
         cost = summary[reference]["12"]["mean_auroc"][0] - twelve
-        checks.append((f"12 leads at most {TARGET_TWELVE_LEAD_COST:g} below {reference}", cost <= TARGET_TWELVE_LEAD_COST,
+        checks.append((f"12 leads at most {TARGET_TWELVE_LEAD_COST:g} below {reference}",
+                       cost <= TARGET_TWELVE_LEAD_COST,
                        f"{twelve:.1f} vs {summary[reference]['12']['mean_auroc'][0]:.1f}"))
     return checks
 

@@ -50,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--f1", action="store_true", help="also report F1 at thresholds chosen on the val split")
     parser.add_argument(
         "--lead-sets",
-        help="also report every task by lead set, e.g. 12,6,4,3,2,II,I (6: limb leads; 4: I, II, III, V2; 3: I, II, V2; "
-        "2: I, II; a lead name; leads joined by +): the other leads are removed from the records first",
+        help="also report every task by lead set, e.g. 12,6,4,3,2,II,I (6: limb leads; 4: I, II, III, V2; "
+        "3: I, II, V2; 2: I, II; a lead name; leads joined by +): the other leads are removed from the records first",
     )
     args = parser.parse_args(argv)
     if args.lead_sets is not None:

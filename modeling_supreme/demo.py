@@ -25,7 +25,13 @@ from .leads_supreme import canonical_lead_name, lead_set_leads
 from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
-from .training.heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set, load_model_folder
+from .training.heldout import (
+    HeldOutResult,
+    evaluate_heldout,
+    evaluate_lead_sets,
+    load_heldout_set,
+    load_model_folder,
+)
 
 logger = logging.getLogger(__name__)
 

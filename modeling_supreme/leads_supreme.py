@@ -265,7 +265,8 @@ def parse_lead_sets(spec: str | Sequence[str]) -> list[str]:
     Raises:
         ValueError: no set at all, a set named twice, or an invalid set (naming it).
     """
-    names = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else [str(part).strip() for part in spec]
+    parts = spec.split(",") if isinstance(spec, str) else spec
+    names = [str(part).strip() for part in parts]
     if not names or names == [""]:
         raise ValueError(f"no lead set given in {spec!r} (e.g. '12,6,2,II')")
     for name in names:

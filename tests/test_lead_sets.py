@@ -184,8 +184,8 @@ def test_training_feeds_the_model_reduced_ecgs(training_dataset, tiny_text_encod
 def test_resumed_run_draws_the_same_lead_sets(training_dataset, tiny_text_encoder_dir, tmp_path):
     # 61 training ECGs in batches of 8: 7 batches per epoch; 2 batches per step -> 6 steps cross an epoch boundary.
     # Killed after step 3, resumed from checkpoint 2 (mid-epoch): the weights match only if the draws do.
-    settings = dict(max_steps=6, gradient_accumulation_steps=2, save_steps=2, validation_split="none",
-                    lead_dropout=0.7, lead_mask_channels=True)
+    settings = {"max_steps": 6, "gradient_accumulation_steps": 2, "save_steps": 2, "validation_split": "none",
+                "lead_dropout": 0.7, "lead_mask_channels": True}
     run_training(tiny_options(training_dataset, tmp_path / "reference", tiny_text_encoder_dir, **settings))
 
     def stop_after_three(state):
@@ -196,7 +196,9 @@ def test_resumed_run_draws_the_same_lead_sets(training_dataset, tiny_text_encode
         run_training(tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, **settings),
                      callbacks=[stop_after_three])
     assert list_checkpoints(tmp_path / "resumed")[-1].name == "checkpoint-2"
-    run_training(tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, resume="latest", **settings))
+    run_training(
+        tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, resume="latest", **settings)
+    )
     reference = load_file(tmp_path / "reference" / "checkpoints" / "checkpoint-6" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "checkpoints" / "checkpoint-6" / "model.safetensors")
     assert all(torch.equal(reference[key], resumed[key]) for key in reference)

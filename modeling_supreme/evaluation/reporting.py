@@ -248,7 +248,9 @@ def markdown_table(report: EvaluationReport) -> str:
 
 def lead_sets_markdown(report: EvaluationReport) -> list[str]:
     """A table of AUROC by lead set (columns) and task (rows), from the tasks' `extra["lead_sets"]`; [] if none."""
-    by_task = {result.spec.title: result.extra["lead_sets"] for result in report.evaluated if result.extra.get("lead_sets")}
+    by_task = {
+        result.spec.title: result.extra["lead_sets"] for result in report.evaluated if result.extra.get("lead_sets")
+    }
     if not by_task:
         return []
     names = list(dict.fromkeys(name for sets in by_task.values() for name in sets))

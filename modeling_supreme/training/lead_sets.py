@@ -69,7 +69,9 @@ class LeadSetSampler:
                 masks[row] = self._masks[self.lead_sets.index(name)]
         return masks
 
-    def apply(self, batch: dict[str, torch.Tensor], epoch: int, index: int, process: int = 0) -> dict[str, torch.Tensor]:
+    def apply(
+        self, batch: dict[str, torch.Tensor], epoch: int, index: int, process: int = 0
+    ) -> dict[str, torch.Tensor]:
         """A copy of a collated batch with this batch's draw applied: `ecg_values` (B, 12, T) zero and `lead_mask`
         (B, 12) False on the dropped leads. The input batch is left as it is."""
         if not self.enabled:
