@@ -40,13 +40,13 @@ from modeling_supreme.training import (
     load_yaml_config,
     run_training,
 )
-from modeling_supreme.training.options import model_config_pairs
+from modeling_supreme.training.options import model_config_pairs, supreme_config_fields
 
-# Variant -> the training options and the SupremeConfig fields (`model_config`) it changes.
+# Variant -> the options it changes (SupremeConfig fields go to `model_config`, see `with_overrides`).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "name": {"label_text": "name", "model_config": {"objective": "supreme"}},
-    "sample": {"label_text": "sample", "model_config": {"objective": "supreme"}},
-    "clip": {"model_config": {"objective": "clip", "text_trainable_layers": 2}},
+    "name": {"objective": "supreme", "label_text": "name"},
+    "sample": {"objective": "supreme", "label_text": "sample"},
+    "clip": {"objective": "clip", "text_trainable_layers": 2},
 }
 TASK = "ptbxl_super"
 
@@ -64,19 +64,28 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def run_options(args: argparse.Namespace, variant: str, seed: int) -> TrainingOptions:
+def run_options(
+    args: argparse.Namespace, variant: str, seed: int, variants: dict[str, dict[str, Any]] = VARIANTS
+) -> TrainingOptions:
+    """The options of one run: `--config`, then the variant's changes (`variants[variant]`), seed and folder."""
     values = load_yaml_config(args.config)
-    changes = VARIANTS[variant]
     values.update(
         dataset=args.dataset, output_dir=str(Path(args.out) / f"{variant}-seed{seed}"), seed=seed,
         validation_split="none", select_best=False, log_with="jsonl", save_steps=0,
-        **{key: value for key, value in changes.items() if key != "model_config"},
     )
-    # Later pairs win: the variant's SupremeConfig fields over the config file's `model:` block.
-    values["model_config"] = values.get("model_config", []) + model_config_pairs(changes.get("model_config", {}))
+    values = with_overrides(values, variants[variant])
     if args.max_steps:
         values["max_steps"] = args.max_steps
     return TrainingOptions(**values)
+
+
+def with_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Run option values with `overrides` applied: SupremeConfig fields go to `model_config` (after the config
+    file's, so they win), the rest replace options."""
+    model_fields = supreme_config_fields()
+    model_pairs = model_config_pairs({key: value for key, value in overrides.items() if key in model_fields})
+    options = {key: value for key, value in overrides.items() if key not in model_fields}
+    return {**values, **options, "model_config": list(values.get("model_config", [])) + model_pairs}
 
 
 def mean_and_std(values: list[float]) -> tuple[float, float]:

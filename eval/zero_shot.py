@@ -13,6 +13,9 @@ roc_curves.png into --out.
 takes a JSON of label -> text or list of texts (a list is a prompt ensemble: the mean of its logits), or
 {task: {label: ...}}. `--robustness default` (or a FILE of {task: {label: [wordings]}}) also asks each label by
 each of several wordings alone and reports, per label, every wording's AUROC, the worst one and the spread.
+`--lead-sets 12,6,4,3,2,II,I` also scores every task with its records reduced to each lead set (the missing leads
+removed before the feature extractor, so limb leads derived from I and II count as derived): AUROC per task and
+lead set in results.json (`tasks.<task>.lead_sets`) and in a table of results.md.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from modeling_supreme.evaluation.reporting import markdown_table, write_report
 from modeling_supreme.evaluation.robustness import load_paraphrases
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
 from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
+from modeling_supreme.leads_supreme import parse_lead_sets
 
 DEFAULT_DESCRIPTIONS = "modeling_supreme/evaluation/label_descriptions.json"
 
@@ -44,7 +48,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="'default' (the project's paraphrases) or a JSON {task: {label: [wordings]}}: AUROC per wording, worst, spread",
     )
     parser.add_argument("--f1", action="store_true", help="also report F1 at thresholds chosen on the val split")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--lead-sets",
+        help="also report every task by lead set, e.g. 12,6,4,3,2,II,I (6: limb leads; 4: I, II, III, V2; "
+        "3: I, II, V2; 2: I, II; a lead name; leads joined by +): the other leads are removed from the records first",
+    )
+    args = parser.parse_args(argv)
+    if args.lead_sets is not None:
+        try:
+            args.lead_sets = parse_lead_sets(args.lead_sets)
+        except ValueError as error:
+            parser.error(f"--lead-sets: {error}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         model_name=str(args.model),
         progress=not args.no_progress,
         paraphrases=load_paraphrases(args.robustness) if args.robustness else None,
+        lead_sets=args.lead_sets or (),
     )
     report.settings["label_descriptions"] = args.prompts or DEFAULT_DESCRIPTIONS
     if args.robustness:

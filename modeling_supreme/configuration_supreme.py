@@ -88,6 +88,10 @@ class SupremeConfig(PreTrainedConfig):
         ecg_encoder (`str`): name in `ECG_ENCODER_PRESETS` ("resnet1d18", "vit1d_tiny", ...).
         ecg_encoder_kwargs (`dict`): fields overriding the preset (e.g. `{"widths": [32, 64, 128, 256]}`).
         num_leads (`int`): input channels, 12 leads in `STANDARD_LEADS` order.
+        lead_mask_channels (`bool`): give the ECG encoder the lead mask as `num_leads` extra input channels (1 where
+            a lead is recorded or derived, 0 where it is missing and zero-filled), so that it tells a missing lead
+            from a flat one; for both encoder families this is a learned embedding of the lead set added to the
+            first layer's output. Off for checkpoints saved without it.
         sampling_rate (`int`): Hz of the model input; the feature extractor resamples to it.
         num_samples (`int`): samples per lead of the model input (crop or pad to it).
         text_config (`dict` or `PreTrainedConfig`): config of the text encoder (any AutoModel encoder).
@@ -117,6 +121,7 @@ class SupremeConfig(PreTrainedConfig):
         ecg_encoder: str = "resnet1d18",
         ecg_encoder_kwargs: Optional[dict[str, Any]] = None,
         num_leads: int = 12,
+        lead_mask_channels: bool = False,
         sampling_rate: int = 500,
         num_samples: int = 5000,
         text_config: Optional[dict[str, Any] | PreTrainedConfig] = None,
@@ -151,6 +156,7 @@ class SupremeConfig(PreTrainedConfig):
         self.ecg_encoder = ecg_encoder
         self.ecg_encoder_kwargs = dict(ecg_encoder_kwargs or {})
         self.num_leads = num_leads
+        self.lead_mask_channels = bool(lead_mask_channels)
         self.sampling_rate = sampling_rate
         self.num_samples = num_samples
         self.text_config = self._build_text_config(text_config)

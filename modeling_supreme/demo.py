@@ -23,11 +23,11 @@ from .dataset_builders.labels import multi_label_names
 from .evaluation import load_model_and_processor
 from .evaluation.plotting import draw_roc_curves
 from .evaluation.robustness import load_paraphrases
-from .leads_supreme import canonical_lead_name
+from .leads_supreme import canonical_lead_name, lead_set_leads
 from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
-from .training.heldout import HeldOutResult, evaluate_heldout, load_heldout_set
+from .training.heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ TASK = "ptbxl_super"
 LABEL_COLUMN = "super_class"
 # Vertical distance between leads in the ECG panel, in mV.
 LEAD_SPACING_MV = 3.0
+# Lead sets the demo also scores (`leads_supreme.lead_set_leads`): twelve, the six limb leads and single-lead II.
+DEMO_LEAD_SETS = ("12", "6", "II")
 
 
 @dataclasses.dataclass
@@ -64,6 +66,7 @@ class DemoReport:
     eval_splits: list[str]
     record: RecordPrediction
     training: dict[str, Any]
+    lead_sets: dict[str, HeldOutResult] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,8 @@ class DemoReport:
             "queries": dict(zip(self.heldout.label_names, self.heldout.label_texts)),
             "worst_wording_auroc": {name: result.worst for name, result in self.heldout.wordings.items()},
             "wordings": {name: result.to_json() for name, result in self.heldout.wordings.items()},
+            "lead_sets": {name: {"mean_auroc": result.mean_auroc, "per_class_auroc": result.per_label_auroc}
+                          for name, result in self.lead_sets.items()},
             "record": dataclasses.asdict(self.record),
             "training": self.training,
         }
@@ -120,6 +125,7 @@ def run_demo_evaluation(
     model, processor = load_model_and_processor(model_dir)
     labelled = load_heldout_set(dataset, eval_splits, (LABEL_COLUMN,), TASK)
     heldout = evaluate_heldout(model, processor, labelled, wordings=load_paraphrases()[TASK])
+    by_lead_set = evaluate_lead_sets(model, processor, labelled, DEMO_LEAD_SETS)
     summary_path = Path(model_dir) / SUMMARY_FILE
     run = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     options = run.get("options", {})
@@ -132,7 +138,8 @@ def run_demo_evaluation(
         "num_labels": run.get("num_labels"),
         "validation": run.get("validation"),
     }
-    return DemoReport(heldout, list(eval_splits), predict_record(model_dir, record, heldout, dataset), training)
+    prediction = predict_record(model_dir, record, heldout, dataset)
+    return DemoReport(heldout, list(eval_splits), prediction, training, by_lead_set)
 
 
 def format_summary(report: DemoReport) -> str:
@@ -151,6 +158,11 @@ def format_summary(report: DemoReport) -> str:
         worst = f"   worst of {len(wording.auroc)} wordings {_shown(wording.worst)} (\"{wording.worst_wording}\")" if wording else ""
         lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}   query: \"{text}\"{worst}")
     lines.append(f"    mean  AUROC {heldout.mean_auroc:5.1f}   (50 = chance)")
+    if report.lead_sets:
+        lines.append("  the same ECGs with only some leads (the others removed before the feature extractor):")
+        lines += [f"    {_lead_set_title(name):36s} mean AUROC {result.mean_auroc:5.1f}   "
+                  + "  ".join(f"{label} {_shown(value)}" for label, value in result.per_label_auroc.items())
+                  for name, result in report.lead_sets.items()]
     lines.append(f"  pipeline on {record.path}:")
     scores = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.super_class_scores)
     lines.append(f"    super-class scores: {scores}")
@@ -159,6 +171,13 @@ def format_summary(report: DemoReport) -> str:
     own = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.vocabulary_scores)
     lines.append(f"    top labels of the model's own vocabulary: {own}")
     return "\n".join(lines)
+
+
+def _lead_set_title(name: str) -> str:
+    leads = lead_set_leads(name)
+    if len(leads) == 1:
+        return f"lead {leads[0]}"
+    return "12 leads" if len(leads) == 12 else f"{len(leads)} leads ({', '.join(leads)})"
 
 
 def _shown(value: Optional[float]) -> str:

@@ -211,3 +211,113 @@ def standardize_leads(
     if np.shares_memory(standardized, signal):  # twelve leads already in order: never hand back the caller's array
         standardized = standardized.copy()
     return standardized, layout.lead_mask.copy()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Lead sets: which leads a device records (reduced-lead and single-lead ECGs)
+# ----------------------------------------------------------------------------------------------------------------------
+
+# Named lead sets: the PhysioNet/CinC Challenge 2021 sets (twelve, six limb leads, four, three and two leads).
+# Any other set is written as its leads joined by "+" ("I+V2"), a single lead by its name ("II").
+NAMED_LEAD_SETS: dict[str, tuple[str, ...]] = {
+    "12": STANDARD_LEADS,
+    "6": ("I", "II", "III", "aVR", "aVL", "aVF"),
+    "4": ("I", "II", "III", "V2"),
+    "3": ("I", "II", "V2"),
+    "2": ("I", "II"),
+}
+# What lead-set augmentation draws from by default: the CinC 2021 sets and the single leads of wearables.
+DEFAULT_TRAINING_LEAD_SETS: tuple[str, ...] = ("12", "6", "4", "3", "2", "I", "II")
+LEAD_SET_SEPARATOR = "+"
+
+
+def lead_set_leads(lead_set: str) -> tuple[str, ...]:
+    """A lead set's name -> its leads in `STANDARD_LEADS` order: "6" -> (I, II, III, aVR, aVL, aVF), "II" -> (II,),
+    "V2+I" -> (I, V2). Lead names may use any spelling `canonical_lead_name` accepts.
+
+    Raises:
+        ValueError: an empty set, a lead that is not one of the twelve, or a lead named twice (naming the set).
+    """
+    text = str(lead_set).strip()
+    if text in NAMED_LEAD_SETS:
+        return NAMED_LEAD_SETS[text]
+    names = [name.strip() for name in text.split(LEAD_SET_SEPARATOR)]
+    if not text or any(not name for name in names):
+        raise ValueError(f"lead set {lead_set!r} is empty or has an empty lead name")
+    leads: list[str] = []
+    for name in names:
+        try:
+            canonical = canonical_lead_name(name)
+        except ValueError:
+            canonical = None
+        if canonical is None:
+            raise ValueError(
+                f"lead set {lead_set!r}: {name!r} is not one of the twelve leads {', '.join(STANDARD_LEADS)} "
+                f"(named sets: {', '.join(NAMED_LEAD_SETS)})"
+            )
+        if canonical in leads:
+            raise ValueError(f"lead set {lead_set!r} names lead {canonical} twice")
+        leads.append(canonical)
+    return tuple(lead for lead in STANDARD_LEADS if lead in leads)
+
+
+def parse_lead_sets(spec: str | Sequence[str]) -> list[str]:
+    """"12,6,II" or ["12", "6", "II"] -> the lead-set names, each checked by `lead_set_leads`.
+
+    Raises:
+        ValueError: no set at all, a set named twice, or an invalid set (naming it).
+    """
+    parts = spec.split(",") if isinstance(spec, str) else spec
+    names = [str(part).strip() for part in parts]
+    if not names or names == [""]:
+        raise ValueError(f"no lead set given in {spec!r} (e.g. '12,6,2,II')")
+    for name in names:
+        lead_set_leads(name)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"lead sets {duplicates} are given twice in {spec!r}")
+    return names
+
+
+def lead_set_mask(lead_set: str, derive_limb_leads: bool = True) -> np.ndarray:
+    """(12,) bool: the leads the feature extractor provides when a record holds only `lead_set` (its leads, and the
+    limb leads it derives from any two of I, II, III)."""
+    return lead_layout(lead_set_leads(lead_set), f"lead set {lead_set!r}", derive_limb_leads).lead_mask.copy()
+
+
+def select_lead_set(
+    signal: np.ndarray,
+    lead_names: Sequence[str],
+    lead_set: str,
+    source: str = "input",
+    lead_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Remove every lead outside `lead_set` from a record, as a device recording only those leads would give it.
+
+    Args:
+        signal: (n_leads, n_samples), rows in the order of `lead_names`.
+        lead_names: one name per row.
+        lead_set: a lead-set name (`lead_set_leads`).
+        source: names the record in messages.
+        lead_mask: optional (12,) bool in `STANDARD_LEADS` order, False for leads the record does not really hold
+            (zero-filled when the dataset was built); those count as missing.
+
+    Returns:
+        signal (k, n_samples), a copy holding only the set's leads in `STANDARD_LEADS` order, and their k names.
+
+    Raises:
+        ValueError: the set is invalid, or the record lacks one of its leads (naming the set, the record and the
+            leads).
+    """
+    wanted = lead_set_leads(lead_set)
+    rows: dict[str, int] = {}
+    for index, name in enumerate(lead_names):
+        canonical = canonical_lead_name(name)
+        if canonical is not None and (lead_mask is None or bool(lead_mask[STANDARD_LEADS.index(canonical)])):
+            rows[canonical] = index
+    missing = [lead for lead in wanted if lead not in rows]
+    if missing:
+        raise ValueError(
+            f"{source}: lead set {lead_set!r} needs leads {missing} that the record lacks (it has {sorted(rows)})"
+        )
+    return np.asarray(signal)[[rows[lead] for lead in wanted]], wanted

@@ -179,10 +179,26 @@ class ViT1dEncoder(nn.Module):
 ECG_ENCODER_CLASSES: dict[str, type[nn.Module]] = {"resnet1d": ResNet1dEncoder, "vit1d": ViT1dEncoder}
 
 
+def ecg_encoder_channels(config: SupremeConfig) -> int:
+    """Input channels of the ECG encoder: the leads, and their mask with `config.lead_mask_channels`."""
+    return config.num_leads * (2 if getattr(config, "lead_mask_channels", False) else 1)
+
+
 def build_ecg_encoder(config: SupremeConfig) -> nn.Module:
     architecture = dict(config.ecg_architecture)
     encoder_class = ECG_ENCODER_CLASSES[architecture.pop("kind")]
-    return encoder_class(num_leads=config.num_leads, num_samples=config.num_samples, **architecture)
+    return encoder_class(num_leads=ecg_encoder_channels(config), num_samples=config.num_samples, **architecture)
+
+
+def with_lead_mask_channels(ecg_values: torch.Tensor, lead_mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """ecg_values (B, C, T), lead_mask (B, C) or None (every lead present) -> (B, 2C, T): the leads, then the mask
+    as constant channels. The first convolution / patch embedding turns them into a learned embedding of which
+    leads are present, so a missing lead is not mistaken for a flat (pathological) one."""
+    if lead_mask is None:
+        mask = ecg_values.new_ones(ecg_values.shape[:2])
+    else:
+        mask = lead_mask.to(device=ecg_values.device, dtype=ecg_values.dtype)
+    return torch.cat([ecg_values, mask.unsqueeze(-1).expand_as(ecg_values)], dim=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -562,7 +578,8 @@ class SupremeModel(SupremePreTrainedModel):
         self, ecg_values: torch.Tensor, lead_mask: Optional[torch.Tensor] = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """ecg_values (B, 12, T), lead_mask (B, 12) -> ECG tokens (B, N, W) and pooled embedding (B, W).
-        Leads whose mask is False are zeroed, so the encoder never sees fill values."""
+        Leads whose mask is False are zeroed, so the encoder never sees fill values; with
+        `config.lead_mask_channels` the encoder also gets the mask (`with_lead_mask_channels`)."""
         tokens, pooled, _ = self._encode_ecg(ecg_values, lead_mask, output_hidden_states=False)
         return tokens, pooled
 
@@ -575,6 +592,8 @@ class SupremeModel(SupremePreTrainedModel):
             )
         if lead_mask is not None:
             ecg_values = ecg_values * lead_mask.unsqueeze(-1).to(ecg_values.dtype)
+        if getattr(self.config, "lead_mask_channels", False):
+            ecg_values = with_lead_mask_channels(ecg_values, lead_mask)
         return self.ecg_encoder(ecg_values, output_hidden_states=output_hidden_states)
 
     def get_ecg_embeddings(self, ecg_values: torch.Tensor, lead_mask: Optional[torch.Tensor] = None) -> torch.Tensor:

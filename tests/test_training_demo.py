@@ -48,6 +48,12 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     assert figure.startswith(PNG_MAGIC) and len(figure) > 20_000
     printed = capsys.readouterr().out
     assert "mean  AUROC" in printed and str(record) in printed and "cardiologists' super-classes: MI" in printed
+    # Super-class AUROC for 12 leads (the records as they are), the six limb leads and single-lead II.
+    assert list(summary["lead_sets"]) == ["12", "6", "II"]
+    assert summary["lead_sets"]["12"]["mean_auroc"] == pytest.approx(summary["mean_auroc"])
+    lead_ii = summary["lead_sets"]["II"]["mean_auroc"]
+    assert lead_ii != summary["mean_auroc"] and f"lead II{' ' * 29} mean AUROC {lead_ii:5.1f}" in printed
+    assert "6 leads (I, II, III, aVR, aVL, aVF)" in printed
 
 
 def test_demo_script_sets_up_the_venv_and_runs_every_stage():

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..configuration_supreme import STANDARD_LEADS
+from ..leads_supreme import select_lead_set
 from ..reading_supreme import EcgRecord, read_ecg
 from ..signal_storage import GAIN_COLUMN, row_signals
 from .benchmark import SOURCES, TaskSpec, TaskTable, load_task_table
@@ -221,12 +222,16 @@ class TaskInputs:
 
     Iterate over `batches(batch_size)`; afterwards `evaluated_rows` lists the table rows that were scored (in order)
     and `rejected` the records that could not be used. `missing` lists the keys of rows the source does not hold.
+    With `lead_set` ("6", "II", ...: `leads_supreme.lead_set_leads`) every other lead is removed from the records
+    before the feature extractor sees them, which then derives the limb leads it can; a record lacking a lead of
+    the set raises a `ValueError` naming the set and the record (the figure would not be that set's).
     """
 
     table: TaskTable
     source: RecordSource
     feature_extractor: Any
     crop_seconds: float | None = None
+    lead_set: str | None = None
     evaluated_rows: list[int] = dataclasses.field(default_factory=list)
     rejected: list[RejectedRecord] = dataclasses.field(default_factory=list)
 
@@ -264,7 +269,7 @@ class TaskInputs:
         for item in items:
             if isinstance(item, RejectedRecord):
                 self._reject(item)
-        kept = [(row, item) for row, item in zip(rows, items) if isinstance(item, LoadedRecord)]
+        kept = [(row, self._in_lead_set(item)) for row, item in zip(rows, items) if isinstance(item, LoadedRecord)]
         try:
             return self._extract(kept)
         except ValueError:
@@ -289,6 +294,14 @@ class TaskInputs:
                 lead_mask[position] &= item.lead_mask
         return [row for row, _ in kept], features["ecg_values"], lead_mask
 
+    def _in_lead_set(self, item: LoadedRecord) -> LoadedRecord:
+        """The record with only the leads of `lead_set` (all of them recorded, so it carries no mask of its own)."""
+        if self.lead_set is None:
+            return item
+        record = item.record
+        signal, names = select_lead_set(record.signal, record.lead_names, self.lead_set, record.source, item.lead_mask)
+        return LoadedRecord(dataclasses.replace(record, signal=signal, lead_names=list(names)), None)
+
     def _reject(self, item: RejectedRecord) -> None:
         logger.warning("%s: skipping record %s: %s", self.table.spec.name, item.key, item.reason)
         self.rejected.append(item)
@@ -312,11 +325,12 @@ class TaskInputs:
         source: RecordSource,
         feature_extractor: Any,
         label_names: Sequence[str] | None = None,
+        lead_set: str | None = None,
     ) -> "TaskInputs":
         """The inputs of split `split` of task `spec`: its table (columns `label_names`, default all) read from
-        `splits_dir`, its records from `source`, cropped as the task's protocol says."""
+        `splits_dir`, its records from `source`, cropped as the task's protocol says (and reduced to `lead_set`)."""
         table = load_task_table(spec, splits_dir, split, label_names=label_names)
-        return cls(table, source, feature_extractor, crop_seconds=spec.crop_seconds)
+        return cls(table, source, feature_extractor, crop_seconds=spec.crop_seconds, lead_set=lead_set)
 
 
 __all__ = [

@@ -108,6 +108,9 @@ def markdown_table(report: EvaluationReport) -> str:
             f"Partial evaluation (fewer records than the published test table): {', '.join(partial)}; "
             "not comparable with full-benchmark numbers.",
         ]
+    lead_set_lines = lead_sets_markdown(report)
+    if lead_set_lines:
+        lines += ["", *lead_set_lines]
     for result in report.evaluated:
         if result.extra.get("robustness"):
             lines += ["", *robustness_markdown(result.spec.title, result.extra["robustness"])]
@@ -116,6 +119,27 @@ def markdown_table(report: EvaluationReport) -> str:
     if notes:
         lines += ["", "Notes on the benchmark tables:", "", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
+
+
+def lead_sets_markdown(report: EvaluationReport) -> list[str]:
+    """A table of AUROC by lead set (columns) and task (rows), from the tasks' `extra["lead_sets"]`; [] if none."""
+    by_task = {
+        result.spec.title: result.extra["lead_sets"] for result in report.evaluated if result.extra.get("lead_sets")
+    }
+    if not by_task:
+        return []
+    names = list(dict.fromkeys(name for sets in by_task.values() for name in sets))
+    lines = [
+        "AUROC by lead set (the other leads removed from the records before the feature extractor, which derives "
+        "the limb leads it can from two of I, II, III):",
+        "",
+        "| Task | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+    ]
+    for title, sets in by_task.items():
+        cells = [f"{sets[name]['auroc']:.2f}" if sets.get(name, {}).get("auroc") is not None else "-" for name in names]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_report(report: EvaluationReport, out_dir: str | Path) -> dict[str, Path]:
@@ -153,6 +177,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
 __all__ = [
     "f1_at_validation_thresholds",
     "load_results",
+    "lead_sets_markdown",
     "markdown_table",
     "summarize_task",
     "write_report",

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..leads_supreme import lead_set_leads, parse_lead_sets
 from .benchmark import TASKS, TaskSpec, get_task
 from .records import RecordSource, TaskInputs
 from .reporting import f1_at_validation_thresholds, summarize_task
@@ -44,14 +45,17 @@ def score_split(
     label_texts: Sequence[LabelQuery] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
+    lead_set: str | None = None,
 ) -> tuple[TaskInputs, Any]:
-    """Score the records of one split of a task that `source` holds.
+    """Score the records of one split of a task that `source` holds (reduced to `lead_set`'s leads if given).
 
     Returns:
         (inputs, scores): `inputs.targets()` (n, L) and `scores` (n, L) are aligned; `inputs.missing` /
         `inputs.rejected` name the rows left out. `scores` is None when no row of the table has a record.
     """
-    inputs = TaskInputs.for_split(spec, splits_dir, split, source, processor.feature_extractor, label_names)
+    inputs = TaskInputs.for_split(
+        spec, splits_dir, split, source, processor.feature_extractor, label_names, lead_set=lead_set
+    )
     if not inputs.available_rows:
         return inputs, None
     texts = label_texts if label_texts is not None else inputs.table.label_names
@@ -72,12 +76,14 @@ def evaluate_task_zero_shot(
     with_f1: bool = False,
     progress: bool = True,
     wordings: Mapping[str, Sequence[str]] | None = None,
+    lead_sets: Sequence[str] = (),
 ) -> TaskResult:
     """Zero-shot evaluation of one task on its test split (and, with `with_f1`, F1 at thresholds chosen on val).
 
     `wordings` ({label: [texts]}, see `evaluation.robustness`) also asks each label by each of its wordings alone,
     in the same pass over the records (a label's score never depends on the other texts asked); the result's
-    `extra["robustness"]` holds their AUROC per label.
+    `extra["robustness"]` holds their AUROC per label. `lead_sets` ("12", "6", "II", ...) scores the test records
+    again reduced to each set's leads; `extra["lead_sets"]` holds AUROC, interval and per-label AUROC per set.
     """
     label_names = spec.label_columns(splits_dir, "test")
     texts = label_texts_for(descriptions, spec.descriptions_key, label_names)
@@ -96,6 +102,12 @@ def evaluate_task_zero_shot(
     result.n_table_rows = len(inputs.table.keys)
     result.missing = list(inputs.missing)
     result.rejected = [(item.key, item.reason) for item in inputs.rejected]
+    if lead_sets and result.evaluated:
+        result.extra["lead_sets"] = {
+            name: _lead_set_result(model, processor, spec, splits_dir, source, label_names, texts, name, batch_size,
+                                   n_resamples, seed, progress)
+            for name in lead_sets
+        }
     if with_f1 and result.evaluated:
         result.extra.update(
             _f1_from_validation(
@@ -103,6 +115,30 @@ def evaluate_task_zero_shot(
             )
         )
     return result
+
+
+def _lead_set_result(
+    model: Any,
+    processor: Any,
+    spec: TaskSpec,
+    splits_dir: str | Path,
+    source: RecordSource,
+    label_names: Sequence[str],
+    texts: Sequence[LabelQuery],
+    lead_set: str,
+    batch_size: int,
+    n_resamples: int,
+    seed: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """The test split scored with the records reduced to `lead_set`: {"auroc", "ci95", "per_label", "n_records"}."""
+    inputs, scores = score_split(
+        model, processor, spec, splits_dir, "test", source, label_names, texts, batch_size, progress, lead_set=lead_set
+    )
+    result = summarize_task(spec, label_names, inputs.targets(), scores, n_resamples=n_resamples, seed=seed)
+    entry = result.to_json()
+    return {key: entry.get(key) for key in ("status", "reason", "auroc", "ci95", "per_label", "n_records", "rejected")
+            if key in entry}
 
 
 def _f1_from_validation(
@@ -142,6 +178,7 @@ def run_zero_shot_benchmark(
     model_name: str = "",
     progress: bool = True,
     paraphrases: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    lead_sets: Sequence[str] = (),
 ) -> EvaluationReport:
     """Evaluate `tasks` zero-shot. A task whose data source is not given, whose table is missing or whose records
     are all absent is reported as skipped (with the reason), never as a zero score.
@@ -159,7 +196,13 @@ def run_zero_shot_benchmark(
         model_name: how the model is named in the report.
         paraphrases: {task: {column: [wordings]}} (`evaluation.robustness.load_paraphrases`): also report, per
             label, the AUROC of each wording, the worst and the spread.
+        lead_sets: lead-set names (`leads_supreme.parse_lead_sets`): also report each task with its test records
+            reduced to each set's leads before the feature extractor.
+
+    Raises:
+        ValueError: an invalid lead set, or a record lacking a lead of a set (naming the set and the record).
     """
+    lead_sets = parse_lead_sets(list(lead_sets)) if lead_sets else []
     descriptions = descriptions if descriptions is not None else load_label_descriptions()
     results: dict[str, TaskResult] = {}
     for name in tasks:
@@ -184,9 +227,11 @@ def run_zero_shot_benchmark(
             with_f1,
             progress,
             wordings=(paraphrases or {}).get(name, (paraphrases or {}).get(spec.descriptions_key)),
+            lead_sets=lead_sets,
         )
     settings = {
         "splits_dir": str(splits_dir),
+        **({"lead_sets": {name: list(lead_set_leads(name)) for name in lead_sets}} if lead_sets else {}),
         "sources": {name: source.description for name, source in sources.items()},
         "bootstrap": {"n_resamples": n_resamples, "seed": seed, "alpha": 0.05},
         "label_texts": {

@@ -10,7 +10,7 @@ validation-based model selection and exact resume, and the final model folder.
 from .checkpointing import TrainerState, latest_checkpoint, list_checkpoints
 from .data import SupremeCollator, ValidationSet, build_validation_set, load_splits, resolve_vocabulary
 from .export import push_trained_folder, save_model_folder
-from .heldout import HeldOutResult, evaluate_heldout, load_heldout_set
+from .heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 from .model_factory import build_model, build_processor
 from .options import TrainingOptions, build_parser, load_yaml_config, parse_training_options
 from .tracking import JsonlTracker, read_metrics
@@ -30,6 +30,7 @@ __all__ = [
     "build_processor",
     "build_validation_set",
     "evaluate_heldout",
+    "evaluate_lead_sets",
     "latest_checkpoint",
     "list_checkpoints",
     "load_heldout_set",

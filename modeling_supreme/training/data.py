@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..configuration_supreme import STANDARD_LEADS
 from ..dataset_builders.labels import is_multi_label, multi_hot_matrix, multi_label_names
 from ..entities import Vocabulary, build_vocabulary
 from ..evaluation import label_texts_for, load_label_descriptions
+from ..leads_supreme import select_lead_set
 from ..processing_supreme import SupremeProcessor
 from ..signal_storage import GAIN_COLUMN, decode_signals, row_signals
 from .options import TrainingOptions
@@ -37,7 +39,7 @@ REPORT_COLUMN = "report"
 LENGTH_COLUMN = "num_samples"
 # Columns the collator reads; the others are never decoded during training.
 COLLATED_COLUMNS = (
-    "ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_names", "lead_mask", ENTITIES_COLUMN, REPORT_COLUMN
+    "id", "ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_names", "lead_mask", ENTITIES_COLUMN, REPORT_COLUMN
 )
 # Columns read as numpy arrays (the rest as Python objects): the signal is never turned into lists.
 NUMPY_COLUMNS = ("ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_mask")
@@ -256,22 +258,35 @@ class SupremeCollator:
         vocabulary: when given, `labels` (B, L) multi-hot targets from each row's `entities`.
         uncertain_value: target of an entity stated as uncertain.
         with_reports: add `report_input_ids` / `report_attention_mask` (B, S_r) for the contrastive objective.
+        lead_set: a lead-set name (`leads_supreme.lead_set_leads`): every other lead is removed from the records
+            before the feature extractor sees them, as from a device recording only those leads (it then derives
+            the limb leads it can and zero-fills and masks the rest). A record lacking a lead of the set is refused.
     """
 
     processor: SupremeProcessor
     vocabulary: Optional[Vocabulary] = None
     uncertain_value: float = 1.0
     with_reports: bool = False
+    lead_set: Optional[str] = None
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """rows: dicts with `ecg` (12, T), `sampling_rate`, optional `lead_names`, `lead_mask` (12,), `entities`,
         `report` -> {"ecg_values", "lead_mask"[, "labels"][, "report_input_ids", "report_attention_mask"]}."""
         columns = signal_columns(rows)
-        batch = dict(ecg_features(self.processor.feature_extractor, columns))
+        if self.lead_set is None:
+            batch = dict(ecg_features(self.processor.feature_extractor, columns))
+        else:
+            signals, lead_names = self._reduced_to_lead_set(
+                stored_signals(columns), columns.get("lead_names"), columns.get("lead_mask"), rows
+            )
+            rates = [float(rate) for rate in columns["sampling_rate"]]
+            batch = dict(
+                self.processor.feature_extractor(signals, sampling_rate=rates, lead_names=lead_names, return_tensors="pt")
+            )
         if self.with_reports:
             reports = [str(row.get(REPORT_COLUMN) or "") for row in rows]
             batch.update(self.processor(reports=reports, return_tensors="pt"))
-        if "lead_mask" in columns:
+        if "lead_mask" in columns and self.lead_set is None:
             # Leads the source lacked were stored as zeros; the dataset's mask keeps them masked for the encoder.
             stored_mask = torch.as_tensor(np.asarray(columns["lead_mask"], dtype=bool))
             batch["lead_mask"] = batch["lead_mask"] & stored_mask
@@ -279,6 +294,22 @@ class SupremeCollator:
             targets = [self.vocabulary.multi_hot(row.get(ENTITIES_COLUMN) or [], self.uncertain_value) for row in rows]
             batch["labels"] = torch.from_numpy(np.stack(targets))
         return batch
+
+    def _reduced_to_lead_set(
+        self, signals: list[np.ndarray], lead_names: Optional[Sequence[Sequence[str]]], stored_mask: Any,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> tuple[list[np.ndarray], list[tuple[str, ...]]]:
+        """Each record (12, T_b) reduced to the rows of `lead_set` (k, T_b) and their k names. The stored lead mask
+        (12,) marks leads the source lacked; those count as missing, so a set needing them is refused."""
+        reduced, names = [], []
+        for index, signal in enumerate(signals):
+            row_names = lead_names[index] if lead_names is not None else STANDARD_LEADS
+            mask = None if stored_mask is None else np.asarray(stored_mask[index], dtype=bool)
+            source = f"record {rows[index].get('id', index)!r}" if "id" in rows[index] else f"row {index} of the batch"
+            signal, kept = select_lead_set(signal, row_names, self.lead_set, source, mask)
+            reduced.append(signal)
+            names.append(kept)
+        return reduced, names
 
 
 def signal_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import torch
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..evaluation.robustness import WordingResult, flatten_wordings, wording_results
+from ..leads_supreme import parse_lead_sets
 from ..processing_supreme import SupremeProcessor
 from .data import SupremeCollator, ValidationSet, ecg_batches, labelled_split, load_splits
 
@@ -67,10 +68,13 @@ def evaluate_heldout(
     labelled: ValidationSet,
     batch_size: int = 64,
     wordings: Optional[Mapping[str, Sequence[str]]] = None,
+    lead_set: Optional[str] = None,
 ) -> HeldOutResult:
     """Score every ECG of `labelled` against its label descriptions and compute AUROC per label and its mean; with
-    `wordings` ({label: [texts]}) also the AUROC of each label asked by each wording alone (same pass)."""
-    batches = ecg_batches(labelled.split, SupremeCollator(processor), range(len(labelled.targets)), batch_size)
+    `wordings` ({label: [texts]}) also the AUROC of each label asked by each wording alone (same pass); with
+    `lead_set` ("6", "II", ...) on the records reduced to that set's leads before the feature extractor."""
+    collator = SupremeCollator(processor, lead_set=lead_set)
+    batches = ecg_batches(labelled.split, collator, range(len(labelled.targets)), batch_size)
     pairs = flatten_wordings(wordings or {}, labelled.label_names)
     queries = [*labelled.label_texts, *(text for _, text in pairs)]
     all_scores = score_ecgs(model, processor, batches, queries, progress=False)
@@ -87,4 +91,20 @@ def evaluate_heldout(
     )
 
 
-__all__ = ["HeldOutResult", "evaluate_heldout", "load_heldout_set"]
+def evaluate_lead_sets(
+    model: torch.nn.Module,
+    processor: SupremeProcessor,
+    labelled: ValidationSet,
+    lead_sets: Sequence[str],
+    batch_size: int = 64,
+) -> dict[str, HeldOutResult]:
+    """`evaluate_heldout` once per lead set: {set name: its result}, in the order given.
+
+    Raises:
+        ValueError: an invalid lead set, or a record lacking one of a set's leads (naming the set and the record).
+    """
+    names = parse_lead_sets(list(lead_sets))
+    return {name: evaluate_heldout(model, processor, labelled, batch_size, lead_set=name) for name in names}
+
+
+__all__ = ["HeldOutResult", "evaluate_heldout", "evaluate_lead_sets", "load_heldout_set"]

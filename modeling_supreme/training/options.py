@@ -24,6 +24,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
+from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,15 @@ class TrainingOptions:
     val_descriptions: Optional[str] = _option(
         "JSON {task: {label: description}} replacing the package's label descriptions for validation"
     )
+    lead_dropout: float = _option(
+        "lead-set augmentation: the probability that a training ECG keeps only the leads of one set drawn from "
+        "--lead-sets (the others zeroed and masked, as for a record that lacks them); 0 turns it off", 0.0,
+    )
+    lead_sets: list[str] = _option(
+        "lead sets drawn by --lead-dropout: 12, 6 (limb leads), 4 (I, II, III, V2), 3 (I, II, V2), 2 (I, II), a lead "
+        "name (II) or leads joined by + (I+V2); separated by spaces or commas", list(DEFAULT_TRAINING_LEAD_SETS),
+        nargs="+",
+    )
     # -- model ------------------------------------------------------------------------------------------------------
     model_preset: str = _option(
         "named SupremeConfig bundle (configuration_supreme.MODEL_PRESETS); --model-config overrides its fields",
@@ -227,6 +237,12 @@ class TrainingOptions:
             raise ValueError(f"--num-epochs must be positive when --max-steps is 0, got {self.num_epochs}")
         if not 0 <= self.uncertain_value <= 1:
             raise ValueError(f"--uncertain-value must lie in [0, 1], got {self.uncertain_value}")
+        if not 0 <= self.lead_dropout <= 1:
+            raise ValueError(f"--lead-dropout must lie in [0, 1], got {self.lead_dropout}")
+        try:
+            self.lead_sets = parse_lead_sets(",".join(map(str, self.lead_sets)))
+        except ValueError as error:
+            raise ValueError(f"--lead-sets: {error}") from None
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,

@@ -53,6 +53,7 @@ from .data import (
 )
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
 from .label_texts import LabelTextSampler
+from .lead_sets import LeadSetSampler, check_normalization
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
 from .timing import StepTimer, data_bound_message
@@ -178,6 +179,11 @@ class SupremeTrainer:
         )
         self.ecg_collator = SupremeCollator(self.processor)
         self.train_loader = training_loader(train_split, self.collator, options)
+        self.lead_sampler = LeadSetSampler(tuple(options.lead_sets), options.lead_dropout, options.seed)
+        check_normalization(self.lead_sampler, self.processor.feature_extractor.normalization)
+        if self.lead_sampler.enabled:
+            logger.info("Lead-set augmentation: %.0f %% of ECGs reduced to one of %s", 100 * options.lead_dropout,
+                        list(self.lead_sampler.lead_sets))
 
     def _prepare_model(self) -> None:
         options = self.options
@@ -308,6 +314,8 @@ class SupremeTrainer:
     def _train_on_batch(self, batch: dict[str, torch.Tensor]) -> bool:
         """Forward, backward and (at accumulation boundaries) the optimiser step; True when a step was completed."""
         accelerator = self.accelerator
+        # Drawn from (seed, epoch, batch, process) like the label texts, so that a resumed run drops the same leads.
+        batch = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch, accelerator.process_index)
         with accelerator.accumulate(self.model):
             label_tokens = self._batch_label_inputs()
             label_inputs = self.label_cache.model_inputs(self.model, **label_tokens) if label_tokens else {}

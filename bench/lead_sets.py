@@ -1,0 +1,159 @@
+"""Zero-shot super-class AUROC by lead set, pre-trained with and without lead-set augmentation (issue 16).
+
+Pre-trains each variant on PTB-XL folds 1-8 of a built dataset (several seeds, every other setting from --config,
+the same steps and data), then asks each model zero-shot for the five PTB-XL super-classes on folds 9-10 with the
+records reduced to each lead set before the feature extractor (a device recording only those leads; the limb leads
+it can derive from I and II count as derived):
+
+- `none`:    the demo model (twelve leads in every training batch, the encoder sees the leads only);
+- `augment`: `--lead-dropout 0.5` over the default lead sets, and the lead mask as encoder input channels;
+- `dropout-only`: the same augmentation without the mask channels (what the mask input adds).
+
+Prints, per variant and lead set, the mean super-class AUROC (mean +/- std over seeds), the lowest super-class AUROC,
+the gap to twelve leads and the ratio augment / none; then the issue's targets checked on these figures. No model
+selection: each run keeps its last step (folds 9-10 are the evaluation).
+
+    python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
+    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
+        --out outputs/ptbxl-100-entities
+    python bench/lead_sets.py --dataset outputs/ptbxl-100-entities --out outputs/lead-sets --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from supreme_vs_clip import mean_and_std, run_options
+
+from modeling_supreme.evaluation import load_model_and_processor
+from modeling_supreme.leads_supreme import parse_lead_sets
+from modeling_supreme.training import evaluate_lead_sets, load_heldout_set, run_training
+
+# Variant -> the options and SupremeConfig fields it changes (the rest comes from --config).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "augment": {"lead_dropout": 0.5, "lead_mask_channels": True},
+    "dropout-only": {"lead_dropout": 0.5},
+}
+EVAL_LEAD_SETS = "12,6,4,3,2,II,I"
+# The issue's targets: the largest gap (AUROC points) of a lead set below twelve leads.
+TARGET_GAPS = {"6": 3.0, "2": 5.0, "II": 10.0}
+# The lowest acceptable super-class AUROC of any lead set, and the largest 12-lead cost of the augmentation.
+TARGET_FLOOR = 50.0
+TARGET_TWELVE_LEAD_COST = 1.0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="built PTB-XL dataset with an `entities` column")
+    parser.add_argument("--out", required=True, help="folder for the runs and results.json")
+    parser.add_argument("--config", default="configs/demo.yaml", help="training settings shared by every run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=["none", "augment"], choices=list(VARIANTS))
+    parser.add_argument("--lead-sets", default=EVAL_LEAD_SETS, help="lead sets evaluated, comma-separated")
+    parser.add_argument("--max-steps", type=int, help="override the config's steps")
+    parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"], help="held-out splits (folds 9-10)")
+    return parser.parse_args()
+
+
+def run_record(variant: str, seed: int, steps: int, seconds: float, results: dict[str, Any]) -> dict[str, Any]:
+    """One run's figures per lead set: mean super-class AUROC and the AUROC of each super-class."""
+    return {"variant": variant, "seed": seed, "steps": steps, "train_seconds": seconds,
+            "lead_sets": {name: {"mean_auroc": result.mean_auroc, "per_label": result.per_label_auroc}
+                          for name, result in results.items()}}
+
+
+def summarize(runs: list[dict[str, Any]], variants: list[str], lead_sets: list[str]) -> dict[str, Any]:
+    """Per variant and lead set: mean +/- std over seeds of the mean AUROC, per label the mean over seeds, and the
+    lowest of those label means."""
+    summary: dict[str, Any] = {}
+    for variant in variants:
+        chosen = [run for run in runs if run["variant"] == variant]
+        summary[variant] = {}
+        for lead_set in lead_sets:
+            labels = chosen[0]["lead_sets"][lead_set]["per_label"]
+            per_label = {label: statistics.fmean(run["lead_sets"][lead_set]["per_label"][label] for run in chosen)
+                         for label in labels if labels[label] is not None}
+            worst = min(per_label, key=per_label.get)
+            summary[variant][lead_set] = {
+                "mean_auroc": mean_and_std([run["lead_sets"][lead_set]["mean_auroc"] for run in chosen]),
+                "per_label": per_label, "worst_label": worst, "worst_auroc": per_label[worst],
+            }
+    return summary
+
+
+def target_checks(summary: dict[str, Any], variant: str, reference: str | None) -> list[tuple[str, bool, str]]:
+    """The issue's targets on the seed means of `variant`: (target, met, figures)."""
+    entry = summary[variant]
+    twelve = entry["12"]["mean_auroc"][0] if "12" in entry else None
+    checks = []
+    for lead_set, allowed in TARGET_GAPS.items():
+        if lead_set in entry and twelve is not None:
+            gap = twelve - entry[lead_set]["mean_auroc"][0]
+            checks.append((f"{lead_set} within {allowed:g} of 12", gap <= allowed, f"gap {gap:.1f}"))
+    lowest = min(entry.values(), key=lambda row: row["worst_auroc"])
+    lowest_set = next(name for name, row in entry.items() if row is lowest)
+    checks.append((f"every super-class >= {TARGET_FLOOR:g}", lowest["worst_auroc"] >= TARGET_FLOOR,
+                   f"lowest {lowest['worst_label']} {lowest['worst_auroc']:.1f} on {lowest_set}"))
+    if reference is not None and twelve is not None and "12" in summary[reference]:
+        cost = summary[reference]["12"]["mean_auroc"][0] - twelve
+        checks.append((f"12 leads at most {TARGET_TWELVE_LEAD_COST:g} below {reference}",
+                       cost <= TARGET_TWELVE_LEAD_COST,
+                       f"{twelve:.1f} vs {summary[reference]['12']['mean_auroc'][0]:.1f}"))
+    return checks
+
+
+def print_table(summary: dict[str, Any], lead_sets: list[str], seeds: list[int], n_ecgs: int) -> None:
+    print(f"\nZero-shot super-class AUROC on PTB-XL folds 9-10 ({n_ecgs} ECGs) by lead set, mean over seeds {seeds}:")
+    reference = "none" if "none" in summary else None
+    print("variant       leads  mean AUROC (+/- seeds)  gap to 12  lowest class    ratio to none")
+    for variant, entry in summary.items():
+        twelve = entry["12"]["mean_auroc"][0] if "12" in entry else None
+        for lead_set in lead_sets:
+            row = entry[lead_set]
+            mean, std = row["mean_auroc"]
+            gap = f"{twelve - mean:9.1f}" if twelve is not None else "        -"
+            ratio = (f"{mean / summary[reference][lead_set]['mean_auroc'][0]:.3f}"
+                     if reference and reference != variant else "-")
+            print(f"{variant:13s} {lead_set:5s}  {mean:6.1f} (+/- {std:4.1f})       {gap}  "
+                  f"{row['worst_label']:5s} {row['worst_auroc']:5.1f}     {ratio}")
+    for variant in summary:
+        for target, met, figures in target_checks(summary, variant, reference if reference != variant else None):
+            print(f"target [{variant}] {target}: {'met' if met else 'NOT met'} ({figures})")
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    lead_sets = parse_lead_sets(args.lead_sets)
+    heldout = load_heldout_set(args.dataset, args.eval_splits)
+    runs = []
+    for variant in args.variants:
+        for seed in args.seeds:
+            options = run_options(args, variant, seed, VARIANTS)
+            started = time.perf_counter()
+            result = run_training(options)
+            seconds = time.perf_counter() - started
+            model, processor = load_model_and_processor(result.output_dir)
+            runs.append(run_record(variant, seed, result.global_step, seconds,
+                                   evaluate_lead_sets(model, processor, heldout, lead_sets)))
+            figures = "  ".join(f"{name} {entry['mean_auroc']:.1f}" for name, entry in runs[-1]["lead_sets"].items())
+            print(f"{variant:13s} seed {seed}: mean AUROC by lead set: {figures}  [{seconds:.0f} s]", flush=True)
+    summary = summarize(runs, args.variants, lead_sets)
+    print_table(summary, lead_sets, args.seeds, int(heldout.targets.shape[0]))
+    results = {"config": args.config, "variants": {name: VARIANTS[name] for name in args.variants},
+               "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]), "lead_sets": lead_sets,
+               "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "runs": runs, "summary": summary}
+    path = Path(args.out) / "results.json"
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
