@@ -84,7 +84,7 @@ def test_malformed_rows_are_rejected_with_id_and_reason(tmp_path) -> None:
     reasons = {rejected.ecg_id: rejected.reason for rejected in rows.rejected}
     assert set(reasons) == {"2", "3", "4", "5", "6", "1"}
     assert "unreadable scp_codes" in reasons["2"] and "not a mapping" in reasons["3"]
-    assert "non-numeric likelihood" in reasons["4"] and "missing" in reasons["5"]
+    assert "likelihood that is not a number" in reasons["4"] and "missing" in reasons["5"]
     assert "strat_fold" in reasons["6"] and "already read" in reasons["1"]
     with pytest.raises(FileNotFoundError, match="ptbxl_database.csv"):
         read_ptbxl_reports([tmp_path / "nowhere"])

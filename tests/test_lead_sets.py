@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from modeling_supreme import SupremeFeatureExtractor, SupremeModel
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
+from modeling_supreme.evaluation import load_model_and_processor
 from modeling_supreme.leads_supreme import (
     DEFAULT_TRAINING_LEAD_SETS,
     lead_set_leads,
@@ -28,7 +29,6 @@ from modeling_supreme.training import (
     evaluate_lead_sets,
     list_checkpoints,
     load_heldout_set,
-    load_model_folder,
     run_training,
 )
 from modeling_supreme.training.data import formatted_for_collation, load_splits
@@ -204,7 +204,7 @@ def test_resumed_run_draws_the_same_lead_sets(training_dataset, tiny_text_encode
     assert all(torch.equal(reference[key], resumed[key]) for key in reference)
     without = run_training(tiny_options(training_dataset, tmp_path / "without", tiny_text_encoder_dir,
                                         **{**settings, "lead_dropout": 0.0}))
-    other = load_file(without.output_dir / "checkpoints" / "checkpoint-6" / "model.safetensors")
+    other = load_file(without.run_dir / "checkpoints" / "checkpoint-6" / "model.safetensors")
     assert not all(torch.equal(reference[key], other[key]) for key in reference)  # the augmentation did something
 
 
@@ -266,7 +266,7 @@ def test_collator_removes_leads_before_the_feature_extractor(training_dataset, t
 
 
 def test_heldout_auroc_by_lead_set(tiny_checkpoint, training_dataset):
-    model, processor = load_model_folder(tiny_checkpoint)
+    model, processor = load_model_and_processor(tiny_checkpoint)
     heldout = load_heldout_set(str(training_dataset))
     results = evaluate_lead_sets(model, processor, heldout, ["12", "6", "II"])
     assert list(results) == ["12", "6", "II"]
