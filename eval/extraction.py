@@ -35,7 +35,14 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from modeling_supreme.entities import Entity, Lexicon, LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
+from modeling_supreme.entities import (
+    Entity,
+    Lexicon,
+    LexiconExtractor,
+    entities_to_dicts,
+    entities_to_scp_codes,
+    score_extraction,
+)
 from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
 from modeling_supreme.entities.evaluation import (
     GoldReports,

@@ -15,7 +15,6 @@ from safetensors.torch import load_file, save_file
 
 from modeling_supreme import SupremeModel
 from modeling_supreme.modeling_supreme import gather_across_processes
-
 from tests.tiny_models import tiny_config
 
 WORLD_SIZE = 2

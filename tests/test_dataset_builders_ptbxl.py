@@ -13,7 +13,6 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.dataset_builders import BuildSettings, SignalReader

@@ -21,8 +21,8 @@ from modeling_supreme.entities.evaluation import (
     unread_reason,
     weak_codes,
 )
-
 from tests.sample_data import DATA_DIR, PTBXL_DIR
+
 from .test_entities_scripts import run_script
 
 REPORTS_DIR = DATA_DIR / "ptbxl-reports"

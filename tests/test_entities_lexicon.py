@@ -6,10 +6,9 @@ from __future__ import annotations
 from importlib import resources
 
 import pandas as pd
-
-from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
 import pytest
 
+from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
 from modeling_supreme.entities import (
     CATEGORIES,
     Entity,
@@ -20,7 +19,6 @@ from modeling_supreme.entities import (
     entities_to_scp_codes,
     validate_answer,
 )
-
 from tests.sample_data import PTBXL_DIR
 
 

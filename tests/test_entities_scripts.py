@@ -12,10 +12,21 @@ import pandas as pd
 import pytest
 
 from modeling_supreme.dataset_builders.ptbxl import parse_scp_codes
-from modeling_supreme.entities import Entity, LexiconExtractor, entities_to_dicts, entities_to_scp_codes, score_extraction
-from modeling_supreme.entities.evaluation import learned_mapping_predictions, report_language, scores_by_group, statement_agreement
-
+from modeling_supreme.entities import (
+    Entity,
+    LexiconExtractor,
+    entities_to_dicts,
+    entities_to_scp_codes,
+    score_extraction,
+)
+from modeling_supreme.entities.evaluation import (
+    learned_mapping_predictions,
+    report_language,
+    scores_by_group,
+    statement_agreement,
+)
 from tests.sample_data import PTBXL_DIR, REPO_ROOT
+
 from .test_entities_llm import VALID, ScriptedServer
 
 

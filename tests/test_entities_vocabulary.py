@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from modeling_supreme.entities import Entity, LexiconExtractor, Vocabulary, build_vocabulary, entities_to_multi_hot
-
 from tests.sample_data import PTBXL_DIR
 
 

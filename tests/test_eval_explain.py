@@ -11,7 +11,6 @@ from transformers import pipeline
 
 from modeling_supreme import read_ecg
 from modeling_supreme.evaluation.explain import attention_per_sample, explain, plot_explanation
-
 from tests.sample_data import REPO_ROOT, ptbxl_record
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -20,7 +20,6 @@ from modeling_supreme.evaluation.linear_probe import (
     training_subset,
 )
 from modeling_supreme.evaluation.records import PtbxlFolder, TaskInputs
-
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR
 
 FAST = ProbeSettings(epochs=40, eval_every=5, weight_decays=(0.0, 1e-2))

@@ -8,7 +8,6 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from modeling_supreme.evaluation import auroc_per_label, bootstrap_ci, mean_auroc
-from modeling_supreme.evaluation.zero_shot import macro_auroc
 from modeling_supreme.evaluation.metrics import (
     average_precision_per_label,
     choose_f1_thresholds,
@@ -16,6 +15,7 @@ from modeling_supreme.evaluation.metrics import (
     metric_path,
     roc_auc_per_label,
 )
+from modeling_supreme.evaluation.zero_shot import macro_auroc
 
 
 def random_problem(records: int = 300, labels: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

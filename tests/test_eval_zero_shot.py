@@ -20,7 +20,6 @@ from modeling_supreme.evaluation import (
     score_ecgs,
 )
 from modeling_supreme.evaluation.benchmark import exact_code_targets
-
 from tests.sample_data import SPLITS_DIR, ptbxl_record
 
 LABEL_TEXTS = ["normal ecg", "myocardial infarction", "left bundle branch block"]

@@ -8,7 +8,6 @@ import torch
 
 from modeling_supreme import SupremeModel
 from modeling_supreme.modeling_supreme import LabelEmbeddingCache, text_weights_version
-
 from tests.tiny_models import tiny_config
 
 

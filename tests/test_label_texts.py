@@ -18,7 +18,6 @@ from modeling_supreme.entities.lexicon import readable_forms
 from modeling_supreme.evaluation import TASKS, label_texts_for, load_label_descriptions, load_task_table, score_ecgs
 from modeling_supreme.evaluation.robustness import load_paraphrases, wording_results
 from modeling_supreme.training.label_texts import LabelTextSampler
-
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 

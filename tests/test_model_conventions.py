@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from modeling_supreme import SupremeConfig, SupremeModel
-
 from tests.tiny_models import TINY_ECG_ENCODERS, tiny_config
 
 ENCODERS = ["resnet", "vit"]

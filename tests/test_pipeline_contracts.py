@@ -10,11 +10,9 @@ from transformers import pipeline
 
 from modeling_supreme import SupremeModel, read_ecg
 from modeling_supreme.modeling_supreme import expand_label_prompts, mean_logits_per_label
-
-from tests.tiny_models import tiny_config
-
 from tests.dataset_builders_helpers import copy_ptbxl_subset
 from tests.sample_data import ptbxl_record
+from tests.tiny_models import tiny_config
 
 LABELS = ["normal ecg", "myocardial infarction", "left bundle branch block", "atrial fibrillation"]
 

@@ -11,8 +11,8 @@ import torch
 from huggingface_hub import ModelCard
 
 from modeling_supreme.dataset_builders.hub import push_dataset_folder
-from modeling_supreme.publishing import CARD_FILE, push_model_folder
 from modeling_supreme.pickle_files import find_pickle_files, is_pickle_file
+from modeling_supreme.publishing import CARD_FILE, push_model_folder
 from tests.sample_data import REPO_ROOT
 
 _SPEC = importlib.util.spec_from_file_location("publish_cli", REPO_ROOT / "eval" / "publish.py")

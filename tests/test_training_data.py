@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from modeling_supreme import SupremeFeatureExtractor, SupremeProcessor
+from modeling_supreme.dataset_builders.labels import multi_hot_matrix, multi_label_names
 from modeling_supreme.entities import Vocabulary, build_vocabulary
 from modeling_supreme.evaluation import load_label_descriptions
 from modeling_supreme.signal_storage import decode_signals
@@ -20,7 +21,6 @@ from modeling_supreme.training import (
     build_validation_set,
     resolve_vocabulary,
 )
-from modeling_supreme.dataset_builders.labels import multi_hot_matrix, multi_label_names
 from modeling_supreme.training.data import formatted_for_collation, load_splits
 from tests.tiny_models import TINY_ECG_ENCODERS
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import ctypes
+import dataclasses
 import itertools
 import logging
 import os
@@ -38,10 +38,10 @@ from datasets import Features, SplitInfo
 from tqdm.auto import tqdm
 
 from ..configuration_supreme import STANDARD_LEADS
+from ..signal_storage import DEFAULT_SIGNAL_DTYPE, storage_note
 from .card import DEFAULT_CONFIG, DatasetDescription, write_dataset_card
 from .progress import PROGRESS_FILE, REJECTS_FILE, ProgressManifest, RejectLog
 from .shards import ShardWriter
-from ..signal_storage import DEFAULT_SIGNAL_DTYPE, storage_note
 from .signals import SignalArrays, SignalReader, signal_features
 from .tasks import RECORD_ERRORS, RecordRejected, RecordTask, Rejection, StreamItem
 

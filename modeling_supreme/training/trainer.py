@@ -39,7 +39,6 @@ from .checkpointing import (
     resolve_resume_path,
     save_training_state,
 )
-from .run_state import Stateful
 from .data import (
     SupremeCollator,
     ValidationSet,
@@ -56,6 +55,7 @@ from .label_texts import LabelTextSampler
 from .lead_sets import LeadSetSampler, check_normalization
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
+from .run_state import Stateful
 from .timing import StepTimer, data_bound_message
 from .tracking import make_trackers
 
