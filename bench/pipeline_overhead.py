@@ -8,7 +8,8 @@ Rows (ECGs per second, and the ratio to the bare forward measured in the same ru
   pipeline, records  : `pipeline(list_of_record_paths, ...)`: WFDB reading and full preprocessing included
 
 Runs are interleaved (bare, arrays, records, bare, ...) and the best of `--repeats` is kept, so that load from
-other processes affects all rows alike. Usage: python bench/pipeline_overhead.py [--model standard|small] [--batch-size 8]
+other processes affects all rows alike. Usage: python bench/pipeline_overhead.py [--model standard|small]
+[--batch-size 8]
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ LABELS = ["normal ecg", "myocardial infarction", "ST/T change", "conduction dist
 def build_checkpoint(folder: Path, preset: str) -> None:
     """A randomly initialised model of the requested size with the packaged MiniLM tokenizer (speed only)."""
     config = SupremeConfig() if preset == "standard" else SupremeConfig(ecg_encoder="resnet1d_small")
-    processor = SupremeProcessor.from_text_pretrained(sampling_rate=config.sampling_rate, num_samples=config.num_samples)
+    processor = SupremeProcessor.from_text_pretrained(
+        sampling_rate=config.sampling_rate, num_samples=config.num_samples
+    )
     SupremeModel(config).save_pretrained(folder)
     processor.save_pretrained(folder)
 
@@ -90,7 +93,8 @@ def main() -> None:
 
     bare_rate = n / min(rows["bare forward"][1])
     print(f"model={args.model} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters), {n} real "
-          f"500 Hz PTB-XL records, batch_size={args.batch_size}, {len(LABELS)} labels, torch threads={torch.get_num_threads()}")
+          f"500 Hz PTB-XL records, batch_size={args.batch_size}, {len(LABELS)} labels, "
+          f"torch threads={torch.get_num_threads()}")
     print(f"{'path':42s} {'ECG/s':>8s} {'ratio to bare':>14s}")
     for name, (_, durations) in rows.items():
         rate = n / min(durations)

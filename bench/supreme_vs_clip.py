@@ -99,7 +99,9 @@ def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any)
                "spread": result.spread, "mean_over_wordings": result.mean, "wordings": result.auroc}
         for name, result in scores.wordings.items()
     }
-    wording_means = [entry["mean_over_wordings"] for entry in per_label.values() if entry["mean_over_wordings"] is not None]
+    wording_means = [
+        entry["mean_over_wordings"] for entry in per_label.values() if entry["mean_over_wordings"] is not None
+    ]
     return {"variant": variant, "seed": seed, "steps": steps, "train_seconds": seconds, "mean_auroc": scores.mean_auroc,
             "mean_auroc_over_wordings": statistics.fmean(wording_means), "per_label": per_label}
 

@@ -1,6 +1,7 @@
 r"""Add an `entities` column (list of {name, category, status}) to a dataset folder built by datasets_scripts/.
 
-    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --num-proc 2 --out outputs/ptbxl-100-entities
+    python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon --num-proc 2 \
+        --out outputs/ptbxl-100-entities
     python datasets_scripts/extract_entities.py --dataset outputs/mimic-iv-ecg --extractor llm --backend openai \
         --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct --workers 16 --out outputs/mimic-entities
 
@@ -20,7 +21,9 @@ from modeling_supreme.entities.cli import add_extractor_arguments, extractor_fro
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, help="dataset folder (Parquet shards + README.md) with a `report` column")
+    parser.add_argument(
+        "--dataset", required=True, help="dataset folder (Parquet shards + README.md) with a `report` column"
+    )
     parser.add_argument("--out", required=True, help="output dataset folder")
     parser.add_argument("--num-proc", type=int, default=1, help="processes for the lexicon extractor")
     parser.add_argument("--shard-size", type=int, default=1000, help="rows per output Parquet shard")

@@ -236,7 +236,9 @@ def main() -> None:
             "reports_without_entities": unread,
         }
         if reference is not None:
-            values["learned_reference"] = {key: value for key, value in reference.as_dict().items() if key != "per_code"}
+            values["learned_reference"] = {
+                key: value for key, value in reference.as_dict().items() if key != "per_code"
+            }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
 

@@ -155,7 +155,11 @@ def format_summary(report: DemoReport) -> str:
     ]
     for name, text in zip(heldout.label_names, heldout.label_texts):
         wording = heldout.wordings.get(name)
-        worst = f"   worst of {len(wording.auroc)} wordings {_shown(wording.worst)} (\"{wording.worst_wording}\")" if wording else ""
+        worst = (
+            f"   worst of {len(wording.auroc)} wordings {_shown(wording.worst)} (\"{wording.worst_wording}\")"
+            if wording
+            else ""
+        )
         lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}   query: \"{text}\"{worst}")
     lines.append(f"    mean  AUROC {heldout.mean_auroc:5.1f}   (50 = chance)")
     if report.lead_sets:

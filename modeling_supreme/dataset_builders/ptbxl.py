@@ -2,8 +2,8 @@
 
 Splits follow the recommended stratified folds: train = `strat_fold` 1-8, validation = 9, test = 10.
 Label columns are multi-label `Sequence(ClassLabel)` columns (the present labels' indices; names in `ds.features`;
-`dataset_builders.labels.multi_hot_matrix` gives the (N, L) matrix) derived from `scp_statements.csv`, as in the PTB-XL benchmark
-(Strodthoff et al., 2021) and the zero-shot tables of MERL / SuPreME: every statement listed in a record's
+`dataset_builders.labels.multi_hot_matrix` gives the (N, L) matrix) derived from `scp_statements.csv`, as in the PTB-XL
+benchmark (Strodthoff et al., 2021) and the zero-shot tables of MERL / SuPreME: every statement listed in a record's
 `scp_codes` counts, whatever its likelihood;
 
 - `super_class`: `diagnostic_class` of the diagnostic statements (NORM, MI, STTC, CD, HYP);

@@ -86,7 +86,9 @@ def add_entities(
         raise ValueError(f"{dataset_dir}: not a loadable dataset folder ({error})") from error
     for name, split in splits.items():
         if REPORT_COLUMN not in split.column_names:
-            raise ValueError(f"{dataset_dir}: split {name!r} has no {REPORT_COLUMN!r} column (columns: {split.column_names})")
+            raise ValueError(
+                f"{dataset_dir}: split {name!r} has no {REPORT_COLUMN!r} column (columns: {split.column_names})"
+            )
         if ENTITIES_COLUMN in split.column_names:
             splits[name] = split.remove_columns(ENTITIES_COLUMN)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,15 +99,22 @@ def add_entities(
     else:
         annotated = {
             name: split.map(
-                partial(_lexicon_batch, extractor=extractor), input_columns=[REPORT_COLUMN], batched=True, batch_size=256,
-                num_proc=num_proc if num_proc > 1 else None, features=Features({**split.features, ENTITIES_COLUMN: entities_feature()}),
+                partial(_lexicon_batch, extractor=extractor),
+                input_columns=[REPORT_COLUMN],
+                batched=True,
+                batch_size=256,
+                num_proc=num_proc if num_proc > 1 else None,
+                features=Features({**split.features, ENTITIES_COLUMN: entities_feature()}),
                 desc=f"Lexicon extraction ({name})",
             )
             for name, split in splits.items()
         }
     for name, split in annotated.items():
         empty = [index for index, report in enumerate(split[REPORT_COLUMN]) if not (report and report.strip())]
-        failures.extend({"split": name, "id": _row_id(split, index), "report": split[index][REPORT_COLUMN], "error": "empty report"} for index in empty)
+        failures.extend(
+            {"split": name, "id": _row_id(split, index), "report": split[index][REPORT_COLUMN], "error": "empty report"}
+            for index in empty
+        )
         summary.empty_reports += len(empty)
         summary.rows[name] = len(split)
         summary.rows_with_entities += sum(1 for entities in split[ENTITIES_COLUMN] if entities)
@@ -114,9 +123,15 @@ def add_entities(
     return summary
 
 
-def _annotate_with_llm(splits: Any, extractor: LLMExtractor, failures: list[dict[str, Any]], summary: AnnotationSummary) -> dict[str, Any]:
+def _annotate_with_llm(
+    splits: Any, extractor: LLMExtractor, failures: list[dict[str, Any]], summary: AnnotationSummary
+) -> dict[str, Any]:
     """Every distinct report of every split through the LLM once, then the column from that table."""
-    reports = list(dict.fromkeys(report for split in splits.values() for report in split[REPORT_COLUMN] if report and report.strip()))
+    reports = list(
+        dict.fromkeys(
+            report for split in splits.values() for report in split[REPORT_COLUMN] if report and report.strip()
+        )
+    )
     answers = dict(zip(reports, extractor.extract_batch(reports)))
     summary.llm_stats = extractor.last_stats.summary()
     failed = {failure.report: failure for failure in extractor.last_stats.failures}
@@ -177,7 +192,11 @@ def _write_folder(splits: dict[str, Any], source: Path, out_dir: Path, shard_siz
         ),
         license=metadata.get("license"),
         tags=tuple(metadata.get("tags") or ("ecg", "medical", "time-series")),
-        extra_metadata={key: value for key, value in metadata.items() if key not in {"configs", "dataset_info", "pretty_name", "license", "tags"}},
+        extra_metadata={
+            key: value
+            for key, value in metadata.items()
+            if key not in {"configs", "dataset_info", "pretty_name", "license", "tags"}
+        },
     )
     features = next(iter(splits.values())).features
     write_dataset_card(out_dir, description, features, infos)

@@ -77,7 +77,8 @@ class AnswerCache:
     def get(self, key: str) -> Optional[CachedAnswer]:
         with self._lock:
             row = self._connection.execute(
-                "SELECT key, report, prompt_version, model, ok, entities, raw_answer, error, attempts FROM answers WHERE key = ?",
+                "SELECT key, report, prompt_version, model, ok, entities, raw_answer, error, attempts "
+                "FROM answers WHERE key = ?",
                 (key,),
             ).fetchone()
         return None if row is None else _row_to_answer(row)

@@ -13,25 +13,41 @@ from .llm import LLMExtractor
 
 def add_extractor_arguments(parser: argparse.ArgumentParser, default_cache: Optional[str] = None) -> None:
     """--extractor lexicon|llm and the LLM backend options."""
-    parser.add_argument("--extractor", choices=("lexicon", "llm"), default="lexicon", help="entity extractor (default: lexicon)")
+    parser.add_argument(
+        "--extractor", choices=("lexicon", "llm"), default="lexicon", help="entity extractor (default: lexicon)"
+    )
     parser.add_argument("--languages", nargs="+", choices=LANGUAGES, default=list(LANGUAGES), help="lexicon languages")
     llm = parser.add_argument_group("LLM extractor")
-    llm.add_argument("--backend", choices=("openai", "transformers"), default="openai", help="where the chat model runs")
+    llm.add_argument(
+        "--backend", choices=("openai", "transformers"), default="openai", help="where the chat model runs"
+    )
     llm.add_argument("--model", help="model name at the endpoint (openai) or a local folder / Hub id (transformers)")
-    llm.add_argument("--base-url", default="http://localhost:8000/v1", help="OpenAI-compatible API root (vLLM, TGI, llama.cpp, Ollama)")
+    llm.add_argument(
+        "--base-url",
+        default="http://localhost:8000/v1",
+        help="OpenAI-compatible API root (vLLM, TGI, llama.cpp, Ollama)",
+    )
     llm.add_argument("--api-key", default=None, help="Bearer token for the endpoint, if it needs one")
     llm.add_argument("--workers", type=int, default=8, help="concurrent requests (openai)")
     llm.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
-    llm.add_argument("--max-retries", type=int, default=4, help="retries of HTTP errors and timeouts, with exponential backoff")
+    llm.add_argument(
+        "--max-retries", type=int, default=4, help="retries of HTTP errors and timeouts, with exponential backoff"
+    )
     llm.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
-    llm.add_argument("--max-attempts", type=int, default=3, help="answers tried per report before it is recorded as a failure")
+    llm.add_argument(
+        "--max-attempts", type=int, default=3, help="answers tried per report before it is recorded as a failure"
+    )
     llm.add_argument("--max-new-tokens", type=int, default=512, help="answer length limit")
-    llm.add_argument("--no-constrained", action="store_true", help="transformers: plain generation without lm-format-enforcer")
+    llm.add_argument(
+        "--no-constrained", action="store_true", help="transformers: plain generation without lm-format-enforcer"
+    )
     llm.add_argument("--cache", default=default_cache, help="SQLite answer cache (resume, no repeated calls)")
     llm.add_argument("--retry-failures", action="store_true", help="ask again for reports whose failure is cached")
 
 
-def extractor_from_args(args: argparse.Namespace, cache: "str | Path | None" = None) -> "LexiconExtractor | LLMExtractor":
+def extractor_from_args(
+    args: argparse.Namespace, cache: "str | Path | None" = None
+) -> "LexiconExtractor | LLMExtractor":
     """The extractor the options describe; `cache` is used when --cache is not given."""
     if args.extractor == "lexicon":
         return LexiconExtractor(languages=tuple(args.languages))
@@ -45,8 +61,12 @@ def extractor_from_args(args: argparse.Namespace, cache: "str | Path | None" = N
             max_workers=args.workers, response_format=args.response_format, max_tokens=args.max_new_tokens,
         )
     else:
-        backend = TransformersBackend(args.model, max_new_tokens=args.max_new_tokens, constrained=False if args.no_constrained else "auto")
-    return LLMExtractor(backend, cache=args.cache or cache, max_attempts=args.max_attempts, retry_failures=args.retry_failures)
+        backend = TransformersBackend(
+            args.model, max_new_tokens=args.max_new_tokens, constrained=False if args.no_constrained else "auto"
+        )
+    return LLMExtractor(
+        backend, cache=args.cache or cache, max_attempts=args.max_attempts, retry_failures=args.retry_failures
+    )
 
 
 __all__ = ["add_extractor_arguments", "extractor_from_args"]
