@@ -261,7 +261,9 @@ def _read_row(row: Any, source: str, wanted: Optional[set[int]], seen: dict[int,
     return None
 
 
-def scores_by_group(predicted: Sequence[set[str]], gold: Sequence[set[str]], groups: Sequence[str]) -> dict[str, ExtractionScores]:
+def scores_by_group(
+    predicted: Sequence[set[str]], gold: Sequence[set[str]], groups: Sequence[str]
+) -> dict[str, ExtractionScores]:
     """`score_extraction` on each group of records (e.g. report languages), in order of first appearance."""
     if not len(predicted) == len(gold) == len(groups):
         raise ValueError(f"{len(predicted)} predictions, {len(gold)} gold records and {len(groups)} group names.")
@@ -269,7 +271,8 @@ def scores_by_group(predicted: Sequence[set[str]], gold: Sequence[set[str]], gro
     for index, group in enumerate(groups):
         members.setdefault(group, []).append(index)
     return {
-        group: score_extraction([predicted[i] for i in indices], [gold[i] for i in indices]) for group, indices in members.items()
+        group: score_extraction([predicted[i] for i in indices], [gold[i] for i in indices])
+        for group, indices in members.items()
     }
 
 
@@ -314,7 +317,9 @@ def statement_agreement(
                 row = counts.setdefault((name, group, code), [0, 0])
                 row[0] += 1
                 row[1] += code in gold_codes
-    rows = [StatementAgreement(name, group, code, stated, coded) for (name, group, code), (stated, coded) in counts.items()]
+    rows = [
+        StatementAgreement(name, group, code, stated, coded) for (name, group, code), (stated, coded) in counts.items()
+    ]
     return sorted(rows, key=lambda row: (-(row.stated - row.coded), row.entity, row.group, row.code))
 
 
@@ -326,11 +331,15 @@ def format_scores(scores: ExtractionScores, title: str = "", descriptions: Optio
         f"micro precision {scores.micro_precision:.4f}  micro recall {scores.micro_recall:.4f}  "
         f"micro F1 {scores.micro_f1:.4f}  macro F1 {scores.macro_f1:.4f}"
     )
-    lines.append(f"{'code':<8} {'support':>7} {'tp':>5} {'fp':>5} {'fn':>5} {'precision':>9} {'recall':>7} {'f1':>6}  description")
+    lines.append(
+        f"{'code':<8} {'support':>7} {'tp':>5} {'fp':>5} {'fn':>5} "
+        f"{'precision':>9} {'recall':>7} {'f1':>6}  description"
+    )
     for code, score in sorted(scores.per_code.items(), key=lambda item: (-item[1].support, item[0])):
         description = (descriptions or {}).get(code, "")
         lines.append(
-            f"{code:<8} {score.support:>7} {score.true_positives:>5} {score.false_positives:>5} {score.false_negatives:>5} "
+            f"{code:<8} {score.support:>7} {score.true_positives:>5} {score.false_positives:>5} "
+            f"{score.false_negatives:>5} "
             f"{score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f}  {description}"
         )
     return "\n".join(lines)
@@ -371,7 +380,9 @@ def learned_mapping_predictions(
         raise ValueError(f"{len(entities_per_record)} entity lists, {len(gold)} gold records and {len(folds)} folds.")
     pairs = [{(entity.name, entity.status) for entity in map(as_entity, entities)} for entities in entities_per_record]
     if table_codes is not None:
-        pairs = [record_pairs | {(code, "table code") for code in codes_} for record_pairs, codes_ in zip(pairs, table_codes)]
+        pairs = [
+            record_pairs | {(code, "table code") for code in codes_} for record_pairs, codes_ in zip(pairs, table_codes)
+        ]
     if groups is not None:
         pairs = [record_pairs | {(group, "group")} for record_pairs, group in zip(pairs, groups)]
     features = _indicator_features(pairs)
@@ -401,7 +412,9 @@ def _indicator_features(pairs: Sequence[set[tuple[str, str]]]) -> "torch.Tensor"
     return features
 
 
-def _fit_logistic_regression(features: "torch.Tensor", targets: "torch.Tensor", l2: float, steps: int) -> "torch.Tensor":
+def _fit_logistic_regression(
+    features: "torch.Tensor", targets: "torch.Tensor", l2: float, steps: int
+) -> "torch.Tensor":
     """(features, codes) weights of independent per-code logistic regressions; the bias row is not penalised."""
     import torch
 
@@ -410,7 +423,11 @@ def _fit_logistic_regression(features: "torch.Tensor", targets: "torch.Tensor", 
 
     def loss() -> torch.Tensor:
         optimizer.zero_grad()
-        data = torch.nn.functional.binary_cross_entropy_with_logits(features @ weights, targets, reduction="none").sum(1).mean()
+        data = (
+            torch.nn.functional.binary_cross_entropy_with_logits(features @ weights, targets, reduction="none")
+            .sum(1)
+            .mean()
+        )
         value = data + l2 * weights[:-1].pow(2).sum()
         value.backward()
         return value

@@ -33,7 +33,10 @@ class PromptTemplate:
     retry: str
 
     def messages(self, report: str) -> list[dict[str, str]]:
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user.format(report=report)}]
+        return [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.user.format(report=report)},
+        ]
 
     def retry_messages(self, report: str, answer: str, error: str) -> list[dict[str, str]]:
         """The conversation after an invalid answer: the answer, then what was wrong with it."""
@@ -128,7 +131,9 @@ class LLMExtractor:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.backend = backend
-        self.cache = cache if isinstance(cache, AnswerCache) else AnswerCache(cache if cache is not None else ":memory:")
+        self.cache = (
+            cache if isinstance(cache, AnswerCache) else AnswerCache(cache if cache is not None else ":memory:")
+        )
         self.prompt = prompt
         self.max_attempts = max_attempts
         self.max_workers = max_workers or getattr(backend, "max_workers", 1)
@@ -206,11 +211,17 @@ class LLMExtractor:
                 entities = validate_answer(raw)
             except EntityValidationError as invalid:
                 error = str(invalid)
-                logger.debug("Invalid answer (attempt %d/%d) for %r: %s", attempt, self.max_attempts, report[:80], error)
+                logger.debug(
+                    "Invalid answer (attempt %d/%d) for %r: %s", attempt, self.max_attempts, report[:80], error
+                )
                 messages = self.prompt.retry_messages(report, raw, error)
                 continue
-            return CachedAnswer(self.key(report), report, self.prompt.version, self.model_id, True, tuple(entities), raw, None, attempt)
-        return CachedAnswer(self.key(report), report, self.prompt.version, self.model_id, False, (), raw, error, self.max_attempts)
+            return CachedAnswer(
+                self.key(report), report, self.prompt.version, self.model_id, True, tuple(entities), raw, None, attempt
+            )
+        return CachedAnswer(
+            self.key(report), report, self.prompt.version, self.model_id, False, (), raw, error, self.max_attempts
+        )
 
     @staticmethod
     def _entities_of(answer: CachedAnswer, stats: ExtractionStats) -> list[Entity]:
@@ -218,7 +229,9 @@ class LLMExtractor:
             stats.answered += 1
             return list(answer.entities)
         stats.failures.append(
-            ExtractionFailure(report=answer.report, error=answer.error or "", raw_answer=answer.raw_answer, attempts=answer.attempts)
+            ExtractionFailure(
+                report=answer.report, error=answer.error or "", raw_answer=answer.raw_answer, attempts=answer.attempts
+            )
         )
         return []
 

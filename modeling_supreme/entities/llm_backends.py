@@ -87,7 +87,10 @@ class OpenAIBackend:
             "max_tokens": self.max_tokens,
         }
         if self.response_format == "json_schema":
-            payload["response_format"] = {"type": "json_schema", "json_schema": {"name": "ecg_entities", "schema": schema, "strict": True}}
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "ecg_entities", "schema": schema, "strict": True},
+            }
         elif self.response_format == "json_object":
             payload["response_format"] = {"type": "json_object"}
         return payload
@@ -110,7 +113,9 @@ class OpenAIBackend:
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 continue
             if response.status_code >= 400:
-                raise BackendError(f"{self.url} refused the request: HTTP {response.status_code}: {response.text[:500]}")
+                raise BackendError(
+                    f"{self.url} refused the request: HTTP {response.status_code}: {response.text[:500]}"
+                )
             try:
                 return str(response.json()["choices"][0]["message"]["content"])
             except (ValueError, KeyError, IndexError, TypeError) as error:
@@ -161,7 +166,9 @@ class TransformersBackend:
         if tokenizer is None:
             raise ValueError("TransformersBackend needs the model's tokenizer when given a model object.")
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError(f"The tokenizer of {model.name_or_path!r} has no chat template; set tokenizer.chat_template.")
+            raise ValueError(
+                f"The tokenizer of {model.name_or_path!r} has no chat template; set tokenizer.chat_template."
+            )
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
@@ -173,7 +180,9 @@ class TransformersBackend:
     def complete(self, messages: Messages, schema: dict[str, Any]) -> str:
         import torch
 
-        inputs = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        inputs = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         inputs = {name: value.to(self.model.device) for name, value in inputs.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": False}
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id

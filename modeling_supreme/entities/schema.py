@@ -60,7 +60,9 @@ class Entity:
         if not self.name.strip():
             raise EntityValidationError("An entity needs a non-empty name.")
         if self.category not in CATEGORIES:
-            raise EntityValidationError(f"Entity {self.name!r}: unknown category {self.category!r}; use one of {CATEGORIES}.")
+            raise EntityValidationError(
+                f"Entity {self.name!r}: unknown category {self.category!r}; use one of {CATEGORIES}."
+            )
         if self.status not in STATUSES:
             raise EntityValidationError(f"Entity {self.name!r}: unknown status {self.status!r}; use one of {STATUSES}.")
 

@@ -69,7 +69,8 @@ class Vocabulary:
     def multi_hot(self, entities: Iterable["Entity | Mapping[str, Any]"], uncertain_value: float = 1.0) -> np.ndarray:
         """Targets of one report, after mapping surface names through `synonyms`: shape (L,) float32."""
         mapped = [
-            Entity(self.synonyms.get(entity.name, entity.name), entity.category, entity.status) for entity in map(as_entity, entities)
+            Entity(self.synonyms.get(entity.name, entity.name), entity.category, entity.status)
+            for entity in map(as_entity, entities)
         ]
         return entities_to_multi_hot(mapped, self.label2id, uncertain_value)
 
@@ -117,7 +118,11 @@ def _checked_forms(forms: Any, source: str) -> dict[str, list[str]]:
     if not isinstance(forms, Mapping):
         raise ValueError(f"{source}: 'forms' must map labels to lists of texts")
     for label, texts in forms.items():
-        if not isinstance(texts, list) or not texts or not all(isinstance(text, str) and text.strip() for text in texts):
+        if (
+            not isinstance(texts, list)
+            or not texts
+            or not all(isinstance(text, str) and text.strip() for text in texts)
+        ):
             raise ValueError(f"{source}: the forms of label {label!r} must be a non-empty list of non-empty texts")
     return {str(label): list(texts) for label, texts in forms.items()}
 
@@ -216,7 +221,9 @@ def build_vocabulary(
             if entity.status in COUNTED_STATUSES:
                 stated.add(label)
         counts.update(stated)
-    kept = sorted((label for label, count in counts.items() if count >= min_count), key=lambda label: (-counts[label], label))
+    kept = sorted(
+        (label for label, count in counts.items() if count >= min_count), key=lambda label: (-counts[label], label)
+    )
     logger.info(
         "Vocabulary: %d labels kept of %d (min_count=%d); %d noise mentions dropped", len(kept), len(counts), min_count,
         sum(dropped_noise.values()),
@@ -228,7 +235,10 @@ def build_vocabulary(
         labels=kept,
         descriptions=descriptions,
         counts={label: counts[label] for label in kept},
-        categories={label: specs[label].category if label in specs else categories[label].most_common(1)[0][0] for label in kept},
+        categories={
+            label: specs[label].category if label in specs else categories[label].most_common(1)[0][0]
+            for label in kept
+        },
         synonyms={surface: label for surface, label in sorted(synonyms.items()) if label in kept_set},
         min_count=min_count,
         forms={label: label_surface_forms(label, descriptions[label], canonicalizer.lexicon) for label in kept},
