@@ -124,7 +124,9 @@ def _header_lines(path: Path, source: str) -> list[str]:
     """The non-comment lines of a header, read only once it is known to be a small regular file."""
     size = _regular_file_size(path, source, "header")
     if size > MAX_HEADER_BYTES:
-        raise ValueError(f"ECG record {source}: header {path} has {size} bytes, not a WFDB header (> {MAX_HEADER_BYTES})")
+        raise ValueError(
+            f"ECG record {source}: header {path} has {size} bytes, not a WFDB header (> {MAX_HEADER_BYTES})"
+        )
     text = path.read_bytes().decode("latin-1")  # any byte decodes: the fields are checked one by one
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 

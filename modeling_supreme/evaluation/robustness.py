@@ -67,7 +67,10 @@ def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str,
         ValueError: not that shape, or a label with no wordings or a wording that is not text, naming the file.
     """
     if path is None or str(path) == DEFAULT_PARAPHRASES:
-        text, source = resources.files(__package__).joinpath(PARAPHRASES_FILE).read_text(encoding="utf-8"), PARAPHRASES_FILE
+        text, source = (
+            resources.files(__package__).joinpath(PARAPHRASES_FILE).read_text(encoding="utf-8"),
+            PARAPHRASES_FILE,
+        )
     else:
         try:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)
@@ -86,8 +89,14 @@ def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str,
         if not isinstance(labels, dict):
             raise ValueError(f"{source}: task {task!r} must map labels to lists of wordings")
         for label, wordings in labels.items():
-            if not isinstance(wordings, list) or not wordings or not all(isinstance(w, str) and w.strip() for w in wordings):
-                raise ValueError(f"{source}: task {task!r}, label {label!r} needs a non-empty list of non-empty wordings")
+            if (
+                not isinstance(wordings, list)
+                or not wordings
+                or not all(isinstance(w, str) and w.strip() for w in wordings)
+            ):
+                raise ValueError(
+                    f"{source}: task {task!r}, label {label!r} needs a non-empty list of non-empty wordings"
+                )
         paraphrases[task] = {label: list(wordings) for label, wordings in labels.items()}
     return paraphrases
 
@@ -116,7 +125,8 @@ def wording_results(
 def robustness_markdown(title: str, results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Markdown lines from {label: `WordingResult.to_json()`}: per label the worst / best / spread / mean AUROC and
     the worst wording."""
-    lines = [f"### Query robustness: {title}", "", "| Label | Wordings | Worst | Best | Spread | Mean | Worst wording |",
+    lines = [f"### Query robustness: {title}", "",
+             "| Label | Wordings | Worst | Best | Spread | Mean | Worst wording |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for label, result in results.items():
         if result["worst"] is None:

@@ -258,7 +258,9 @@ def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[st
         for task, columns in descriptions.items()
     }
     if str(path) == "ckepe":
-        checked = {task: {column: query.lower() for column, query in columns.items()} for task, columns in checked.items()}
+        checked = {
+            task: {column: query.lower() for column, query in columns.items()} for task, columns in checked.items()
+        }
     return checked
 
 

@@ -242,7 +242,9 @@ def resolve_vocabulary(options: TrainingOptions, train_split: Any) -> Optional[V
         logger.warning("No `entities` column and no --vocabulary: the model is saved without a label vocabulary")
         return None
     else:
-        raise ValueError(f"split {options.train_split!r} has no {ENTITIES_COLUMN!r} column and no --vocabulary was given")
+        raise ValueError(
+            f"split {options.train_split!r} has no {ENTITIES_COLUMN!r} column and no --vocabulary was given"
+        )
     if not vocabulary.labels:
         raise ValueError(f"the vocabulary from {source} is empty: lower --min-label-count or extract entities first")
     logger.info("Vocabulary of %d labels from %s", len(vocabulary), source)
@@ -281,7 +283,9 @@ class SupremeCollator:
             )
             rates = [float(rate) for rate in columns["sampling_rate"]]
             batch = dict(
-                self.processor.feature_extractor(signals, sampling_rate=rates, lead_names=lead_names, return_tensors="pt")
+                self.processor.feature_extractor(
+                    signals, sampling_rate=rates, lead_names=lead_names, return_tensors="pt"
+                )
             )
         if self.with_reports:
             reports = [str(row.get(REPORT_COLUMN) or "") for row in rows]
@@ -390,7 +394,9 @@ def dataset_card_label_names(dataset: str, column: str) -> list[str]:
     try:
         card = DatasetCard.load(folder / "README.md" if folder.is_dir() else dataset, repo_type="dataset")
     except Exception as error:  # missing file, offline Hub, unparsable YAML
-        raise ValueError(f"{dataset}: cannot read the dataset card for the names of column {column!r} ({error})") from error
+        raise ValueError(
+            f"{dataset}: cannot read the dataset card for the names of column {column!r} ({error})"
+        ) from error
     names = (card.data.to_dict().get("label_names") or {}).get(column)
     if not names:
         raise ValueError(
@@ -410,16 +416,25 @@ def _targets_and_names(split: Any, dataset: str, columns: Sequence[str]) -> tupl
         targets = np.asarray(values[columns[0]], dtype=np.float32)
         names = dataset_card_label_names(dataset, columns[0])
         if len(names) != targets.shape[1]:
-            raise ValueError(f"{dataset}: column {columns[0]!r} has {targets.shape[1]} entries but the card names {len(names)}")
+            raise ValueError(
+                f"{dataset}: column {columns[0]!r} has {targets.shape[1]} entries but the card names {len(names)}"
+            )
         return targets, names
     scalar = [column for column in columns if np.ndim(values[column]) != 1]
     if scalar:
-        raise ValueError(f"{dataset}: validation columns {scalar} are not 0/1 columns (give one list column or scalar ones)")
+        raise ValueError(
+            f"{dataset}: validation columns {scalar} are not 0/1 columns (give one list column or scalar ones)"
+        )
     return np.stack([np.asarray(values[column], dtype=np.float32) for column in columns], axis=1), list(columns)
 
 
 def labelled_split(
-    split: Any, dataset: str, label_columns: Sequence[str], task: str, descriptions: Optional[str] = None, where: str = ""
+    split: Any,
+    dataset: str,
+    label_columns: Sequence[str],
+    task: str,
+    descriptions: Optional[str] = None,
+    where: str = "",
 ) -> ValidationSet:
     """A split with its label columns as targets and the descriptions of `task` as zero-shot queries.
 

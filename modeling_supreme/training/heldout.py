@@ -87,7 +87,9 @@ def evaluate_heldout(
         scores=scores,
         per_label_auroc={name: None if value is None else 100 * value for name, value in fractions.items()},
         mean_auroc=mean_auroc(fractions),
-        wordings=wording_results(labelled.targets, labelled.label_names, pairs, all_scores[:, len(labelled.label_texts) :]),
+        wordings=wording_results(
+            labelled.targets, labelled.label_names, pairs, all_scores[:, len(labelled.label_texts) :]
+        ),
     )
 
 

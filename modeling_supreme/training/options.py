@@ -101,8 +101,12 @@ class TrainingOptions:
     `key=value` strings the flag gives."""
 
     # -- data -------------------------------------------------------------------------------------------------------
-    dataset: Optional[str] = _option("dataset folder built by datasets_scripts/ (with an `entities` column) or Hub id")
-    output_dir: Optional[str] = _option("folder of the run: checkpoints/, logs/, best/ and model/ (the final model folder)")
+    dataset: Optional[str] = _option(
+        "dataset folder built by datasets_scripts/ (with an `entities` column) or Hub id"
+    )
+    output_dir: Optional[str] = _option(
+        "folder of the run: checkpoints/, logs/, best/ and model/ (the final model folder)"
+    )
     train_split: str = _option("split to pre-train on", "train")
     validation_split: Optional[str] = _option("split for zero-shot validation AUROC ('none' to skip)", "validation")
     vocabulary: Optional[str] = _option(
@@ -114,7 +118,8 @@ class TrainingOptions:
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
     label_text: str = _option(
         "text the model encodes for each vocabulary label: `sample` draws one of its surface forms (name, description, "
-        "the lexicon's phrasings in every language) per batch, seeded; `name` (as in the paper) or `description` fix one",
+        "the lexicon's phrasings in every language) per batch, seeded; `name` (as in the paper) or `description` "
+        "fix one",
         "sample", choices=list(LABEL_TEXTS),
     )
     val_label_columns: list[str] = _option(

@@ -134,7 +134,9 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def rng_state() -> dict[str, Any]:
     """The random states of this process: Python, NumPy, torch CPU and (when present) every CUDA device."""
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

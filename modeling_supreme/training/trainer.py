@@ -164,13 +164,16 @@ class SupremeTrainer:
         if options.train_split not in splits:
             raise ValueError(f"{options.dataset} has no split {options.train_split!r} (splits: {sorted(splits)})")
         train_split = splits[options.train_split]
-        check_columns(train_split, required_columns(options.objective), f"{options.dataset} split {options.train_split!r}")
+        check_columns(
+            train_split, required_columns(options.objective), f"{options.dataset} split {options.train_split!r}"
+        )
         self.vocabulary = resolve_vocabulary(options, train_split)
         self.validation: Optional[ValidationSet] = build_validation_set(options, splits)
         global_batch = options.batch_size * self.accelerator.num_processes
         if len(train_split) < global_batch:
             raise ValueError(
-                f"split {options.train_split!r} has {len(train_split)} ECGs, fewer than one batch of {options.batch_size} "
+                f"split {options.train_split!r} has {len(train_split)} ECGs, fewer than one batch of "
+                f"{options.batch_size} "
                 f"x {self.accelerator.num_processes} processes"
             )
         self.processor = build_processor(options)
@@ -281,7 +284,9 @@ class SupremeTrainer:
         self._encode_label_forms()
         accelerator, state = self.accelerator, self.state
         logger.info(
-            "Training %d steps (%d per epoch) on %d process(es), %d ECGs per step", self.total_steps, self.steps_per_epoch,
+            "Training %d steps (%d per epoch) on %d process(es), %d ECGs per step",
+            self.total_steps,
+            self.steps_per_epoch,
             accelerator.num_processes,
             self.options.batch_size * self.options.gradient_accumulation_steps * accelerator.num_processes,
         )
@@ -411,12 +416,18 @@ class SupremeTrainer:
         per_label = auroc_per_label(validation.targets, self.validation_scores(), validation.label_names)
         metric = mean_auroc(per_label)
         record: dict[str, Any] = {"step": state.global_step, "val/mean_auroc": metric}
-        record.update({f"val/auroc/{name}": (100 * value if value is not None else None) for name, value in per_label.items()})
+        record.update(
+            {f"val/auroc/{name}": (100 * value if value is not None else None) for name, value in per_label.items()}
+        )
         state.evaluations.append(record)
         self.accelerator.log({key: value for key, value in record.items() if key != "step" and value is not None},
                              step=state.global_step)
         logger.info("step %d: zero-shot validation mean AUROC %.2f", state.global_step, metric)
-        if self.options.select_best and math.isfinite(metric) and (state.best_metric is None or metric > state.best_metric):
+        if (
+            self.options.select_best
+            and math.isfinite(metric)
+            and (state.best_metric is None or metric > state.best_metric)
+        ):
             state.best_metric, state.best_step = metric, state.global_step
             self._save_model(self.output_dir / BEST_FOLDER)
             return True
@@ -450,7 +461,9 @@ class SupremeTrainer:
             "best_step": state.best_step,
             "best_metric": state.best_metric,
             "validation": validation,
-            "validation_labels": dict(zip(self.validation.label_names, self.validation.label_texts)) if self.validation else None,
+            "validation_labels": (
+                dict(zip(self.validation.label_names, self.validation.label_texts)) if self.validation else None
+            ),
             "evaluations": state.evaluations,
             "num_labels": len(self.vocabulary) if self.vocabulary else 0,
         }
@@ -503,4 +516,12 @@ def run_training(options: TrainingOptions, callbacks: Sequence[StepCallback] = (
     return SupremeTrainer(options, callbacks).train()
 
 
-__all__ = ["BEST_FOLDER", "LOGS_FOLDER", "MODEL_FOLDER", "StepCallback", "SupremeTrainer", "TrainingResult", "run_training"]
+__all__ = [
+    "BEST_FOLDER",
+    "LOGS_FOLDER",
+    "MODEL_FOLDER",
+    "StepCallback",
+    "SupremeTrainer",
+    "TrainingResult",
+    "run_training",
+]
