@@ -80,7 +80,10 @@ def test_label_vectors_equal_the_benchmark_tables(ptbxl_100):
             pd.testing.assert_frame_equal(
                 ours[table.columns[5:]].astype(int), table[table.columns[5:]], check_names=False
             )
-    assert card.info.features["super_class"].feature.names == label_names["super_class"] and len(label_names["super_class"]) == 5
+    assert (
+        card.info.features["super_class"].feature.names == label_names["super_class"]
+        and len(label_names["super_class"]) == 5
+    )
 
 
 def test_statements_count_whatever_their_likelihood(ptbxl_100):

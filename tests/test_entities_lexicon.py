@@ -41,7 +41,8 @@ MIMIC_STATEMENTS = [
     ("Atrial fibrillation with rapid ventricular response", {"atrial fibrillation": "present"}),
     ("Inferior/lateral ST-T changes may be due to myocardial ischemia", {"inferolateral ischemia": "uncertain"}),
     ("Probable left ventricular hypertrophy", {"left ventricular hypertrophy": "uncertain"}),
-    ("RBBB with left anterior fascicular block", {"right bundle branch block": "present", "left anterior fascicular block": "present"}),
+    ("RBBB with left anterior fascicular block",
+     {"right bundle branch block": "present", "left anterior fascicular block": "present"}),
     ("Low QRS voltages in limb leads", {"low qrs voltage in limb leads": "present"}),
     ("Low QRS voltages in precordial leads", {"low qrs voltage in chest leads": "present"}),
     ("Low voltage, extremity and precordial leads", {"low qrs voltage": "present"}),
@@ -66,7 +67,8 @@ def test_mimic_machine_statements(extractor: LexiconExtractor, report: str, expe
 
 PTBXL_STYLE = [
     # German, with the export's upper-case umlauts and "#" for ü.
-    ("sinusrhythmus unvollstÄndiger rechtsschenkelblock", {"sinus rhythm": "present", "incomplete right bundle branch block": "present"}),
+    ("sinusrhythmus unvollstÄndiger rechtsschenkelblock",
+     {"sinus rhythm": "present", "incomplete right bundle branch block": "present"}),
     ("sinusrhythmus mÄssige amplitudenkriterien f#r linkshypertrophie",
      {"sinus rhythm": "present", "voltage criteria for left ventricular hypertrophy": "present"}),
     ("sinusrhythmus qrs(t) abnormal    anteroseptaler myokardschaden nicht auszuschliessen",
@@ -86,7 +88,8 @@ PTBXL_STYLE = [
     ("sinusrytm st-t sÄnkning, sÅsom vid    anterolateral ischemi eller vÄnster belastning",
      {"sinus rhythm": "present", "st depression": "present", "anterolateral ischemia": "uncertain",
       "left ventricular strain": "uncertain"}),
-    ("ventrikulÄre extrasystole(n) sinusrhythmus st & t abnormal, wahrscheinlich    anteriore ischÄmie oder linksbelastung",
+    ("ventrikulÄre extrasystole(n) sinusrhythmus st & t abnormal, "
+     "wahrscheinlich    anteriore ischÄmie oder linksbelastung",
      {"ventricular premature complex": "present", "sinus rhythm": "present", "st t abnormality": "present",
       "anterior ischemia": "uncertain", "left ventricular strain": "uncertain"}),
     # Low voltage confined to the limb leads is not SCP's LVOLT (limb and chest leads).
@@ -165,7 +168,11 @@ def test_lexicon_entries_are_complete() -> None:
 def test_extracted_entities_map_to_codes_of_the_real_sample(extractor: LexiconExtractor) -> None:
     database = pd.read_csv(PTBXL_DIR / "ptbxl_database.csv")
     lexicon = extractor.lexicon
-    sinus_rows = database[database.report.str.startswith(("sinusrhythmus normales ekg", "sinus rhythm. normal ecg", "sinusrytm normalt ekg"))]
+    sinus_rows = database[
+        database.report.str.startswith(
+            ("sinusrhythmus normales ekg", "sinus rhythm. normal ecg", "sinusrytm normalt ekg")
+        )
+    ]
     assert len(sinus_rows) > 50
     for report in sinus_rows.report:
         assert entities_to_scp_codes(extractor.extract(report), lexicon) == {"SR", "NORM"}, report
@@ -177,7 +184,9 @@ def test_extracted_entities_map_to_codes_of_the_real_sample(extractor: LexiconEx
     ("Sinus rhythm. Low QRS voltages in precordial leads.", {"SR"}),
     ("Sinus rhythm. Low voltage, extremity and precordial leads.", {"SR", "LVOLT"}),
 ])
-def test_only_low_voltage_in_limb_and_chest_leads_is_lvolt(extractor: LexiconExtractor, report: str, codes: set[str]) -> None:
+def test_only_low_voltage_in_limb_and_chest_leads_is_lvolt(
+    extractor: LexiconExtractor, report: str, codes: set[str]
+) -> None:
     assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon) == codes
 
 
@@ -187,7 +196,9 @@ def test_only_low_voltage_in_limb_and_chest_leads_is_lvolt(extractor: LexiconExt
     ("sinus rhythm. non-specific t wave flattening in v2-6.", {"SR", "NT_"}),
     ("Nonspecific T wave changes", {"NT_"}),
 ])
-def test_t_wave_statements_map_to_the_scp_statement_they_say(extractor: LexiconExtractor, report: str, codes: set[str]) -> None:
+def test_t_wave_statements_map_to_the_scp_statement_they_say(
+    extractor: LexiconExtractor, report: str, codes: set[str]
+) -> None:
     assert entities_to_scp_codes(extractor.extract(report), extractor.lexicon) == codes
 
 
@@ -208,7 +219,10 @@ def test_a_clinician_can_extend_the_lexicon(tmp_path) -> None:
       en: ["osborn wave*", "j wave*"]
 ''', encoding="utf-8")
     extractor = LexiconExtractor(Lexicon.load(path))
-    assert statuses(extractor.extract("Sinus bradycardia. Osborn waves.")) == {"sinus bradycardia": "present", "hypothermia pattern": "present"}
+    assert statuses(extractor.extract("Sinus bradycardia. Osborn waves.")) == {
+        "sinus bradycardia": "present",
+        "hypothermia pattern": "present",
+    }
 
 
 def test_broken_lexicon_files_are_named(tmp_path) -> None:
@@ -216,7 +230,9 @@ def test_broken_lexicon_files_are_named(tmp_path) -> None:
     path.write_text("entities:\n  - name: thing\n    category: nonsense\n    forms: {en: [thing]}\n", encoding="utf-8")
     with pytest.raises(LexiconError, match="bad.yaml.*nonsense"):
         Lexicon.load(path)
-    path.write_text("entities:\n  - name: thing\n    category: other\n    forms: {en: ['{nowhere} thing']}\n", encoding="utf-8")
+    path.write_text(
+        "entities:\n  - name: thing\n    category: other\n    forms: {en: ['{nowhere} thing']}\n", encoding="utf-8"
+    )
     with pytest.raises(LexiconError, match="unknown slot"):
         Lexicon.load(path)
 
@@ -228,9 +244,9 @@ def test_language_restriction() -> None:
 
 
 def test_answer_validation_names_the_problem() -> None:
-    assert validate_answer('{"entities": [{"name": " Atrial  Fibrillation", "category": "rhythm", "status": "present"}]}') == [
-        Entity("atrial fibrillation", "rhythm", "present")
-    ]
+    assert validate_answer(
+        '{"entities": [{"name": " Atrial  Fibrillation", "category": "rhythm", "status": "present"}]}'
+    ) == [Entity("atrial fibrillation", "rhythm", "present")]
     with pytest.raises(EntityValidationError, match="not valid JSON"):
         validate_answer("{entities: oops")
     with pytest.raises(EntityValidationError, match="entities/0/category"):

@@ -31,7 +31,9 @@ def build_tiny_chat_model():
     trainer = trainers.BpeTrainer(
         vocab_size=300, special_tokens=["<pad>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    backend.train_from_iterator(['{"entities": [{"name": "sinus rhythm", "category": "rhythm", "status": "present"}]}'], trainer)
+    backend.train_from_iterator(
+        ['{"entities": [{"name": "sinus rhythm", "category": "rhythm", "status": "present"}]}'], trainer
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>")
     tokenizer.chat_template = CHAT_TEMPLATE
     torch.manual_seed(0)
@@ -64,7 +66,9 @@ class CountingBackend:
 
 def test_tiny_model_garbage_ends_as_recorded_failures(tmp_path, tiny_chat_model) -> None:
     model, tokenizer = tiny_chat_model
-    backend = CountingBackend(TransformersBackend(model, tokenizer, max_new_tokens=12, constrained=False, model_id="tiny-llama"))
+    backend = CountingBackend(
+        TransformersBackend(model, tokenizer, max_new_tokens=12, constrained=False, model_id="tiny-llama")
+    )
     cache_path = tmp_path / "answers.sqlite"
     extractor = LLMExtractor(backend, cache=cache_path, max_attempts=2, progress=False)
     reports = ["sinus rhythm. normal ecg.", "atrial fibrillation.", "sinus rhythm. normal ecg.", ""]
@@ -102,9 +106,13 @@ def test_constrained_decoding_forces_schema_valid_json(tiny_chat_model) -> None:
         head.bias.copy_(preference)
     model.lm_head = head
 
-    free = LLMExtractor(TransformersBackend(model, tokenizer, max_new_tokens=40, constrained=False, model_id="free"), progress=False)
+    free = LLMExtractor(
+        TransformersBackend(model, tokenizer, max_new_tokens=40, constrained=False, model_id="free"), progress=False
+    )
     assert free.extract("sinus rhythm") == [] and len(free.last_stats.failures) == 1
-    constrained = LLMExtractor(TransformersBackend(model, tokenizer, max_new_tokens=40, constrained=True, model_id="json"), progress=False)
+    constrained = LLMExtractor(
+        TransformersBackend(model, tokenizer, max_new_tokens=40, constrained=True, model_id="json"), progress=False
+    )
     assert constrained.extract("sinus rhythm") == []
     assert constrained.last_stats.failures == [] and constrained.last_stats.answered == 1
     stored = constrained.cache.get(constrained.key("sinus rhythm"))
@@ -231,16 +239,26 @@ def test_openai_invalid_answers_are_retried_then_recorded(tmp_path, serve) -> No
     extractor = LLMExtractor(openai_backend(server), cache=cache_path, max_attempts=3, progress=False)
     results = extractor.extract_batch(["malformed then valid", "always malformed", "always out of schema"])
     assert results == [[Entity("sinus rhythm", "rhythm", "present")], [], []]
-    assert (server.count("malformed then valid"), server.count("always malformed"), server.count("always out of schema")) == (2, 3, 3)
+    assert (
+        server.count("malformed then valid"), server.count("always malformed"), server.count("always out of schema")
+    ) == (2, 3, 3)
     failures = {failure.report: failure for failure in extractor.last_stats.failures}
-    assert failures["always malformed"].raw_answer == '{"entities": [' and "not valid JSON" in failures["always malformed"].error
-    assert failures["always out of schema"].raw_answer == out_of_schema and "category" in failures["always out of schema"].error
+    assert (
+        failures["always malformed"].raw_answer == '{"entities": ['
+        and "not valid JSON" in failures["always malformed"].error
+    )
+    assert (
+        failures["always out of schema"].raw_answer == out_of_schema
+        and "category" in failures["always out of schema"].error
+    )
     stored = {answer.report: answer for answer in AnswerCache(cache_path).failures()}
     assert set(stored) == {"always malformed", "always out of schema"}
     # Recorded failures are not asked again unless requested.
     LLMExtractor(openai_backend(server), cache=cache_path, progress=False).extract_batch(["always malformed"])
     assert server.count("always malformed") == 3
-    LLMExtractor(openai_backend(server), cache=cache_path, max_attempts=1, retry_failures=True, progress=False).extract_batch(["always malformed"])
+    LLMExtractor(
+        openai_backend(server), cache=cache_path, max_attempts=1, retry_failures=True, progress=False
+    ).extract_batch(["always malformed"])
     assert server.count("always malformed") == 4
 
 

@@ -51,12 +51,22 @@ def report_dataset(tmp_path) -> Path:
     table = pd.DataFrame({"id": rows.ecg_id.astype(str), "report": rows.report, "scp_codes": rows.scp_codes})
     table.loc[len(table)] = {"id": "empty", "report": "", "scp_codes": "{}"}
     folder = tmp_path / "reports"
-    splits = {"train": Dataset.from_pandas(table.iloc[:40], preserve_index=False), "test": Dataset.from_pandas(table.iloc[40:], preserve_index=False)}
+    splits = {
+        "train": Dataset.from_pandas(table.iloc[:40], preserve_index=False),
+        "test": Dataset.from_pandas(table.iloc[40:], preserve_index=False),
+    }
     (folder / "data").mkdir(parents=True)
     for name, split in splits.items():
         split.to_parquet(str(folder / shard_file_name(name, 0)))
-    infos = [SplitInfo(name=name, num_bytes=split.data.nbytes, num_examples=len(split)) for name, split in splits.items()]
-    write_dataset_card(folder, DatasetDescription("PTB-XL reports", "Test reports.", license="cc-by-4.0"), splits["train"].features, infos)
+    infos = [
+        SplitInfo(name=name, num_bytes=split.data.nbytes, num_examples=len(split)) for name, split in splits.items()
+    ]
+    write_dataset_card(
+        folder,
+        DatasetDescription("PTB-XL reports", "Test reports.", license="cc-by-4.0"),
+        splits["train"].features,
+        infos,
+    )
     return folder
 
 
@@ -72,7 +82,9 @@ def test_extract_entities_with_the_lexicon_in_two_processes(tmp_path, report_dat
     extractor = LexiconExtractor()
     for name in ("train", "test"):
         assert annotated[name]["id"] == source[name]["id"]
-        assert annotated[name]["entities"] == [entities_to_dicts(extractor.extract(report)) for report in source[name]["report"]]
+        assert annotated[name]["entities"] == [
+            entities_to_dicts(extractor.extract(report)) for report in source[name]["report"]
+        ]
     failures = [json.loads(line) for line in (out / "extraction_failures.jsonl").read_text().splitlines()]
     assert failures == [{"split": "test", "id": "empty", "report": "", "error": "empty report"}]
     assert "license: cc-by-4.0" in (out / "README.md").read_text()
@@ -147,8 +159,12 @@ def test_eval_extraction_breaks_figures_down_and_writes_the_errors(tmp_path, cap
         assert set(line["false_positives"]) == set(line["predicted"]) - set(line["gold"])
         assert line["report"] == reports[line["ecg_id"]]
     # The errors file holds exactly the pooled false positives and negatives of the per-code table.
-    assert sum(len(line["false_positives"]) for line in lines) == sum(code["false_positives"] for code in figures["per_code"].values())
-    assert sum(len(line["false_negatives"]) for line in lines) == sum(code["false_negatives"] for code in figures["per_code"].values())
+    assert sum(len(line["false_positives"]) for line in lines) == sum(
+        code["false_positives"] for code in figures["per_code"].values()
+    )
+    assert sum(len(line["false_negatives"]) for line in lines) == sum(
+        code["false_negatives"] for code in figures["per_code"].values()
+    )
     table = printed.split("Stated entities the cardiologists coded least")[1].split("\n\n")[0].splitlines()
     assert len(table) == 1 + 1 + 5  # rest of the title, header, five rows
     reference = figures["learned_reference"]

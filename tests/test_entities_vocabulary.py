@@ -32,13 +32,20 @@ def test_vocabulary_from_the_real_sample(sample_entities) -> None:
         for name in {entity.name for entity in entities if entity.status != "absent"}:
             raw_counts[name] = raw_counts.get(name, 0) + 1
     assert {label: raw_counts[label] for label in vocabulary.labels} == vocabulary.counts
-    assert set(vocabulary.labels) == {name for name, count in raw_counts.items() if count >= 5} - {"abnormal ecg", "borderline ecg", "trace only"}
+    assert set(vocabulary.labels) == {name for name, count in raw_counts.items() if count >= 5} - {
+        "abnormal ecg",
+        "borderline ecg",
+        "trace only",
+    }
 
 
 def test_llm_surface_names_merge_into_canonical_labels() -> None:
     answers = [
         [Entity("AFib", "rhythm", "present"), Entity("Inferior MI", "morphology", "uncertain")],
-        [Entity("atrial fibrillation", "rhythm", "present"), Entity("inferior myocardial infarction", "morphology", "present")],
+        [
+            Entity("atrial fibrillation", "rhythm", "present"),
+            Entity("inferior myocardial infarction", "morphology", "present"),
+        ],
         [Entity("Atrial Fibrillation", "rhythm", "present"), Entity("unconfirmed report", "other", "present")],
         [Entity("takotsubo pattern", "st_t", "present"), Entity("left bundle branch block", "conduction", "absent")],
         [Entity("takotsubo pattern", "st_t", "uncertain")],
@@ -46,7 +53,10 @@ def test_llm_surface_names_merge_into_canonical_labels() -> None:
     vocabulary = build_vocabulary(answers, min_count=2)
     assert vocabulary.labels == ["atrial fibrillation", "inferior myocardial infarction", "takotsubo pattern"]
     assert vocabulary.counts == {"atrial fibrillation": 3, "inferior myocardial infarction": 2, "takotsubo pattern": 2}
-    assert vocabulary.synonyms["AFib"] == "atrial fibrillation" and vocabulary.synonyms["Inferior MI"] == "inferior myocardial infarction"
+    assert (
+        vocabulary.synonyms["AFib"] == "atrial fibrillation"
+        and vocabulary.synonyms["Inferior MI"] == "inferior myocardial infarction"
+    )
     assert vocabulary.descriptions["takotsubo pattern"] == "takotsubo pattern"  # unknown to the lexicon: its name
     assert "irregularly irregular" in vocabulary.descriptions["atrial fibrillation"]
     target = vocabulary.multi_hot(answers[0], uncertain_value=0.5)

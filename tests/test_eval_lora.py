@@ -149,7 +149,9 @@ def test_fresh_interpreter_without_the_package_loads_the_adapter(finetuned, tmp_
     descriptions = load_label_descriptions()["ptbxl_super"]
     candidates = {name: descriptions[name] for name in labels}
     record = str(ptbxl_record(int(pd.read_csv(finetuned["splits"] / SPEC.tables["test"])["ecg_id"].iloc[0])))
-    remote, _ = scores_without_the_package(str(finetuned["adapter"]), record, candidates, tmp_path, offline_environment(tmp_path))
+    remote, _ = scores_without_the_package(
+        str(finetuned["adapter"]), record, candidates, tmp_path, offline_environment(tmp_path)
+    )
     assert [remote[name] for name in labels] == pytest.approx(finetuned["result"].scores[0].tolist(), abs=1e-6)
 
 

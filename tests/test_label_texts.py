@@ -43,7 +43,9 @@ def test_every_label_has_its_phrasings_in_every_language(lexicon):
     forms = lexicon.surface_forms("normal ecg")
     assert {"normal ecg", "normales ekg", "normalt ekg"} <= set(forms)
     assert "inferior myocardial infarction" in lexicon.surface_forms("inferior myocardial infarction")
-    assert not any("*" in text or "{" in text or "..." in text for name in lexicon.specs for text in lexicon.surface_forms(name))
+    assert not any(
+        "*" in text or "{" in text or "..." in text for name in lexicon.specs for text in lexicon.surface_forms(name)
+    )
     assert lexicon.surface_forms("not an entity") == []
 
 
@@ -114,11 +116,15 @@ def test_training_samples_label_texts_and_records_them(training_dataset, tiny_te
     from tests.training_helpers import tiny_options
 
     settings = dict(max_steps=3, save_steps=0, eval_steps=0, validation_split="none", select_best=False)
-    sampled = tiny_options(training_dataset, tmp_path / "sample", tiny_text_encoder_dir, label_text="sample", **settings)
+    sampled = tiny_options(
+        training_dataset, tmp_path / "sample", tiny_text_encoder_dir, label_text="sample", **settings
+    )
     vocabulary = resolve_vocabulary(sampled, load_splits(str(training_dataset))["train"])
     assert sum(len(vocabulary.label_forms(label)) > 1 for label in vocabulary.labels) >= len(vocabulary) // 2
     sampled_folder = run_training(sampled).output_dir
-    named = run_training(tiny_options(training_dataset, tmp_path / "name", tiny_text_encoder_dir, label_text="name", **settings))
+    named = run_training(
+        tiny_options(training_dataset, tmp_path / "name", tiny_text_encoder_dir, label_text="name", **settings)
+    )
     weights = [load_file(str(Path(folder) / "model.safetensors")) for folder in (sampled_folder, named.output_dir)]
     assert any(not torch.equal(weights[0][key], weights[1][key]) for key in weights[0] if key.startswith("fusion"))
     saved = Vocabulary.load(Path(sampled_folder) / "vocabulary.json")
@@ -136,7 +142,9 @@ def sample_ecgs(tiny_processor):
     return tiny_processor.feature_extractor(records, return_tensors="pt")
 
 
-def test_an_ensemble_scores_the_mean_of_its_logits_and_never_depends_on_other_labels(tiny_model, tiny_processor, sample_ecgs):
+def test_an_ensemble_scores_the_mean_of_its_logits_and_never_depends_on_other_labels(
+    tiny_model, tiny_processor, sample_ecgs
+):
     texts = ["normal ecg", "sinus rhythm", "myocardial infarction", "left bundle branch block"]
     tokens = tiny_processor.tokenize_labels(texts)
     with torch.no_grad():
@@ -166,7 +174,10 @@ def test_prompt_files_take_lists_and_flat_label_maps(tmp_path):
     path = tmp_path / "prompts.json"
     path.write_text(json.dumps({"NORM": ["normal ecg", "unremarkable ecg"], "MI": "myocardial infarction"}))
     prompts = load_label_descriptions(path)
-    assert label_texts_for(prompts, "ptbxl_super", ["NORM", "MI"]) == [["normal ecg", "unremarkable ecg"], "myocardial infarction"]
+    assert label_texts_for(prompts, "ptbxl_super", ["NORM", "MI"]) == [
+        ["normal ecg", "unremarkable ecg"],
+        "myocardial infarction",
+    ]
     assert label_texts_for(prompts, "ptbxl_sub", ["NORM"]) == [["normal ecg", "unremarkable ecg"]]
     with pytest.raises(ValueError, match=r"lack the columns \['CD'\]"):  # no silent fallback to another text
         label_texts_for(prompts, "ptbxl_super", ["NORM", "CD"])
@@ -206,7 +217,11 @@ def test_wording_results_give_each_wording_its_auroc_the_worst_and_the_spread():
 
 @pytest.mark.parametrize(
     "content, match",
-    [({"ptbxl_super": {"NORM": []}}, "'NORM'"), ({"ptbxl_super": ["NORM"]}, "'ptbxl_super'"), ([1], "expected an object")],
+    [
+        ({"ptbxl_super": {"NORM": []}}, "'NORM'"),
+        ({"ptbxl_super": ["NORM"]}, "'ptbxl_super'"),
+        ([1], "expected an object"),
+    ],
 )
 def test_bad_paraphrase_files_are_refused_naming_the_file(tmp_path, content, match):
     path = tmp_path / "wordings.json"
@@ -236,4 +251,7 @@ def test_zero_shot_cli_reports_robustness_and_takes_ckepe(tiny_checkpoint, tmp_p
         assert entry["worst"] == min(defined) and entry["spread"] == pytest.approx(max(defined) - min(defined))
     assert results["settings"]["label_descriptions"] == "ckepe"
     first_label = next(iter(results["tasks"]["ptbxl_super"]["per_label"]))
-    assert results["settings"]["label_texts"]["ptbxl_super"][0] == load_label_descriptions("ckepe")["ptbxl_super"][first_label]
+    assert (
+        results["settings"]["label_texts"]["ptbxl_super"][0]
+        == load_label_descriptions("ckepe")["ptbxl_super"][first_label]
+    )

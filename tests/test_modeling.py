@@ -99,7 +99,9 @@ def test_asymmetric_loss_and_positive_weights_change_the_loss():
     input_ids, attention_mask = _labels(base, 3)
     labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     losses = {}
-    for name, kwargs in {"bce": {}, "asl": {"classification_loss": "asymmetric"}, "pw": {"pos_weight": [5.0, 5.0, 5.0]}}.items():
+    for name, kwargs in {
+        "bce": {}, "asl": {"classification_loss": "asymmetric"}, "pw": {"pos_weight": [5.0, 5.0, 5.0]}
+    }.items():
         model = SupremeModel(tiny_config(**kwargs)).eval()
         model.load_state_dict(base.state_dict())
         losses[name] = model(_ecgs(2), input_ids, attention_mask, labels=labels).loss.item()
@@ -167,7 +169,9 @@ def test_default_text_encoder_is_the_packaged_minilm():
     tokens = processor(text=["left bundle branch block", "right bundle branch block", "the weather is sunny"],
                        return_tensors="pt")
     with torch.no_grad():
-        embeddings = torch.nn.functional.normalize(model.encode_text(tokens["input_ids"], tokens["attention_mask"]), dim=-1)
+        embeddings = torch.nn.functional.normalize(
+            model.encode_text(tokens["input_ids"], tokens["attention_mask"]), dim=-1
+        )
     similarity = embeddings @ embeddings.t()
     # Real pretrained weights: the two bundle branch blocks are closer to each other than to unrelated text.
     assert similarity[0, 1] > similarity[0, 2] + 0.2

@@ -190,7 +190,9 @@ def test_fresh_interpreter_without_the_package_loads_with_trust_remote_code(tmp_
     expected = {item["label"]: item["score"] for item in classifier(record, candidate_labels=LABELS)}
     config = json.loads((tiny_checkpoint / "config.json").read_text())
     assert "ecg-zero-shot" in config["custom_pipelines"] and "AutoModel" in config["auto_map"]
-    remote, model_module = scores_without_the_package(str(tiny_checkpoint), record, LABELS, tmp_path, offline_environment(tmp_path))
+    remote, model_module = scores_without_the_package(
+        str(tiny_checkpoint), record, LABELS, tmp_path, offline_environment(tmp_path)
+    )
     assert model_module.startswith("transformers_modules")
     assert remote.keys() == expected.keys()
     for label, score in expected.items():

@@ -62,7 +62,9 @@ def test_publish_cli_refuses_a_folder_with_a_pickle(local_hub, tiny_checkpoint, 
     folder = _model_folder(tiny_checkpoint, tmp_path)
     (folder / "checkpoints").mkdir()
     (folder / "checkpoints" / "custom_checkpoint_0.pkl").write_bytes(pickle.dumps(1))
-    arguments = ["--model", str(folder), "--results", str(tmp_path)] if command == "model" else ["--folder", str(folder)]
+    arguments = (
+        ["--model", str(folder), "--results", str(tmp_path)] if command == "model" else ["--folder", str(folder)]
+    )
     assert publish_cli.main([command, *arguments, "--repo-id", "someone/x"]) == 2
     error = capsys.readouterr().err
     assert f"refusing to publish {folder}" in error and "checkpoints/custom_checkpoint_0.pkl" in error

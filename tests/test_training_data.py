@@ -59,7 +59,10 @@ def test_collator_tokenises_reports_for_the_contrastive_objective_and_keeps_stor
     rows[1]["lead_mask"] = np.array([True] * 6 + [False] * 6)  # as a dataset stores leads its source lacked
     batch = SupremeCollator(processor, with_reports=True)(rows)
     assert "labels" not in batch
-    assert batch["report_input_ids"].shape[0] == 2 and batch["report_input_ids"].shape == batch["report_attention_mask"].shape
+    assert (
+        batch["report_input_ids"].shape[0] == 2
+        and batch["report_input_ids"].shape == batch["report_attention_mask"].shape
+    )
     expected = processor(reports=[row["report"] for row in rows], return_tensors="pt")["report_input_ids"]
     torch.testing.assert_close(batch["report_input_ids"], expected)
     assert batch["lead_mask"][0].all() and batch["lead_mask"][1].tolist() == [True] * 6 + [False] * 6
@@ -75,7 +78,9 @@ def test_vocabulary_is_built_from_the_train_split_or_read_from_a_file(splits, tm
     assert built.labels and all(built.counts[label] >= 3 for label in built.labels)
     assert "sinus rhythm" in built.labels and built.counts["sinus rhythm"] == counts["sinus rhythm"]
 
-    path = Vocabulary(labels=["normal ecg", "atrial fibrillation"], descriptions={"normal ecg": "a normal ECG"}).save(tmp_path / "v.json")
+    path = Vocabulary(
+        labels=["normal ecg", "atrial fibrillation"], descriptions={"normal ecg": "a normal ECG"}
+    ).save(tmp_path / "v.json")
     loaded = resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o", vocabulary=str(path)), splits["train"])
     assert loaded.labels == ["normal ecg", "atrial fibrillation"]
 
@@ -84,7 +89,12 @@ def test_vocabulary_is_built_from_the_train_split_or_read_from_a_file(splits, tm
     no_entities = splits["train"].remove_columns("entities")
     with pytest.raises(ValueError, match="no 'entities' column"):
         resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o"), no_entities)
-    assert resolve_vocabulary(TrainingOptions(dataset="d", output_dir="o", model_config={"objective": "clip"}), no_entities) is None
+    assert (
+        resolve_vocabulary(
+            TrainingOptions(dataset="d", output_dir="o", model_config={"objective": "clip"}), no_entities
+        )
+        is None
+    )
 
 
 def test_validation_set_uses_the_feature_label_names_and_the_task_descriptions(splits, training_dataset):
@@ -104,7 +114,9 @@ def test_validation_from_scalar_columns_and_custom_descriptions(splits, training
     validation = splits["validation"]
     table = multi_hot_matrix(validation, "super_class")
     names = multi_label_names(validation.features, "super_class")
-    scalar = validation.add_column("NORM", table[:, names.index("NORM")].tolist()).add_column("MI", table[:, names.index("MI")].tolist())
+    scalar = validation.add_column("NORM", table[:, names.index("NORM")].tolist()).add_column(
+        "MI", table[:, names.index("MI")].tolist()
+    )
     descriptions = tmp_path / "prompts.json"
     descriptions.write_text(json.dumps({"mine": {"NORM": "healthy heart", "MI": "heart attack"}}))
     options = TrainingOptions(dataset=str(training_dataset), output_dir="o", val_label_columns=["NORM", "MI"],
@@ -129,7 +141,12 @@ def test_validation_errors_name_what_is_missing(splits, training_dataset, overri
 
 
 def test_validation_can_be_switched_off(splits, training_dataset):
-    assert build_validation_set(TrainingOptions(dataset=str(training_dataset), output_dir="o", validation_split="none"), splits) is None
+    assert (
+        build_validation_set(
+            TrainingOptions(dataset=str(training_dataset), output_dir="o", validation_split="none"), splits
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize("objective", ["supreme", "clip", "both"])

@@ -27,8 +27,8 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     options = tiny_options(training_dataset, tmp_path / "run", tiny_text_encoder_dir, max_steps=3, select_best=False)
     run_training(options)
     record = ptbxl_record(63)  # fold 10, cardiologists: anteroseptal MI
-    assert demo.main(["--model", str(tmp_path / "run" / "model"), "--dataset", str(training_dataset), "--record", str(record),
-                      "--out", str(tmp_path / "demo-output")]) == 0
+    assert demo.main(["--model", str(tmp_path / "run" / "model"), "--dataset", str(training_dataset),
+                      "--record", str(record), "--out", str(tmp_path / "demo-output")]) == 0
 
     summary = json.loads((tmp_path / "demo-output" / "summary.json").read_text())
     assert set(summary["per_class_auroc"]) == {"NORM", "MI", "STTC", "CD", "HYP"}
@@ -41,7 +41,9 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     expected = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation", "test"]))
     assert summary["per_class_auroc"] == pytest.approx(expected.per_label_auroc)
     assert summary["record"]["cardiologist_labels"] == ["MI"]
-    assert sorted(item["label"] for item in summary["record"]["super_class_scores"]) == sorted(summary["per_class_auroc"])
+    assert sorted(item["label"] for item in summary["record"]["super_class_scores"]) == sorted(
+        summary["per_class_auroc"]
+    )
     assert summary["training"]["steps"] == 3 and summary["training"]["final_weights"] == "last"
 
     figure = (tmp_path / "demo-output" / "demo.png").read_bytes()

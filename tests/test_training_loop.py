@@ -126,15 +126,17 @@ def test_resumed_run_matches_an_uninterrupted_run(training_dataset, tiny_text_en
     # 61 training ECGs, batches of 8 (drop_last): 7 batches per epoch; 2 batches per step -> 10 steps cross two
     # epoch boundaries. The run is killed after step 5; the newest checkpoint is step 3, mid-epoch. Dropout makes
     # the result depend on the restored random state too, and sampled label texts on the restored epoch and batch.
-    settings = dict(max_steps=10, gradient_accumulation_steps=2, save_steps=3, eval_steps=3, objective="both", dropout=0.2,
-                    label_text="sample")
+    settings = dict(max_steps=10, gradient_accumulation_steps=2, save_steps=3, eval_steps=3, objective="both",
+                    dropout=0.2, label_text="sample")
     reference = run_training(tiny_options(training_dataset, tmp_path / "reference", tiny_text_encoder_dir, **settings))
 
     interrupted = tiny_options(training_dataset, tmp_path / "interrupted", tiny_text_encoder_dir, **settings)
     with pytest.raises(Interrupted):
         run_training(interrupted, callbacks=[stop_after(5)])
     assert [path.name for path in list_checkpoints(interrupted.output_dir)][-1] == "checkpoint-3"
-    resumed_options = tiny_options(training_dataset, tmp_path / "interrupted", tiny_text_encoder_dir, resume="latest", **settings)
+    resumed_options = tiny_options(
+        training_dataset, tmp_path / "interrupted", tiny_text_encoder_dir, resume="latest", **settings
+    )
     resumed = run_training(resumed_options)
 
     assert resumed.global_step == reference.global_step == 10
@@ -147,9 +149,11 @@ def test_resumed_run_matches_an_uninterrupted_run(training_dataset, tiny_text_en
     assert resumed.best_metric == reference.best_metric and resumed.best_step == reference.best_step
 
 
-def test_training_without_validation_keeps_the_last_step_and_logs_to_tensorboard(training_dataset, tiny_text_encoder_dir, tmp_path):
-    options = tiny_options(training_dataset, tmp_path / "out", tiny_text_encoder_dir, max_steps=2, validation_split="none",
-                           log_with="tensorboard", objective="clip", mixed_precision="bf16")
+def test_training_without_validation_keeps_the_last_step_and_logs_to_tensorboard(
+    training_dataset, tiny_text_encoder_dir, tmp_path
+):
+    options = tiny_options(training_dataset, tmp_path / "out", tiny_text_encoder_dir, max_steps=2,
+                           validation_split="none", log_with="tensorboard", objective="clip", mixed_precision="bf16")
     result = run_training(options)
     assert result.final_weights == "last" and result.evaluations == [] and result.best_step is None
     assert list((tmp_path / "out" / "logs").rglob("events.out.tfevents.*"))
@@ -177,7 +181,9 @@ def test_command_line_with_yaml_config_and_push_to_hub_loads_in_a_fresh_process(
     flags = tiny_flags(options, exclude=("dataset", "learning_rate", "max_steps"))
     command = [sys.executable, "train_accelerate.py", "--config", str(config), *flags, "--max-steps", "3",
                "--push-to-hub", "someone/tiny-supreme"]
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "Trained 3 steps" in completed.stdout and "Pushed to" in completed.stdout
     summary = json.loads((tmp_path / "out" / "model" / "training_summary.json").read_text())
@@ -192,7 +198,9 @@ def test_command_line_with_yaml_config_and_push_to_hub_loads_in_a_fresh_process(
         f"print(json.dumps(classifier({str(ptbxl_record(9))!r})[:2]))\n"
     )
     env = local_hub.subprocess_env()
-    fresh = subprocess.run([sys.executable, "-c", load], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    fresh = subprocess.run(
+        [sys.executable, "-c", load], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     top = json.loads(fresh.stdout.strip().splitlines()[-1])
     vocabulary = Vocabulary.load(tmp_path / "out" / "model" / "vocabulary.json")

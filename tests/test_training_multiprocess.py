@@ -42,7 +42,9 @@ def test_two_process_cpu_run(training_dataset, tiny_text_encoder_dir, tmp_path):
     for checkpoint in checkpoints:
         names = {path.name for path in checkpoint.iterdir()}
         per_process = {f"rng_state_{rank}.{kind}" for rank in (0, 1) for kind in ("json", "safetensors")}
-        shared = {"model.safetensors", "optimizer.json", "optimizer.safetensors", "loop_state.json", "trainer_state.json"}
+        shared = {
+            "model.safetensors", "optimizer.json", "optimizer.safetensors", "loop_state.json", "trainer_state.json"
+        }
         assert names == per_process | shared  # JSON and safetensors only: nothing is unpickled on resume
 
     metrics = read_metrics(output / "logs" / "supreme" / "metrics.jsonl")
