@@ -34,6 +34,7 @@ CODE_FILES = (
     "reading_supreme.py",
     "leads_supreme.py",
     "feature_extraction_supreme.py",
+    "signal_processing_supreme.py",
     "processing_supreme.py",
     "pipeline_ecg_zero_shot.py",
 )
