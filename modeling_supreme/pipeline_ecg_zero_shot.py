@@ -25,14 +25,14 @@ import torch
 from transformers import AutoTokenizer, Pipeline
 
 from .feature_extraction_supreme import SupremeFeatureExtractor
-from .modeling_supreme import (
+from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
+from .zero_shot_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
     expand_label_prompts,
     unwrap_supreme_model,
     zero_shot_logits,
 )
-from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
 
 EcgInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, Mapping[str, Any], EcgRecord]
 

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
-from ..modeling_supreme import (
+from ..zero_shot_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
     expand_label_prompts,

@@ -28,9 +28,13 @@ CARD_FILE = "README.md"
 CODE_FILES = (
     "configuration_supreme.py",
     "modeling_supreme.py",
+    "ecg_encoders_supreme.py",
+    "fusion_supreme.py",
+    "zero_shot_supreme.py",
     "reading_supreme.py",
     "leads_supreme.py",
     "feature_extraction_supreme.py",
+    "signal_processing_supreme.py",
     "processing_supreme.py",
     "pipeline_ecg_zero_shot.py",
 )

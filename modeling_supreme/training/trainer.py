@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
-from ..modeling_supreme import LabelEmbeddingCache
+from ..zero_shot_supreme import LabelEmbeddingCache
 from .checkpointing import (
     TrainerState,
     checkpoint_path,
