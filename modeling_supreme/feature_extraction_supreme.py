@@ -425,10 +425,13 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
         The base class pads axis 0 of each item, so items are handed to it time-first and turned back afterwards.
         """
-        if isinstance(processed_features, (list, tuple)) and processed_features and isinstance(processed_features[0], Mapping):
+        is_list_of_dicts = isinstance(processed_features, (list, tuple)) and bool(processed_features)
+        if is_list_of_dicts and isinstance(processed_features[0], Mapping):
             processed_features = {key: [item[key] for item in processed_features] for key in processed_features[0]}
         if not isinstance(processed_features, Mapping) or "ecg_values" not in processed_features:
-            raise ValueError("pad() needs a BatchFeature, dict or list of dicts with 'ecg_values' items of shape (12, T).")
+            raise ValueError(
+                "pad() needs a BatchFeature, dict or list of dicts with 'ecg_values' items of shape (12, T)."
+            )
         features = dict(processed_features)
         items = [np.asarray(item) for item in features["ecg_values"]]
         bad = [index for index, item in enumerate(items) if item.ndim != 2 or item.shape[0] != self.feature_size]

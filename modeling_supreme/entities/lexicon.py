@@ -146,7 +146,9 @@ class Lexicon:
             version=str(data.get("version", "0")),
             source=source,
             _strip_after=tuple(marker.lower() for marker in normalisation.get("strip_after", [])),
-            _replacements=tuple((re.compile(pattern), replacement) for pattern, replacement in normalisation.get("replacements", [])),
+            _replacements=tuple(
+                (re.compile(pattern), replacement) for pattern, replacement in normalisation.get("replacements", [])
+            ),
             _fold=str.maketrans(dict(normalisation.get("fold", {}))),
         )
         raw_slots = {name: list(forms) for name, forms in (data.get("slots") or {}).items()}
@@ -286,7 +288,9 @@ class Lexicon:
         if isinstance(form, Mapping):
             status = form.get("status")
             if status not in STATUSES:
-                raise LexiconError(f"{source}: entity {name!r}: form {dict(form)!r} has status {status!r}; use {STATUSES}.")
+                raise LexiconError(
+                    f"{source}: entity {name!r}: form {dict(form)!r} has status {status!r}; use {STATUSES}."
+                )
             form = form.get("form", "")
         if not isinstance(form, str) or not form.strip():
             raise LexiconError(f"{source}: entity {name!r} has an empty or non-text form {form!r}.")
@@ -321,7 +325,8 @@ class Lexicon:
     def _compile_cues(self, cues: Mapping[str, Any], languages: tuple[str, ...]) -> None:
         for kind in ("negation", "uncertainty"):
             for direction in ("before", "after"):
-                phrases = [phrase for language in languages for phrase in (cues.get(kind, {}).get(direction, {}) or {}).get(language, [])]
+                by_language = cues.get(kind, {}).get(direction, {}) or {}
+                phrases = [phrase for language in languages for phrase in by_language.get(language, [])]
                 if phrases:
                     self._cue_patterns.append((kind, direction, self._compile_bounded(phrases)))
         phrases = [phrase for language in languages for phrase in (cues.get("pseudo") or {}).get(language, [])]
@@ -329,7 +334,8 @@ class Lexicon:
             self._cue_patterns.append(("pseudo", "none", self._compile_bounded(phrases)))
 
         def words(kind: str) -> frozenset[str]:
-            return frozenset(self.normalise(word) for language in languages for word in (cues.get(kind) or {}).get(language, []))
+            by_language = cues.get(kind) or {}
+            return frozenset(self.normalise(word) for language in languages for word in by_language.get(language, []))
 
         self._list_words = _ListWords(joining=words("list") | {","}, alternative=words("alternative"))
 
@@ -377,15 +383,20 @@ class Lexicon:
         matches: list[_Match] = []
         for name, pattern in self._entity_patterns.items():
             for found in pattern.finditer(text):
-                groups = {group.rsplit("_", 1)[0]: group for group, value in found.groupdict().items() if value is not None}
+                groups = {
+                    group.rsplit("_", 1)[0]: group for group, value in found.groupdict().items() if value is not None
+                }
                 status = next((kind for kind in STATUSES if kind in groups), None)
                 gaps = tuple(
                     found.span(group) for group, value in found.groupdict().items() if value and group.startswith("gap")
                 )
                 matches.append(_Match(found.start(), found.end(), name, status, gaps))
         kept = _drop_contained(matches)
-        located_families = {self.specs[m.name].family for m in kept if self.specs[m.name].family and not self.specs[m.name].unspecified}
-        return [m for m in kept if not (self.specs[m.name].unspecified and self.specs[m.name].family in located_families)]
+        specs = self.specs
+        located_families = {
+            specs[m.name].family for m in kept if specs[m.name].family and not specs[m.name].unspecified
+        }
+        return [m for m in kept if not (specs[m.name].unspecified and specs[m.name].family in located_families)]
 
     def _find_cues(self, text: str, mentions: Sequence[_Match]) -> list[_Cue]:
         """Status cues of a normalised text outside entity mentions; overlapping cues: the longest wins."""
@@ -509,7 +520,9 @@ class LexiconExtractor:
         [Entity(name='sinus rhythm', ...), Entity(name='anterior myocardial infarction', ..., status='uncertain')]
     """
 
-    def __init__(self, lexicon: Optional[Lexicon] = None, languages: Sequence[str] = LANGUAGES, keep_noise: bool = True) -> None:
+    def __init__(
+        self, lexicon: Optional[Lexicon] = None, languages: Sequence[str] = LANGUAGES, keep_noise: bool = True
+    ) -> None:
         self.lexicon = lexicon if lexicon is not None else _default_lexicon(tuple(languages))
         self.keep_noise = keep_noise
 
@@ -563,11 +576,25 @@ def _mention_statuses(text: str, mentions: Sequence[_Match], cues: Sequence[_Cue
     after: list[set[str]] = []
     own: list[set[str]] = []
     for index, mention in enumerate(mentions):
-        left = max([0] + [end for end in sentence_ends if end < mention.start] + [m.end for m in mentions[:index] if m.end <= mention.start])
-        right = min([len(text)] + [end for end in sentence_ends if end >= mention.end] + [m.start for m in mentions[index + 1 :] if m.start >= mention.end])
-        before.append({cue.kind for cue in cues if cue.direction == "before" and left <= cue.start and cue.end <= mention.start})
-        after.append({cue.kind for cue in cues if cue.direction == "after" and mention.end <= cue.start and cue.end <= right})
-        own.append({cue.kind for cue in cues if any(start <= cue.start and cue.end <= end for start, end in mention.gaps)})
+        left = max(
+            [0]
+            + [end for end in sentence_ends if end < mention.start]
+            + [m.end for m in mentions[:index] if m.end <= mention.start]
+        )
+        right = min(
+            [len(text)]
+            + [end for end in sentence_ends if end >= mention.end]
+            + [m.start for m in mentions[index + 1 :] if m.start >= mention.end]
+        )
+        before.append(
+            {cue.kind for cue in cues if cue.direction == "before" and left <= cue.start and cue.end <= mention.start}
+        )
+        after.append(
+            {cue.kind for cue in cues if cue.direction == "after" and mention.end <= cue.start and cue.end <= right}
+        )
+        own.append(
+            {cue.kind for cue in cues if any(start <= cue.start and cue.end <= end for start, end in mention.gaps)}
+        )
     links = [lists.link(text[first.end : second.start]) for first, second in zip(mentions, mentions[1:])]
     for index, link in enumerate(links):
         if link:
@@ -578,7 +605,9 @@ def _mention_statuses(text: str, mentions: Sequence[_Match], cues: Sequence[_Cue
     statuses = []
     for index, mention in enumerate(mentions):
         kinds = before[index] | after[index] | own[index]
-        alternative = (index > 0 and links[index - 1] == "alternative") or (index < len(links) and links[index] == "alternative")
+        alternative = (index > 0 and links[index - 1] == "alternative") or (
+            index < len(links) and links[index] == "alternative"
+        )
         if "negation" in kinds:
             statuses.append("absent")
         elif "uncertainty" in kinds or alternative or mention.status == "uncertain":
