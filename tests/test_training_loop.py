@@ -25,20 +25,9 @@ from modeling_supreme.training import (
 )
 from modeling_supreme.training.checkpointing import TRAINER_STATE_FILE
 from tests.sample_data import ptbxl_record
-from tests.training_helpers import tiny_flags, tiny_options
+from tests.training_helpers import Interrupted, stop_after, tiny_flags, tiny_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-class Interrupted(Exception):
-    """Stands for a crash or a killed job."""
-
-
-def stop_after(step: int):
-    def callback(state):
-        if state.global_step == step:
-            raise Interrupted
-    return callback
 
 
 @pytest.fixture(autouse=True)

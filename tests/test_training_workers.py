@@ -11,18 +11,7 @@ from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from modeling_supreme.training import list_checkpoints, run_training
-from tests.training_helpers import tiny_options
-
-
-class Interrupted(Exception):
-    """Stands for a crash or a killed job."""
-
-
-def stop_after(step: int):
-    def callback(state):
-        if state.global_step == step:
-            raise Interrupted
-    return callback
+from tests.training_helpers import Interrupted, stop_after, tiny_options
 
 
 @pytest.fixture(autouse=True)

@@ -77,3 +77,15 @@ def tiny_flags(options: TrainingOptions, exclude: tuple[str, ...] = ()) -> list[
         else:
             flags += [flag, str(value)]
     return flags
+
+
+class Interrupted(Exception):
+    """Stands for a crash or a killed job."""
+
+
+def stop_after(step: int):
+    """A step callback that raises `Interrupted` once the run reaches `step`."""
+    def callback(state):
+        if state.global_step == step:
+            raise Interrupted
+    return callback

@@ -9,15 +9,14 @@ worst, the best, the spread (best - worst) and the mean, all x100.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from .metrics import roc_auc_per_label
+from .zero_shot import read_json_file
 
 PARAPHRASES_FILE = "paraphrases.json"
 DEFAULT_PARAPHRASES = "default"
@@ -66,20 +65,8 @@ def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str,
     Raises:
         ValueError: not that shape, or a label with no wordings or a wording that is not text, naming the file.
     """
-    if path is None or str(path) == DEFAULT_PARAPHRASES:
-        text, source = (
-            resources.files(__package__).joinpath(PARAPHRASES_FILE).read_text(encoding="utf-8"),
-            PARAPHRASES_FILE,
-        )
-    else:
-        try:
-            text, source = Path(path).read_text(encoding="utf-8"), str(path)
-        except OSError as error:
-            raise ValueError(f"{path}: cannot read the paraphrase file ({error})") from error
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: not valid JSON ({error})") from error
+    packaged = PARAPHRASES_FILE if path is None or str(path) == DEFAULT_PARAPHRASES else None
+    data, source = read_json_file(path, packaged, "paraphrase file")
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected an object {{task: {{label: [wordings]}}}}")
     paraphrases: dict[str, dict[str, list[str]]] = {}

@@ -222,6 +222,25 @@ def bootstrap_ci(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def read_json_file(path: str | Path | None, packaged: str | None, what: str) -> tuple[Any, str]:
+    """(parsed JSON, how to name it): the package's own file `packaged` (in this folder) when given, else `path`.
+
+    Raises:
+        ValueError: the file cannot be read or is not JSON, naming it and calling it `what`.
+    """
+    if packaged is not None:
+        text, source = resources.files(__package__).joinpath(packaged).read_text(encoding="utf-8"), packaged
+    else:
+        try:
+            text, source = Path(path).read_text(encoding="utf-8"), str(path)
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read the {what} ({error})") from error
+    try:
+        return json.loads(text), source
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{source}: not valid JSON ({error})") from error
+
+
 def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[str, LabelQuery]]:
     """Text queries of the benchmark's label columns: {task: {column: text or list of texts}}.
 
@@ -234,18 +253,8 @@ def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[st
         ValueError: the file is not one of those shapes, or a query is empty or not text, naming the file and
             the label.
     """
-    if path is None or str(path) in NAMED_PROMPTS:
-        name = LABEL_DESCRIPTIONS_FILE if path is None else NAMED_PROMPTS[str(path)]
-        text, source = resources.files(__package__).joinpath(name).read_text(encoding="utf-8"), name
-    else:
-        try:
-            text, source = Path(path).read_text(encoding="utf-8"), str(path)
-        except OSError as error:
-            raise ValueError(f"{path}: cannot read the prompt file ({error})") from error
-    try:
-        descriptions = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: not valid JSON ({error})") from error
+    packaged = LABEL_DESCRIPTIONS_FILE if path is None else NAMED_PROMPTS.get(str(path))
+    descriptions, source = read_json_file(path, packaged, "prompt file")
     if not isinstance(descriptions, dict) or not descriptions:
         raise ValueError(f"{source}: expected an object {{task: {{column: query}}}} or {{column: query}}")
     per_task = [isinstance(value, dict) for value in descriptions.values()]
@@ -302,5 +311,6 @@ __all__ = [
     "load_model_and_processor",
     "macro_auroc",
     "mean_auroc",
+    "read_json_file",
     "score_ecgs",
 ]
