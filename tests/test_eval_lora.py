@@ -57,16 +57,15 @@ def scores_of(model, processor, splits):
 def finetuned(small_splits, tmp_path_factory):
     """(base checkpoint, base scores, peft model, processor, task result, adapter folder) after fine-tuning."""
     from modeling_supreme import SupremeFeatureExtractor, SupremeModel, SupremeProcessor
+    from modeling_supreme.pipeline_ecg_zero_shot import save_pipeline_folder
     from tests.conftest import build_tiny_tokenizer
 
     base = tmp_path_factory.mktemp("base")
     torch.manual_seed(0)
     config = tiny_config()
-    SupremeModel(config).save_pretrained(base)
     feature_extractor = SupremeFeatureExtractor(sampling_rate=config.sampling_rate, num_samples=config.num_samples)
-    SupremeProcessor(
-        feature_extractor, build_tiny_tokenizer(), label_max_length=config.label_max_length
-    ).save_pretrained(base)
+    processor = SupremeProcessor(feature_extractor, build_tiny_tokenizer(), label_max_length=config.label_max_length)
+    save_pipeline_folder(SupremeModel(config), processor, base)  # with the pipeline's code, for remote loading
 
     model, processor = load_model_and_processor(base)
     base_scores = scores_of(model, processor, small_splits)
