@@ -10,7 +10,6 @@ import runpy
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from modeling_supreme import SupremeFeatureExtractor, SupremeModel
@@ -35,16 +34,12 @@ from modeling_supreme.training.data import formatted_for_collation, load_splits
 from modeling_supreme.training.lead_sets import LeadSetSampler
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 from tests.tiny_models import TINY_ECG_ENCODERS, tiny_config
-from tests.training_helpers import tiny_options
+from tests.training_helpers import (
+    fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    tiny_options,
+)
 
 LIMB_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF")
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 # -- definitions --------------------------------------------------------------------------------------------------

@@ -10,21 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from modeling_supreme.training import list_checkpoints, run_training
 from modeling_supreme.training.run_state import from_json_tree, read_tree, to_json_tree, write_tree
-from tests.training_helpers import tiny_options
+from tests.training_helpers import (
+    fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    tiny_options,
+)
 
 SETTINGS = dict(max_steps=6, save_steps=2, eval_steps=2, dropout=0.2, save_total_limit=0)
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 class Interrupted(Exception):

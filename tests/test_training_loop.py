@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 from transformers import pipeline
 
@@ -25,17 +24,15 @@ from modeling_supreme.training import (
 )
 from modeling_supreme.training.checkpointing import TRAINER_STATE_FILE
 from tests.sample_data import ptbxl_record
-from tests.training_helpers import Interrupted, stop_after, tiny_flags, tiny_options
+from tests.training_helpers import (
+    Interrupted,
+    fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    stop_after,
+    tiny_flags,
+    tiny_options,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """accelerate keeps one state per process; runs with other mixed-precision settings need it cleared."""
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def last_value_per_step(metrics_file: Path, key: str) -> dict[int, float]:

@@ -10,21 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from accelerate.state import AcceleratorState
 
 from modeling_supreme.training import parse_training_options, run_training
 from modeling_supreme.training.trainer import resolve_mixed_precision
-from tests.training_helpers import tiny_flags, tiny_options
+from tests.training_helpers import (
+    fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    tiny_flags,
+    tiny_options,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE = Path(sys.executable).with_name("accelerate")
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_precision_comes_from_the_launcher_unless_given(monkeypatch):

@@ -11,14 +11,12 @@ from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
 from modeling_supreme.training import list_checkpoints, run_training
-from tests.training_helpers import Interrupted, stop_after, tiny_options
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
+from tests.training_helpers import (
+    Interrupted,
+    fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    stop_after,
+    tiny_options,
+)
 
 
 def _weights(folder):

@@ -89,3 +89,14 @@ def stop_after(step: int):
         if state.global_step == step:
             raise Interrupted
     return callback
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """accelerate keeps one state per process; runs with other settings (precision, processes) need it cleared.
+    Autouse in every module that imports it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
