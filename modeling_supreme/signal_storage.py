@@ -97,10 +97,11 @@ def decode_signals(values: np.ndarray, gain: np.ndarray | None = None) -> np.nda
     if np.issubdtype(values.dtype, np.integer):
         if gain is None:
             raise ValueError(f"int16 ECG values need their per-lead gains (the {GAIN_COLUMN!r} column)")
-        # Division (not multiplication by 1 / gain) makes whole-step values exactly the float32 of the source's mV.
-        decoded = values.astype(np.float32)
-        decoded /= np.asarray(gain, dtype=np.float32)[..., None]
-        decoded[values == INT16_MISSING] = np.nan
+        # Division (not multiplication by 1 / gain) makes whole-step values exactly the float32 of the source's mV;
+        # one pass converts and divides. The sentinel is looked for only when the minimum says it is there.
+        decoded = np.divide(values, np.asarray(gain, dtype=np.float32)[..., None], dtype=np.float32)
+        if values.size and values.min() == INT16_MISSING:
+            decoded[values == INT16_MISSING] = np.nan
         return decoded
     if values.dtype in (np.float16, np.float32):
         return values.astype(np.float32, copy=values.dtype != np.float32)
@@ -120,16 +121,16 @@ def row_signals(
         return list(decoded)
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.shape != (decoded.shape[0],) or (lengths < 1).any() or (lengths > decoded.shape[-1]).any():
-        raise ValueError(f"num_samples must give 1..{decoded.shape[-1]} samples for each of the {decoded.shape[0]} rows, "
-                         f"got {lengths.tolist()}")
+        raise ValueError(f"num_samples must give 1..{decoded.shape[-1]} samples for each of the "
+                         f"{decoded.shape[0]} rows, got {lengths.tolist()}")
     return [row[:, :length] for row, length in zip(decoded, lengths)]
 
 
 def storage_note(signal_dtype: str) -> str:
     """One sentence for the dataset card: how `ecg` is stored and how to read it as mV."""
     check_signal_dtype(signal_dtype)
-    read = ("`modeling_supreme.signal_storage.row_signals(ecg, num_samples, ecg_gain)` gives float32 mV cropped to each "
-            "record's true length")
+    read = ("`modeling_supreme.signal_storage.row_signals(ecg, num_samples, ecg_gain)` gives float32 mV cropped to "
+            "each record's true length")
     if signal_dtype == "int16":
         how = (f"int16 with a per-lead gain in `{GAIN_COLUMN}` (units per mV, mV = ecg / gain; 1000 = 1 µV steps); "
                f"missing samples are {INT16_MISSING}")

@@ -63,13 +63,17 @@ def test_rows_keep_the_gap_the_true_length_and_the_lead_mask(built):
     assert rows["lead_mask"][:2].all()
 
 
-def test_training_rows_and_raw_records_give_the_same_model_input(built, processor):
+@pytest.mark.parametrize("indices", [[0, 1, 2], [0, 2]], ids=["rows-one-by-one", "one-array-batch"])
+def test_training_rows_and_raw_records_give_the_same_model_input(built, processor, indices):
+    """Rows of several true lengths reach the feature extractor one by one, rows of one length as one array."""
     root, _, split = built
-    collated = SupremeCollator(processor)(ArrowRows(split).__getitems__(range(len(RECORDS))))
-    for index, name in enumerate(RECORDS):
+    collated = SupremeCollator(processor)(ArrowRows(split).__getitems__(indices))
+    for position, index in enumerate(indices):
+        name = list(RECORDS)[index]
         raw = processor.feature_extractor(read_ecg(root / name), return_tensors="np")
-        np.testing.assert_allclose(collated["ecg_values"][index].numpy(), raw["ecg_values"][0], atol=1e-6, err_msg=name)
-        assert collated["lead_mask"][index].tolist() == raw["lead_mask"][0].tolist(), name
+        np.testing.assert_allclose(collated["ecg_values"][position].numpy(), raw["ecg_values"][0], atol=1e-6,
+                                   err_msg=name)
+        assert collated["lead_mask"][position].tolist() == raw["lead_mask"][0].tolist(), name
 
 
 def test_evaluation_rows_and_raw_records_give_the_same_model_input(built, processor):

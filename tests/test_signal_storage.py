@@ -81,7 +81,8 @@ def test_row_signals_crop_each_row_to_its_true_length_and_check_the_lengths():
 
 
 def test_reader_keeps_nan_gaps_and_the_true_length(tmp_path):
-    reader = SignalReader(500, SignalWindow(12.0, min_seconds=10.0), signal_dtype="int16")  # 10 s records in a 12 s window
+    # 10 s records in a 12 s window
+    reader = SignalReader(500, SignalWindow(12.0, min_seconds=10.0), signal_dtype="int16")
     arrays = reader(str(ptbxl_record(1, 500)))
     assert arrays.ecg.dtype == np.int16 and arrays.num_samples == 5000
     assert not arrays.ecg[:, 5000:].any()

@@ -42,7 +42,8 @@ def test_collator_gives_the_feature_extractor_output_and_the_vocabulary_targets(
     batch = SupremeCollator(processor, vocabulary, uncertain_value=0.5)(rows)
 
     assert set(batch) == {"ecg_values", "lead_mask", "labels"}
-    expected = processor.feature_extractor([decode_signals(row["ecg"], row["ecg_gain"]) for row in rows], sampling_rate=100)
+    decoded = [decode_signals(row["ecg"], row["ecg_gain"]) for row in rows]
+    expected = processor.feature_extractor(decoded, sampling_rate=100)
     torch.testing.assert_close(batch["ecg_values"], expected["ecg_values"])
     assert batch["ecg_values"].shape == (4, 12, 1000) and batch["lead_mask"].dtype == torch.bool
     assert batch["labels"].shape == (4, len(vocabulary)) and batch["labels"].dtype == torch.float32

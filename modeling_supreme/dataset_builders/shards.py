@@ -144,7 +144,9 @@ class ShardWriter:
         if self._writer is None:
             path = self._temporary_path()
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _SignalParquetWriter(features=self.features, path=str(path), writer_batch_size=self.row_group_size)
+            self._writer = _SignalParquetWriter(
+                features=self.features, path=str(path), writer_batch_size=self.row_group_size
+            )
         self._writer.write_batch(self._buffer)
         self._buffer = {name: [] for name in self.features}
         self._buffered = 0

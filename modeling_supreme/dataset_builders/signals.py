@@ -11,7 +11,13 @@ from datasets import Array2D, Features, List, Value
 from ..configuration_supreme import STANDARD_LEADS
 from ..leads_supreme import standardize_leads
 from ..reading_supreme import read_ecg
-from ..signal_storage import DEFAULT_SIGNAL_DTYPE, GAIN_COLUMN, check_signal_dtype, encode_signal, row_signals
+from ..signal_storage import (
+    DEFAULT_SIGNAL_DTYPE,
+    GAIN_COLUMN,
+    check_signal_dtype,
+    encode_signal,
+    row_signals,
+)
 from .tasks import RecordRejected
 
 

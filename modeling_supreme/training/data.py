@@ -27,7 +27,7 @@ from ..entities import Vocabulary, build_vocabulary
 from ..evaluation import label_texts_for, load_label_descriptions
 from ..leads_supreme import select_lead_set
 from ..processing_supreme import SupremeProcessor
-from ..signal_storage import GAIN_COLUMN, row_signals
+from ..signal_storage import GAIN_COLUMN, decode_signals, row_signals
 from .options import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -120,10 +120,35 @@ class RowBatch(Sequence):
         return {name: values[index] for name, values in self.columns.items()}
 
 
+class ChunkedColumn:
+    """One fixed-shape column of a (memory-mapped) Arrow table as numpy views of its chunks, gathered by row.
+
+    The views are made once per process (zero-copy for numbers; lists of bools are unpacked once), so a batch costs
+    one fancy-indexing copy per chunk it touches, with no Arrow objects built per row.
+    """
+
+    def __init__(self, column: Any) -> None:
+        self.views = [_numpy_column(chunk) for chunk in column.chunks]
+        self.starts = np.cumsum([0] + [len(view) for view in self.views])
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows (B,) int64 of the table -> (B, *shape) values (a new array)."""
+        chunk_of_row = np.searchsorted(self.starts, rows, side="right") - 1
+        if len(self.views) == 1:
+            return self.views[0][rows]
+        first = self.views[int(chunk_of_row[0])]
+        out = np.empty((len(rows), *first.shape[1:]), dtype=first.dtype)
+        for chunk in np.unique(chunk_of_row):
+            selected = chunk_of_row == chunk
+            out[selected] = self.views[chunk][rows[selected] - self.starts[chunk]]
+        return out
+
+
 class ArrowRows(torch.utils.data.Dataset):
-    """A split's rows for the collator, read a batch at a time: `__getitems__(indices)` gathers the rows from Arrow
-    once and returns a `RowBatch` (numpy for `NUMPY_COLUMNS`, Python objects for the rest). A map-style DataLoader
-    with a batch size calls `__getitems__` with the whole batch, so no row is read on its own.
+    """A split's rows for the collator, read a batch at a time: `__getitems__(indices)` returns a `RowBatch` with
+    `NUMPY_COLUMNS` gathered from numpy views of the memory-mapped Arrow chunks (`ChunkedColumn`) and the other
+    columns (entities, report, lead names) as Python objects. A map-style DataLoader with a batch size calls
+    `__getitems__` with the whole batch, so no row is read on its own.
 
     Args:
         split: a `datasets.Dataset` (any indices mapping, e.g. after `select`, is honoured).
@@ -134,6 +159,14 @@ class ArrowRows(torch.utils.data.Dataset):
         wanted = COLLATED_COLUMNS if columns is None else columns
         self.column_names = [column for column in wanted if column in split.column_names]
         self.split = split.select_columns(self.column_names)
+        self.numpy_names = [name for name in self.column_names if name in NUMPY_COLUMNS]
+        self.python_names = [name for name in self.column_names if name not in NUMPY_COLUMNS]
+        self._views: Optional[dict[str, ChunkedColumn]] = None
+        self._row_of_index: Optional[np.ndarray] = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Views of memory-mapped buffers are rebuilt in each worker, never pickled as copies of the data.
+        return {**self.__dict__, "_views": None, "_row_of_index": None}
 
     def __len__(self) -> int:
         return len(self.split)
@@ -141,15 +174,29 @@ class ArrowRows(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.__getitems__([index])[0]
 
+    def _table_rows(self, indices: Sequence[int]) -> np.ndarray:
+        """Dataset indices -> rows of the underlying table (through the split's indices mapping, if any)."""
+        rows = np.asarray(indices, dtype=np.int64)
+        if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError(f"indices {indices} out of range for {len(self)} rows")
+        rows = np.where(rows < 0, rows + len(self), rows)
+        if self.split._indices is None:
+            return rows
+        if self._row_of_index is None:
+            self._row_of_index = self.split._indices.column(0).to_numpy()
+        return self._row_of_index[rows]
+
     def __getitems__(self, indices: Sequence[int]) -> RowBatch:
         from datasets.formatting import query_table
 
-        table = query_table(self.split._data, [int(index) for index in indices], indices=self.split._indices)
-        columns = {
-            name: _numpy_column(table.column(name)) if name in NUMPY_COLUMNS else table.column(name).to_pylist()
-            for name in self.column_names
-        }
-        return RowBatch(columns)
+        if self._views is None:
+            self._views = {name: ChunkedColumn(self.split._data.column(name)) for name in self.numpy_names}
+        rows = self._table_rows(indices)
+        columns: dict[str, Any] = {name: self._views[name].take(rows) for name in self.numpy_names}
+        if self.python_names:
+            table = query_table(self.split._data.select(self.python_names), rows.tolist())
+            columns.update({name: table.column(name).to_pylist() for name in self.python_names})
+        return RowBatch({name: columns[name] for name in self.column_names})
 
 
 def formatted_for_collation(split: Any) -> ArrowRows:
@@ -225,18 +272,13 @@ class SupremeCollator:
         """rows: dicts with `ecg` (12, T), `sampling_rate`, optional `lead_names`, `lead_mask` (12,), `entities`,
         `report` -> {"ecg_values", "lead_mask"[, "labels"][, "report_input_ids", "report_attention_mask"]}."""
         columns = signal_columns(rows)
-        reports = [str(row.get(REPORT_COLUMN) or "") for row in rows] if self.with_reports else None
-        signals, lead_names = stored_signals(columns), columns.get("lead_names")
-        if self.lead_set is not None:
-            signals, lead_names = self._reduced_to_lead_set(signals, lead_names, columns.get("lead_mask"), rows)
-        inputs = self.processor(
-            ecg=signals,
-            sampling_rate=[float(rate) for rate in columns["sampling_rate"]],
-            lead_names=lead_names,
-            reports=reports,
-            return_tensors="pt",
-        )
-        batch = {key: inputs[key] for key in inputs}
+        if self.lead_set is None:
+            batch = dict(ecg_features(self.processor.feature_extractor, columns))
+        else:
+            batch = dict(self._lead_set_features(columns, rows))
+        if self.with_reports:
+            reports = [str(row.get(REPORT_COLUMN) or "") for row in rows]
+            batch.update(self.processor(reports=reports, return_tensors="pt"))
         if "lead_mask" in columns and self.lead_set is None:
             # Leads the source lacked were stored as zeros; the dataset's mask keeps them masked for the encoder.
             stored_mask = torch.as_tensor(np.asarray(columns["lead_mask"], dtype=bool))
@@ -245,6 +287,15 @@ class SupremeCollator:
             targets = [self.vocabulary.multi_hot(row.get(ENTITIES_COLUMN) or [], self.uncertain_value) for row in rows]
             batch["labels"] = torch.from_numpy(np.stack(targets))
         return batch
+
+    def _lead_set_features(self, columns: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Any:
+        """`ecg_values` (B, 12, num_samples), `lead_mask` (B, 12) of the records reduced to `lead_set` (per ECG:
+        the reduced records are no longer one stored (B, 12, n) array)."""
+        signals, lead_names = self._reduced_to_lead_set(
+            stored_signals(columns), columns.get("lead_names"), columns.get("lead_mask"), rows
+        )
+        rates = [float(rate) for rate in columns["sampling_rate"]]
+        return self.processor.feature_extractor(signals, sampling_rate=rates, lead_names=lead_names, return_tensors="pt")
 
     def _reduced_to_lead_set(
         self, signals: list[np.ndarray], lead_names: Optional[Sequence[Sequence[str]]], stored_mask: Any,
@@ -282,6 +333,24 @@ def stored_signals(columns: Mapping[str, Any]) -> list[np.ndarray]:
     """B float32 mV signals (12, num_samples_b) from `signal_columns`: decoded (NaN where missing) and cropped to each
     record's true length, so the feature extractor sees what the raw record holds."""
     return row_signals(columns["ecg"], columns.get(LENGTH_COLUMN), columns.get(GAIN_COLUMN))
+
+
+def ecg_features(feature_extractor: Any, columns: Mapping[str, Any]) -> Any:
+    """`ecg_values` (B, 12, num_samples) and `lead_mask` (B, 12) tensors from `signal_columns`: when every row has the
+    same true length, rate and lead order, the decoded (B, 12, n) batch goes through `feature_extractor.batch` at
+    once; otherwise each row (12, n_b), cropped to its length, goes through the per-ECG path."""
+    rates = np.asarray(columns["sampling_rate"], dtype=float)
+    names = columns.get("lead_names")
+    lengths = columns.get(LENGTH_COLUMN)
+    uniform = (rates == rates[0]).all() and (names is None or all(row == names[0] for row in names))
+    if uniform and (lengths is None or (np.asarray(lengths) == lengths[0]).all()):
+        decoded = decode_signals(columns["ecg"], columns.get(GAIN_COLUMN))
+        length = int(lengths[0]) if lengths is not None else decoded.shape[-1]
+        lead_names = None if names is None else list(names[0])
+        return feature_extractor.batch(decoded[..., :length], float(rates[0]), lead_names, return_tensors="pt")
+    return feature_extractor(
+        stored_signals(columns), sampling_rate=[float(rate) for rate in rates], lead_names=names, return_tensors="pt"
+    )
 
 
 def ecg_batches(

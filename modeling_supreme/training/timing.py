@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from typing import Optional, TypeVar
+from typing import TypeVar
 
 Batch = TypeVar("Batch")
 
@@ -31,7 +31,7 @@ class StepTimer:
         self._data_seconds = 0.0
         self._step_seconds = 0.0
         self._steps = 0
-        self._mark: Optional[float] = None
+        self._mark: float | None = None
 
     def restart(self) -> None:
         """Start timing from now (time before this is not part of any step)."""
@@ -62,12 +62,13 @@ class StepTimer:
         """Mean data and step seconds per step since the last call ({} when no step was timed); resets."""
         if not self._steps:
             return {}
-        means = {"train/data_time": self._data_seconds / self._steps, "train/step_time": self._step_seconds / self._steps}
+        means = {"train/data_time": self._data_seconds / self._steps,
+                 "train/step_time": self._step_seconds / self._steps}
         self._data_seconds, self._step_seconds, self._steps = 0.0, 0.0, 0
         return means
 
 
-def data_bound_message(means: dict[str, float], fraction: float) -> Optional[str]:
+def data_bound_message(means: dict[str, float], fraction: float) -> str | None:
     """A warning when waiting for data exceeds `fraction` of the step time (None otherwise, or when fraction is 0)."""
     if fraction <= 0 or not means:
         return None
