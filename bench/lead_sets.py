@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder for the runs and results.json")
     parser.add_argument("--config", default="configs/demo.yaml", help="training settings shared by every run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["none", "augment"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--lead-sets", default=EVAL_LEAD_SETS, help="lead sets evaluated, comma-separated")
     parser.add_argument("--max-steps", type=int, help="override the config's steps")
     parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"], help="held-out splits (folds 9-10)")

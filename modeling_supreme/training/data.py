@@ -278,15 +278,7 @@ class SupremeCollator:
         if self.lead_set is None:
             batch = dict(ecg_features(self.processor.feature_extractor, columns))
         else:
-            signals, lead_names = self._reduced_to_lead_set(
-                stored_signals(columns), columns.get("lead_names"), columns.get("lead_mask"), rows
-            )
-            rates = [float(rate) for rate in columns["sampling_rate"]]
-            batch = dict(
-                self.processor.feature_extractor(
-                    signals, sampling_rate=rates, lead_names=lead_names, return_tensors="pt"
-                )
-            )
+            batch = dict(self._lead_set_features(columns, rows))
         if self.with_reports:
             reports = [str(row.get(REPORT_COLUMN) or "") for row in rows]
             batch.update(self.processor(reports=reports, return_tensors="pt"))
@@ -298,6 +290,17 @@ class SupremeCollator:
             targets = [self.vocabulary.multi_hot(row.get(ENTITIES_COLUMN) or [], self.uncertain_value) for row in rows]
             batch["labels"] = torch.from_numpy(np.stack(targets))
         return batch
+
+    def _lead_set_features(self, columns: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Any:
+        """`ecg_values` (B, 12, num_samples), `lead_mask` (B, 12) of the records reduced to `lead_set` (per ECG:
+        the reduced records are no longer one stored (B, 12, n) array)."""
+        signals, lead_names = self._reduced_to_lead_set(
+            stored_signals(columns), columns.get("lead_names"), columns.get("lead_mask"), rows
+        )
+        rates = [float(rate) for rate in columns["sampling_rate"]]
+        return self.processor.feature_extractor(
+            signals, sampling_rate=rates, lead_names=lead_names, return_tensors="pt"
+        )
 
     def _reduced_to_lead_set(
         self, signals: list[np.ndarray], lead_names: Optional[Sequence[Sequence[str]]], stored_mask: Any,
