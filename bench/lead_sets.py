@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from supreme_vs_clip import mean_and_std, run_options
+from supreme_vs_clip import add_run_arguments, mean_and_std, run_options
 
 from modeling_supreme.evaluation import load_model_and_processor
 from modeling_supreme.leads_supreme import parse_lead_sets
@@ -51,14 +51,8 @@ TARGET_TWELVE_LEAD_COST = 1.0
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, help="built PTB-XL dataset with an `entities` column")
-    parser.add_argument("--out", required=True, help="folder for the runs and results.json")
-    parser.add_argument("--config", default="configs/demo.yaml", help="training settings shared by every run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    add_run_arguments(parser, VARIANTS)
     parser.add_argument("--lead-sets", default=EVAL_LEAD_SETS, help="lead sets evaluated, comma-separated")
-    parser.add_argument("--max-steps", type=int, help="override the config's steps")
-    parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"], help="held-out splits (folds 9-10)")
     return parser.parse_args()
 
 

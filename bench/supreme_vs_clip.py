@@ -51,15 +51,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
 TASK = "ptbxl_super"
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_run_arguments(parser: argparse.ArgumentParser, variants: dict[str, dict[str, Any]]) -> None:
+    """The arguments every seeds x variants bench shares (this one and bench/lead_sets.py)."""
     parser.add_argument("--dataset", required=True, help="built PTB-XL dataset with an `entities` column")
     parser.add_argument("--out", required=True, help="folder for the runs and results.json")
     parser.add_argument("--config", default="configs/demo.yaml", help="training settings shared by every run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
     parser.add_argument("--max-steps", type=int, help="override the config's steps")
     parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"], help="held-out splits (folds 9-10)")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(parser, VARIANTS)
     parser.add_argument("--paraphrases", default="default", help="paraphrase file ({task: {label: [wordings]}})")
     return parser.parse_args()
 
