@@ -17,7 +17,7 @@ from modeling_supreme.entities import Lexicon, Vocabulary, build_vocabulary, ext
 from modeling_supreme.entities.lexicon import readable_forms
 from modeling_supreme.evaluation import TASKS, label_texts_for, load_label_descriptions, load_task_table, score_ecgs
 from modeling_supreme.evaluation.robustness import load_paraphrases, wording_results
-from modeling_supreme.training.label_texts import LabelTextSampler
+from modeling_supreme.training.label_texts import CARRIER_TEMPLATES, LabelTextSampler
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 
@@ -69,23 +69,34 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
         Vocabulary.load(path)
 
 
-def test_robustness_wordings_are_never_training_texts(lexicon):
-    """The benchmark measures rewording only if none of its wordings was a training label text."""
+@pytest.mark.parametrize("name", ["default", "blind"])
+def test_robustness_wordings_are_never_training_texts(lexicon, name):
+    """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
+    label, bare or in any carrier template of `--label-templates`."""
     training = {
-        lexicon.normalise(text)
-        for name, spec in lexicon.specs.items()
-        for text in label_surface_forms(name, spec.description, lexicon)
+        lexicon.normalise(template.replace("{}", text))
+        for label, spec in lexicon.specs.items()
+        for text in label_surface_forms(label, spec.description, lexicon)
+        for template in CARRIER_TEMPLATES
     }
-    paraphrases = load_paraphrases()
+    paraphrases = load_paraphrases(name)
     seen = [text for labels in paraphrases.values() for wordings in labels.values() for text in wordings
             if lexicon.normalise(text) in training]
     assert seen == []
     assert set(paraphrases["ptbxl_super"]) == {"NORM", "MI", "STTC", "CD", "HYP"}
+    assert all(len(wordings) >= 5 for wordings in paraphrases["ptbxl_super"].values())
     other = [label for task, labels in paraphrases.items() if task != "ptbxl_super" for label in labels]
     assert len(other) >= 20
-    assert all(len(wordings) >= 5 for labels in paraphrases.values() for wordings in labels.values())
+    assert all(len(wordings) >= (5 if name == "default" else 4) for labels in paraphrases.values()
+               for wordings in labels.values())
     for task, labels in paraphrases.items():  # every label is a column of its task's test table
         assert set(labels) <= set(load_task_table(TASKS[task], SPLITS_DIR, "test").label_names), task
+
+
+def test_the_two_paraphrase_sets_share_no_wording(lexicon):
+    first, blind = ({lexicon.normalise(text) for labels in load_paraphrases(name).values()
+                     for wordings in labels.values() for text in wordings} for name in ("default", "blind"))
+    assert first and blind and not first & blind
 
 
 # -- sampling in training -----------------------------------------------------------------------------------------
@@ -100,6 +111,18 @@ def test_sampler_draws_reproducibly_per_batch_and_covers_every_form():
     assert sampler.distinct_texts == ["a", "b", "c", "x", "p", "q"]
     with pytest.raises(ValueError, match="positions \\[1\\]"):
         LabelTextSampler((("a",), ()), seed=0)
+
+
+def test_templates_set_each_drawn_form_in_a_carrier_phrase():
+    sampler = LabelTextSampler((("a", "b"), ("x",)), seed=1, templates=("{}", "ecg showing {}"))
+    draws = [sampler.draw(0, batch) for batch in range(40)]
+    assert {draw[1] for draw in draws} == {"x", "ecg showing x"}
+    assert {draw[0] for draw in draws} == {"a", "b", "ecg showing a", "ecg showing b"}
+    assert sampler.distinct_texts == ["a", "ecg showing a", "b", "ecg showing b", "x", "ecg showing x"]
+    assert set(LabelTextSampler((("{x}",),), seed=0, templates=("see {}",)).distinct_texts) == {"see {x}"}
+    for bad in [(), ("no slot",), ("{} and {}",), ("{0}",)]:
+        with pytest.raises(ValueError, match="label-templates"):
+            LabelTextSampler((("a",),), seed=0, templates=bad)
 
 
 def test_seeds_give_different_draws():

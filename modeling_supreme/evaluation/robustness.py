@@ -1,9 +1,12 @@
 """Query robustness: does a label keep its AUROC when it is asked in other words?
 
-A paraphrase file maps {task: {label column: [wordings]}}; the project's own (`paraphrases.json`) has five or more
-wordings for each PTB-XL super-class and for 25 other benchmark labels, negated and colloquial ones included, none
-of them a training label text. Each wording is asked alone; per label the result is every wording's AUROC, the
-worst, the best, the spread (best - worst) and the mean, all x100.
+A paraphrase file maps {task: {label column: [wordings]}}. The project has two, none of their wordings a training
+label text: `default` (`paraphrases.json`, five or more wordings for each PTB-XL super-class and for 25 other
+benchmark labels, negated and colloquial ones included) and `blind` (`paraphrases_blind.json`, four to six wordings
+for each super-class and 25 other labels, written by someone who had seen neither the training texts, nor their
+templates, nor the first set, after the training templates were fixed: the held-out check of any change to the
+training texts made after looking at `default`'s results). Each wording is asked alone; per label the result is
+every wording's AUROC, the worst, the best, the spread (best - worst) and the mean, all x100.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import numpy as np
 from .metrics import roc_auc_per_label
 from .zero_shot import read_json_file
 
-PARAPHRASES_FILE = "paraphrases.json"
 DEFAULT_PARAPHRASES = "default"
+# Name -> the package's file.
+PACKAGED_PARAPHRASES = {DEFAULT_PARAPHRASES: "paraphrases.json", "blind": "paraphrases_blind.json"}
 
 
 @dataclasses.dataclass
@@ -59,13 +63,13 @@ class WordingResult:
 
 
 def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str, dict[str, list[str]]]:
-    """{task: {label: [wordings]}} from a JSON file, or the project's file for None / "default". Keys starting with
-    "_" (comments) are skipped.
+    """{task: {label: [wordings]}} from a JSON file, or one of the project's files by name (`PACKAGED_PARAPHRASES`:
+    "default", the default for None, or "blind"). Keys starting with "_" (comments) are skipped.
 
     Raises:
         ValueError: not that shape, or a label with no wordings or a wording that is not text, naming the file.
     """
-    packaged = PARAPHRASES_FILE if path is None or str(path) == DEFAULT_PARAPHRASES else None
+    packaged = PACKAGED_PARAPHRASES.get(DEFAULT_PARAPHRASES if path is None else str(path))
     data, source = read_json_file(path, packaged, "paraphrase file")
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected an object {{task: {{label: [wordings]}}}}")
