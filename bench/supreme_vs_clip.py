@@ -6,12 +6,14 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 
 - `name`:   objective=supreme, each label encoded by its name (the model before label-text sampling);
 - `sample`: objective=supreme, one surface form per label drawn per batch (`--label-text sample`, the default);
+- `sample-templates`: the same, each drawn form set in one of the carrier phrases of `CARRIER_TEMPLATES`;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
             (MERL fine-tunes its text encoder).
 
 Per variant and super-class it reports the AUROC of the default query (label_descriptions.json), the worst AUROC
-over the wordings of the project's paraphrase file (paraphrases.json, never a training text), the spread
-(best - worst wording) and the mean over wordings, each as mean over seeds. No model selection: each run keeps its
+over the wordings of each of the project's paraphrase sets (`default`, and `blind`, written without sight of the
+training texts, templates or the first set; no wording is a training text), the spread (best - worst wording) and the
+mean over wordings, each as mean over seeds. No model selection: each run keeps its
 last step (folds 9-10 are the evaluation).
 
     python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
@@ -40,12 +42,14 @@ from modeling_supreme.training import (
     load_yaml_config,
     run_training,
 )
+from modeling_supreme.training.label_texts import CARRIER_TEMPLATES
 from modeling_supreme.training.options import model_config_pairs, supreme_config_fields
 
 # Variant -> the options it changes (SupremeConfig fields go to `model_config`, see `with_overrides`).
 VARIANTS: dict[str, dict[str, Any]] = {
     "name": {"objective": "supreme", "label_text": "name"},
     "sample": {"objective": "supreme", "label_text": "sample"},
+    "sample-templates": {"objective": "supreme", "label_text": "sample", "label_templates": list(CARRIER_TEMPLATES)},
     "clip": {"objective": "clip", "text_trainable_layers": 2},
 }
 TASK = "ptbxl_super"
@@ -65,7 +69,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, variants: dict[str, dict[
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser, VARIANTS)
-    parser.add_argument("--paraphrases", default="default", help="paraphrase file ({task: {label: [wordings]}})")
+    parser.add_argument("--paraphrases", nargs="+", default=["default", "blind"],
+                        help="paraphrase sets by name or file ({task: {label: [wordings]}}), each reported apart")
     return parser.parse_args()
 
 
@@ -97,8 +102,9 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any) -> dict[str, Any]:
-    """One run's figures: per super-class the default query's AUROC and its wordings' worst / spread / mean."""
+def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any, paraphrases: str) -> dict[str, Any]:
+    """One run's figures on one paraphrase set: per super-class the default query's AUROC and its wordings' worst /
+    spread / mean."""
     per_label = {
         name: {"query": scores.per_label_auroc[name], "worst": result.worst, "worst_wording": result.worst_wording,
                "spread": result.spread, "mean_over_wordings": result.mean, "wordings": result.auroc}
@@ -107,15 +113,17 @@ def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any)
     wording_means = [
         entry["mean_over_wordings"] for entry in per_label.values() if entry["mean_over_wordings"] is not None
     ]
-    return {"variant": variant, "seed": seed, "steps": steps, "train_seconds": seconds, "mean_auroc": scores.mean_auroc,
+    return {"variant": variant, "seed": seed, "paraphrases": paraphrases, "steps": steps, "train_seconds": seconds,
+            "mean_auroc": scores.mean_auroc,
             "mean_auroc_over_wordings": statistics.fmean(wording_means), "per_label": per_label}
 
 
-def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str]) -> dict[str, Any]:
-    """Per variant: per label the mean over seeds of each figure, and the two means over labels."""
+def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str], paraphrases: str) -> dict[str, Any]:
+    """Per variant, on one paraphrase set: per label the mean over seeds of each figure, and the two means over
+    labels."""
     summary: dict[str, Any] = {}
     for variant in variants:
-        chosen = [run for run in runs if run["variant"] == variant]
+        chosen = [run for run in runs if run["variant"] == variant and run["paraphrases"] == paraphrases]
         per_label = {
             label: {key: statistics.fmean(run["per_label"][label][key] for run in chosen)
                     for key in ("query", "worst", "spread", "mean_over_wordings")}
@@ -129,22 +137,24 @@ def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str]
     return summary
 
 
-def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_ecgs: int) -> None:
-    print(f"\nZero-shot super-class AUROC on PTB-XL folds 9-10 ({n_ecgs} ECGs), mean over seeds {seeds}:")
-    print("variant  label  query  worst  spread  mean-over-wordings")
+def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_ecgs: int, paraphrases: str) -> None:
+    print(f"\nZero-shot super-class AUROC on PTB-XL folds 9-10 ({n_ecgs} ECGs), wordings of {paraphrases!r}, mean "
+          f"over seeds {seeds}:")
+    print("variant      label  query  worst  spread  mean-over-wordings")
     for variant, entry in summary.items():
         for label in labels:
             row = entry["per_label"][label]
-            print(f"{variant:8s} {label:5s} {row['query']:6.1f} {row['worst']:6.1f} {row['spread']:7.1f} "
+            print(f"{variant:12s} {label:5s} {row['query']:6.1f} {row['worst']:6.1f} {row['spread']:7.1f} "
                   f"{row['mean_over_wordings']:8.1f}")
         mean, std = entry["mean_auroc_over_wordings"]
         query_mean, query_std = entry["mean_auroc"]
-        print(f"{variant:8s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
+        print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
               f"{mean:.1f} +/- {std:.1f}")
-    if "name" in summary and "sample" in summary:
-        for key in ("mean_auroc", "mean_auroc_over_wordings"):
-            ratio = summary["sample"][key][0] / summary["name"][key][0]
-            print(f"sample / name, {key}: {ratio:.3f}")
+    for reference in ("name", "sample-templates"):
+        if reference in summary and "sample" in summary:
+            for key in ("mean_auroc", "mean_auroc_over_wordings"):
+                ratio = summary["sample"][key][0] / summary[reference][key][0]
+                print(f"sample / {reference}, {key}: {ratio:.3f}")
     if "clip" in summary and "sample" in summary:
         ratio = summary["sample"]["mean_auroc_over_wordings"][0] / summary["clip"]["mean_auroc_over_wordings"][0]
         print(f"sample / clip, mean_auroc_over_wordings: {ratio:.3f}")
@@ -154,7 +164,7 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
     heldout = load_heldout_set(args.dataset, args.eval_splits)
-    wordings = load_paraphrases(args.paraphrases)[TASK]
+    wording_sets = {name: load_paraphrases(name)[TASK] for name in args.paraphrases}
     runs = []
     for variant in args.variants:
         for seed in args.seeds:
@@ -163,19 +173,23 @@ def main() -> None:
             result = run_training(options)
             seconds = time.perf_counter() - started
             model, processor = load_model_and_processor(result.output_dir)
-            scores = evaluate_heldout(model, processor, heldout, wordings=wordings)
-            runs.append(run_record(variant, seed, result.global_step, seconds, scores))
-            worst = "  ".join(f"{name} {entry['worst']:.1f}" for name, entry in runs[-1]["per_label"].items())
-            print(f"{variant:8s} seed {seed}: mean AUROC {scores.mean_auroc:.2f}, over wordings "
-                  f"{runs[-1]['mean_auroc_over_wordings']:.2f}; worst wording: {worst}  [{seconds:.0f} s]", flush=True)
-    summary = summarize(runs, args.variants, list(heldout.label_names))
-    print_table(summary, list(heldout.label_names), args.seeds, int(heldout.targets.shape[0]))
+            for set_name, wordings in wording_sets.items():
+                scores = evaluate_heldout(model, processor, heldout, wordings=wordings)
+                runs.append(run_record(variant, seed, result.global_step, seconds, scores, set_name))
+                worst = "  ".join(f"{name} {entry['worst']:.1f}" for name, entry in runs[-1]["per_label"].items())
+                print(f"{variant:12s} seed {seed} [{set_name}]: mean AUROC {scores.mean_auroc:.2f}, over wordings "
+                      f"{runs[-1]['mean_auroc_over_wordings']:.2f}; worst wording: {worst}  [{seconds:.0f} s]",
+                      flush=True)
+    labels = list(heldout.label_names)
+    summary = {name: summarize(runs, args.variants, labels, name) for name in wording_sets}
+    for name, per_variant in summary.items():
+        print_table(per_variant, labels, args.seeds, int(heldout.targets.shape[0]), name)
     first = run_options(args, args.variants[0], args.seeds[0])
     results = {"settings": {key: value for key, value in dataclasses.asdict(first).items()
-                            if key not in ("output_dir", "seed", "label_text", "model_config")},
+                            if key not in ("output_dir", "seed", "label_text", "label_templates", "model_config")},
                "variants": {name: VARIANTS[name] for name in args.variants},
                "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]),
-               "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "wordings": wordings,
+               "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "wordings": wording_sets,
                "runs": runs, "summary": summary}
     path = Path(args.out) / "results.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

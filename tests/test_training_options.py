@@ -69,6 +69,8 @@ def test_boolean_list_and_resume_flags():
     required = ["--dataset", "d", "--output-dir", "o"]
     assert parse_training_options([*required, "--resume", "runs/x/checkpoints/checkpoint-5"]).resume.endswith("-5")
     assert parse_training_options([*required, "--validation-split", "none"]).validation_split is None
+    templates = parse_training_options([*required, "--label-templates", "{}", "ecg showing {}"]).label_templates
+    assert templates == ["{}", "ecg showing {}"]
 
 
 @pytest.mark.parametrize(
@@ -106,6 +108,7 @@ def test_bad_yaml_files_are_refused_naming_file_and_key(tmp_path, capsys, yaml_t
         (["--dataset", "d", "--output-dir", "o", "--model-config", "text_config={}"], "is set by the run"),
         (["--dataset", "d", "--output-dir", "o", "--model-config", "num_samples=0"], "num_samples must be a positive"),
         (["--dataset", "d", "--output-dir", "o", "--model-preset", "resnet1d_tiny"], "invalid choice"),
+        (["--dataset", "d", "--output-dir", "o", "--label-templates", "{}", "ecg"], "'ecg' must contain exactly one"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_flag(capsys, flags, message):

@@ -25,6 +25,7 @@ from transformers import HfArgumentParser
 
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
+from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_templates
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,10 @@ class TrainingOptions:
         "the lexicon's phrasings in every language) per batch, seeded; `name` (as in the paper) or `description` "
         "fix one",
         "sample", choices=list(LABEL_TEXTS),
+    )
+    label_templates: list[str] = _option(
+        "with --label-text sample: carrier phrases a drawn form is set in, one drawn per label and batch, each with "
+        "one {} for the form ('{}' alone: bare forms)", list(DEFAULT_LABEL_TEMPLATES), nargs="+",
     )
     val_label_columns: list[str] = _option(
         "validation targets: one multi-hot list column (label names from the dataset card's `label_names`) or "
@@ -248,6 +253,7 @@ class TrainingOptions:
             self.lead_sets = parse_lead_sets(",".join(map(str, self.lead_sets)))
         except ValueError as error:
             raise ValueError(f"--lead-sets: {error}") from None
+        self.label_templates = list(validate_label_templates(self.label_templates))
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,

@@ -217,7 +217,9 @@ class SupremeTrainer:
         # A frozen tower encodes each label text once (each sampled form once ever); a training tower runs in forward.
         self.label_cache = LabelEmbeddingCache(progress=False)
         if self.vocabulary is not None and options.label_text == "sample":
-            self.label_sampler = LabelTextSampler.from_vocabulary(self.vocabulary, options.seed)
+            self.label_sampler = LabelTextSampler.from_vocabulary(
+                self.vocabulary, options.seed, options.label_templates
+            )
             logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
                         len(self.label_sampler.distinct_texts), len(self.vocabulary))
         elif self.vocabulary is not None:
