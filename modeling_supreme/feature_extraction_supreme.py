@@ -27,8 +27,10 @@ from .leads_supreme import lead_layout
 from .reading_supreme import is_ecg_record
 from .signal_processing_supreme import (
     DEFAULT_MAX_MISSING_FRACTION,
+    LeadStatistics,
     _all_finite,
     _butterworth_filter,
+    _lead_statistics,
     _mask_flat_leads,
     _normalize_minmax,
     _normalize_zscore,
@@ -378,9 +380,12 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         signals = layout.apply(stacked)
         lead_mask = np.repeat(layout.lead_mask[None], len(stacked), axis=0)
         _repair_non_finite(signals, lead_mask, sources, self.max_missing_fraction)
-        _mask_flat_leads(signals, lead_mask, sources)
-        signals = self._filter(self._resample(signals, rate))
-        signals = self._normalize(self._crop_window(signals), lead_mask)
+        statistics = _lead_statistics(signals)
+        _mask_flat_leads(statistics, lead_mask, sources)
+        # Without resampling, filtering or cropping, normalisation sees these very signals: reuse their statistics.
+        unchanged = self._changes_nothing_before_normalisation(rate, signals.shape[-1])
+        signals = self._normalize(self._crop_window(self._filter(self._resample(signals, rate))), lead_mask,
+                                  statistics if unchanged else None)
         signals[~lead_mask] = 0.0
         values = self._pad_to_num_samples(signals)
         self._check_finite(values, sources)
@@ -411,9 +416,16 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         """Zero-phase Butterworth high-/low-/band-pass at the model's rate, if configured. (b, 12, T) -> same."""
         return _butterworth_filter(signals, self.sampling_rate, self.highpass_hz, self.lowpass_hz)
 
-    def _normalize(self, signals: np.ndarray, lead_mask: np.ndarray) -> np.ndarray:
+    def _changes_nothing_before_normalisation(self, rate: float, length: int) -> bool:
+        """True when resampling, filtering and cropping leave signals of `rate` and `length` samples as they are."""
+        no_filter = self.highpass_hz is None and self.lowpass_hz is None
+        return rate == self.sampling_rate and no_filter and length <= self.num_samples
+
+    def _normalize(
+        self, signals: np.ndarray, lead_mask: np.ndarray, statistics: LeadStatistics | None = None
+    ) -> np.ndarray:
         if self.normalization == "zscore":
-            return _normalize_zscore(signals)
+            return _normalize_zscore(signals, statistics)
         if self.normalization == "minmax":
             return _normalize_minmax(signals, lead_mask)
         return signals

@@ -75,6 +75,20 @@ def test_normalisation_does_not_depend_on_the_scale(ecg, normalization, scale):
     np.testing.assert_allclose(scaled, reference, rtol=1e-4, atol=1e-4)
 
 
+def test_float32_lead_statistics_match_float64_ones(ecg):
+    """In the usual range of amplitudes the statistics are float32 sums (5x faster); they must agree with float64."""
+    from modeling_supreme.signal_processing_supreme import _lead_statistics
+
+    signals = np.stack([ecg, ecg[::-1] * 3.0 + 0.7]).astype(np.float32)  # (2, 12, T) mV, with offsets
+    statistics = _lead_statistics(signals)
+    wide = signals.astype(np.float64)
+    np.testing.assert_allclose(statistics.std[..., 0], wide.std(axis=-1), rtol=1e-6)
+    centered = wide - wide.mean(axis=-1, keepdims=True)
+    z_scores = statistics.centered / statistics.std
+    np.testing.assert_allclose(z_scores, centered / centered.std(axis=-1, keepdims=True), atol=1e-5)
+    assert not statistics.flat.any()
+
+
 @pytest.mark.parametrize("value", [0.0, 2.5])
 def test_a_flat_ecg_is_refused_naming_it(ecg, value):
     with pytest.raises(ValueError, match=r"input ECG, shape \(12, 1000\): the ECG is flat"):

@@ -29,6 +29,7 @@ from ..evaluation import label_texts_for, load_label_descriptions
 from ..leads_supreme import select_lead_set
 from ..processing_supreme import SupremeProcessor
 from ..signal_storage import GAIN_COLUMN, decode_signals, row_signals
+from .batch_ring import WorkerBatchRing, ring_slots
 from .options import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -208,14 +209,15 @@ def formatted_for_collation(split: Any) -> ArrowRows:
 def training_loader(split: Any, collator: Any, options: TrainingOptions) -> DataLoader:
     """The training DataLoader: shuffled from `options.seed`, full batches of `options.batch_size`, rows read a
     batch at a time, `options.num_workers` persistent workers (not restarted every epoch) each `PREFETCH_FACTOR`
-    batches ahead. `accelerator.prepare` later replaces the sampler by its seedable one (exact resume)."""
+    batches ahead, handing their ECG values over through a ring of shared buffers (`batch_ring`).
+    `accelerator.prepare` later replaces the sampler by its seedable one (exact resume)."""
     workers = options.num_workers
     return DataLoader(
         formatted_for_collation(split),
         batch_size=options.batch_size,
         shuffle=True,
         drop_last=True,  # equal batches: stable BatchNorm statistics and a fixed number of InfoNCE negatives
-        collate_fn=collator,
+        collate_fn=WorkerBatchRing(collator, ring_slots(PREFETCH_FACTOR)) if workers > 0 else collator,
         num_workers=workers,
         persistent_workers=workers > 0,
         prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
