@@ -59,7 +59,7 @@ from modeling_supreme.entities.evaluation import (
     unread_reason,
     weak_codes,
 )
-from modeling_supreme.entities.lexicon import LANGUAGES
+from modeling_supreme.entities.lexicon_entries import LANGUAGES
 
 # The bar for a well-read code: no code with this many gold occurrences below this F1.
 WEAK_SUPPORT, WEAK_F1 = 20, 0.40
