@@ -16,7 +16,6 @@ PACKAGE = REPO_ROOT / "modeling_supreme"
 MAX_MODULE_LINES = 500
 # Modules still over the limit, each with the reason; the list may only shrink.
 OVERSIZED = {
-    "modeling_supreme/entities/evaluation.py": "grew past the limit in the merges; not part of the split-modules task",
     "modeling_supreme/training/trainer.py": "grew past the limit in the merges; not part of the split-modules task",
 }
 
