@@ -8,8 +8,10 @@ evaluation.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
+from ..batching_supreme import batched
 from ..zero_shot_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
@@ -75,13 +78,12 @@ def _as_batches(
         mask = torch.as_tensor(lead_mask) if lead_mask is not None else None
         if mask is not None and mask.shape != values.shape[:2]:
             raise ValueError(f"lead_mask must have shape {tuple(values.shape[:2])}; got {tuple(mask.shape)}")
-        starts = range(0, values.shape[0], batch_size)
         batches = (
-            {"ecg_values": values[start : start + batch_size]}
-            | ({"lead_mask": mask[start : start + batch_size]} if mask is not None else {})
-            for start in starts
+            {"ecg_values": chunk} | ({"lead_mask": mask_chunk} if mask is not None else {})
+            for chunk, mask_chunk in zip(batched(values, batch_size), batched(mask, batch_size) if mask is not None
+                                         else itertools.repeat(None))
         )
-        return batches, len(starts)
+        return batches, math.ceil(values.shape[0] / batch_size)
     if lead_mask is not None:
         raise ValueError("lead_mask= is for tensor inputs; batches carry their own 'lead_mask'.")
     return ecg_values, None
