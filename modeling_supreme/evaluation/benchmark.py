@@ -106,6 +106,33 @@ def _ptbxl_task(name: str, folder: str, title: str, benchmark_test_rows: int) ->
     )
 
 
+def _cinc_task(
+    source: str,
+    title: str,
+    table_prefix: str,
+    id_column: str,
+    metadata_columns: tuple[str, ...],
+    record_key: Callable[[object], str],
+    benchmark_test_rows: int,
+    notes: tuple[str, ...],
+    crop_seconds: float | None = None,
+) -> TaskSpec:
+    """A PhysioNet/CinC task (CPSC2018, Chapman-Shaoxing-Ningbo): one table per split, `<table_prefix>_<split>.csv`,
+    records of the source of the same name."""
+    return TaskSpec(
+        name=source,
+        title=title,
+        source=source,
+        tables={split: f"{table_prefix}_{split}.csv" for split in SPLITS},
+        id_column=id_column,
+        metadata_columns=metadata_columns,
+        record_key=record_key,
+        crop_seconds=crop_seconds,
+        benchmark_test_rows=benchmark_test_rows,
+        notes=notes,
+    )
+
+
 CSN_TABLE_DEFECTS = (
     "Chapman table defects, reported as-is: the multi-hot columns were built by substring matching on `diagnose`, "
     "so a column is 1 whenever its code occurs inside another code: AF (atrial flutter) on every AFIB row, ST "
@@ -128,31 +155,23 @@ TASKS: dict[str, TaskSpec] = {
     "ptbxl_sub": _ptbxl_task("ptbxl_sub", "sub_class", "PTB-XL sub-class", 2158),
     "ptbxl_form": _ptbxl_task("ptbxl_form", "form", "PTB-XL form", 880),
     "ptbxl_rhythm": _ptbxl_task("ptbxl_rhythm", "rhythm", "PTB-XL rhythm", 2098),
-    "cpsc2018": TaskSpec(
-        name="cpsc2018",
-        title="CPSC2018",
-        source="cpsc2018",
-        tables={split: f"icbeb/icbeb_{split}.csv" for split in SPLITS},
-        id_column="filename",
-        metadata_columns=("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
-        record_key=_cpsc2018_key,
-        crop_seconds=2.5,
-        benchmark_test_rows=1376,
+    "cpsc2018": _cinc_task(
+        "cpsc2018",
+        "CPSC2018",
+        "icbeb/icbeb",
+        "filename",
+        ("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
+        _cpsc2018_key,
+        1376,
         notes=(
             "CPSC2018 records are cut to their first 2.5 s and zero-padded (published MERL protocol); "
             "scores are therefore not comparable with full-length CPSC2018 results.",
         ),
+        crop_seconds=2.5,
     ),
-    "csn": TaskSpec(
-        name="csn",
-        title="Chapman-Shaoxing-Ningbo",
-        source="csn",
-        tables={split: f"chapman/chapman_{split}.csv" for split in SPLITS},
-        id_column="ecg_path",
-        metadata_columns=("ecg_path", "age", "diagnose"),
-        record_key=_csn_key,
-        benchmark_test_rows=4620,
-        notes=CSN_TABLE_DEFECTS,
+    "csn": _cinc_task(
+        "csn", "Chapman-Shaoxing-Ningbo", "chapman/chapman", "ecg_path", ("ecg_path", "age", "diagnose"), _csn_key,
+        4620, notes=CSN_TABLE_DEFECTS,
     ),
 }
 
