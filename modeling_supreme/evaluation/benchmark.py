@@ -93,23 +93,15 @@ class TaskSpec:
 
 
 def _ptbxl_task(name: str, folder: str, title: str, benchmark_test_rows: int) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        title=title,
-        source="ptbxl",
-        tables={split: f"ptbxl/{folder}/ptbxl_{folder}_{split}.csv" for split in SPLITS},
-        id_column="ecg_id",
-        metadata_columns=(*_PTBXL_METADATA, folder),
-        record_key=_ptbxl_key,
-        benchmark_test_rows=benchmark_test_rows,
-        notes=(_PTBXL_NOTE,),
-    )
+    return _task(name, title, "ptbxl", f"ptbxl/{folder}/ptbxl_{folder}_{{split}}.csv", "ecg_id",
+                 (*_PTBXL_METADATA, folder), _ptbxl_key, benchmark_test_rows, (_PTBXL_NOTE,))
 
 
-def _cinc_task(
-    source: str,
+def _task(
+    name: str,
     title: str,
-    table_prefix: str,
+    source: str,
+    table: str,
     id_column: str,
     metadata_columns: tuple[str, ...],
     record_key: Callable[[object], str],
@@ -117,20 +109,11 @@ def _cinc_task(
     notes: tuple[str, ...],
     crop_seconds: float | None = None,
 ) -> TaskSpec:
-    """A PhysioNet/CinC task (CPSC2018, Chapman-Shaoxing-Ningbo): one table per split, `<table_prefix>_<split>.csv`,
-    records of the source of the same name."""
-    return TaskSpec(
-        name=source,
-        title=title,
-        source=source,
-        tables={split: f"{table_prefix}_{split}.csv" for split in SPLITS},
-        id_column=id_column,
-        metadata_columns=metadata_columns,
-        record_key=record_key,
-        crop_seconds=crop_seconds,
-        benchmark_test_rows=benchmark_test_rows,
-        notes=notes,
-    )
+    """A benchmark task with one table per split: `table` with `{split}` in it, e.g. "icbeb/icbeb_{split}.csv"."""
+    tables = {split: table.format(split=split) for split in SPLITS}
+    # In TaskSpec's field order.
+    return TaskSpec(name, title, source, tables, id_column, metadata_columns, record_key, crop_seconds,
+                    benchmark_test_rows, notes)
 
 
 CSN_TABLE_DEFECTS = (
@@ -155,10 +138,11 @@ TASKS: dict[str, TaskSpec] = {
     "ptbxl_sub": _ptbxl_task("ptbxl_sub", "sub_class", "PTB-XL sub-class", 2158),
     "ptbxl_form": _ptbxl_task("ptbxl_form", "form", "PTB-XL form", 880),
     "ptbxl_rhythm": _ptbxl_task("ptbxl_rhythm", "rhythm", "PTB-XL rhythm", 2098),
-    "cpsc2018": _cinc_task(
+    "cpsc2018": _task(
         "cpsc2018",
         "CPSC2018",
-        "icbeb/icbeb",
+        "cpsc2018",
+        "icbeb/icbeb_{split}.csv",
         "filename",
         ("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
         _cpsc2018_key,
@@ -169,9 +153,9 @@ TASKS: dict[str, TaskSpec] = {
         ),
         crop_seconds=2.5,
     ),
-    "csn": _cinc_task(
-        "csn", "Chapman-Shaoxing-Ningbo", "chapman/chapman", "ecg_path", ("ecg_path", "age", "diagnose"), _csn_key,
-        4620, notes=CSN_TABLE_DEFECTS,
+    "csn": _task(
+        "csn", "Chapman-Shaoxing-Ningbo", "csn", "chapman/chapman_{split}.csv", "ecg_path",
+        ("ecg_path", "age", "diagnose"), _csn_key, 4620, notes=CSN_TABLE_DEFECTS,
     ),
 }
 
