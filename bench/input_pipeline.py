@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from modeling_supreme.batching_supreme import batched
 from modeling_supreme.signal_storage import row_signals
 from modeling_supreme.training import TrainingOptions
 from modeling_supreme.training.data import (
@@ -76,10 +77,10 @@ def int16_memmap(dataset: str, split: str, folder: Path) -> np.memmap:
     first = rows.__getitems__([0]).columns["ecg"]
     memmap = np.lib.format.open_memmap(folder / "signals.npy", mode="w+", dtype=np.int16,
                                        shape=(len(rows), *first.shape[1:]))
-    for start in range(0, len(rows), 256):
-        batch = rows.__getitems__(range(start, min(start + 256, len(rows)))).columns
+    for chunk in batched(range(len(rows)), 256):
+        batch = rows.__getitems__(chunk).columns
         signals = np.stack(row_signals(batch["ecg"], None, batch.get("ecg_gain")))
-        memmap[start : start + len(signals)] = np.round(np.nan_to_num(signals) * MEMMAP_GAIN).astype(np.int16)
+        memmap[chunk.start : chunk.stop] = np.round(np.nan_to_num(signals) * MEMMAP_GAIN).astype(np.int16)
     memmap.flush()
     return np.load(folder / "signals.npy", mmap_mode="r")
 

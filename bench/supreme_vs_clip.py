@@ -7,6 +7,8 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 - `name`:   objective=supreme, each label encoded by its name (the model before label-text sampling);
 - `sample`: objective=supreme, one surface form per label drawn per batch (`--label-text sample`, the default);
 - `sample-templates`: the same, each drawn form set in one of the carrier phrases of `CARRIER_TEMPLATES`;
+- `sample-text2`: `sample` with the text tower's top two layers trainable (as `clip`), so the text encoder itself
+                  can learn to place a label's forms together;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
             (MERL fine-tunes its text encoder).
 
@@ -50,6 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "name": {"objective": "supreme", "label_text": "name"},
     "sample": {"objective": "supreme", "label_text": "sample"},
     "sample-templates": {"objective": "supreme", "label_text": "sample", "label_templates": list(CARRIER_TEMPLATES)},
+    "sample-text2": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2},
     "clip": {"objective": "clip", "text_trainable_layers": 2},
 }
 TASK = "ptbxl_super"
@@ -150,7 +153,7 @@ def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_
         query_mean, query_std = entry["mean_auroc"]
         print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
               f"{mean:.1f} +/- {std:.1f}")
-    for reference in ("name", "sample-templates"):
+    for reference in ("name", "sample-templates", "sample-text2"):
         if reference in summary and "sample" in summary:
             for key in ("mean_auroc", "mean_auroc_over_wordings"):
                 ratio = summary["sample"][key][0] / summary[reference][key][0]

@@ -45,21 +45,21 @@ from modeling_supreme.entities import (
 )
 from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
 from modeling_supreme.entities.evaluation import (
-    GoldReports,
-    format_agreement,
-    format_codes_by_group,
-    format_group_scores,
-    format_scores,
     learned_mapping_predictions,
-    parse_folds,
-    read_ptbxl_reports,
     report_language,
     scores_by_group,
     statement_agreement,
     unread_reason,
+)
+from modeling_supreme.entities.extraction_report import (
+    format_agreement,
+    format_codes_by_group,
+    format_group_scores,
+    format_scores,
     weak_codes,
 )
-from modeling_supreme.entities.lexicon import LANGUAGES
+from modeling_supreme.entities.gold_reports import GoldReports, parse_folds, read_ptbxl_reports
+from modeling_supreme.entities.lexicon_entries import LANGUAGES
 
 # The bar for a well-read code: no code with this many gold occurrences below this F1.
 WEAK_SUPPORT, WEAK_F1 = 20, 0.40

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, print_written, sources_from_args, tasks_from_args
+from modeling_supreme.evaluation.cli import add_benchmark_arguments, benchmark_inputs, print_written
 from modeling_supreme.evaluation.linear_probe import (
     DEFAULT_FRACTIONS,
     DEFAULT_WEIGHT_DECAYS,
@@ -23,7 +23,6 @@ from modeling_supreme.evaluation.linear_probe import (
     run_linear_probe,
     write_probe_reports,
 )
-from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +41,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    tasks = tasks_from_args(args)
     settings = ProbeSettings(
         epochs=args.epochs,
         learning_rate=args.learning_rate,
@@ -50,13 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=args.eval_every,
         seed=args.seed,
     )
-    model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
     reports = run_linear_probe(
-        model,
-        processor,
-        tasks,
-        args.splits,
-        sources_from_args(args, model.config.sampling_rate),
+        *benchmark_inputs(args),
         fractions=[float(value) for value in args.fractions.split(",")],
         settings=settings,
         batch_size=args.batch_size,

@@ -24,11 +24,11 @@ import argparse
 import logging
 import sys
 
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, sources_from_args, tasks_from_args
+from modeling_supreme.evaluation.cli import add_benchmark_arguments, benchmark_inputs, print_written
 from modeling_supreme.evaluation.reporting import markdown_table, write_report
 from modeling_supreme.evaluation.robustness import load_paraphrases
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
-from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
+from modeling_supreme.evaluation.zero_shot_benchmark import run_zero_shot_benchmark
 from modeling_supreme.leads_supreme import parse_lead_sets
 
 DEFAULT_DESCRIPTIONS = "modeling_supreme/evaluation/label_descriptions.json"
@@ -66,14 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    tasks = tasks_from_args(args)
-    model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
     report = run_zero_shot_benchmark(
-        model,
-        processor,
-        tasks,
-        args.splits,
-        sources_from_args(args, model.config.sampling_rate),
+        *benchmark_inputs(args),
         descriptions=load_label_descriptions(args.prompts),
         batch_size=args.batch_size,
         n_resamples=args.n_resamples,
@@ -87,10 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     report.settings["label_descriptions"] = args.prompts or DEFAULT_DESCRIPTIONS
     if args.robustness:
         report.settings["paraphrases"] = args.robustness
-    paths = write_report(report, args.out)
-    print(markdown_table(report))
-    print("Wrote " + ", ".join(str(path) for path in paths.values()))
-    return 0
+    return print_written(markdown_table(report), write_report(report, args.out))
 
 
 if __name__ == "__main__":

@@ -120,15 +120,42 @@ class WfdbHeader:
     segments: tuple[tuple[str, int], ...] = ()
 
 
-def _header_lines(path: Path, source: str) -> list[str]:
-    """The non-comment lines of a header, read only once it is known to be a small regular file."""
+def _header_text_lines(path: Path, source: str) -> list[str]:
+    """The non-blank lines of a header (stripped), read only once it is known to be a small regular file."""
     size = _regular_file_size(path, source, "header")
     if size > MAX_HEADER_BYTES:
         raise ValueError(
             f"ECG record {source}: header {path} has {size} bytes, not a WFDB header (> {MAX_HEADER_BYTES})"
         )
     text = path.read_bytes().decode("latin-1")  # any byte decodes: the fields are checked one by one
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _header_lines(path: Path, source: str) -> list[str]:
+    """The non-comment lines of a header (record line, then signal or segment lines)."""
+    return [line for line in _header_text_lines(path, source) if not line.startswith("#")]
+
+
+def read_header_comments(path: str | os.PathLike) -> dict[str, str]:
+    """The `#key: value` comment lines of a record's header, e.g. PhysioNet/CinC's `#Dx: 426783006,164889003`,
+    `#Age: 74`, `#Sex: Male` -> {"dx": "426783006,164889003", "age": "74", "sex": "Male"}.
+
+    Keys are lower case and stripped, values stripped; where a key repeats, its first line wins. Comment lines
+    without a colon are not fields. The record and signal lines are not parsed here (`read_header` does that).
+
+    Args:
+        path: the record, with or without extension.
+
+    Raises:
+        FileNotFoundError: no header. ValueError: the header is no regular file or is too large (names the record).
+    """
+    base = _record_base(path)
+    fields: dict[str, str] = {}
+    for line in _header_text_lines(base.with_name(base.name + ".hea"), str(base)):
+        if line.startswith("#") and ":" in line:
+            key, value = line[1:].split(":", 1)
+            fields.setdefault(key.strip().lower(), value.strip())
+    return fields
 
 
 def _regular_file_size(path: Path, source: str, what: str) -> int:

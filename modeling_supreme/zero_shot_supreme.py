@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from .batching_supreme import batched
+
 # How many distinct label texts a LabelEmbeddingCache keeps (a vocabulary's surface forms, a benchmark's prompts...).
 LABEL_CACHE_SIZE = 65536
 # Label texts encoded per text-tower call, and label queries scored per fusion call: bounds memory for any L.
@@ -154,8 +156,7 @@ class LabelEmbeddingCache:
         supreme = unwrap_supreme_model(model)
         device = next(supreme.parameters()).device
         new = [text for text in dict.fromkeys(texts) if (id(processor), text) not in self._text_rows]
-        for start in range(0, len(new), self.chunk_size):
-            chunk = new[start : start + self.chunk_size]
+        for chunk in batched(new, self.chunk_size):
             tokenize = getattr(processor, "tokenize_labels", processor)
             tokens = tokenize(chunk, return_tensors="pt")
             for text, key in zip(chunk, _row_keys(tokens["input_ids"], tokens["attention_mask"])):
@@ -173,7 +174,7 @@ class LabelEmbeddingCache:
     def _encode_rows(
         self, model: PreTrainedModel, keys: list[tuple[tuple[int, ...], tuple[int, ...]]], device: torch.device
     ) -> None:
-        chunks = [keys[start : start + self.chunk_size] for start in range(0, len(keys), self.chunk_size)]
+        chunks = list(batched(keys, self.chunk_size))
         bar = _progress(chunks, disable=not self.progress or len(chunks) < 2)
         # Outside inference mode (pipelines run in it), so that a cached row can later enter a graph with gradients.
         with torch.inference_mode(False), torch.no_grad():
@@ -304,14 +305,14 @@ def zero_shot_logits(
     label_embeds = (
         cache.embed(model, input_ids, attention_mask) if cache is not None and cache.can_reuse(model) else None
     )
-    for start in range(0, input_ids.shape[0], chunk_size):
-        if label_embeds is not None:
-            label_inputs = {"label_embeds": label_embeds[start : start + chunk_size]}
-        else:
-            label_inputs = {
-                "input_ids": input_ids[start : start + chunk_size],
-                "attention_mask": attention_mask[start : start + chunk_size],
-            }
+    if label_embeds is not None:
+        label_chunks = ({"label_embeds": embeds} for embeds in batched(label_embeds, chunk_size))
+    else:
+        label_chunks = (
+            {"input_ids": ids, "attention_mask": mask}
+            for ids, mask in zip(batched(input_ids, chunk_size), batched(attention_mask, chunk_size))
+        )
+    for label_inputs in label_chunks:
         outputs = model(ecg_values=ecg_values, lead_mask=lead_mask, output_attentions=output_attentions, **label_inputs)
         logit_chunks.append(outputs.logits)
         if output_attentions:

@@ -14,7 +14,9 @@ from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.labels import multi_hot_matrix, multi_label_names
 from modeling_supreme.dataset_builders.physionet_cinc import (
     MERL_CPSC_WINDOW,
+    _record_item,
     build_cinc,
+    cinc_header,
     csn_acronyms,
     load_label_columns,
 )
@@ -194,3 +196,21 @@ def test_csn_code_table_holds_the_documented_codes():
     for column, code in CPSC_CODES.items():
         assert code in cpsc.codes[column]
     assert len({code for codes in cpsc.codes.values() for code in codes}) == sum(len(c) for c in cpsc.codes.values())
+
+
+def test_cinc_header_reads_codes_age_and_sex_and_refuses_no_code():
+    header = cinc_header({"dx": "426783006, 164889003,", "age": "NaN"}, "A0001.hea")
+    assert header.codes == ("426783006", "164889003") and np.isnan(header.age) and header.sex == "Unknown"
+    assert cinc_header({"dx": "59118001", "age": "n/a", "sex": "Male"}, "x").age != cinc_header({"dx": "1"}, "x").age
+    with pytest.raises(ValueError, match=r"A0002\.hea: no SNOMED CT code"):
+        cinc_header({"dx": " , "}, "A0002.hea")
+
+
+def test_cinc_record_without_a_readable_header_is_rejected_as_unreadable(tmp_path):
+    write_cinc_record(tmp_path / "A0001", ptbxl_signal(1, 500)[:2], ["I", "II"], 500, [])
+    (tmp_path / "A0002.hea").mkdir()  # a folder where the header should be
+    columns = load_label_columns("cpsc2018")
+    no_code, unreadable = _record_item("A0001", tmp_path / "A0001", columns), _record_item("A0002", tmp_path / "A0002",
+                                                                                           columns)
+    assert (no_code.category, unreadable.category) == ("no diagnosis codes", "unreadable record")
+    assert "A0002.hea" in unreadable.reason and "not a regular file" in unreadable.reason

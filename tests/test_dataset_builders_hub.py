@@ -13,7 +13,7 @@ from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.hub import push_dataset_folder
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
 from tests.dataset_builders_helpers import copy_ptbxl_subset
-from tests.sample_data import REPO_ROOT
+from tests.sample_data import REPO_ROOT, script_command
 
 # Ten records: folds 1-8 and at least one of folds 9 and 10 (ecg_ids 1-10 have folds 3,2,5,3,4,4,4,9,2,10).
 ECG_IDS = list(range(1, 11))
@@ -64,16 +64,12 @@ def test_pushed_dataset_loads_in_a_fresh_process_with_its_splits_and_card(local_
 @pytest.mark.slow
 def test_cli_push_to_hub_option(local_hub, tmp_path):
     copy_ptbxl_subset(tmp_path / "root", ECG_IDS, rate=100)
-    command = [
-        sys.executable,
+    command = script_command(
         "datasets_scripts/build_ptbxl.py",
-        "--root",
-        str(tmp_path / "root"),
-        "--out",
-        str(tmp_path / "out"),
-        "--push-to-hub",
-        "someone/from-cli",
-    ]
+        "--root", tmp_path / "root",
+        "--out", tmp_path / "out",
+        "--push-to-hub", "someone/from-cli",
+    )
     result = subprocess.run(
         command, cwd=REPO_ROOT, env=local_hub.subprocess_env(), capture_output=True, text=True, timeout=300
     )

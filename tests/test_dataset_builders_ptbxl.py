@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -20,7 +19,7 @@ from modeling_supreme.dataset_builders.labels import is_multi_label, multi_hot_m
 from modeling_supreme.dataset_builders.ptbxl import PTBXL_TASKS, build_ptbxl
 from tests.dataset_builders_helpers import copy_ptbxl_subset, ptbxl_signal, stored_mv
 from tests.process_helpers import descendants, survivors
-from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
+from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record, script_command
 
 BENCHMARK_TABLE_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 
@@ -211,18 +210,13 @@ def test_another_build_in_the_same_folder_is_refused_unless_overwrite(tmp_path):
 @pytest.mark.slow
 def test_cli_killed_mid_build_resumes_from_the_last_finished_shard(tmp_path):
     copy_ptbxl_subset(tmp_path / "root", list(range(1, 61)), rate=100)
-    command = [
-        sys.executable,
+    command = script_command(
         "datasets_scripts/build_ptbxl.py",
-        "--root",
-        str(tmp_path / "root"),
-        "--out",
-        str(tmp_path / "out"),
-        "--shard-size",
-        "5",
-        "--num-proc",
-        "2",
-    ]
+        "--root", tmp_path / "root",
+        "--out", tmp_path / "out",
+        "--shard-size", "5",
+        "--num-proc", "2",
+    )
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     progress = tmp_path / "out" / "progress.json"
     workers: set[int] = set()

@@ -12,15 +12,13 @@ import pytest
 from modeling_supreme.entities import LexiconExtractor
 from modeling_supreme.entities.evaluation import (
     UNKNOWN_LANGUAGE,
-    format_codes_by_group,
-    parse_folds,
-    read_ptbxl_reports,
     report_language,
     score_extraction,
     scores_by_group,
     unread_reason,
-    weak_codes,
 )
+from modeling_supreme.entities.extraction_report import format_codes_by_group, weak_codes
+from modeling_supreme.entities.gold_reports import parse_folds, read_ptbxl_reports
 from tests.sample_data import DATA_DIR, PTBXL_DIR
 
 from .test_entities_scripts import run_script

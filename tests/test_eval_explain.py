@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from transformers import pipeline
 
 from modeling_supreme import read_ecg
 from modeling_supreme.evaluation.explain import attention_per_sample, explain, plot_explanation
-from tests.sample_data import REPO_ROOT, ptbxl_record
+from tests.sample_data import REPO_ROOT, ptbxl_record, script_command
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -62,20 +61,14 @@ def test_plot_draws_every_lead_and_marks_missing_ones(classifier, tmp_path):
 @pytest.mark.slow
 def test_cli_writes_a_png_for_a_benchmark_column(tiny_checkpoint, tmp_path):
     out = tmp_path / "afib.png"
-    command = [
-        sys.executable,
+    command = script_command(
         "eval/explain.py",
-        "--model",
-        str(tiny_checkpoint),
-        "--record",
-        str(ptbxl_record(2, rate=500)),
-        "--task",
-        "ptbxl_rhythm",
-        "--label",
-        "AFIB",
-        "--out",
-        str(out),
-    ]
+        "--model", tiny_checkpoint,
+        "--record", ptbxl_record(2, rate=500),
+        "--task", "ptbxl_rhythm",
+        "--label", "AFIB",
+        "--out", out,
+    )
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "text: 'atrial fibrillation'" in completed.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from modeling_supreme.evaluation.linear_probe import (
     training_subset,
 )
 from modeling_supreme.evaluation.records import PtbxlFolder, TaskInputs
-from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR
+from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, script_command
 
 FAST = ProbeSettings(epochs=40, eval_every=5, weight_decays=(0.0, 1e-2))
 
@@ -86,27 +85,18 @@ def test_features_come_from_the_frozen_encoder(tiny_model, tiny_processor):
 @pytest.mark.slow
 def test_cli_writes_one_report_per_fraction(tiny_checkpoint, tmp_path):
     out = tmp_path / "probe"
-    command = [
-        sys.executable,
+    command = script_command(
         "eval/linear_probe.py",
-        "--model",
-        str(tiny_checkpoint),
-        "--ptbxl-root",
-        str(PTBXL_DIR),
-        "--tasks",
-        "ptbxl_super,cpsc2018",
-        "--epochs",
-        "20",
-        "--eval-every",
-        "5",
-        "--weight-decays",
-        "0,0.01",
-        "--n-resamples",
-        "20",
-        "--out",
-        str(out),
+        "--model", tiny_checkpoint,
+        "--ptbxl-root", PTBXL_DIR,
+        "--tasks", "ptbxl_super,cpsc2018",
+        "--epochs", "20",
+        "--eval-every", "5",
+        "--weight-decays", "0,0.01",
+        "--n-resamples", "20",
+        "--out", out,
         "--no-progress",
-    ]
+    )
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     summary = json.loads((out / "results.json").read_text())

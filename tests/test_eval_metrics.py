@@ -15,7 +15,6 @@ from modeling_supreme.evaluation.metrics import (
     metric_path,
     roc_auc_per_label,
 )
-from modeling_supreme.evaluation.zero_shot import macro_auroc
 
 
 def random_problem(records: int = 300, labels: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -40,8 +39,10 @@ def test_single_class_labels_are_undefined_not_zero():
     assert per_label["b"] is None and per_label["c"] is None
     assert mean_auroc(per_label) == pytest.approx(100 * roc_auc_score(targets[:, 0], scores[:, 0]))
     assert np.isnan(mean_auroc({"b": None}))
-    assert macro_auroc(targets, scores) == pytest.approx(mean_auroc(per_label))
-    assert np.isnan(macro_auroc(targets[:, 1:], scores[:, 1:]))
+    # The (L,) array of roc_auc_per_label (NaN where undefined) gives the same mean as the mapping.
+    assert mean_auroc(roc_auc_per_label(targets, scores)) == mean_auroc(per_label)
+    assert np.isnan(mean_auroc(roc_auc_per_label(targets[:, 1:], scores[:, 1:])))
+    assert mean_auroc([80.0, None, 60.0], scale=1.0) == pytest.approx(70.0)
 
 
 def test_metric_inputs_are_validated():

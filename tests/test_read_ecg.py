@@ -12,7 +12,8 @@ import wfdb
 
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.leads_supreme import canonical_lead_name
-from modeling_supreme.reading_supreme import EcgRecord, read_ecg
+from modeling_supreme.reading_supreme import MAX_HEADER_BYTES, EcgRecord, read_ecg, read_header_comments
+from tests.dataset_builders_helpers import write_cinc_record
 from tests.sample_data import ptbxl_record
 
 PTBXL_HEADER_NAMES = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -205,3 +206,21 @@ def test_multi_segment_records_are_joined(tmp_path: Path) -> None:
 
     assert record.lead_names == fields["sig_name"]
     np.testing.assert_allclose(record.signal, expected.T, rtol=1e-6, atol=1e-6)
+
+
+def test_header_comments_are_the_fields_of_the_hash_lines(tmp_path: Path) -> None:
+    write_cinc_record(tmp_path / "A0001", np.zeros((2, 500)), ["I", "II"], 500, ["426783006", "164889003"], age="74",
+                      sex="Male")
+    header = tmp_path / "A0001.hea"
+    header.write_text(header.read_text() + "#DX: 0\n# a note without a colon\n")
+    comments = read_header_comments(tmp_path / "A0001.mat")
+    assert comments == {"age": "74", "sex": "Male", "dx": "426783006,164889003", "rx": "Unknown", "hx": "Unknown",
+                        "sx": "Unknown"}
+
+
+def test_header_comments_refuse_what_is_no_header(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.hea does not exist"):
+        read_header_comments(tmp_path / "missing")
+    (tmp_path / "huge.hea").write_bytes(b"#" * (MAX_HEADER_BYTES + 1))
+    with pytest.raises(ValueError, match="not a WFDB header"):
+        read_header_comments(tmp_path / "huge")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modeling_supreme.training import parse_training_options, run_training
-from modeling_supreme.training.trainer import resolve_mixed_precision
+from modeling_supreme.training.accelerator_setup import resolve_mixed_precision
 from tests.training_helpers import (
     fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
     tiny_flags,

@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 from datasets import List, Value
 
+from ..reading_supreme import read_header_comments
 from .card import DatasetDescription
 from .labels import label_indices, multi_label_feature
 from .signals import SignalReader, SignalWindow
@@ -152,25 +153,21 @@ class CincHeader:
     sex: str
 
 
-def read_cinc_header(header_path: str | Path) -> CincHeader:
-    """Parse the `#Dx:`, `#Age:` and `#Sex:` comment lines of a `.hea` file.
+def cinc_header(comments: Mapping[str, str], where: str) -> CincHeader:
+    """The diagnosis codes, age and sex of a header's comment fields (`read_header_comments`: `#Dx:`, `#Age:`,
+    `#Sex:`); an age that is not a number is NaN, a missing sex "Unknown".
 
     Raises:
-        ValueError: no `#Dx:` line or no code in it (the message names the file).
+        ValueError: no `#Dx:` line or no code in it (the message names `where`, the header).
     """
-    fields: dict[str, str] = {}
-    for line in Path(header_path).read_text(errors="replace").splitlines():
-        if line.startswith("#") and ":" in line:
-            key, value = line[1:].split(":", 1)
-            fields.setdefault(key.strip().lower(), value.strip())
-    codes = tuple(code.strip() for code in fields.get("dx", "").split(",") if code.strip())
+    codes = tuple(code.strip() for code in comments.get("dx", "").split(",") if code.strip())
     if not codes:
-        raise ValueError(f"{header_path}: no SNOMED CT code on a '#Dx:' line")
+        raise ValueError(f"{where}: no SNOMED CT code on a '#Dx:' line")
     try:
-        age = float(fields.get("age", "nan"))
+        age = float(comments.get("age", "nan"))
     except ValueError:
         age = float("nan")
-    return CincHeader(codes=codes, age=age, sex=fields.get("sex", "Unknown") or "Unknown")
+    return CincHeader(codes=codes, age=age, sex=comments.get("sex", "Unknown") or "Unknown")
 
 
 def index_records(root: str | Path) -> dict[str, Path]:
@@ -228,11 +225,13 @@ def read_split_tables(splits_dir: str | Path, dataset: CincDataset) -> dict[str,
 def _record_item(name: str, path: Path, label_columns: LabelColumns) -> StreamItem:
     header_path = path.with_name(path.name + ".hea")
     try:
-        header = read_cinc_header(header_path)
+        comments = read_header_comments(path)
+    except (OSError, ValueError) as error:  # missing, not a regular file, too large to be a header
+        return Rejection(name, str(path), f"{header_path}: unreadable header ({error})", "unreadable record")
+    try:
+        header = cinc_header(comments, str(header_path))
     except ValueError as error:
         return Rejection(name, str(path), str(error), "no diagnosis codes")
-    except OSError as error:
-        return Rejection(name, str(path), f"{header_path}: unreadable header ({error})", "unreadable record")
     columns = {
         "report": label_columns.describe(header.codes),
         "snomed_codes": list(header.codes),

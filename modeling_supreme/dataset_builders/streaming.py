@@ -37,6 +37,7 @@ from typing import Any
 from datasets import Features, SplitInfo
 from tqdm.auto import tqdm
 
+from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
 from ..signal_storage import DEFAULT_SIGNAL_DTYPE, storage_note
 from .card import DEFAULT_CONFIG, DatasetDescription, write_dataset_card
@@ -108,12 +109,6 @@ def _exit_when_orphaned(parent_pid: int) -> None:
     os._exit(1)  # no clean-up to do: the parent, which owns every output file, is gone
 
 
-def _chunks(items: Iterable[StreamItem], size: int) -> Iterator[list[StreamItem]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
 def read_records(
     items: Iterable[StreamItem], reader: SignalReader, num_proc: int = 1, chunk_size: int = 16
 ) -> Iterator[ReadOutcome]:
@@ -127,7 +122,7 @@ def read_records(
         for item in items:
             yield from _read_chunk(reader, [item])
         return
-    chunks = _chunks(items, chunk_size)
+    chunks = batched(items, chunk_size)
     pool = ProcessPoolExecutor(max_workers=num_proc, initializer=_end_with_parent, initargs=(os.getpid(),))
     try:
         pending: collections.deque[Future[list[ReadOutcome]]] = collections.deque(

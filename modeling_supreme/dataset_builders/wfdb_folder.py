@@ -56,11 +56,6 @@ def read_report_table(csv_path: str | Path) -> pd.DataFrame:
     return table[["record", "report", "split", "line"]]
 
 
-def header_sampling_rate(record_path: Path) -> int:
-    """Sampling rate of a record from its header (parsed strictly: a missing or non-positive rate is refused)."""
-    return round(read_header(record_path).sampling_rate)
-
-
 def _first_record_rate(root: Path, records: pd.Series) -> int:
     for record in records:
         try:
@@ -69,7 +64,7 @@ def _first_record_rate(root: Path, records: pd.Series) -> int:
             continue  # rejected when its row is built
         if path.with_name(path.name + ".hea").is_file():
             try:
-                return header_sampling_rate(path)
+                return round(read_header(path).sampling_rate)
             except ValueError:
                 continue  # a broken header: its record is rejected when read, the next one gives the rate
     raise ValueError(f"none of the {len(records)} records listed in the CSV exists under {root}")

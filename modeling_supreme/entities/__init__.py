@@ -2,7 +2,8 @@
 
 from .cache import AnswerCache, CachedAnswer, cache_key
 from .evaluation import ExtractionScores, entities_to_scp_codes, score_extraction
-from .lexicon import EntitySpec, Lexicon, LexiconError, LexiconExtractor
+from .lexicon import Lexicon, LexiconExtractor
+from .lexicon_entries import EntitySpec, LexiconError
 from .llm import DEFAULT_PROMPT, ExtractionFailure, ExtractionStats, LLMExtractor, PromptTemplate
 from .llm_backends import BackendError, OpenAIBackend, TransformersBackend
 from .schema import (

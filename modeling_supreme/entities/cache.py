@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from ..batching_supreme import batched
 from .schema import Entity, entities_to_dicts
 
 _SCHEMA = """
@@ -87,8 +88,7 @@ class AnswerCache:
         """Stored answers of the given keys (missing keys are absent from the result)."""
         keys = list(keys)
         found: dict[str, CachedAnswer] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
+        for chunk in batched(keys, 500):
             with self._lock:
                 rows = self._connection.execute(
                     "SELECT key, report, prompt_version, model, ok, entities, raw_answer, error, attempts FROM answers "

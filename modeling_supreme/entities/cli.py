@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from .lexicon import LANGUAGES, LexiconExtractor
+from .lexicon import LexiconExtractor
+from .lexicon_entries import LANGUAGES
 from .llm import LLMExtractor
 
 

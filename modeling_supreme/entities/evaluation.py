@@ -8,12 +8,13 @@ Scoring choices (stated here once, printed by eval/extraction.py):
   from the signal) stay in the gold set: they count as misses. Nothing is excluded after the fact.
 - Micro figures pool all (record, code) pairs; macro-F1 averages the per-code F1 over every code that
   occurs in the gold or the predicted sets.
+
+The gold codes are read by `gold_reports`; the tables eval/extraction.py prints are in `extraction_report`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 from .lexicon import Lexicon, LexiconExtractor
@@ -173,94 +174,6 @@ def unread_reason(report: str, entities: Sequence["Entity | Mapping[str, Any]"],
     return UNREAD_REASONS[2]
 
 
-@dataclass(frozen=True)
-class RejectedRow:
-    """A database row that cannot be scored: its source file, `ecg_id` and the reason."""
-
-    source: str
-    ecg_id: str
-    reason: str
-
-
-@dataclass
-class GoldReports:
-    """The scored rows of one or more PTB-XL databases, in file order (one entry per row in every list)."""
-
-    ecg_ids: list[int] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    reports: list[str] = field(default_factory=list)
-    gold: list[set[str]] = field(default_factory=list)
-    folds: list[int] = field(default_factory=list)
-    rejected: list[RejectedRow] = field(default_factory=list)
-
-
-def read_ptbxl_reports(folders: Sequence["str | Path"], folds: Optional[Iterable[int]] = None) -> GoldReports:
-    """Reports, gold SCP codes and folds of the `ptbxl_database.csv` of each folder, optionally of some folds only.
-
-    A row whose `scp_codes` cannot be read, whose `strat_fold` is not a number, or whose `ecg_id` was already
-    read from an earlier file is rejected with its id and reason (in `GoldReports.rejected`); the others are kept.
-
-    Raises:
-        FileNotFoundError: a folder without `ptbxl_database.csv`.
-        ValueError: a database without the `ecg_id`, `report`, `scp_codes` or `strat_fold` column.
-    """
-    import pandas as pd
-
-    wanted = None if folds is None else set(folds)
-    read = GoldReports()
-    seen: dict[int, str] = {}
-    for folder in folders:
-        path = Path(folder) / "ptbxl_database.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no PTB-XL database (ptbxl_database.csv) in {folder}")
-        database = pd.read_csv(path)
-        missing = {"ecg_id", "report", "scp_codes", "strat_fold"} - set(database.columns)
-        if missing:
-            raise ValueError(f"{path}: lacks the column(s) {sorted(missing)}")
-        for row in database.itertuples(index=False):
-            _read_row(row, str(path), wanted, seen, read)
-    return read
-
-
-def _read_row(row: Any, source: str, wanted: Optional[set[int]], seen: dict[int, str], read: GoldReports) -> None:
-    """Append one database row to `read`, or record why it is rejected; rows outside `wanted` folds are skipped."""
-    from ..dataset_builders.ptbxl import parse_scp_codes
-
-    def reject(reason: str) -> None:
-        read.rejected.append(RejectedRow(source, str(row.ecg_id), reason))
-
-    try:
-        fold = int(row.strat_fold)
-    except (TypeError, ValueError):
-        return reject(f"strat_fold {row.strat_fold!r} is not a fold number")
-    if wanted is not None and fold not in wanted:
-        return None
-    if not isinstance(row.scp_codes, str):
-        return reject(f"scp_codes is missing ({row.scp_codes!r})")
-    try:
-        gold = set(parse_scp_codes(row.scp_codes, f"{source} (ecg_id {row.ecg_id})"))
-    except ValueError as error:
-        return reject(str(error))
-    except TypeError as error:  # a likelihood that is not a number: {'NORM': [100]}
-        return reject(
-            f"{source} (ecg_id {row.ecg_id}): scp_codes {row.scp_codes!r} has a non-numeric likelihood ({error})"
-        )
-    try:
-        ecg_id = int(row.ecg_id)
-    except (TypeError, ValueError):
-        return reject(f"ecg_id {row.ecg_id!r} is not a number")
-    if ecg_id in seen:
-        return reject(f"ecg_id already read from {seen[ecg_id]}")
-    seen[ecg_id] = source
-    report = row.report if isinstance(row.report, str) else ""
-    read.ecg_ids.append(ecg_id)
-    read.sources.append(source)
-    read.reports.append(report)
-    read.gold.append(gold)
-    read.folds.append(fold)
-    return None
-
-
 def scores_by_group(
     predicted: Sequence[set[str]], gold: Sequence[set[str]], groups: Sequence[str]
 ) -> dict[str, ExtractionScores]:
@@ -321,28 +234,6 @@ def statement_agreement(
         StatementAgreement(name, group, code, stated, coded) for (name, group, code), (stated, coded) in counts.items()
     ]
     return sorted(rows, key=lambda row: (-(row.stated - row.coded), row.entity, row.group, row.code))
-
-
-def format_scores(scores: ExtractionScores, title: str = "", descriptions: Optional[Mapping[str, str]] = None) -> str:
-    """A plain-text table: the overall figures, then one row per code sorted by support."""
-    lines = [title] if title else []
-    lines.append(
-        f"records {scores.records} (without any predicted code: {scores.records_without_prediction})\n"
-        f"micro precision {scores.micro_precision:.4f}  micro recall {scores.micro_recall:.4f}  "
-        f"micro F1 {scores.micro_f1:.4f}  macro F1 {scores.macro_f1:.4f}"
-    )
-    lines.append(
-        f"{'code':<8} {'support':>7} {'tp':>5} {'fp':>5} {'fn':>5} "
-        f"{'precision':>9} {'recall':>7} {'f1':>6}  description"
-    )
-    for code, score in sorted(scores.per_code.items(), key=lambda item: (-item[1].support, item[0])):
-        description = (descriptions or {}).get(code, "")
-        lines.append(
-            f"{code:<8} {score.support:>7} {score.true_positives:>5} {score.false_positives:>5} "
-            f"{score.false_negatives:>5} "
-            f"{score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f}  {description}"
-        )
-    return "\n".join(lines)
 
 
 def learned_mapping_predictions(
@@ -436,91 +327,18 @@ def _fit_logistic_regression(
     return weights.detach()
 
 
-def format_group_scores(groups: Mapping[str, ExtractionScores]) -> str:
-    """One line per group: records, micro precision / recall / F1 and macro F1."""
-    lines = [f"{'group':<8} {'records':>7} {'precision':>9} {'recall':>7} {'micro F1':>8} {'macro F1':>8}"]
-    for group, scores in groups.items():
-        lines.append(
-            f"{group:<8} {scores.records:>7} {scores.micro_precision:>9.3f} {scores.micro_recall:>7.3f} "
-            f"{scores.micro_f1:>8.3f} {scores.macro_f1:>8.3f}"
-        )
-    return "\n".join(lines)
-
-
-def format_codes_by_group(
-    overall: ExtractionScores, groups: Mapping[str, ExtractionScores], min_support: int = 0
-) -> str:
-    """One line per code with at least `min_support` gold occurrences: its F1 overall and per group (support).
-
-    A group in which the code never occurs (in gold or predictions) shows "-".
-    """
-    names = list(groups)
-    lines = [f"{'code':<8} {'all':>13}" + "".join(f" {name:>13}" for name in names)]
-    for code, score in sorted(overall.per_code.items(), key=lambda item: (-item[1].support, item[0])):
-        if score.support < min_support:
-            continue
-        cells = [f"{score.f1:.3f} ({score.support:>4})"]
-        for name in names:
-            group = groups[name].per_code.get(code)
-            cells.append("-" if group is None else f"{group.f1:.3f} ({group.support:>4})")
-        lines.append(f"{code:<8}" + "".join(f" {cell:>13}" for cell in cells))
-    return "\n".join(lines)
-
-
-def weak_codes(scores: ExtractionScores, min_support: int, min_f1: float) -> list[str]:
-    """Codes with at least `min_support` gold occurrences whose F1 is below `min_f1`, by support (largest first)."""
-    weak = [
-        (code, score) for code, score in scores.per_code.items() if score.support >= min_support and score.f1 < min_f1
-    ]
-    return [code for code, _ in sorted(weak, key=lambda item: (-item[1].support, item[0]))]
-
-
-def parse_folds(text: str) -> set[int]:
-    """`"8,9,10"` or `"1-7"` (or both: `"1-3,8"`) -> a set of `strat_fold` numbers; ValueError names the bad part."""
-    folds: set[int] = set()
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        first, _, last = part.partition("-")
-        try:
-            low, high = int(first), int(last or first)
-        except ValueError:
-            raise ValueError(f"--folds {text!r}: {part!r} is not a fold number or a range such as 1-7") from None
-        if low > high:
-            raise ValueError(f"--folds {text!r}: the range {part!r} is empty")
-        folds.update(range(low, high + 1))
-    if not folds:
-        raise ValueError(f"--folds {text!r}: no fold given")
-    return folds
-
-
-def format_agreement(rows: Sequence[StatementAgreement], limit: Optional[int] = None) -> str:
-    """A table of `statement_agreement` rows: entity, group, code, stated, coded and the coding rate."""
-    lines = [f"{'entity':<50} {'group':<5} {'code':<8} {'stated':>6} {'coded':>5} {'rate':>5}"]
-    for row in rows[:limit]:
-        lines.append(f"{row.entity:<50} {row.group:<5} {row.code:<8} {row.stated:>6} {row.coded:>5} {row.rate:>5.2f}")
-    return "\n".join(lines)
-
-
 __all__ = [
     "CodeScore",
     "ExtractionScores",
-    "GoldReports",
-    "RejectedRow",
     "SCORED_STATUSES",
     "StatementAgreement",
     "UNKNOWN_LANGUAGE",
     "UNREAD_REASONS",
     "entities_to_scp_codes",
-    "format_agreement",
-    "format_codes_by_group",
-    "format_group_scores",
-    "format_scores",
     "learned_mapping_predictions",
-    "parse_folds",
-    "read_ptbxl_reports",
     "report_language",
     "score_extraction",
     "scores_by_group",
     "statement_agreement",
     "unread_reason",
-    "weak_codes",
 ]

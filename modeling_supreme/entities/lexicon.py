@@ -1,7 +1,8 @@
 """Deterministic, offline entity extraction from ECG reports with a phrase lexicon.
 
 The phrasings live in `lexicon.yaml` (English MIMIC-IV-ECG / PTB-XL statements, German and Swedish PTB-XL
-statements, negation and uncertainty cues per language); this module only loads and applies them:
+statements, negation and uncertainty cues per language); this module compiles and applies them
+(`lexicon_entries` reads the file's entries, `lexicon_matching` turns mentions and cues into statuses):
 
 1. normalise the report (lower case, umlaut folding, PTB-XL export artefacts, "Edit:" notes stripped);
 2. find every surface form of every entity; where matches overlap, the longer one wins;
@@ -21,78 +22,30 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
 
+from .lexicon_entries import (
+    LANGUAGES,
+    EntitySpec,
+    LexiconError,
+    forms_of,
+    implied_code,
+    scp_table,
+    spec_from_entry,
+)
+from .lexicon_matching import Cue, ListWords, Mention, drop_contained, hides, mention_statuses, merge_statuses
 from .schema import CATEGORIES, STATUSES, Entity
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEXICON_FILE = "lexicon.yaml"
-LANGUAGES: tuple[str, ...] = ("en", "de", "sv")
 
 # Up to five words of the same sentence (the "..." of a surface form); cues inside a gap count for the mention.
 _GAP = r"(?P<gap>(?:[^\s.;!?]+ ){0,5}?)"
-_SENTENCE_END = re.compile(r"(?:^| )[.;!?](?= |$)")
 _PLURAL_MARK = re.compile(r"(?<=\w)\((?:n|s|en|er|e|a|es|ies|na)\)")
 _SEPARATORS = re.compile(r"[()\[\]\"'/\\_\-\u2013\u2014]")
 _PUNCTUATION = re.compile(r"([.,;:!?])(?= |$)")
 _SPECIAL_TOKEN = re.compile(r"(\{\w+\}|\.\.\.|\*)")
 # A measured value with an optional unit glued to it: 72, 0.12, 160ms, 72bpm, -30°.
 _MEASURED_VALUE = re.compile(r"[+\-]?\d+(?:[.,]\d+)*(?:ms|bpm|mv|s|hz|°|%)?")
-# Assertion strength, used when one entity is mentioned more than once.
-_STATUS_RANK = {"absent": 0, "uncertain": 1, "present": 2}
-
-
-class LexiconError(ValueError):
-    """A lexicon data file that cannot be used (the message names the file and the entry)."""
-
-
-@dataclass(frozen=True)
-class EntitySpec:
-    """One canonical entity of the lexicon.
-
-    Attributes:
-        name: canonical name (plain English, lower case).
-        category: one of `CATEGORIES`.
-        scp_codes: PTB-XL SCP-ECG statement codes this entity maps to (may be empty).
-        scp_by_language: (language, codes) pairs where the reports of one language are coded otherwise
-            (PTB-XL's annotators of the Swedish reports, say, never coded ABQRS for "avvikande QRS(T) förlopp").
-        not_beside: canonical names of entities beside which this one maps to no code (LVH is not coded beside a
-            complete left bundle branch block, which makes its voltage criteria unusable).
-        description: plain-English clinical description, the text a model encodes for this label.
-        noise: statements the vocabulary drops ("abnormal ecg", "trace only").
-        family: name of the family ("myocardial infarction", "ischemia") for site-specific members.
-        unspecified: the family's site-less member, dropped when a site-specific member is found.
-    """
-
-    name: str
-    category: str
-    scp_codes: tuple[str, ...] = ()
-    scp_by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    not_beside: tuple[str, ...] = ()
-    description: str = ""
-    noise: bool = False
-    family: Optional[str] = None
-    unspecified: bool = False
-
-
-@dataclass(frozen=True)
-class _Match:
-    start: int
-    end: int
-    name: str
-    status: Optional[str] = None  # a status fixed by the form itself
-    gaps: tuple[tuple[int, int], ...] = ()  # spans of the form's "..." words, where cues still count
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
-
-@dataclass(frozen=True)
-class _Cue:
-    start: int
-    end: int
-    kind: str  # "negation", "uncertainty" or "pseudo"
-    direction: str  # "before" (acts on the next entity), "after" (on the previous one) or "none"
 
 
 @dataclass
@@ -114,7 +67,7 @@ class Lexicon:
     _surface_index: dict[str, str] = field(default_factory=dict)
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
     _readable_forms: dict[str, list[str]] = field(default_factory=dict)  # plain-text forms per entity, as written
-    _list_words: "_ListWords" = field(default_factory=lambda: _ListWords(frozenset({","}), frozenset()))
+    _list_words: ListWords = field(default_factory=lambda: ListWords(frozenset({","}), frozenset()))
     _measurement_words: frozenset[str] = frozenset()
     # (code, {language: codes}): a report of that language whose codes are all among these also gets the code.
     implied_code: tuple[str, dict[str, frozenset[str]]] = ("", {})
@@ -154,9 +107,9 @@ class Lexicon:
         raw_slots = {name: list(forms) for name, forms in (data.get("slots") or {}).items()}
         slots = {name: lexicon._compile_alternatives(forms, {}) for name, forms in raw_slots.items()}
         for entry in data.get("entities") or []:
-            spec = lexicon._spec_from_entry(entry, source)
+            spec = spec_from_entry(entry, source)
             lexicon._add_spec(spec, source)
-            for form in _forms_of(entry, languages, source):
+            for form in forms_of(entry, languages, source):
                 lexicon._register_form(spec.name, form, slots, source)
                 lexicon._add_readable_forms(spec.name, form, raw_slots)
         for family in data.get("families") or []:
@@ -170,25 +123,8 @@ class Lexicon:
         lexicon._compile_entity_patterns()
         lexicon._compile_cues(data.get("cues") or {}, languages)
         lexicon._measurement_words = frozenset(lexicon.normalise(str(word)) for word in data.get("measurements") or [])
-        lexicon.implied_code = _implied_code(data.get("implied_normal"), source)
+        lexicon.implied_code = implied_code(data.get("implied_normal"), source)
         return lexicon
-
-    @staticmethod
-    def _spec_from_entry(entry: Mapping[str, Any], source: str) -> EntitySpec:
-        name = entry.get("name")
-        if not name:
-            raise LexiconError(f"{source}: an entity entry lacks a name: {dict(entry)!r}")
-        category = entry.get("category")
-        if category not in CATEGORIES:
-            raise LexiconError(f"{source}: entity {name!r} has category {category!r}; use one of {CATEGORIES}.")
-        return EntitySpec(
-            name=str(name).lower(),
-            category=category,
-            **_scp_table(entry.get("scp"), f"{source}: entity {name!r}"),
-            not_beside=tuple(str(other).lower() for other in entry.get("not_beside") or ()),
-            description=str(entry.get("description") or name),
-            noise=bool(entry.get("noise", False)),
-        )
 
     def _add_spec(self, spec: EntitySpec, source: str) -> None:
         if spec.name in self.specs:
@@ -219,23 +155,23 @@ class Lexicon:
             spec = EntitySpec(
                 name=family["name"].format(location=location),
                 category=category,
-                **_scp_table(codes, f"{source}: family {family_name!r}, member {location!r}"),
+                **scp_table(codes, f"{source}: family {family_name!r}, member {location!r}"),
                 description=family.get("description", family["name"]).format(location=location),
                 family=family_name,
             )
             slot = {"location": self._compile_alternatives(location_forms, {})}
-            yield spec, _forms_of(family, languages, source), slot, {"location": location_forms}
+            yield spec, forms_of(family, languages, source), slot, {"location": location_forms}
         unspecified = family.get("unspecified")
         if unspecified:
             spec = EntitySpec(
                 name=str(unspecified["name"]).lower(),
                 category=category,
-                **_scp_table(unspecified.get("scp"), f"{source}: family {family_name!r}, unspecified member"),
+                **scp_table(unspecified.get("scp"), f"{source}: family {family_name!r}, unspecified member"),
                 description=str(unspecified.get("description") or unspecified["name"]),
                 family=family_name,
                 unspecified=True,
             )
-            yield spec, _forms_of(unspecified, languages, source), {}, {}
+            yield spec, forms_of(unspecified, languages, source), {}, {}
 
     # ------------------------------------------------------------------ compiling forms
     def normalise(self, text: str) -> str:
@@ -337,7 +273,7 @@ class Lexicon:
             by_language = cues.get(kind) or {}
             return frozenset(self.normalise(word) for language in languages for word in by_language.get(language, []))
 
-        self._list_words = _ListWords(joining=words("list") | {","}, alternative=words("alternative"))
+        self._list_words = ListWords(joining=words("list") | {","}, alternative=words("alternative"))
 
     def _compile_bounded(self, phrases: Iterable[str]) -> re.Pattern[str]:
         return re.compile(_number_groups(rf"(?<!\w){self._compile_alternatives(phrases, {})}(?!\w)"))
@@ -378,9 +314,9 @@ class Lexicon:
         words = self.normalise(report).split()
         return bool(words) and all(word in self._measurement_words or _MEASURED_VALUE.fullmatch(word) for word in words)
 
-    def _find_mentions(self, text: str) -> list[_Match]:
+    def _find_mentions(self, text: str) -> list[Mention]:
         """All entity mentions of an already normalised text, overlaps resolved (longest wins)."""
-        matches: list[_Match] = []
+        matches: list[Mention] = []
         for name, pattern in self._entity_patterns.items():
             for found in pattern.finditer(text):
                 groups = {
@@ -390,24 +326,24 @@ class Lexicon:
                 gaps = tuple(
                     found.span(group) for group, value in found.groupdict().items() if value and group.startswith("gap")
                 )
-                matches.append(_Match(found.start(), found.end(), name, status, gaps))
-        kept = _drop_contained(matches)
+                matches.append(Mention(found.start(), found.end(), name, status, gaps))
+        kept = drop_contained(matches)
         specs = self.specs
         located_families = {
             specs[m.name].family for m in kept if specs[m.name].family and not specs[m.name].unspecified
         }
         return [m for m in kept if not (specs[m.name].unspecified and specs[m.name].family in located_families)]
 
-    def _find_cues(self, text: str, mentions: Sequence[_Match]) -> list[_Cue]:
+    def _find_cues(self, text: str, mentions: Sequence[Mention]) -> list[Cue]:
         """Status cues of a normalised text outside entity mentions; overlapping cues: the longest wins."""
         cues = [
-            _Cue(found.start(), found.end(), kind, direction)
+            Cue(found.start(), found.end(), kind, direction)
             for kind, direction, pattern in self._cue_patterns
             for found in pattern.finditer(text)
-            if not any(_hides(mention, found.start(), found.end()) for mention in mentions)
+            if not any(hides(mention, found.start(), found.end()) for mention in mentions)
         ]
         cues.sort(key=lambda cue: (cue.start, -(cue.end - cue.start)))
-        kept: list[_Cue] = []
+        kept: list[Cue] = []
         for cue in cues:
             if kept and cue.start < kept[-1].end:
                 if cue.end - cue.start > kept[-1].end - kept[-1].start:
@@ -415,49 +351,6 @@ class Lexicon:
                 continue
             kept.append(cue)
         return [cue for cue in kept if cue.kind != "pseudo"]
-
-
-def _implied_code(value: Any, source: str) -> tuple[str, dict[str, frozenset[str]]]:
-    """The `implied_normal` entry: `{code: NORM, when_only: {de: [SR, ...]}}` -> ("NORM", {"de": {...}})."""
-    if not value:
-        return ("", {})
-    if not isinstance(value, Mapping) or not value.get("code") or not isinstance(value.get("when_only"), Mapping):
-        raise LexiconError(
-            f"{source}: implied_normal must be {{code: NORM, when_only: {{de: [SR, ...]}}}}, got {value!r}"
-        )
-    unknown = set(value["when_only"]) - set(LANGUAGES)
-    if unknown:
-        raise LexiconError(f"{source}: implied_normal names unknown languages {sorted(unknown)}.")
-    when_only = {language: frozenset(map(str, codes)) for language, codes in value["when_only"].items()}
-    return (str(value["code"]), when_only)
-
-
-def _scp_table(value: Any, where: str) -> dict[str, Any]:
-    """`scp_codes` and `scp_by_language` of an `scp` entry: a list of codes, or `{all: [...], <language>: [...]}`."""
-    if value is None or isinstance(value, (list, tuple)):
-        return {"scp_codes": tuple(map(str, value or ())), "scp_by_language": ()}
-    if not isinstance(value, Mapping):
-        raise LexiconError(
-            f"{where}: scp must be a list of codes or a mapping {{all: [...], de: [...]}}, got {value!r}"
-        )
-    unknown = set(value) - {"all", *LANGUAGES}
-    if unknown:
-        raise LexiconError(f"{where}: scp has unknown keys {sorted(unknown)}; use 'all' and languages {LANGUAGES}.")
-    by_language = tuple(
-        (language, tuple(map(str, value[language] or ()))) for language in LANGUAGES if language in value
-    )
-    return {"scp_codes": tuple(map(str, value.get("all") or ())), "scp_by_language": by_language}
-
-
-def _forms_of(entry: Mapping[str, Any], languages: tuple[str, ...], source: str) -> list[Any]:
-    """The surface forms of an entry in the chosen languages; an entry needs forms in at least one language."""
-    forms = entry.get("forms") or {}
-    unknown = set(forms) - set(LANGUAGES)
-    if unknown:
-        raise LexiconError(f"{source}: entry {entry.get('name')!r} has forms for unknown languages {sorted(unknown)}.")
-    if not any(forms.values()):
-        raise LexiconError(f"{source}: entry {entry.get('name')!r} has no surface forms.")
-    return [form for language in languages for form in forms.get(language, [])]
 
 
 def readable_forms(form: str, raw_slots: Mapping[str, Sequence[str]]) -> list[str]:
@@ -484,26 +377,6 @@ def _number_groups(regex: str) -> str:
     """Named groups must be unique in one regex: number them (gap_0, gap_1, uncertain_2, ...)."""
     counter = iter(range(1_000_000))
     return re.sub(r"\(\?P<(\w+)>", lambda found: f"(?P<{found.group(1)}_{next(counter)}>", regex)
-
-
-def _hides(mention: _Match, start: int, end: int) -> bool:
-    """True when a cue at start:end lies in the mention's words (not in one of its "..." gaps)."""
-    if end <= mention.start or mention.end <= start:
-        return False
-    return not any(gap_start <= start and end <= gap_end for gap_start, gap_end in mention.gaps)
-
-
-def _drop_contained(matches: list[_Match]) -> list[_Match]:
-    """Drop every match lying strictly inside a longer one; equal spans of different entities all stay."""
-    matches = sorted(set(matches), key=lambda m: (m.start, -m.length, m.name))
-    kept = []
-    for match in matches:
-        inside = any(
-            other.start <= match.start and match.end <= other.end and other.length > match.length for other in matches
-        )
-        if not inside:
-            kept.append(match)
-    return kept
 
 
 class LexiconExtractor:
@@ -535,12 +408,8 @@ class LexiconExtractor:
             return []
         mentions = self.lexicon._find_mentions(text)
         cues = self.lexicon._find_cues(text, mentions)
-        statuses = _mention_statuses(text, mentions, cues, self.lexicon._list_words)
-        merged: dict[str, str] = {}
-        for mention, status in zip(mentions, statuses):
-            previous = merged.get(mention.name)
-            if previous is None or _STATUS_RANK[status] > _STATUS_RANK[previous]:
-                merged[mention.name] = status
+        statuses = mention_statuses(text, mentions, cues, self.lexicon._list_words)
+        merged = merge_statuses(mentions, statuses)
         entities = []
         for name, status in merged.items():
             spec = self.lexicon.specs[name]
@@ -565,71 +434,4 @@ def _default_lexicon(languages: tuple[str, ...]) -> Lexicon:
     return Lexicon.load(languages=languages)
 
 
-def _mention_statuses(text: str, mentions: Sequence[_Match], cues: Sequence[_Cue], lists: "_ListWords") -> list[str]:
-    """Status of each mention from the cues between it and its neighbours in the same sentence.
-
-    Mentions joined only by list words ("A, B or C", "A oder B") share their cues: a "before" cue reaches the
-    whole list, an "after" cue reaches back over it; a list with an alternative word ("or") is uncertain.
-    """
-    sentence_ends = [found.start() for found in _SENTENCE_END.finditer(text)]
-    before: list[set[str]] = []
-    after: list[set[str]] = []
-    own: list[set[str]] = []
-    for index, mention in enumerate(mentions):
-        left = max(
-            [0]
-            + [end for end in sentence_ends if end < mention.start]
-            + [m.end for m in mentions[:index] if m.end <= mention.start]
-        )
-        right = min(
-            [len(text)]
-            + [end for end in sentence_ends if end >= mention.end]
-            + [m.start for m in mentions[index + 1 :] if m.start >= mention.end]
-        )
-        before.append(
-            {cue.kind for cue in cues if cue.direction == "before" and left <= cue.start and cue.end <= mention.start}
-        )
-        after.append(
-            {cue.kind for cue in cues if cue.direction == "after" and mention.end <= cue.start and cue.end <= right}
-        )
-        own.append(
-            {cue.kind for cue in cues if any(start <= cue.start and cue.end <= end for start, end in mention.gaps)}
-        )
-    links = [lists.link(text[first.end : second.start]) for first, second in zip(mentions, mentions[1:])]
-    for index, link in enumerate(links):
-        if link:
-            before[index + 1] |= before[index]
-    for index in reversed(range(len(links))):
-        if links[index]:
-            after[index] |= after[index + 1]
-    statuses = []
-    for index, mention in enumerate(mentions):
-        kinds = before[index] | after[index] | own[index]
-        alternative = (index > 0 and links[index - 1] == "alternative") or (
-            index < len(links) and links[index] == "alternative"
-        )
-        if "negation" in kinds:
-            statuses.append("absent")
-        elif "uncertainty" in kinds or alternative or mention.status == "uncertain":
-            statuses.append("uncertain")
-        else:
-            statuses.append(mention.status or "present")
-    return statuses
-
-
-@dataclass(frozen=True)
-class _ListWords:
-    """Words that join mentions into a list: conjunctions and articles (list) and "or" words (alternative)."""
-
-    joining: frozenset[str]
-    alternative: frozenset[str]
-
-    def link(self, gap: str) -> Optional[str]:
-        """"alternative", "list" or None for the words between two mentions; an empty gap joins nothing."""
-        words = gap.split()
-        if not words or not all(word in self.joining or word in self.alternative for word in words):
-            return None
-        return "alternative" if any(word in self.alternative for word in words) else "list"
-
-
-__all__ = ["EntitySpec", "LANGUAGES", "Lexicon", "LexiconError", "LexiconExtractor"]
+__all__ = ["Lexicon", "LexiconExtractor", "readable_forms"]

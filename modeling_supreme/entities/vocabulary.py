@@ -18,7 +18,8 @@ from typing import Any, Iterable, Mapping, Optional
 import numpy as np
 import yaml
 
-from .lexicon import LANGUAGES, Lexicon, LexiconExtractor
+from .lexicon import Lexicon, LexiconExtractor
+from .lexicon_entries import LANGUAGES
 from .schema import Entity, as_entity
 
 logger = logging.getLogger(__name__)

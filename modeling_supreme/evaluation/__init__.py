@@ -5,17 +5,9 @@ Core API (used by training for validation AUROC): `score_ecgs`, `auroc_per_label
 `load_label_descriptions`, `TASKS`.
 """
 
+from .auroc import auroc_per_label, bootstrap_ci, mean_auroc
 from .benchmark import TASKS, TaskSpec, TaskTable, get_task, load_task_table
-from .zero_shot import (
-    auroc_per_label,
-    bootstrap_ci,
-    label_texts_for,
-    load_label_descriptions,
-    load_model_and_processor,
-    macro_auroc,
-    mean_auroc,
-    score_ecgs,
-)
+from .zero_shot import label_texts_for, load_label_descriptions, load_model_and_processor, score_ecgs
 
 __all__ = [
     "TASKS",
@@ -28,7 +20,6 @@ __all__ = [
     "load_label_descriptions",
     "load_model_and_processor",
     "load_task_table",
-    "macro_auroc",
     "mean_auroc",
     "score_ecgs",
 ]

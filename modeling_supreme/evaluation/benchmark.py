@@ -93,17 +93,27 @@ class TaskSpec:
 
 
 def _ptbxl_task(name: str, folder: str, title: str, benchmark_test_rows: int) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        title=title,
-        source="ptbxl",
-        tables={split: f"ptbxl/{folder}/ptbxl_{folder}_{split}.csv" for split in SPLITS},
-        id_column="ecg_id",
-        metadata_columns=(*_PTBXL_METADATA, folder),
-        record_key=_ptbxl_key,
-        benchmark_test_rows=benchmark_test_rows,
-        notes=(_PTBXL_NOTE,),
-    )
+    return _task(name, title, "ptbxl", f"ptbxl/{folder}/ptbxl_{folder}_{{split}}.csv", "ecg_id",
+                 (*_PTBXL_METADATA, folder), _ptbxl_key, benchmark_test_rows, (_PTBXL_NOTE,))
+
+
+def _task(
+    name: str,
+    title: str,
+    source: str,
+    table: str,
+    id_column: str,
+    metadata_columns: tuple[str, ...],
+    record_key: Callable[[object], str],
+    benchmark_test_rows: int,
+    notes: tuple[str, ...],
+    crop_seconds: float | None = None,
+) -> TaskSpec:
+    """A benchmark task with one table per split: `table` with `{split}` in it, e.g. "icbeb/icbeb_{split}.csv"."""
+    tables = {split: table.format(split=split) for split in SPLITS}
+    # In TaskSpec's field order.
+    return TaskSpec(name, title, source, tables, id_column, metadata_columns, record_key, crop_seconds,
+                    benchmark_test_rows, notes)
 
 
 CSN_TABLE_DEFECTS = (
@@ -128,31 +138,24 @@ TASKS: dict[str, TaskSpec] = {
     "ptbxl_sub": _ptbxl_task("ptbxl_sub", "sub_class", "PTB-XL sub-class", 2158),
     "ptbxl_form": _ptbxl_task("ptbxl_form", "form", "PTB-XL form", 880),
     "ptbxl_rhythm": _ptbxl_task("ptbxl_rhythm", "rhythm", "PTB-XL rhythm", 2098),
-    "cpsc2018": TaskSpec(
-        name="cpsc2018",
-        title="CPSC2018",
-        source="cpsc2018",
-        tables={split: f"icbeb/icbeb_{split}.csv" for split in SPLITS},
-        id_column="filename",
-        metadata_columns=("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
-        record_key=_cpsc2018_key,
-        crop_seconds=2.5,
-        benchmark_test_rows=1376,
+    "cpsc2018": _task(
+        "cpsc2018",
+        "CPSC2018",
+        "cpsc2018",
+        "icbeb/icbeb_{split}.csv",
+        "filename",
+        ("patient_id", "ecg_id", "filename", "validation", "age", "sex", "scp_codes"),
+        _cpsc2018_key,
+        1376,
         notes=(
             "CPSC2018 records are cut to their first 2.5 s and zero-padded (published MERL protocol); "
             "scores are therefore not comparable with full-length CPSC2018 results.",
         ),
+        crop_seconds=2.5,
     ),
-    "csn": TaskSpec(
-        name="csn",
-        title="Chapman-Shaoxing-Ningbo",
-        source="csn",
-        tables={split: f"chapman/chapman_{split}.csv" for split in SPLITS},
-        id_column="ecg_path",
-        metadata_columns=("ecg_path", "age", "diagnose"),
-        record_key=_csn_key,
-        benchmark_test_rows=4620,
-        notes=CSN_TABLE_DEFECTS,
+    "csn": _task(
+        "csn", "Chapman-Shaoxing-Ningbo", "csn", "chapman/chapman_{split}.csv", "ecg_path",
+        ("ecg_path", "age", "diagnose"), _csn_key, 4620, notes=CSN_TABLE_DEFECTS,
     ),
 }
 

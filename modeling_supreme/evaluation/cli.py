@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .benchmark import ALL_TASKS, SOURCES, VARIANT_TASKS
 from .records import PTBXL_RATES, RecordSource, open_source
+from .zero_shot import load_model_and_processor
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +84,12 @@ def sources_from_args(args: argparse.Namespace, model_sampling_rate: int) -> dic
     return sources
 
 
-__all__ = ["add_benchmark_arguments", "ptbxl_rate_from_args", "sources_from_args", "tasks_from_args"]
+def benchmark_inputs(args: argparse.Namespace) -> tuple[Any, Any, list[str], str, dict[str, RecordSource]]:
+    """(model, processor, tasks, splits folder, record sources) of the parsed arguments, what every benchmark runner
+    (`run_zero_shot_benchmark`, `run_linear_probe`) takes first; the tasks are checked before the model is loaded."""
+    tasks = tasks_from_args(args)
+    model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
+    return model, processor, tasks, args.splits, sources_from_args(args, model.config.sampling_rate)
 
 
 def print_written(table: str, paths: Mapping[str, Path]) -> int:
@@ -90,3 +97,13 @@ def print_written(table: str, paths: Mapping[str, Path]) -> int:
     print(table)
     print("Wrote " + ", ".join(str(path) for path in paths.values()))
     return 0
+
+
+__all__ = [
+    "add_benchmark_arguments",
+    "benchmark_inputs",
+    "print_written",
+    "ptbxl_rate_from_args",
+    "sources_from_args",
+    "tasks_from_args",
+]

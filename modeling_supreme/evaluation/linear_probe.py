@@ -17,11 +17,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .auroc import mean_auroc
 from .benchmark import TaskSpec, get_task
+from .metrics import roc_auc_per_label
 from .records import RecordSource, TaskInputs
 from .reporting import RESULTS_FILE, TABLE_FILE, summarize_task, write_report
 from .results import METRIC_NOTE, EvaluationReport, TaskResult, skipped
-from .zero_shot import macro_auroc
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def train_linear_head(train: SplitFeatures, validation: SplitFeatures, settings:
                 continue
             with torch.no_grad():
                 auroc = (
-                    macro_auroc(validation.targets, head(validation_inputs).numpy())
+                    mean_auroc(roc_auc_per_label(validation.targets, head(validation_inputs).numpy()))
                     if len(validation.targets)
                     else float("nan")
                 )

@@ -25,11 +25,13 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
+from .auroc import mean_auroc
 from .benchmark import TaskSpec, load_task_table
+from .metrics import roc_auc_per_label
 from .records import RecordSource, TaskInputs
 from .reporting import summarize_task
 from .results import TaskResult, skipped
-from .zero_shot import label_texts_for, macro_auroc, score_ecgs
+from .zero_shot import label_texts_for, score_ecgs
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +128,7 @@ def _validation_auroc(model: Any, processor: Any, inputs: TaskInputs, texts: Seq
     if not inputs.available_rows:
         return float("nan")
     scores = score_ecgs(model, processor, inputs.batches(batch_size), texts, progress=False)
-    return macro_auroc(inputs.targets(), scores)
+    return mean_auroc(roc_auc_per_label(inputs.targets(), scores))
 
 
 def finetune_task(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
 from ..leads_supreme import select_lead_set
 from ..reading_supreme import EcgRecord, read_ecg
@@ -254,8 +255,7 @@ class TaskInputs:
         unavailable = sorted(set(order) - set(self.available_rows))
         if unavailable:
             raise ValueError(f"{self.table.path}: rows {unavailable[:10]} have no record in {self.source.description}")
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for chunk in batched(order, batch_size):
             kept_rows, values, lead_mask = self._preprocess(chunk, self.source.read(self.table, chunk))
             if kept_rows:
                 self.evaluated_rows.extend(kept_rows)

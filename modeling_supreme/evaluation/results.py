@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .auroc import mean_auroc
 from .benchmark import TaskSpec
 
 METRIC_NOTE = (
@@ -124,8 +125,7 @@ class EvaluationReport:
     @property
     def mean_auroc(self) -> float:
         """Mean of the evaluated tasks' AUROC (x100); NaN if none was evaluated."""
-        values = [result.auroc for result in self.evaluated]
-        return float(np.mean(values)) if values else float("nan")
+        return mean_auroc([result.auroc for result in self.evaluated], scale=1.0)
 
     def to_json(self) -> dict[str, Any]:
         return {

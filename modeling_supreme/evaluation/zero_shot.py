@@ -1,16 +1,17 @@
-"""Zero-shot scoring and its metrics: every label is asked for by a text description (or several: a prompt
-ensemble), scores are sigmoid probabilities (cosine similarities for objective="clip"), the metric is the mean
-over labels of AUROC (x100) with a bootstrap 95 % interval.
+"""Zero-shot scoring: every label is asked for by a text description (or several: a prompt ensemble), scores are
+sigmoid probabilities (cosine similarities for objective="clip"); the metric (the mean over labels of AUROC, x100,
+with a bootstrap 95 % interval) is computed by `auroc.py`.
 
 Used by the benchmark (`eval/zero_shot.py`), by training for validation AUROC, and by the linear probe / LoRA
-evaluation. The AUROC itself comes from the shipped metric module `metrics/multilabel_auroc.py` (also loadable with
-`evaluate.load`), so every number of the project is computed by one implementation.
+evaluation.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
+from ..batching_supreme import batched
 from ..zero_shot_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
@@ -29,7 +31,6 @@ from ..zero_shot_supreme import (
     zero_shot_logits,
 )
 from .benchmark import TASKS, TaskSpec
-from .metrics import roc_auc_per_label
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,12 @@ def _as_batches(
         mask = torch.as_tensor(lead_mask) if lead_mask is not None else None
         if mask is not None and mask.shape != values.shape[:2]:
             raise ValueError(f"lead_mask must have shape {tuple(values.shape[:2])}; got {tuple(mask.shape)}")
-        starts = range(0, values.shape[0], batch_size)
         batches = (
-            {"ecg_values": values[start : start + batch_size]}
-            | ({"lead_mask": mask[start : start + batch_size]} if mask is not None else {})
-            for start in starts
+            {"ecg_values": chunk} | ({"lead_mask": mask_chunk} if mask is not None else {})
+            for chunk, mask_chunk in zip(batched(values, batch_size), batched(mask, batch_size) if mask is not None
+                                         else itertools.repeat(None))
         )
-        return batches, len(starts)
+        return batches, math.ceil(values.shape[0] / batch_size)
     if lead_mask is not None:
         raise ValueError("lead_mask= is for tensor inputs; batches carry their own 'lead_mask'.")
     return ecg_values, None
@@ -158,63 +158,6 @@ def score_ecgs(
     if not scores:
         return np.zeros((0, len(names)), dtype=np.float32)
     return np.concatenate(scores).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Metrics (AUROC from the shipped metric module)
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def auroc_per_label(targets: np.ndarray, scores: np.ndarray, label_names: Sequence[str]) -> dict[str, float | None]:
-    """targets (N, L) 0/1, scores (N, L) -> {label: AUROC in [0, 1]}; None for a label with a single class in
-    `targets` (it has no AUROC: reported, never counted as 0 or 0.5)."""
-    if len(label_names) != np.shape(scores)[1]:
-        raise ValueError(f"{len(label_names)} label names for {np.shape(scores)[1]} score columns")
-    values = roc_auc_per_label(targets, scores)
-    return {name: (None if np.isnan(value) else float(value)) for name, value in zip(label_names, values)}
-
-
-def mean_auroc(per_label: Mapping[str, float | None]) -> float:
-    """Mean AUROC over the labels where it is defined, x100; NaN when no label has both classes."""
-    defined = [value for value in per_label.values() if value is not None]
-    return float(100 * np.mean(defined)) if defined else float("nan")
-
-
-def macro_auroc(targets: np.ndarray, scores: np.ndarray) -> float:
-    """Mean AUROC x100 over the labels with both classes; targets, scores (N, L). NaN when no label has both
-    (e.g. model selection on a tiny validation split)."""
-    values = roc_auc_per_label(targets, scores)
-    return float(100 * np.nanmean(values)) if not np.isnan(values).all() else float("nan")
-
-
-def bootstrap_ci(
-    targets: np.ndarray, scores: np.ndarray, n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean-over-labels AUROC, x100.
-
-    Records (rows) are resampled with replacement; in each resample the mean is taken over the labels that have
-    both classes in it. targets (N, L) 0/1, scores (N, L).
-
-    Returns:
-        (low, high) at level 1 - alpha; (NaN, NaN) when no resample has a label with both classes.
-    """
-    targets, scores = np.asarray(targets), np.asarray(scores)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1); got {alpha}")
-    if targets.shape[0] == 0:
-        raise ValueError("bootstrap_ci needs at least one record")
-    generator = np.random.default_rng(seed)
-    means = np.full(n_resamples, np.nan)
-    for resample in range(n_resamples):
-        rows = generator.integers(0, targets.shape[0], targets.shape[0])
-        per_label = roc_auc_per_label(targets[rows], scores[rows])
-        if not np.isnan(per_label).all():
-            means[resample] = np.nanmean(per_label)
-    means = means[~np.isnan(means)]
-    if means.size == 0:
-        return float("nan"), float("nan")
-    low, high = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(100 * low), float(100 * high)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -304,13 +247,9 @@ __all__ = [
     "TASKS",
     "LabelQuery",
     "TaskSpec",
-    "auroc_per_label",
-    "bootstrap_ci",
     "label_texts_for",
     "load_label_descriptions",
     "load_model_and_processor",
-    "macro_auroc",
-    "mean_auroc",
     "read_json_file",
     "score_ecgs",
 ]

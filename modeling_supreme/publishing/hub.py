@@ -27,6 +27,7 @@ CARD_FILE = "README.md"
 # The package's files that travel with every checkpoint (remote code); they import only each other, relatively.
 CODE_FILES = (
     "configuration_supreme.py",
+    "batching_supreme.py",
     "modeling_supreme.py",
     "ecg_encoders_supreme.py",
     "fusion_supreme.py",

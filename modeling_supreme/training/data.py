@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
 from ..dataset_builders.labels import is_multi_label, multi_hot_matrix, multi_label_names
 from ..entities import Vocabulary, build_vocabulary
@@ -364,8 +365,8 @@ def ecg_batches(
     split: Any, collator: SupremeCollator, indices: Sequence[int], batch_size: int
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Model inputs of the rows `indices` of a split formatted by `formatted_for_collation`, `batch_size` at a time."""
-    for start in range(0, len(indices), batch_size):
-        yield collator(split.__getitems__([int(index) for index in indices[start : start + batch_size]]))
+    for chunk in batched(indices, batch_size):
+        yield collator(split.__getitems__([int(index) for index in chunk]))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -13,20 +13,18 @@ import dataclasses
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
-from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, gather_object, set_seed
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..zero_shot_supreme import LabelEmbeddingCache
+from .accelerator_setup import build_optimizer, make_accelerator
 from .checkpointing import (
     TrainerState,
     checkpoint_path,
@@ -44,20 +42,19 @@ from .data import (
     ValidationSet,
     build_validation_set,
     check_columns,
-    ecg_batches,
     load_splits,
     required_columns,
     resolve_vocabulary,
     training_loader,
 )
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
-from .label_texts import LabelTextSampler
+from .label_inputs import TrainingLabelInputs
 from .lead_sets import LeadSetSampler, check_normalization
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
 from .run_state import Stateful
 from .timing import StepTimer, data_bound_message
-from .tracking import make_trackers
+from .validation import validation_record, validation_scores
 
 logger = logging.getLogger(__name__)
 
@@ -101,27 +98,6 @@ class TrainingResult:
     hub_url: Optional[str] = None
 
 
-def _has_gpu() -> bool:
-    """Whether accelerate will run on a GPU (CUDA, XPU or Apple MPS) rather than the CPU."""
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
-        return False
-    xpu = getattr(torch, "xpu", None)
-    return torch.cuda.is_available() or bool(xpu and xpu.is_available()) or torch.backends.mps.is_available()
-
-
-def resolve_mixed_precision(requested: Optional[str]) -> str:
-    """The precision of a run: `--mixed-precision` when given, else what `accelerate launch --mixed_precision` or the
-    accelerate config file exported (ACCELERATE_MIXED_PRECISION), else "no"."""
-    if requested is not None:
-        return requested
-    return os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower() or "no"
-
-
-def _no_weight_decay(parameter: torch.nn.Parameter) -> bool:
-    """Biases, norm scales and scalars (the logit scale) are not decayed."""
-    return parameter.ndim < 2
-
-
 class SupremeTrainer:
     """Runs `TrainingOptions` under accelerate. Use `SupremeTrainer(options).train()` (or `train_accelerate.py`)."""
 
@@ -131,32 +107,12 @@ class SupremeTrainer:
         self.callbacks = list(callbacks)
         self.output_dir = Path(options.output_dir)
         self.state = TrainerState()
-        self.accelerator = self._make_accelerator()
+        self.accelerator = make_accelerator(options, self.output_dir, self.output_dir / LOGS_FOLDER)
         self._loss_sums: dict[str, torch.Tensor] = {}
         self._loss_batches = 0
         self.timer = StepTimer()
 
     # -- set-up ---------------------------------------------------------------------------------------------------
-
-    def _make_accelerator(self) -> Accelerator:
-        options = self.options
-        precision = resolve_mixed_precision(options.mixed_precision)
-        # Checked before `Accelerator(...)`: a refused run must not leave fp16 in accelerate's per-process state.
-        if precision == "fp16" and not _has_gpu():
-            raise ValueError(
-                "mixed precision fp16 needs a GPU (from --mixed-precision or the launcher's mixed_precision); "
-                "on CPU use bf16 or no"
-            )
-        return Accelerator(
-            mixed_precision=precision,
-            gradient_accumulation_steps=options.gradient_accumulation_steps,
-            log_with=make_trackers(options.log_with, options.run_name, self.output_dir / LOGS_FOLDER),
-            project_config=ProjectConfiguration(
-                project_dir=str(self.output_dir), logging_dir=str(self.output_dir / LOGS_FOLDER)
-            ),
-            # Shuffling from (seed, epoch) alone lets a resumed run see the same batches as an uninterrupted one.
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=options.seed),
-        )
 
     def _prepare_data(self) -> None:
         options = self.options
@@ -194,14 +150,9 @@ class SupremeTrainer:
         model = build_model(options, self.vocabulary)
         trainable, total = count_parameters(model)
         logger.info("SupremeModel: %.2f M parameters, %.2f M trainable", total / 1e6, trainable / 1e6)
-        trainable_parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        decay = [parameter for parameter in trainable_parameters if not _no_weight_decay(parameter)]
-        no_decay = [parameter for parameter in trainable_parameters if _no_weight_decay(parameter)]
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=options.learning_rate,
+        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(
+            model, build_optimizer(model, options), self.train_loader
         )
-        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, self.train_loader)
         self.steps_per_epoch = math.ceil(len(self.train_loader) / options.gradient_accumulation_steps)
         self.total_steps = options.max_steps or math.ceil(options.num_epochs * self.steps_per_epoch)
         warmup = options.warmup_steps or round(options.warmup_ratio * self.total_steps)
@@ -212,36 +163,12 @@ class SupremeTrainer:
         self.stateful: dict[str, Stateful] = {"scheduler": self.scheduler}
         if self.accelerator.scaler is not None:
             self.stateful["grad_scaler"] = self.accelerator.scaler
-        self.label_sampler: Optional[LabelTextSampler] = None
-        self.label_inputs: dict[str, torch.Tensor] = {}
         # A frozen tower encodes each label text once (each sampled form once ever); a training tower runs in forward.
         self.label_cache = LabelEmbeddingCache(progress=False)
-        if self.vocabulary is not None and options.label_text == "sample":
-            self.label_sampler = LabelTextSampler.from_vocabulary(
-                self.vocabulary, options.seed, options.label_templates
-            )
-            logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
-                        len(self.label_sampler.distinct_texts), len(self.vocabulary))
-        elif self.vocabulary is not None:
-            self.label_inputs = self._tokenized_labels(self.accelerator.unwrap_model(self.model).config.label_texts)
-
-    def _encode_label_forms(self) -> None:
-        """With sampled label texts and a frozen tower: encode every form once, in one fixed order, after the weights
-        are final (a resume loads them, which invalidates the cache). A form's embedding then never depends on which
-        texts shared its text-tower call, so a resumed run gets bit-identical embeddings."""
-        if self.label_sampler is not None and self.label_cache.can_reuse(self.model):
-            self.label_cache.embed_texts(self.model, self.processor, self.label_sampler.distinct_texts)
-
-    def _tokenized_labels(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        tokens = self.processor.tokenize_labels(texts)
-        return {key: tokens[key].to(self.accelerator.device) for key in ("input_ids", "attention_mask")}
-
-    def _batch_label_inputs(self) -> dict[str, torch.Tensor]:
-        """The label texts of the next batch: drawn from (seed, epoch, batch) with `--label-text sample`, so that a
-        resumed run draws what an uninterrupted one would; else the fixed texts."""
-        if self.label_sampler is None:
-            return self.label_inputs
-        return self._tokenized_labels(self.label_sampler.draw(self.state.epoch, self.state.batches_in_epoch))
+        self.label_inputs = TrainingLabelInputs.for_run(
+            self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
+            options.seed, self.accelerator.unwrap_model(self.model).config.label_texts, options.label_templates,
+        )
 
     def _start_or_resume(self) -> None:
         options = self.options
@@ -283,7 +210,7 @@ class SupremeTrainer:
         self._prepare_data()
         self._prepare_model()
         self._start_or_resume()
-        self._encode_label_forms()
+        self.label_inputs.encode_forms(self.model)
         accelerator, state = self.accelerator, self.state
         logger.info(
             "Training %d steps (%d per epoch) on %d process(es), %d ECGs per step",
@@ -324,8 +251,7 @@ class SupremeTrainer:
         # Drawn from (seed, epoch, batch, process) like the label texts, so that a resumed run drops the same leads.
         batch = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch, accelerator.process_index)
         with accelerator.accumulate(self.model):
-            label_tokens = self._batch_label_inputs()
-            label_inputs = self.label_cache.model_inputs(self.model, **label_tokens) if label_tokens else {}
+            label_inputs = self.label_inputs.model_inputs(self.model, self.state.epoch, self.state.batches_in_epoch)
             outputs = self.model(**batch, **label_inputs)
             accelerator.backward(outputs.loss)
             if accelerator.sync_gradients and self.options.max_grad_norm > 0:
@@ -394,33 +320,16 @@ class SupremeTrainer:
     # -- validation -----------------------------------------------------------------------------------------------
 
     def validation_scores(self) -> np.ndarray:
-        """Zero-shot probabilities (N, L) of the validation split, computed in shards by every process.
-
-        Each process scores the same number of ECGs (the last shard is padded by repetition), so that models whose
-        forward synchronises processes (DDP buffers, FSDP) stay in step; duplicates are dropped after gathering.
-        """
-        validation = self.validation
-        every_index = list(range(len(validation.targets)))
-        with self.accelerator.split_between_processes(every_index, apply_padding=True) as shard:
-            batches = ecg_batches(validation.split, self.ecg_collator, shard, self.options.eval_batch_size)
-            scores = score_ecgs(self.model, self.processor, batches, validation.label_texts, progress=False,
-                                cache=self.label_cache)
-            gathered = gather_object([(list(shard), scores)])
-        merged = np.zeros(validation.targets.shape, dtype=np.float32)
-        for shard_indices, shard_scores in gathered:
-            merged[shard_indices] = shard_scores
-        return merged
+        """Zero-shot probabilities (N, L) of the validation split, scored in shards by every process."""
+        return validation_scores(self.accelerator, self.model, self.processor, self.validation, self.ecg_collator,
+                                 self.options.eval_batch_size, self.label_cache)
 
     def _validate(self) -> bool:
         """Score the validation split, log it, and save `best/` when it improves; -> whether it improved."""
         validation, state = self.validation, self.state
         self.accelerator.wait_for_everyone()
-        per_label = auroc_per_label(validation.targets, self.validation_scores(), validation.label_names)
-        metric = mean_auroc(per_label)
-        record: dict[str, Any] = {"step": state.global_step, "val/mean_auroc": metric}
-        record.update(
-            {f"val/auroc/{name}": (100 * value if value is not None else None) for name, value in per_label.items()}
-        )
+        record = validation_record(state.global_step, validation, self.validation_scores())
+        metric = record["val/mean_auroc"]
         state.evaluations.append(record)
         self.accelerator.log({key: value for key, value in record.items() if key != "step" and value is not None},
                              step=state.global_step)
