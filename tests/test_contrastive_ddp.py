@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from tests.tiny_models import tiny_config
 
 WORLD_SIZE = 2
 BATCH = 4
+# Two tiny ranks finish in seconds; past this the test fails (and kills them) instead of hanging the suite.
+JOIN_SECONDS = 180
 
 
 def _model() -> SupremeModel:
@@ -57,13 +60,24 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         gathered = gather_across_processes(torch.full((1, 1), float(rank)))
         results = {"loss": output.loss.detach().reshape(1), "gathered": gathered, **_gradients(model.module)}
         save_file(results, str(Path(out_dir) / f"rank{rank}.safetensors"))
+        # Both ranks leave together: a rank that tears gloo down while the other is still in its last collective
+        # left that one waiting in destroy_process_group for good (seen once in CI).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
 
 @pytest.mark.slow
 def test_two_process_infonce_equals_the_concatenated_batch(tmp_path):
-    torch_multiprocessing.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
+    context = torch_multiprocessing.spawn(
+        _worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD_SIZE, join=False
+    )
+    deadline = time.monotonic() + JOIN_SECONDS
+    while not context.join(timeout=5):  # raises if a rank fails
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the two ranks did not finish within {JOIN_SECONDS} s (killed)")
     assert not multiprocessing.active_children()
 
     reference_model = _model()
