@@ -7,7 +7,12 @@ it can derive from I and II count as derived):
 
 - `none`:    the demo model (twelve leads in every training batch, the encoder sees the leads only);
 - `augment`: `--lead-dropout 0.5` over the default lead sets, and the lead mask as encoder input channels;
-- `dropout-only`: the same augmentation without the mask channels (what the mask input adds).
+- `dropout-only`: the same augmentation without the mask channels (what the mask input adds);
+- `dropout-0.75`: `--lead-dropout 0.75` over the default sets (single leads in 11% of the ECGs instead of 7%);
+- `dropout-5sets`: `--lead-dropout 0.5` over 12, 6, 2, I and II (single leads in 10%, twelve leads kept in 60%).
+
+`--per-split` also reports the validation fold (9) and the test fold (10) apart, so a variant can be chosen on fold 9
+and its figures read on fold 10 alone.
 
 Prints, per variant and lead set, the mean super-class AUROC (mean +/- std over seeds), the lowest super-class AUROC,
 the gap to twelve leads and the ratio augment / none; then the issue's targets checked on these figures. No model
@@ -40,6 +45,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "none": {},
     "augment": {"lead_dropout": 0.5, "lead_mask_channels": True},
     "dropout-only": {"lead_dropout": 0.5},
+    "dropout-0.75": {"lead_dropout": 0.75},
+    "dropout-5sets": {"lead_dropout": 0.5, "lead_sets": ["12", "6", "2", "I", "II"]},
 }
 EVAL_LEAD_SETS = "12,6,4,3,2,II,I"
 # The issue's targets: the largest gap (AUROC points) of a lead set below twelve leads.
@@ -53,22 +60,28 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser, VARIANTS)
     parser.add_argument("--lead-sets", default=EVAL_LEAD_SETS, help="lead sets evaluated, comma-separated")
+    parser.add_argument("--per-split", action="store_true", help="also report each of --eval-splits on its own")
     return parser.parse_args()
 
 
-def run_record(variant: str, seed: int, steps: int, seconds: float, results: dict[str, Any]) -> dict[str, Any]:
-    """One run's figures per lead set: mean super-class AUROC and the AUROC of each super-class."""
-    return {"variant": variant, "seed": seed, "steps": steps, "train_seconds": seconds,
+def run_record(
+    variant: str, seed: int, steps: int, seconds: float, results: dict[str, Any], evaluated_on: str
+) -> dict[str, Any]:
+    """One run's figures per lead set on the held-out splits `evaluated_on`: mean super-class AUROC and the AUROC of
+    each super-class."""
+    return {"variant": variant, "seed": seed, "evaluated_on": evaluated_on, "steps": steps, "train_seconds": seconds,
             "lead_sets": {name: {"mean_auroc": result.mean_auroc, "per_label": result.per_label_auroc}
                           for name, result in results.items()}}
 
 
-def summarize(runs: list[dict[str, Any]], variants: list[str], lead_sets: list[str]) -> dict[str, Any]:
-    """Per variant and lead set: mean +/- std over seeds of the mean AUROC, per label the mean over seeds, and the
-    lowest of those label means."""
+def summarize(
+    runs: list[dict[str, Any]], variants: list[str], lead_sets: list[str], evaluated_on: str
+) -> dict[str, Any]:
+    """Per variant and lead set, on the held-out splits `evaluated_on`: mean +/- std over seeds of the mean AUROC, per
+    label the mean over seeds, and the lowest of those label means."""
     summary: dict[str, Any] = {}
     for variant in variants:
-        chosen = [run for run in runs if run["variant"] == variant]
+        chosen = [run for run in runs if run["variant"] == variant and run["evaluated_on"] == evaluated_on]
         summary[variant] = {}
         for lead_set in lead_sets:
             labels = chosen[0]["lead_sets"][lead_set]["per_label"]
@@ -103,8 +116,10 @@ def target_checks(summary: dict[str, Any], variant: str, reference: str | None) 
     return checks
 
 
-def print_table(summary: dict[str, Any], lead_sets: list[str], seeds: list[int], n_ecgs: int) -> None:
-    print(f"\nZero-shot super-class AUROC on PTB-XL folds 9-10 ({n_ecgs} ECGs) by lead set, mean over seeds {seeds}:")
+def print_table(
+    summary: dict[str, Any], lead_sets: list[str], seeds: list[int], n_ecgs: int, evaluated_on: str
+) -> None:
+    print(f"\nZero-shot super-class AUROC on {evaluated_on} ({n_ecgs} ECGs) by lead set, mean over seeds {seeds}:")
     reference = "none" if "none" in summary else None
     print("variant       leads  mean AUROC (+/- seeds)  gap to 12  lowest class    ratio to none")
     for variant, entry in summary.items():
@@ -126,7 +141,9 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
     lead_sets = parse_lead_sets(args.lead_sets)
-    heldout = load_heldout_set(args.dataset, args.eval_splits)
+    heldout_sets = {"+".join(args.eval_splits): load_heldout_set(args.dataset, args.eval_splits)}
+    if args.per_split and len(args.eval_splits) > 1:
+        heldout_sets.update({name: load_heldout_set(args.dataset, [name]) for name in args.eval_splits})
     runs = []
     for variant in args.variants:
         for seed in args.seeds:
@@ -135,12 +152,18 @@ def main() -> None:
             result = run_training(options)
             seconds = time.perf_counter() - started
             model, processor = load_model_and_processor(result.output_dir)
-            runs.append(run_record(variant, seed, result.global_step, seconds,
-                                   evaluate_lead_sets(model, processor, heldout, lead_sets)))
-            figures = "  ".join(f"{name} {entry['mean_auroc']:.1f}" for name, entry in runs[-1]["lead_sets"].items())
-            print(f"{variant:13s} seed {seed}: mean AUROC by lead set: {figures}  [{seconds:.0f} s]", flush=True)
-    summary = summarize(runs, args.variants, lead_sets)
-    print_table(summary, lead_sets, args.seeds, int(heldout.targets.shape[0]))
+            for evaluated_on, heldout in heldout_sets.items():
+                runs.append(run_record(variant, seed, result.global_step, seconds,
+                                       evaluate_lead_sets(model, processor, heldout, lead_sets), evaluated_on))
+                figures = "  ".join(f"{name} {entry['mean_auroc']:.1f}"
+                                    for name, entry in runs[-1]["lead_sets"].items())
+                print(f"{variant:13s} seed {seed} [{evaluated_on}]: mean AUROC by lead set: {figures}  "
+                      f"[{seconds:.0f} s]", flush=True)
+    summary = {}
+    for evaluated_on, heldout in heldout_sets.items():
+        summary[evaluated_on] = summarize(runs, args.variants, lead_sets, evaluated_on)
+        print_table(summary[evaluated_on], lead_sets, args.seeds, int(heldout.targets.shape[0]), evaluated_on)
+    heldout = heldout_sets["+".join(args.eval_splits)]
     results = {"config": args.config, "variants": {name: VARIANTS[name] for name in args.variants},
                "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]), "lead_sets": lead_sets,
                "label_texts": dict(zip(heldout.label_names, heldout.label_texts)), "runs": runs, "summary": summary}
