@@ -9,8 +9,8 @@ learns a function of text rather than a fixed set of strings, so a label can lat
 are generic ones of ECG reports and queries). It is off by default because it did not help: over three seeds of the
 demo's 200 steps, the mean super-class AUROC over the wordings of the two paraphrase sets fell from 75.9 and 76.0
 (bare forms) to 72.7 and 72.1, and the inverted wordings of the normal class stayed inverted
-(`bench/supreme_vs_clip.py`, variant `sample-templates`). Neither templates nor forms are wordings of the query-robustness benchmarks (a test keeps them
-apart).
+(`bench/supreme_vs_clip.py`, variant `sample-templates`). Neither templates nor forms are wordings of the
+query-robustness benchmarks (a test keeps them apart).
 """
 
 from __future__ import annotations
