@@ -9,6 +9,7 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 - `sample-templates`: the same, each drawn form set in one of the carrier phrases of `CARRIER_TEMPLATES`;
 - `sample-text2`: `sample` with the text tower's top two layers trainable (as `clip`), so the text encoder itself
                   can learn to place a label's forms together;
+- `sample-text2-templates`: `sample-text2` with the carrier phrases of `sample-templates`;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
             (MERL fine-tunes its text encoder).
 
@@ -53,6 +54,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sample": {"objective": "supreme", "label_text": "sample"},
     "sample-templates": {"objective": "supreme", "label_text": "sample", "label_templates": list(CARRIER_TEMPLATES)},
     "sample-text2": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2},
+    "sample-text2-templates": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
+                               "label_templates": list(CARRIER_TEMPLATES)},
     "clip": {"objective": "clip", "text_trainable_layers": 2},
 }
 TASK = "ptbxl_super"
