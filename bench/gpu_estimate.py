@@ -76,17 +76,19 @@ def main() -> None:
     print(f"GPU at {args.gpu_tflops:g} TFLOP/s sustained: {args.gpu_tflops:g}e12 / {step:.3g} = {gpu_rate:,.0f} ECG/s")
     if args.loader_json:
         measured = json.loads(args.loader_json.read_text())
-        rates = {"per worker process": [row["loader_ecg_per_s"] / row["workers"] for row in measured["rows"]
-                                        if row["workers"] > 0],
-                 "per core, in the main process": [row["loader_ecg_per_s"] for row in measured["rows"]
-                                                   if row["workers"] == 0]}
-        for what, values in rates.items():
-            if not values:
-                continue
-            per_core = min(values)
-            workers = math.ceil(gpu_rate / per_core)
-            print(f"loader {what} (measured, {measured['dataset']}): {per_core:,.0f} ECG/s -> "
-                  f"{gpu_rate:,.0f} / {per_core:,.0f} = {workers} cores")
+        for where in ("device", "host"):  # where the loader leaves normalisation (`--normalize-on-device`)
+            rows = [row for row in measured["rows"] if row.get("normalized_on", "host") == where]
+            rates = {"per worker process": [row["loader_ecg_per_s"] / row["workers"] for row in rows
+                                            if row["workers"] > 0],
+                     "per core, in the main process": [row["loader_ecg_per_s"] for row in rows
+                                                       if row["workers"] == 0]}
+            for what, values in rates.items():
+                if not values:
+                    continue
+                per_core = min(values)
+                workers = math.ceil(gpu_rate / per_core)
+                print(f"loader normalising on the {where}, {what} (measured, {measured['dataset']}): "
+                      f"{per_core:,.0f} ECG/s -> {gpu_rate:,.0f} / {per_core:,.0f} = {workers} cores")
         print(f"epoch of {args.epoch_ecgs:,} ECGs when the GPU is the limit: {args.epoch_ecgs:,} / {gpu_rate:,.0f} = "
               f"{args.epoch_ecgs / gpu_rate / 60:.1f} min")
 

@@ -6,8 +6,14 @@ no model. The reference reads the same ECGs, converted to int16 (1 µV) into a n
 the batch size in shuffled order, and converts them to float32 mV tensors: the least any loader must do. Both are
 timed in the same run, alternately, over whole epochs (persistent workers started before timing), best of
 `--repeats`; ECGs per second and their ratio are printed, and written to `--json`. A third column times a DataLoader
-of the same batch size and workers whose batches are constant tensors of the training batch's shape: what moving
-batches from the workers to the main process costs by itself, a ceiling for any loader with workers.
+of the same batch size and workers whose batches are constant tensors of the training batch's shape and dtype: what
+moving batches from the workers to the main process costs by itself, a ceiling for any loader with workers.
+
+By default training hands batches that need only normalisation to the accelerator as stored int16 values
+(`--normalize-on-device`, `training/device_inputs.py`); the loader then delivers int16, and the normalisation runs on
+the GPU. The bench times that loader, the same loader with host normalisation (`--no-normalize-on-device`, rows
+"host"), and, apart, the device stage itself run on this CPU by the main process (column "device stage on this CPU"):
+what the normalisation costs where there is no GPU to run it.
 
     python bench/input_pipeline.py --dataset outputs/ptbxl-500-entities [--workers 1 2] [--batch-size 32] [--json FILE]
 """
@@ -34,6 +40,7 @@ from modeling_supreme.training.data import (
     ArrowRows,
     load_splits,
 )
+from modeling_supreme.training.device_inputs import normalized_on_device
 from modeling_supreme.training.trainer import SupremeTrainer
 
 MEMMAP_GAIN = 1000.0  # int16 units per mV of the reference: 1 µV
@@ -49,6 +56,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5, help="epochs per timed repetition")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (best kept)")
     parser.add_argument("--min-seconds", type=float, default=1.0, help="shortest timing of the reference")
+    parser.add_argument("--normalized-on", nargs="+", choices=["device", "host"], default=["device", "host"],
+                        help="where the loader leaves normalisation: device (the default of training), host")
     parser.add_argument("--json", type=Path, help="write the results here")
     return parser.parse_args()
 
@@ -58,17 +67,24 @@ def dataset_rate(dataset: str, split: str) -> int:
     return int(load_splits(dataset)[split][0]["sampling_rate"])
 
 
-def training_loader(args: argparse.Namespace, workers: int, output_dir: Path) -> Any:
-    """The trainer's own DataLoader for these options, prepared by its accelerator as in training."""
+def training_loader(args: argparse.Namespace, workers: int, on_device: bool, output_dir: Path) -> tuple[Any, Any]:
+    """The trainer's own DataLoader for these options, prepared by its accelerator as in training, and its feature
+    extractor."""
     rate = dataset_rate(args.dataset, args.train_split)
     options = TrainingOptions(
         dataset=args.dataset, output_dir=str(output_dir), train_split=args.train_split,
         model_config={"sampling_rate": rate, "num_samples": round(args.seconds * rate)},
         batch_size=args.batch_size, num_workers=workers, validation_split=None, log_with="none",
+        normalize_on_device=on_device,
     )
     trainer = SupremeTrainer(options)
     trainer._prepare_data()  # the data half of `train()`: splits, vocabulary, processor, collator, DataLoader
-    return trainer.accelerator.prepare(trainer.train_loader)
+    return trainer.accelerator.prepare(trainer.train_loader), trainer.processor.feature_extractor
+
+
+def signal_of(batch: dict[str, Any]) -> torch.Tensor:
+    """The ECG entry of a training batch: stored values for the device (B, 12, n) or normalised ones."""
+    return batch["ecg_stored"] if "ecg_stored" in batch else batch["ecg_values"]
 
 
 def int16_memmap(dataset: str, split: str, folder: Path) -> np.memmap:
@@ -103,8 +119,8 @@ class _ConstantBatches(torch.utils.data.Dataset):
     """As many rows as the split; every batch is the same zero tensor of the training batch's shape, so a DataLoader
     over it measures what moving batches from workers to the main process alone costs."""
 
-    def __init__(self, rows: int, shape: tuple[int, ...]) -> None:
-        self.rows, self.shape = rows, shape
+    def __init__(self, rows: int, like: torch.Tensor) -> None:
+        self.rows, self.shape, self.dtype = rows, tuple(like.shape), like.dtype
 
     def __len__(self) -> int:
         return self.rows
@@ -116,14 +132,14 @@ class _ConstantBatches(torch.utils.data.Dataset):
         return indices
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return {"ecg_values": torch.zeros(len(indices), *self.shape[1:])}
+        return {"ecg_values": torch.zeros(len(indices), *self.shape[1:], dtype=self.dtype)}
 
 
-def transfer_loader(rows: int, shape: tuple[int, ...], workers: int) -> Any:
+def transfer_loader(rows: int, like: torch.Tensor, workers: int) -> Any:
     """A DataLoader like the training one (batch size, workers, persistence, prefetch) over `_ConstantBatches`."""
-    dataset = _ConstantBatches(rows, shape)
+    dataset = _ConstantBatches(rows, like)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=shape[0], drop_last=True, collate_fn=dataset.collate, num_workers=workers,
+        dataset, batch_size=like.shape[0], drop_last=True, collate_fn=dataset.collate, num_workers=workers,
         persistent_workers=workers > 0, prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
     )
 
@@ -135,8 +151,28 @@ def time_loader(loader: Any, first_epoch: int, epochs: int) -> tuple[int, float]
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
         for batch in loader:
-            count += batch["ecg_values"].shape[0]
+            count += signal_of(batch).shape[0]
     return count, time.perf_counter() - started
+
+
+def time_device_stage(batches: list[dict[str, Any]], feature_extractor: Any, min_seconds: float) -> float:
+    """ECGs per second of `normalized_on_device` over stored batches, run here on the CPU (at least `min_seconds`)."""
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < min_seconds:
+        for batch in batches:
+            count += normalized_on_device(batch, feature_extractor)["ecg_values"].shape[0]
+    return count / (time.perf_counter() - started)
+
+
+def stored_batches(loader: Any, count: int) -> list[dict[str, Any]]:
+    """The first `count` batches of a loader, copied (a worker's ring buffers are written again later)."""
+    batches = []
+    for batch in loader:
+        batches.append({key: value.clone() if isinstance(value, torch.Tensor) else value
+                        for key, value in batch.items()})
+        if len(batches) == count:
+            break
+    return batches
 
 
 def main() -> None:
@@ -144,42 +180,59 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)  # one core for the reference and the main process, as a DataLoader worker has
     rate = dataset_rate(args.dataset, args.train_split)
+    kinds = [(workers, where) for where in args.normalized_on for workers in args.workers]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         memmap = int16_memmap(args.dataset, args.train_split, folder)
-        loaders = {workers: training_loader(args, workers, folder / f"run-{workers}") for workers in args.workers}
-        batch_shape = tuple(next(iter(loaders[args.workers[0]]))["ecg_values"].shape)
-        transfers = {workers: transfer_loader(len(memmap), batch_shape, workers) for workers in args.workers}
+        built = {kind: training_loader(args, kind[0], kind[1] == "device", folder / f"run-{kind[0]}-{kind[1]}")
+                 for kind in kinds}
+        loaders = {kind: loader for kind, (loader, _) in built.items()}
+        transfers = {kind: transfer_loader(len(memmap), signal_of(next(iter(loader))), kind[0])
+                     for kind, loader in loaders.items()}
         for loader in [*loaders.values(), *transfers.values()]:
             time_loader(loader, 0, 1)  # starts the persistent workers, warms the page cache
         time_memmap(memmap, args.batch_size, 1, seed=0, min_seconds=0.0)
+        device_stage = None
+        if "device" in args.normalized_on:
+            loader, feature_extractor = built[(args.workers[0], "device")]
+            device_stage = time_device_stage(stored_batches(loader, 8), feature_extractor, args.min_seconds)
         best_memmap = 0.0
-        best_loader, best_transfer = {workers: 0.0 for workers in loaders}, {workers: 0.0 for workers in loaders}
+        best_loader, best_transfer = dict.fromkeys(loaders, 0.0), dict.fromkeys(loaders, 0.0)
         for repeat in range(args.repeats):
             count, seconds = time_memmap(memmap, args.batch_size, args.epochs, repeat, args.min_seconds)
             best_memmap = max(best_memmap, count / seconds)
-            for workers, loader in loaders.items():
+            for kind, loader in loaders.items():
                 count, seconds = time_loader(loader, 1 + repeat * args.epochs, args.epochs)
-                best_loader[workers] = max(best_loader[workers], count / seconds)
-                count, seconds = time_loader(transfers[workers], 0, args.epochs)
-                best_transfer[workers] = max(best_transfer[workers], count / seconds)
-        del loaders, transfers  # stops the workers
+                best_loader[kind] = max(best_loader[kind], count / seconds)
+                count, seconds = time_loader(transfers[kind], 0, args.epochs)
+                best_transfer[kind] = max(best_transfer[kind], count / seconds)
+        del loaders, transfers, built  # stops the workers
     rows = [
-        {"workers": workers, "loader_ecg_per_s": rate_, "memmap_int16_ecg_per_s": best_memmap,
-         "ratio_to_int16_memmap": rate_ / best_memmap, "transfer_only_ecg_per_s": best_transfer[workers]}
-        for workers, rate_ in best_loader.items()
+        {"workers": workers, "normalized_on": where, "loader_ecg_per_s": rate_,
+         "memmap_int16_ecg_per_s": best_memmap, "ratio_to_int16_memmap": rate_ / best_memmap,
+         "transfer_only_ecg_per_s": best_transfer[(workers, where)]}
+        for (workers, where), rate_ in best_loader.items()
     ]
     print(f"{args.dataset}: {len(memmap)} ECGs of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
           f"batch {args.batch_size}, best of {args.repeats} x {args.epochs} epochs")
-    print("| workers | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio "
+    print("| workers | normalised on | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio "
           "| batches moved alone ECG/s |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
-        print(f"| {row['workers']} | {rate} Hz | {row['loader_ecg_per_s']:,.0f} | {row['memmap_int16_ecg_per_s']:,.0f} "
-              f"| {row['ratio_to_int16_memmap']:.2f} | {row['transfer_only_ecg_per_s']:,.0f} |")
+        print(f"| {row['workers']} | {row['normalized_on']} | {rate} Hz | {row['loader_ecg_per_s']:,.0f} "
+              f"| {row['memmap_int16_ecg_per_s']:,.0f} | {row['ratio_to_int16_memmap']:.2f} "
+              f"| {row['transfer_only_ecg_per_s']:,.0f} |")
+    by_kind = {(row["workers"], row["normalized_on"]): row["loader_ecg_per_s"] for row in rows}
+    for workers in args.workers:
+        if (workers, "device") in by_kind and (workers, "host") in by_kind:
+            print(f"{workers} workers: loader normalising on the device / on the host: "
+                  f"{by_kind[(workers, 'device')] / by_kind[(workers, 'host')]:.2f}x")
+    if device_stage is not None:
+        print(f"device stage (decode + normalise) run on this CPU, one thread: {device_stage:,.0f} ECG/s "
+              f"({device_stage / best_memmap:.2f}x the memmap read)")
     if args.json:
         result = {**rows[0], "dataset": args.dataset, "sampling_rate": rate, "batch_size": args.batch_size,
-                  "num_ecgs": len(memmap), "rows": rows}
+                  "num_ecgs": len(memmap), "rows": rows, "device_stage_cpu_ecg_per_s": device_stage}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -28,12 +28,10 @@ from .reading_supreme import is_ecg_record
 from .signal_processing_supreme import (
     DEFAULT_MAX_MISSING_FRACTION,
     LeadStatistics,
-    _all_finite,
     _butterworth_filter,
     _lead_statistics,
     _mask_flat_leads,
-    _normalize_minmax,
-    _normalize_zscore,
+    _normalized_and_padded,
     _repair_non_finite,
     _resample_polyphase,
 )
@@ -380,16 +378,55 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         signals = layout.apply(stacked)
         lead_mask = np.repeat(layout.lead_mask[None], len(stacked), axis=0)
         _repair_non_finite(signals, lead_mask, sources, self.max_missing_fraction)
-        statistics = _lead_statistics(signals)
+        signals_tensor, mask_tensor = torch.from_numpy(signals), torch.from_numpy(lead_mask)
+        if self.needs_only_normalization(rate, signals.shape[-1]):
+            values, mask_tensor = self.normalize_batch(signals_tensor, mask_tensor, sources)
+        else:
+            # Flat leads are judged on the signals as recorded, before resampling and filtering change them.
+            _mask_flat_leads(_lead_statistics(signals_tensor), mask_tensor, sources)
+            prepared = self._crop_window(self._filter(self._resample(signals, rate)))
+            values = self._normalized_and_padded(torch.from_numpy(prepared), mask_tensor, None, sources)
+        return values.numpy(), mask_tensor.numpy()
+
+    def _normalized_and_padded(
+        self, signals: torch.Tensor, lead_mask: torch.Tensor, statistics: LeadStatistics | None,
+        sources: Sequence[str],
+    ) -> torch.Tensor:
+        return _normalized_and_padded(signals, lead_mask, statistics, sources, self.normalization, self.num_samples,
+                                      float(self.padding_value))
+
+    def needs_only_normalization(self, sampling_rate: float, length: int) -> bool:
+        """True when finite signals of `sampling_rate` and `length` samples, in the standard lead order, need nothing
+        but `normalize_batch`: at the model's rate, no filter, no longer than `num_samples` (nothing to crop) and not
+        too short to accept."""
+        no_filter = self.highpass_hz is None and self.lowpass_hz is None
+        return (sampling_rate == self.sampling_rate and no_filter
+                and _MIN_DURATION_S * sampling_rate <= length <= self.num_samples)
+
+    def normalize_batch(
+        self, ecg_values: torch.Tensor, lead_mask: torch.Tensor, sources: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last stage of `__call__` on tensors of any device: flat leads masked (with a warning), per-lead
+        normalisation, masked leads zeroed, padding to `num_samples`. The trainer runs it on the accelerator for
+        batches the collator hands over unnormalised (`training.device_inputs`); `__call__` runs it on the CPU.
+
+        Args:
+            ecg_values: (B, 12, n) float32, finite, standard lead order, at `sampling_rate`, n <= `num_samples`
+                (what `needs_only_normalization` accepts). Not modified.
+            lead_mask: (B, 12) bool, the recorded leads; not modified.
+            sources: one description per ECG for messages (default "ECG i of the batch").
+
+        Returns:
+            `ecg_values` (B, 12, num_samples) float32 and `lead_mask` (B, 12) bool, on the input's device.
+
+        Raises:
+            ValueError: an ECG whose every recorded lead is constant, or amplitudes too large to normalise.
+        """
+        sources = sources if sources is not None else [f"ECG {index} of the batch" for index in range(len(ecg_values))]
+        lead_mask = lead_mask.clone()
+        statistics = _lead_statistics(ecg_values)
         _mask_flat_leads(statistics, lead_mask, sources)
-        # Without resampling, filtering or cropping, normalisation sees these very signals: reuse their statistics.
-        unchanged = self._changes_nothing_before_normalisation(rate, signals.shape[-1])
-        signals = self._normalize(self._crop_window(self._filter(self._resample(signals, rate))), lead_mask,
-                                  statistics if unchanged else None)
-        signals[~lead_mask] = 0.0
-        values = self._pad_to_num_samples(signals)
-        self._check_finite(values, sources)
-        return values, lead_mask
+        return self._normalized_and_padded(ecg_values, lead_mask, statistics, sources), lead_mask
 
     def _precrop(self, signals: np.ndarray, rate: float) -> np.ndarray:
         """Trim long ECGs before resampling to the part the crop keeps plus a margin for filter edge effects."""
@@ -416,20 +453,6 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         """Zero-phase Butterworth high-/low-/band-pass at the model's rate, if configured. (b, 12, T) -> same."""
         return _butterworth_filter(signals, self.sampling_rate, self.highpass_hz, self.lowpass_hz)
 
-    def _changes_nothing_before_normalisation(self, rate: float, length: int) -> bool:
-        """True when resampling, filtering and cropping leave signals of `rate` and `length` samples as they are."""
-        no_filter = self.highpass_hz is None and self.lowpass_hz is None
-        return rate == self.sampling_rate and no_filter and length <= self.num_samples
-
-    def _normalize(
-        self, signals: np.ndarray, lead_mask: np.ndarray, statistics: LeadStatistics | None = None
-    ) -> np.ndarray:
-        if self.normalization == "zscore":
-            return _normalize_zscore(signals, statistics)
-        if self.normalization == "minmax":
-            return _normalize_minmax(signals, lead_mask)
-        return signals
-
     def pad(self, processed_features: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         """`SequenceFeatureExtractor.pad` (same arguments: padding, max_length, truncation, pad_to_multiple_of,
         return_attention_mask, return_tensors) for this extractor's channel-first ECGs: `ecg_values` items (12, T_i)
@@ -454,25 +477,6 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         values = padded["ecg_values"]
         padded["ecg_values"] = values.transpose(1, 2) if isinstance(values, torch.Tensor) else _swap_last_axes(values)
         return padded
-
-    def _pad_to_num_samples(self, signals: np.ndarray) -> np.ndarray:
-        """(b, 12, T <= num_samples) -> (b, 12, num_samples), `padding_value` after the end."""
-        length = signals.shape[-1]
-        if length == self.num_samples:
-            return np.ascontiguousarray(signals, dtype=np.float32)
-        padded = np.full(signals.shape[:-1] + (self.num_samples,), self.padding_value, dtype=np.float32)
-        padded[..., :length] = signals
-        return padded
-
-    @staticmethod
-    def _check_finite(values: np.ndarray, sources: Sequence[str]) -> None:
-        """Values overflow only for absurd amplitudes; refuse them rather than return inf/NaN."""
-        if _all_finite(values):
-            return
-        finite_items = np.isfinite(values).all(axis=(1, 2))
-        if not finite_items.all():
-            culprit = sources[int(np.flatnonzero(~finite_items)[0])]
-            raise ValueError(f"{culprit}: amplitudes too large to process (non-finite values after preprocessing)")
 
 
 def _swap_last_axes(values: Any) -> Any:

@@ -1,7 +1,9 @@
 """Signal repair and normalisation for the SuPreME feature extractor: the NaN policy, flat-lead masking, per-lead
 statistics, z-score / min-max normalisation, polyphase resampling and Butterworth filtering.
 
-Arrays are (b, 12, T) float32: b ECGs, the 12 standard leads, T samples; lead masks are (b, 12) bool.
+Signals are (b, 12, T) float32: b ECGs, the 12 standard leads, T samples; lead masks are (b, 12) bool. Repair,
+resampling and filtering work on numpy arrays on the host; statistics, flat-lead masking and normalisation on torch
+tensors on any device, so that training can run them where the model runs (`SupremeFeatureExtractor.normalize_batch`).
 
 This file travels with checkpoints as remote code: it imports only its sibling `configuration_supreme` and installed
 libraries; the optional one (scipy) is imported inside a `try:` block.
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import torch
 
 from .configuration_supreme import STANDARD_LEADS
 
@@ -101,48 +105,59 @@ def _repair_non_finite(
 
 @dataclasses.dataclass
 class LeadStatistics:
-    """Per-lead statistics of (b, 12, T) signals: `centered` (b, 12, T) float32 (the signals minus their lead means;
-    a new array, which z-score normalisation scales in place), `std` (b, 12, 1) and `flat` (b, 12, 1) bool."""
+    """Per-lead statistics of (b, 12, T) float32 signals, tensors on the signals' device: `centered` (b, 12, T) (the
+    signals minus their lead means; a new tensor, which z-score normalisation scales in place), `std` (b, 12, 1) and
+    `flat` (b, 12, 1) bool."""
 
-    centered: np.ndarray
-    std: np.ndarray
-    flat: np.ndarray
+    centered: torch.Tensor
+    std: torch.Tensor
+    flat: torch.Tensor
 
 
-def _lead_statistics(signals: np.ndarray) -> LeadStatistics:
-    """(b, 12, T) float32 -> their `LeadStatistics`, independent of the scale of the input. A lead is flat when its
-    standard deviation is below `_FLAT_RELATIVE_STD` of its largest absolute value (relative: independent of unit
-    and scale).
+def _wide_float(device: torch.device) -> torch.dtype:
+    """The widest float of a device: float64, except on Apple's MPS, which has none."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
-    Sums are pairwise float32 sums (numpy's `sum` along a contiguous axis: relative error ~1e-7 for 10^4 samples)
-    while every lead's peak lies in `_FLOAT32_STATISTICS_RANGE`; beyond it a float32 sum of squares would overflow
+
+def _lead_statistics(signals: torch.Tensor) -> LeadStatistics:
+    """(b, 12, T) float32, finite, on any device -> their `LeadStatistics`, independent of the scale of the input. A
+    lead is flat when its standard deviation is below `_FLAT_RELATIVE_STD` of its largest absolute value (relative:
+    independent of unit and scale).
+
+    Sums are float32 (pairwise on the CPU, tree reductions on a GPU: relative error ~1e-7 for 10^4 samples) while
+    every lead's peak lies in `_FLOAT32_STATISTICS_RANGE`; beyond it a float32 sum of squares would overflow
     (amplitudes from ~1e19) or lose its precision, and they are accumulated in float64, the centred values staying
-    float32 (no float64 copy of the whole batch). The float32 path is 5x faster on a training batch."""
-    peak = np.maximum(signals.max(axis=-1, keepdims=True), -signals.min(axis=-1, keepdims=True))
+    float32. The float32 path is 5x faster on a training batch. Deciding between them reads one bool from the device.
+    """
+    # Two reductions: torch.aminmax took 25x longer on the CPU (4.5 ms vs 0.18 ms for a (32, 12, 5000) batch).
+    peak = torch.maximum(signals.amax(dim=-1, keepdim=True), -signals.amin(dim=-1, keepdim=True))
     low, high = _FLOAT32_STATISTICS_RANGE
     if bool(((peak <= high) & ((peak >= low) | (peak == 0))).all()):
-        centered = signals - signals.mean(axis=-1, keepdims=True)
-        squares = np.square(centered)
-        std = np.sqrt(squares.sum(axis=-1, keepdims=True) / signals.shape[-1])
+        centered = signals - signals.mean(dim=-1, keepdim=True)
+        std = centered.square().mean(dim=-1, keepdim=True).sqrt()
     else:
-        centered = signals - signals.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
-        sum_of_squares = np.einsum("...t,...t->...", centered, centered, dtype=np.float64)
-        std = np.sqrt(sum_of_squares / signals.shape[-1])[..., None]
+        wide = _wide_float(signals.device)
+        centered = signals - signals.mean(dim=-1, keepdim=True, dtype=wide).to(torch.float32)
+        norm = torch.linalg.vector_norm(centered, dim=-1, keepdim=True, dtype=wide)
+        std = norm / math.sqrt(signals.shape[-1])
     return LeadStatistics(centered, std, std <= _FLAT_RELATIVE_STD * peak)
 
 
-def _mask_flat_leads(statistics: LeadStatistics, lead_mask: np.ndarray, sources: Sequence[str]) -> None:
-    """Mask constant leads (`statistics.flat`: a disconnected electrode carries no signal) with a warning; refuse a
-    flat ECG.
+def _mask_flat_leads(statistics: LeadStatistics, lead_mask: torch.Tensor, sources: Sequence[str]) -> None:
+    """Mask constant leads (`statistics.flat`: a disconnected electrode carries no signal) in `lead_mask` (b, 12) bool,
+    in place, with a warning; refuse a flat ECG. Reads one bool from the device unless a lead is flat.
 
     Raises:
         ValueError: every recorded lead of an ECG is constant (an all-zero or constant ECG).
     """
     flat = statistics.flat[..., 0] & lead_mask
-    for item in np.flatnonzero(flat.any(axis=1)):
-        if flat[item].sum() == lead_mask[item].sum():
+    if not bool(flat.any()):
+        return
+    flat_items, recorded = flat.cpu().numpy(), lead_mask.cpu().numpy()
+    for item in np.flatnonzero(flat_items.any(axis=1)):
+        if flat_items[item].sum() == recorded[item].sum():
             raise ValueError(f"{sources[item]}: the ECG is flat: every recorded lead is constant (no signal to use)")
-        names = [STANDARD_LEADS[lead] for lead in np.flatnonzero(flat[item])]
+        names = [STANDARD_LEADS[lead] for lead in np.flatnonzero(flat_items[item])]
         logger.warning("%s: leads %s are constant (flat); zero-filled and masked as missing", sources[item], names)
     lead_mask &= ~flat
 
@@ -158,27 +173,56 @@ def _resampling_factors(source_rate: float, target_rate: float) -> tuple[int, in
     return approximation.numerator, approximation.denominator
 
 
-def _normalize_zscore(signals: np.ndarray, statistics: LeadStatistics | None = None) -> np.ndarray:
+def _normalize_zscore(signals: torch.Tensor, statistics: LeadStatistics | None = None) -> torch.Tensor:
     """Per lead: (x - mean) / std with the scale-independent statistics of `_lead_statistics` (computed here unless
-    `statistics` of these very signals are given); flat leads become zeros. (b, 12, T) -> same shape, float32."""
+    `statistics` of these very signals are given); flat leads become zeros. (b, 12, T) -> a new tensor, float32."""
     statistics = _lead_statistics(signals) if statistics is None else statistics
-    flat = statistics.flat
+    flat, std = statistics.flat, statistics.std
     centered = statistics.centered
-    centered *= np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, statistics.std)).astype(np.float32)
+    centered *= torch.where(flat, 0.0, 1.0 / torch.where(flat, 1.0, std)).to(torch.float32)
     return centered
 
 
-def _normalize_minmax(signals: np.ndarray, lead_mask: np.ndarray) -> np.ndarray:
+def _normalize_minmax(signals: torch.Tensor, lead_mask: torch.Tensor) -> torch.Tensor:
     """Per record, as MERL: (x - min) / (max - min) over the recorded leads, the spread in float64 (flat ECGs are
     refused before, so it is positive; MERL's absolute epsilon would make the result depend on the scale).
-    (b, 12, T) -> same shape."""
+    (b, 12, T) -> a new tensor, float32."""
     present = lead_mask[:, :, None]
-    minimum = np.where(present, signals, np.inf).min(axis=(1, 2), keepdims=True)
-    maximum = np.where(present, signals, -np.inf).max(axis=(1, 2), keepdims=True)
-    spread = maximum.astype(np.float64) - minimum.astype(np.float64)
-    scale = (1.0 / np.where(spread > 0, spread, 1.0)).astype(np.float32)
-    return ((signals - minimum) * scale).astype(np.float32)
+    minimum = torch.where(present, signals, math.inf).amin(dim=(1, 2), keepdim=True)
+    maximum = torch.where(present, signals, -math.inf).amax(dim=(1, 2), keepdim=True)
+    wide = _wide_float(signals.device)
+    spread = maximum.to(wide) - minimum.to(wide)
+    scale = (1.0 / torch.where(spread > 0, spread, 1.0)).to(torch.float32)
+    return (signals - minimum) * scale
 
+
+def _normalized_and_padded(
+    signals: torch.Tensor, lead_mask: torch.Tensor, statistics: LeadStatistics | None, sources: Sequence[str],
+    normalization: str, num_samples: int, padding_value: float,
+) -> torch.Tensor:
+    """(b, 12, n <= num_samples) float32 -> normalised by `normalization` (z-score with `statistics` of these very
+    signals when given), leads outside `lead_mask` (b, 12) zeroed, padded with `padding_value` to (b, 12, num_samples)
+    contiguous, checked finite; a new tensor on the signals' device.
+
+    Raises:
+        ValueError: non-finite values after normalisation (absurd amplitudes), naming the ECG.
+    """
+    if normalization == "zscore":
+        values = _normalize_zscore(signals, statistics)
+    elif normalization == "minmax":
+        values = _normalize_minmax(signals, lead_mask)
+    else:  # "none": never write into the caller's tensor
+        values = signals.clone()
+    values.mul_(lead_mask[:, :, None])  # the values are finite here; masked_fill_ took 18x longer on the CPU
+    missing = num_samples - values.shape[-1]
+    values = torch.nn.functional.pad(values, (0, missing), value=padding_value) if missing else values.contiguous()
+    # An ECG's sum is finite exactly when its values are (normalised values cannot add up to an overflow), and
+    # summing took 0.1 ms where an element-wise isfinite took 7.5 ms on a (32, 12, 5000) batch on the CPU.
+    finite_items = torch.isfinite(values.flatten(1).sum(dim=1))
+    if not bool(finite_items.all()):
+        culprit = sources[int(torch.nonzero(~finite_items)[0])]
+        raise ValueError(f"{culprit}: amplitudes too large to process (non-finite values after preprocessing)")
+    return values
 
 
 def _resample_polyphase(signals: np.ndarray, rate: float, target_rate: float) -> np.ndarray:

@@ -18,13 +18,17 @@ carry no signal and readers crop them away (`row_signals`). Shapes: B = rows, T 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 SIGNAL_DTYPES = ("int16", "float16", "float32")
 DEFAULT_SIGNAL_DTYPE = "int16"
 GAIN_COLUMN = "ecg_gain"
+# The column of each row's true length in samples (the stored width T may be larger).
+LENGTH_COLUMN = "num_samples"
 # Stored value of a missing (NaN) sample in int16 storage; valid values are within +-INT16_LIMIT.
 INT16_MISSING = -32768
 INT16_LIMIT = 32767
@@ -108,6 +112,25 @@ def decode_signals(values: np.ndarray, gain: np.ndarray | None = None) -> np.nda
     raise ValueError(f"ECG values must be stored as one of {SIGNAL_DTYPES}, got dtype {values.dtype}")
 
 
+def decode_tensor(values: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
+    """`decode_signals` for tensors on any device, with the same arithmetic (int16 -> float32, divided by the gain;
+    bit-identical results): (..., 12, T) stored values and (..., 12) gains -> float32 mV, NaN where missing.
+
+    Raises:
+        ValueError: integer values without gains, or values of another dtype.
+    """
+    if not values.is_floating_point():
+        if gain is None:
+            raise ValueError(f"int16 ECG values need their per-lead gains (the {GAIN_COLUMN!r} column)")
+        decoded = values.to(torch.float32) / gain.to(torch.float32)[..., None]
+        if values.numel() and bool(values.amin() == INT16_MISSING):  # as `decode_signals`: looked for when present
+            decoded.masked_fill_(values == INT16_MISSING, math.nan)
+        return decoded
+    if values.dtype in (torch.float16, torch.float32):
+        return values.to(torch.float32)
+    raise ValueError(f"ECG values must be stored as one of {SIGNAL_DTYPES}, got dtype {values.dtype}")
+
+
 def row_signals(
     values: np.ndarray, lengths: Sequence[int] | np.ndarray | None, gain: np.ndarray | None = None
 ) -> list[np.ndarray]:
@@ -144,11 +167,13 @@ __all__ = [
     "BASE_GAIN",
     "DEFAULT_SIGNAL_DTYPE",
     "GAIN_COLUMN",
+    "LENGTH_COLUMN",
     "INT16_MISSING",
     "SIGNAL_DTYPES",
     "EncodedSignal",
     "check_signal_dtype",
     "decode_signals",
+    "decode_tensor",
     "encode_signal",
     "row_signals",
     "storage_note",

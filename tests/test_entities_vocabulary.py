@@ -61,6 +61,9 @@ def test_llm_surface_names_merge_into_canonical_labels() -> None:
     assert "irregularly irregular" in vocabulary.descriptions["atrial fibrillation"]
     target = vocabulary.multi_hot(answers[0], uncertain_value=0.5)
     np.testing.assert_array_equal(target, np.array([1.0, 0.5, 0.0], dtype=np.float32))
+    batch = vocabulary.multi_hot_batch([answers[0], None, [entity.to_dict() for entity in answers[3]]], 0.5)
+    np.testing.assert_array_equal(batch, np.array([[1, 0.5, 0], [0, 0, 0], [0, 0, 1]], dtype=np.float32))
+    assert vocabulary.multi_hot_batch([]).shape == (0, 3)
 
 
 def test_multi_hot_values_and_shape() -> None:

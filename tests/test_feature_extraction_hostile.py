@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from modeling_supreme.feature_extraction_supreme import SupremeFeatureExtractor
 from tests.dataset_builders_helpers import ptbxl_signal
@@ -80,11 +81,12 @@ def test_float32_lead_statistics_match_float64_ones(ecg):
     from modeling_supreme.signal_processing_supreme import _lead_statistics
 
     signals = np.stack([ecg, ecg[::-1] * 3.0 + 0.7]).astype(np.float32)  # (2, 12, T) mV, with offsets
-    statistics = _lead_statistics(signals)
+    statistics = _lead_statistics(torch.from_numpy(signals))
+    assert statistics.std.dtype == torch.float32  # the float32 path was taken
     wide = signals.astype(np.float64)
-    np.testing.assert_allclose(statistics.std[..., 0], wide.std(axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(statistics.std[..., 0].numpy(), wide.std(axis=-1), rtol=1e-6)
     centered = wide - wide.mean(axis=-1, keepdims=True)
-    z_scores = statistics.centered / statistics.std
+    z_scores = (statistics.centered / statistics.std).numpy()
     np.testing.assert_allclose(z_scores, centered / centered.std(axis=-1, keepdims=True), atol=1e-5)
     assert not statistics.flat.any()
 

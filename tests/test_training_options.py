@@ -201,4 +201,4 @@ def test_readme_option_table_matches_the_help():
     table = readme.split("<!-- training-options -->", 2)[1]
     in_readme = set(re.findall(r"`(--[a-z][a-z0-9-]*)", table))
     flags = {f"--{field.name.replace('_', '-')}" for field in dataclasses.fields(TrainingOptions)} | {"--config"}
-    assert in_readme - {"--no-select-best", "--no-hub-private"} == flags
+    assert in_readme - {"--no-select-best", "--no-hub-private", "--no-normalize-on-device"} == flags

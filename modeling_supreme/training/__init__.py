@@ -8,13 +8,14 @@ validation-based model selection and exact resume, and the final model folder.
 """
 
 from .checkpointing import TrainerState, latest_checkpoint, list_checkpoints
-from .data import SupremeCollator, ValidationSet, build_validation_set, load_splits, resolve_vocabulary
+from .data import SupremeCollator, load_splits, resolve_vocabulary
 from .export import push_trained_folder, save_model_folder
 from .heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 from .model_factory import build_model, build_processor
 from .options import TrainingOptions, build_parser, load_yaml_config, parse_training_options
 from .tracking import JsonlTracker, read_metrics
 from .trainer import SupremeTrainer, TrainingResult, run_training
+from .validation_targets import ValidationSet, build_validation_set
 
 __all__ = [
     "HeldOutResult",

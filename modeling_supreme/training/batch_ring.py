@@ -20,9 +20,6 @@ from typing import Any
 
 import torch
 
-# Batch entries worth a ring: the large ones (the others are a few kB).
-RING_KEYS = ("ecg_values",)
-
 
 def ring_slots(prefetch_factor: int) -> int:
     """Buffers per worker for `prefetch_factor`: in flight, the step's batch, accelerate's look-ahead, one spare."""
@@ -31,18 +28,18 @@ def ring_slots(prefetch_factor: int) -> int:
 
 @dataclasses.dataclass
 class WorkerBatchRing:
-    """Wraps a collate function: in a DataLoader worker, the `keys` tensors of each batch are copied into the next of
-    `slots` shared buffers of that worker and returned as those; in the main process batches pass unchanged.
+    """Wraps a collate function: in a DataLoader worker, the tensors of each batch are copied into the next of `slots`
+    shared buffers of that worker and returned as those; in the main process batches pass unchanged. Small tensors
+    (targets, lead masks, gains) go through the ring too: a new shared segment costs about the same for a few kB as
+    for megabytes.
 
     Args:
         collate: the wrapped collate function (rows -> dict of tensors).
         slots: buffers per worker (see the module's note on how many are safe).
-        keys: the batch entries to hand over through the ring.
     """
 
     collate: Callable[[Sequence[Any]], dict[str, Any]]
     slots: int
-    keys: tuple[str, ...] = RING_KEYS
     _buffers: dict[tuple[str, int], torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)
     _batches: int = dataclasses.field(default=0, repr=False)
 
@@ -60,8 +57,7 @@ class WorkerBatchRing:
             return batch
         slot = self._batches % self.slots
         self._batches += 1
-        for key in self.keys:
-            value = batch.get(key)
+        for key, value in batch.items():
             if isinstance(value, torch.Tensor):
                 batch[key] = self._buffer(key, slot, value).copy_(value)
         return batch
@@ -75,4 +71,4 @@ class WorkerBatchRing:
         return buffer
 
 
-__all__ = ["RING_KEYS", "WorkerBatchRing", "ring_slots"]
+__all__ = ["WorkerBatchRing", "ring_slots"]

@@ -7,7 +7,9 @@ by `datasets_scripts/extract_entities.py`. Shapes: B = batch of ECGs, L = labels
 
 Rows are read a batch at a time (`ArrowRows`: one Arrow gather per batch, signals as numpy without per-row
 conversion); the collator decodes the stored signals to mV, crops each to its true length and hands them to the
-feature extractor, the only place where signals are repaired, resampled, cropped, padded and normalised.
+feature extractor, the only place where signals are repaired, resampled, cropped, padded and normalised. A training
+batch that needs only the extractor's last stage (normalisation) leaves the collator as stored int16 values, and the
+trainer runs that stage on the accelerator (`device_inputs`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -24,13 +25,12 @@ from torch.utils.data import DataLoader
 
 from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
-from ..dataset_builders.labels import is_multi_label, multi_hot_matrix, multi_label_names
 from ..entities import Vocabulary, build_vocabulary
-from ..evaluation import label_texts_for, load_label_descriptions
 from ..leads_supreme import select_lead_set
 from ..processing_supreme import SupremeProcessor
-from ..signal_storage import GAIN_COLUMN, decode_signals, row_signals
+from ..signal_storage import GAIN_COLUMN, LENGTH_COLUMN, decode_signals, row_signals
 from .batch_ring import WorkerBatchRing, ring_slots
+from .device_inputs import stored_inputs
 from .options import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 ECG_COLUMNS = ("ecg", "sampling_rate")
 ENTITIES_COLUMN = "entities"
 REPORT_COLUMN = "report"
-LENGTH_COLUMN = "num_samples"
 # Columns the collator reads; the others are never decoded during training.
 COLLATED_COLUMNS = (
     "id", "ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_names", "lead_mask", ENTITIES_COLUMN, REPORT_COLUMN
@@ -165,11 +164,12 @@ class ArrowRows(torch.utils.data.Dataset):
         self.numpy_names = [name for name in self.column_names if name in NUMPY_COLUMNS]
         self.python_names = [name for name in self.column_names if name not in NUMPY_COLUMNS]
         self._views: Optional[dict[str, ChunkedColumn]] = None
+        self._python_table: Any = None  # the Python-object columns, selected once per process
         self._row_of_index: Optional[np.ndarray] = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Views of memory-mapped buffers are rebuilt in each worker, never pickled as copies of the data.
-        return {**self.__dict__, "_views": None, "_row_of_index": None}
+        return {**self.__dict__, "_views": None, "_python_table": None, "_row_of_index": None}
 
     def __len__(self) -> int:
         return len(self.split)
@@ -197,7 +197,9 @@ class ArrowRows(torch.utils.data.Dataset):
         rows = self._table_rows(indices)
         columns: dict[str, Any] = {name: self._views[name].take(rows) for name in self.numpy_names}
         if self.python_names:
-            table = query_table(self.split._data.select(self.python_names), rows.tolist())
+            if self._python_table is None:
+                self._python_table = self.split._data.select(self.python_names)
+            table = query_table(self._python_table, rows.tolist())
             columns.update({name: table.column(name).to_pylist() for name in self.python_names})
         return RowBatch({name: columns[name] for name in self.column_names})
 
@@ -266,6 +268,8 @@ class SupremeCollator:
         lead_set: a lead-set name (`leads_supreme.lead_set_leads`): every other lead is removed from the records
             before the feature extractor sees them, as from a device recording only those leads (it then derives
             the limb leads it can and zero-fills and masks the rest). A record lacking a lead of the set is refused.
+        normalize_on_device: hand batches that need nothing but normalisation over as stored signals
+            (`device_inputs.stored_inputs`), for the trainer to normalise on the accelerator.
     """
 
     processor: SupremeProcessor
@@ -273,25 +277,31 @@ class SupremeCollator:
     uncertain_value: float = 1.0
     with_reports: bool = False
     lead_set: Optional[str] = None
+    normalize_on_device: bool = False
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """rows: dicts with `ecg` (12, T), `sampling_rate`, optional `lead_names`, `lead_mask` (12,), `entities`,
         `report` -> {"ecg_values", "lead_mask"[, "labels"][, "report_input_ids", "report_attention_mask"]}."""
         columns = signal_columns(rows)
-        if self.lead_set is None:
+        stored = None
+        if self.normalize_on_device and self.lead_set is None:
+            stored = stored_inputs(columns, self.processor.feature_extractor, row_sources(rows))
+        if stored is not None:
+            batch = stored
+        elif self.lead_set is None:
             batch = dict(ecg_features(self.processor.feature_extractor, columns))
         else:
             batch = dict(self._lead_set_features(columns, rows))
         if self.with_reports:
-            reports = [str(row.get(REPORT_COLUMN) or "") for row in rows]
+            reports = [str(report or "") for report in column_values(rows, REPORT_COLUMN)]
             batch.update(self.processor(reports=reports, return_tensors="pt"))
-        if "lead_mask" in columns and self.lead_set is None:
+        if "lead_mask" in columns and self.lead_set is None and stored is None:
             # Leads the source lacked were stored as zeros; the dataset's mask keeps them masked for the encoder.
             stored_mask = torch.as_tensor(np.asarray(columns["lead_mask"], dtype=bool))
             batch["lead_mask"] = batch["lead_mask"] & stored_mask
         if self.vocabulary is not None:
-            targets = [self.vocabulary.multi_hot(row.get(ENTITIES_COLUMN) or [], self.uncertain_value) for row in rows]
-            batch["labels"] = torch.from_numpy(np.stack(targets))
+            targets = self.vocabulary.multi_hot_batch(column_values(rows, ENTITIES_COLUMN), self.uncertain_value)
+            batch["labels"] = torch.from_numpy(targets)
         return batch
 
     def _lead_set_features(self, columns: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -312,14 +322,26 @@ class SupremeCollator:
         """Each record (12, T_b) reduced to the rows of `lead_set` (k, T_b) and their k names. The stored lead mask
         (12,) marks leads the source lacked; those count as missing, so a set needing them is refused."""
         reduced, names = [], []
-        for index, signal in enumerate(signals):
+        for index, (signal, source) in enumerate(zip(signals, row_sources(rows))):
             row_names = lead_names[index] if lead_names is not None else STANDARD_LEADS
             mask = None if stored_mask is None else np.asarray(stored_mask[index], dtype=bool)
-            source = f"record {rows[index].get('id', index)!r}" if "id" in rows[index] else f"row {index} of the batch"
             signal, kept = select_lead_set(signal, row_names, self.lead_set, source, mask)
             reduced.append(signal)
             names.append(kept)
         return reduced, names
+
+
+def column_values(rows: Sequence[Mapping[str, Any]], name: str) -> Sequence[Any]:
+    """The B values of one column of a batch (None where a row lacks it), without building row dicts."""
+    if isinstance(rows, RowBatch):
+        return rows.columns.get(name, [None] * len(rows))
+    return [row.get(name) for row in rows]
+
+
+def row_sources(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """How messages name each row of a batch: "record 'id'" by its `id` column, else "row i of the batch"."""
+    return [f"record {row_id!r}" if row_id is not None else f"row {index} of the batch"
+            for index, row_id in enumerate(column_values(rows, "id"))]
 
 
 def signal_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -369,128 +391,13 @@ def ecg_batches(
         yield collator(split.__getitems__([int(index) for index in chunk]))
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Validation targets
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class ValidationSet:
-    """What zero-shot validation scores: the split's ECGs against the descriptions of its label columns.
-
-    Attributes:
-        split: the validation split, formatted for the collator.
-        label_names: the L label names.
-        label_texts: the L descriptions encoded as queries.
-        targets: (N, L) 0/1 targets.
-    """
-
-    split: Any
-    label_names: list[str]
-    label_texts: list[str]
-    targets: np.ndarray
-
-
-def dataset_card_label_names(dataset: str, column: str) -> list[str]:
-    """Names of the entries of a legacy multi-hot float list column, from the dataset card's `label_names:` block
-    (what the builders wrote before multi-label columns became `Sequence(ClassLabel)`), for a folder or Hub id."""
-    from huggingface_hub import DatasetCard
-
-    folder = Path(dataset)
-    try:
-        card = DatasetCard.load(folder / "README.md" if folder.is_dir() else dataset, repo_type="dataset")
-    except Exception as error:  # missing file, offline Hub, unparsable YAML
-        raise ValueError(
-            f"{dataset}: cannot read the dataset card for the names of column {column!r} ({error})"
-        ) from error
-    names = (card.data.to_dict().get("label_names") or {}).get(column)
-    if not names:
-        raise ValueError(
-            f"{dataset}: column {column!r} is not a Sequence(ClassLabel) column and the dataset card has no "
-            f"`label_names: {column}:` list naming its entries"
-        )
-    return [str(name) for name in names]
-
-
-def _targets_and_names(split: Any, dataset: str, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """(N, L) targets and L names: one multi-label column (names from `ds.features`; a legacy multi-hot list column
-    named by the card), or several scalar 0/1 columns."""
-    if len(columns) == 1 and is_multi_label(split.features.get(columns[0])):
-        return multi_hot_matrix(split, columns[0]), multi_label_names(split.features, columns[0])
-    values = split.select_columns(list(columns)).with_format("numpy")[:]
-    if len(columns) == 1 and np.ndim(values[columns[0]]) == 2:
-        targets = np.asarray(values[columns[0]], dtype=np.float32)
-        names = dataset_card_label_names(dataset, columns[0])
-        if len(names) != targets.shape[1]:
-            raise ValueError(
-                f"{dataset}: column {columns[0]!r} has {targets.shape[1]} entries but the card names {len(names)}"
-            )
-        return targets, names
-    scalar = [column for column in columns if np.ndim(values[column]) != 1]
-    if scalar:
-        raise ValueError(
-            f"{dataset}: validation columns {scalar} are not 0/1 columns (give one list column or scalar ones)"
-        )
-    return np.stack([np.asarray(values[column], dtype=np.float32) for column in columns], axis=1), list(columns)
-
-
-def labelled_split(
-    split: Any,
-    dataset: str,
-    label_columns: Sequence[str],
-    task: str,
-    descriptions: Optional[str] = None,
-    where: str = "",
-) -> ValidationSet:
-    """A split with its label columns as targets and the descriptions of `task` as zero-shot queries.
-
-    Args:
-        split: a split of `dataset` (or several concatenated).
-        dataset: the dataset folder or Hub id (its card names the entries of list columns).
-        label_columns: one multi-hot list column or several 0/1 columns.
-        task: task of the label-description file (e.g. "ptbxl_super").
-        descriptions: a JSON file replacing the package's label descriptions.
-        where: how error messages name the split.
-
-    Raises:
-        ValueError: missing columns, or a label without a description in `task`.
-    """
-    check_columns(split, [*ECG_COLUMNS, *label_columns], where or f"{dataset}")
-    targets, names = _targets_and_names(split, dataset, label_columns)
-    texts = label_texts_for(load_label_descriptions(descriptions), task, names)
-    return ValidationSet(formatted_for_collation(split), names, texts, targets)
-
-
-def build_validation_set(options: TrainingOptions, splits: Mapping[str, Any]) -> Optional[ValidationSet]:
-    """The validation targets and queries of the run, or None when there is no validation split.
-
-    Raises:
-        ValueError: the split or its label columns are missing, or a label has no description in `--val-task`.
-    """
-    if options.validation_split is None:
-        return None
-    if options.validation_split not in splits:
-        raise ValueError(
-            f"{options.dataset} has no split {options.validation_split!r} (splits: {sorted(splits)}); "
-            "pass --validation-split none to train without validation"
-        )
-    return labelled_split(
-        splits[options.validation_split], options.dataset, options.val_label_columns, options.val_task,
-        options.val_descriptions, where=f"{options.dataset} split {options.validation_split!r}",
-    )
-
-
 __all__ = [
     "ArrowRows",
     "RowBatch",
     "SupremeCollator",
-    "ValidationSet",
-    "build_validation_set",
     "check_columns",
     "ecg_batches",
-    "dataset_card_label_names",
     "formatted_for_collation",
-    "labelled_split",
     "load_splits",
     "required_columns",
     "resolve_vocabulary",

@@ -15,7 +15,8 @@ from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..evaluation.robustness import WordingResult, flatten_wordings, wording_results
 from ..leads_supreme import parse_lead_sets
 from ..processing_supreme import SupremeProcessor
-from .data import SupremeCollator, ValidationSet, ecg_batches, labelled_split, load_splits
+from .data import SupremeCollator, ecg_batches, load_splits
+from .validation_targets import ValidationSet, labelled_split
 
 
 @dataclasses.dataclass

@@ -177,6 +177,11 @@ class TrainingOptions:
     )
     seed: int = _option("seed of initialisation, data order and dropout", 42)
     num_workers: int = _option("DataLoader worker processes", 0)
+    normalize_on_device: bool = _option(
+        "hand training batches that need only normalisation (at the model's rate, nothing to filter, crop or repair) "
+        "to the accelerator as stored int16 values and normalise them there (half the bytes of float32, and the "
+        "host only gathers rows; --no-normalize-on-device: every batch normalised on the host)", True,
+    )
     data_time_warning: float = _option(
         "warn when waiting for batches takes more than this fraction of the step time (0: never)", 0.2
     )

@@ -39,14 +39,13 @@ from .checkpointing import (
 )
 from .data import (
     SupremeCollator,
-    ValidationSet,
-    build_validation_set,
     check_columns,
     load_splits,
     required_columns,
     resolve_vocabulary,
     training_loader,
 )
+from .device_inputs import normalized_on_device
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
 from .label_inputs import TrainingLabelInputs
 from .lead_sets import LeadSetSampler, check_normalization
@@ -55,6 +54,7 @@ from .options import RESUME_LATEST, TrainingOptions
 from .run_state import Stateful
 from .timing import StepTimer, data_bound_message
 from .validation import validation_record, validation_scores
+from .validation_targets import ValidationSet, build_validation_set
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class SupremeTrainer:
             )
         self.processor = build_processor(options)
         self.collator = SupremeCollator(
-            self.processor, self.vocabulary, options.uncertain_value, with_reports=options.objective != "supreme"
+            self.processor, self.vocabulary, options.uncertain_value, with_reports=options.objective != "supreme",
+            normalize_on_device=options.normalize_on_device,
         )
         self.ecg_collator = SupremeCollator(self.processor)
         self.train_loader = training_loader(train_split, self.collator, options)
@@ -248,6 +249,7 @@ class SupremeTrainer:
     def _train_on_batch(self, batch: dict[str, torch.Tensor]) -> bool:
         """Forward, backward and (at accumulation boundaries) the optimiser step; True when a step was completed."""
         accelerator = self.accelerator
+        batch = normalized_on_device(batch, self.processor.feature_extractor)
         # Drawn from (seed, epoch, batch, process) like the label texts, so that a resumed run drops the same leads.
         batch = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch, accelerator.process_index)
         with accelerator.accumulate(self.model):

@@ -12,7 +12,8 @@ from accelerate.utils import gather_object
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..zero_shot_supreme import LabelEmbeddingCache
-from .data import SupremeCollator, ValidationSet, ecg_batches
+from .data import SupremeCollator, ecg_batches
+from .validation_targets import ValidationSet
 
 
 def validation_scores(
