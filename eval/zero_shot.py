@@ -45,8 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--robustness",
         metavar="FILE",
-        help="'default', 'blind' or 'blind2' (the project's paraphrase sets) or a JSON {task: {label: [wordings]}}: "
-        "AUROC per wording, worst, spread",
+        help="'default', 'blind', 'blind2' or 'blind3' (the project's paraphrase sets) or a JSON "
+        "{task: {label: [wordings]}}: AUROC per wording, worst, spread",
     )
     parser.add_argument("--f1", action="store_true", help="also report F1 at thresholds chosen on the val split")
     parser.add_argument(

@@ -69,7 +69,7 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
         Vocabulary.load(path)
 
 
-@pytest.mark.parametrize("name", ["default", "blind", "blind2"])
+@pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3"])
 def test_robustness_wordings_are_never_training_texts(lexicon, name):
     """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
     label, bare or in any carrier template of `--label-templates`."""
@@ -93,7 +93,11 @@ def test_robustness_wordings_are_never_training_texts(lexicon, name):
         assert set(labels) <= set(load_task_table(TASKS[task], SPLITS_DIR, "test").label_names), task
 
 
-@pytest.mark.parametrize(("first", "second"), [("default", "blind"), ("default", "blind2"), ("blind", "blind2")])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("default", "blind"), ("default", "blind2"), ("blind", "blind2"), ("default", "blind3"), ("blind", "blind3"),
+     ("blind2", "blind3")],
+)
 def test_the_paraphrase_sets_share_no_wording(lexicon, first, second):
     wordings = [{lexicon.normalise(text) for labels in load_paraphrases(name).values() for texts in labels.values()
                  for text in texts} for name in (first, second)]

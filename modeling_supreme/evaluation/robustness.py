@@ -1,6 +1,6 @@
 """Query robustness: does a label keep its AUROC when it is asked in other words?
 
-A paraphrase file maps {task: {label column: [wordings]}}. The project has three, none of their wordings a training
+A paraphrase file maps {task: {label column: [wordings]}}. The project has four, none of their wordings a training
 label text and no wording in two of them:
 - `default` (`paraphrases.json`): five or more wordings for each PTB-XL super-class and for 25 other benchmark labels,
   negated and colloquial ones included;
@@ -8,7 +8,10 @@ label text and no wording in two of them:
   someone who had seen neither the training texts, nor their templates, nor the first set, after the training
   templates were fixed: the held-out check of changes to the training texts made after looking at `default`;
 - `blind2` (`paraphrases_blind2.json`): written the same way, after the other two had been used to compare training
-  variants: the held-out check of the variants chosen then.
+  variants: the held-out check of the variants chosen then;
+- `blind3` (`paraphrases_blind3.json`): four or more wordings for each of the 30 PTB-XL labels (five or more for the
+  super-classes), written the same way on 2026-12-01, before the training variants then being chosen were scored on
+  it: the held-out check of those variants.
 Each wording is asked alone; per label the result is every wording's AUROC, the worst, the best, the spread
 (best - worst) and the mean, all x100.
 """
@@ -28,7 +31,8 @@ from .zero_shot import read_json_file
 DEFAULT_PARAPHRASES = "default"
 # Name -> the package's file.
 PACKAGED_PARAPHRASES = {
-    DEFAULT_PARAPHRASES: "paraphrases.json", "blind": "paraphrases_blind.json", "blind2": "paraphrases_blind2.json"
+    DEFAULT_PARAPHRASES: "paraphrases.json", "blind": "paraphrases_blind.json", "blind2": "paraphrases_blind2.json",
+    "blind3": "paraphrases_blind3.json",
 }
 
 
@@ -70,7 +74,7 @@ class WordingResult:
 
 def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str, dict[str, list[str]]]:
     """{task: {label: [wordings]}} from a JSON file, or one of the project's files by name (`PACKAGED_PARAPHRASES`:
-    "default", the default for None, "blind" or "blind2"). Keys starting with "_" (comments) are skipped.
+    "default", the default for None, "blind", "blind2" or "blind3"). Keys starting with "_" (comments) are skipped.
 
     Raises:
         ValueError: not that shape, or a label with no wordings or a wording that is not text, naming the file.
