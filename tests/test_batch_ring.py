@@ -28,7 +28,10 @@ def test_a_worker_reuses_its_shared_buffers_every_slots_batches(monkeypatch):
     assert all(batch["ecg_values"].is_shared() for batch in batches)
     assert len(set(pointers[:3])) == 3 and pointers[3:6] == pointers[:3] and pointers[6] == pointers[0]
     assert torch.equal(batches[5]["ecg_values"], _collate([5, 6])["ecg_values"])  # the 3 newest are intact
-    assert torch.equal(batches[6]["labels"], torch.tensor([6, 7]))  # small entries are not ringed
+    assert torch.equal(batches[6]["labels"], torch.tensor([6, 7]))
+    # every tensor of a batch is a view of its slot's one buffer: one handle to send, whatever the batch holds
+    assert batches[6]["labels"].untyped_storage().data_ptr() == batches[6]["ecg_values"].untyped_storage().data_ptr()
+    assert batches[6]["labels"].is_shared() and batches[6]["labels"].dtype == torch.int64
     odd = ring([1, 2, 3])  # a batch of another shape gets a buffer of its own
     assert odd["ecg_values"].shape == (3, 4) and torch.equal(odd["ecg_values"], _collate([1, 2, 3])["ecg_values"])
 
