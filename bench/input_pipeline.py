@@ -6,8 +6,9 @@ no model. The reference reads the same ECGs, converted to int16 (1 µV) into a n
 the batch size in shuffled order, and converts them to float32 mV tensors: the least any loader must do. Both are
 timed in the same run, alternately, over whole epochs (persistent workers started before timing), best of
 `--repeats`; ECGs per second and their ratio are printed, and written to `--json`. A third column times a DataLoader
-of the same batch size and workers whose batches are constant tensors of the training batch's shape and dtype: what
-moving batches from the workers to the main process costs by itself, a ceiling for any loader with workers.
+of the same batch size, workers and ring of shared buffers whose batches are constant copies of a training batch's
+entries: what moving batches from the workers to the main process costs by itself, a ceiling for any loader with
+workers.
 
 By default training hands batches that need only normalisation to the accelerator as stored int16 values
 (`--normalize-on-device`, `training/device_inputs.py`); the loader then delivers int16, and the normalisation runs on
@@ -34,6 +35,7 @@ import torch
 from modeling_supreme.batching_supreme import batched
 from modeling_supreme.signal_storage import row_signals
 from modeling_supreme.training import TrainingOptions
+from modeling_supreme.training.batch_ring import WorkerBatchRing, ring_slots
 from modeling_supreme.training.data import (
     LENGTH_COLUMN,
     PREFETCH_FACTOR,
@@ -116,11 +118,14 @@ def time_memmap(memmap: np.memmap, batch_size: int, epochs: int, seed: int, min_
 
 
 class _ConstantBatches(torch.utils.data.Dataset):
-    """As many rows as the split; every batch is the same zero tensor of the training batch's shape, so a DataLoader
-    over it measures what moving batches from workers to the main process alone costs."""
+    """As many rows as the split; every batch holds the same tensors (zeros of the shapes and dtypes of a training
+    batch's entries) and its other entries, so a DataLoader over it, through the training loader's ring of shared
+    buffers, measures what moving batches from workers to the main process alone costs."""
 
-    def __init__(self, rows: int, like: torch.Tensor) -> None:
-        self.rows, self.shape, self.dtype = rows, tuple(like.shape), like.dtype
+    def __init__(self, rows: int, like: dict[str, Any]) -> None:
+        self.rows = rows
+        self.like = {key: torch.zeros_like(value) if isinstance(value, torch.Tensor) else value
+                     for key, value in like.items()}
 
     def __len__(self) -> int:
         return self.rows
@@ -131,16 +136,19 @@ class _ConstantBatches(torch.utils.data.Dataset):
     def __getitems__(self, indices: list[int]) -> list[int]:
         return indices
 
-    def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return {"ecg_values": torch.zeros(len(indices), *self.shape[1:], dtype=self.dtype)}
+    def collate(self, indices: list[int]) -> dict[str, Any]:
+        return {key: value.clone() if isinstance(value, torch.Tensor) else value for key, value in self.like.items()}
 
 
-def transfer_loader(rows: int, like: torch.Tensor, workers: int) -> Any:
-    """A DataLoader like the training one (batch size, workers, persistence, prefetch) over `_ConstantBatches`."""
+def transfer_loader(rows: int, like: dict[str, Any], workers: int) -> Any:
+    """A DataLoader like the training one (batch size, ring of shared buffers, workers, persistence, prefetch) over
+    `_ConstantBatches` of `like`'s entries."""
     dataset = _ConstantBatches(rows, like)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=like.shape[0], drop_last=True, collate_fn=dataset.collate, num_workers=workers,
-        persistent_workers=workers > 0, prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
+        dataset, batch_size=len(signal_of(like)), drop_last=True,
+        collate_fn=WorkerBatchRing(dataset.collate, ring_slots(PREFETCH_FACTOR)) if workers > 0 else dataset.collate,
+        num_workers=workers, persistent_workers=workers > 0,
+        prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
     )
 
 
@@ -187,7 +195,7 @@ def main() -> None:
         built = {kind: training_loader(args, kind[0], kind[1] == "device", folder / f"run-{kind[0]}-{kind[1]}")
                  for kind in kinds}
         loaders = {kind: loader for kind, (loader, _) in built.items()}
-        transfers = {kind: transfer_loader(len(memmap), signal_of(next(iter(loader))), kind[0])
+        transfers = {kind: transfer_loader(len(memmap), next(iter(loader)), kind[0])
                      for kind, loader in loaders.items()}
         for loader in [*loaders.values(), *transfers.values()]:
             time_loader(loader, 0, 1)  # starts the persistent workers, warms the page cache
