@@ -26,6 +26,7 @@ from transformers import HfArgumentParser
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
 from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_templates
+from .lead_sets import check_lead_set_weights
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,15 @@ class TrainingOptions:
         "lead sets drawn by --lead-dropout: 12, 6 (limb leads), 4 (I, II, III, V2), 3 (I, II, V2), 2 (I, II), a lead "
         "name (II) or leads joined by + (I+V2); separated by spaces or commas", list(DEFAULT_TRAINING_LEAD_SETS),
         nargs="+",
+    )
+    lead_set_weights: Optional[list[float]] = _option(
+        "relative chance of each set of --lead-sets (one weight per set, in its order) when --lead-dropout draws one; "
+        "default: uniform", None, nargs="+",
+    )
+    lead_consistency: float = _option(
+        "weight of the full-view consistency loss: each ECG reduced by --lead-dropout is also scored with all its "
+        "leads (no gradient) and its label logits are pulled toward those (BCE on the full view's probabilities); "
+        "0 turns it off", 0.0,
     )
     # -- model ------------------------------------------------------------------------------------------------------
     model_preset: str = _option(
@@ -267,6 +277,18 @@ class TrainingOptions:
             if getattr(self, name) not in allowed and not (name == "mixed_precision" and self.mixed_precision is None):
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         self._validate_model()
+        self._validate_lead_set_options()
+
+    def _validate_lead_set_options(self) -> None:
+        """--lead-set-weights matches --lead-sets; --lead-consistency needs ECGs to reduce and label logits."""
+        if self.lead_set_weights is not None:
+            self.lead_set_weights = check_lead_set_weights(self.lead_set_weights, self.lead_sets)
+        if not (self.lead_consistency >= 0 and math.isfinite(self.lead_consistency)):
+            raise ValueError(f"--lead-consistency must be a finite weight >= 0, got {self.lead_consistency}")
+        if self.lead_consistency > 0 and self.lead_dropout == 0:
+            raise ValueError("--lead-consistency needs --lead-dropout above 0: without it no ECG is reduced")
+        if self.lead_consistency > 0 and self.objective == "clip":
+            raise ValueError("--lead-consistency compares label logits, which objective 'clip' does not train")
 
     def _validate_model(self) -> None:
         """The model fields checked by `SupremeConfig` itself (presets, objective, loss) and by sign."""

@@ -48,7 +48,8 @@ from .data import (
 from .device_inputs import normalized_on_device
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
 from .label_inputs import TrainingLabelInputs
-from .lead_sets import LeadSetSampler, check_normalization
+from .lead_consistency import LeadConsistency
+from .lead_sets import LeadSetSampler, check_normalization, set_shares
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
 from .run_state import Stateful
@@ -139,11 +140,13 @@ class SupremeTrainer:
         )
         self.ecg_collator = SupremeCollator(self.processor)
         self.train_loader = training_loader(train_split, self.collator, options)
-        self.lead_sampler = LeadSetSampler(tuple(options.lead_sets), options.lead_dropout, options.seed)
+        weights = tuple(options.lead_set_weights) if options.lead_set_weights is not None else None
+        self.lead_sampler = LeadSetSampler(tuple(options.lead_sets), options.lead_dropout, options.seed, weights)
+        self.lead_consistency = LeadConsistency(options.lead_consistency)
         check_normalization(self.lead_sampler, self.processor.feature_extractor.normalization)
         if self.lead_sampler.enabled:
-            logger.info("Lead-set augmentation: %.0f %% of ECGs reduced to one of %s", 100 * options.lead_dropout,
-                        list(self.lead_sampler.lead_sets))
+            logger.info("Lead-set augmentation: share of training ECGs per lead set %s",
+                        {name: round(share, 3) for name, share in set_shares(self.lead_sampler).items()})
 
     def _prepare_model(self) -> None:
         options = self.options
@@ -251,17 +254,22 @@ class SupremeTrainer:
         accelerator = self.accelerator
         batch = normalized_on_device(batch, self.processor.feature_extractor)
         # Drawn from (seed, epoch, batch, process) like the label texts, so that a resumed run drops the same leads.
-        batch = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch, accelerator.process_index)
+        reduced = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch,
+                                          accelerator.process_index)
         with accelerator.accumulate(self.model):
             label_inputs = self.label_inputs.model_inputs(self.model, self.state.epoch, self.state.batches_in_epoch)
-            outputs = self.model(**batch, **label_inputs)
-            accelerator.backward(outputs.loss)
+            # Before the training forward, so that restoring batch-norm statistics touches nothing autograd saved.
+            full_view = self.lead_consistency.full_view(self.model, batch, reduced, label_inputs)
+            outputs = self.model(**reduced, **label_inputs)
+            consistency = self.lead_consistency.loss(outputs.logits, full_view)
+            loss = outputs.loss if consistency is None else outputs.loss + self.lead_consistency.weight * consistency
+            accelerator.backward(loss)
             if accelerator.sync_gradients and self.options.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.state.batches_in_epoch += 1
-        self._accumulate_losses(outputs)
+        self._accumulate_losses(outputs, consistency)
         if not accelerator.sync_gradients:
             return False
         if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: the scheduler waits for a real step
@@ -269,9 +277,10 @@ class SupremeTrainer:
         self.state.global_step += 1
         return True
 
-    def _accumulate_losses(self, outputs: Any) -> None:
+    def _accumulate_losses(self, outputs: Any, lead_consistency: Optional[torch.Tensor] = None) -> None:
+        """`loss` is the model's objective; the `--lead-consistency` term (unweighted) is logged beside it."""
         losses = {"loss": outputs.loss, "classification_loss": outputs.classification_loss,
-                  "contrastive_loss": outputs.contrastive_loss}
+                  "contrastive_loss": outputs.contrastive_loss, "lead_consistency_loss": lead_consistency}
         for name, value in losses.items():
             if value is not None:
                 self._loss_sums[name] = self._loss_sums.get(name, 0) + value.detach().float()
