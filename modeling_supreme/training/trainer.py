@@ -168,6 +168,7 @@ class SupremeTrainer:
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
             options.seed, self.accelerator.unwrap_model(self.model).config.label_texts, options.label_templates,
+            options.label_negation,
         )
 
     def _start_or_resume(self) -> None:
@@ -251,8 +252,10 @@ class SupremeTrainer:
         # Drawn from (seed, epoch, batch, process) like the label texts, so that a resumed run drops the same leads.
         batch = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch, accelerator.process_index)
         with accelerator.accumulate(self.model):
-            label_inputs = self.label_inputs.model_inputs(self.model, self.state.epoch, self.state.batches_in_epoch)
-            outputs = self.model(**batch, **label_inputs)
+            label_inputs = self.label_inputs.model_inputs(
+                self.model, self.state.epoch, self.state.batches_in_epoch, batch.get("labels")
+            )
+            outputs = self.model(**{**batch, **label_inputs})  # negated labels bring their flipped targets
             accelerator.backward(outputs.loss)
             if accelerator.sync_gradients and self.options.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(self.model.parameters(), self.options.max_grad_norm)
