@@ -11,11 +11,21 @@ demo's 200 steps, the mean super-class AUROC over the wordings of the two paraph
 (bare forms) to 72.7 and 72.1, and the inverted wordings of the normal class stayed inverted
 (`bench/supreme_vs_clip.py`, variant `sample-templates`). Neither templates nor forms are wordings of the
 query-robustness benchmarks (a test keeps them apart).
+
+`--label-negation P` (NegCLIP's idea) replaces, with probability P per label and batch, the drawn form by a negated
+one ("no {}", "without {}", ... of `NEGATION_TEMPLATES`) and flips that label's targets (1 - target), so the fusion
+network learns what "no X" means instead of reading X. Forms that already carry a negation cue are never negated
+again (a double negative such as "no no abnormality detected" is not a phrase anyone writes). It is off by default
+because it did not help: over three seeds of the demo's 200 steps, P = 0.25 lowered the mean super-class AUROC over
+the wordings of the two paraphrase sets from 75.8 and 76.0 to 62.2 and 61.7 (`bench/supreme_vs_clip.py`, variant
+`sample-neg25`; P = 0.5 and a trainable text tower did no better): the frozen text tower embeds "no X" at cosine 0.91
+to "X", so flipped targets on near-identical queries mostly blur every label.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,6 +44,37 @@ CARRIER_TEMPLATES = (
     "findings consistent with {}",
     "12-lead ecg with {}",
 )
+
+
+# Negated forms of a label for `--label-negation`, fixed before any model was scored with them.
+NEGATION_TEMPLATES = (
+    "no {}",
+    "without {}",
+    "absence of {}",
+    "{} absent",
+    "not {}",
+    "no evidence of {}",
+)
+# Words that make a form negated already (English, German, Swedish, as in the lexicon's forms).
+NEGATION_CUES = frozenset({"no", "not", "without", "absent", "absence", "kein", "keine", "keinen", "ohne", "ingen",
+                           "inga", "utan", "ej", "inte"})
+
+
+def is_negated(text: str) -> bool:
+    """Whether `text` already holds a negation cue word (then `--label-negation` leaves it as it is)."""
+    return any(word in NEGATION_CUES for word in re.findall(r"\w+", text.lower()))
+
+
+def negated_forms(text: str) -> list[str]:
+    """The negated texts `--label-negation` can put in place of the form `text`: none when it is negated already."""
+    return [] if is_negated(text) else [template.replace("{}", text) for template in NEGATION_TEMPLATES]
+
+
+def validate_label_negation(probability: float) -> float:
+    """`probability` checked to lie in [0, 1] (the chance that a label's drawn form is negated in a batch)."""
+    if not isinstance(probability, (int, float)) or isinstance(probability, bool) or not 0 <= probability <= 1:
+        raise ValueError(f"--label-negation must be a probability in [0, 1], got {probability!r}")
+    return float(probability)
 
 
 def validate_label_templates(templates: Sequence[str]) -> tuple[str, ...]:
@@ -57,39 +98,62 @@ class LabelTextSampler:
         forms: per label (in id order), its candidate texts.
         seed: the run's seed.
         templates: carrier phrases, each with one `{}` for the form; `("{}",)` draws bare forms.
+        negation: probability that a label's drawn form is replaced by a negated one (its targets then flip); with 0
+            the generator draws exactly what it drew before negation existed.
     """
 
     forms: tuple[tuple[str, ...], ...]
     seed: int
     templates: tuple[str, ...] = DEFAULT_LABEL_TEMPLATES
+    negation: float = 0.0
 
     def __post_init__(self) -> None:
         empty = [index for index, texts in enumerate(self.forms) if not texts]
         if empty:
             raise ValueError(f"labels at positions {empty} have no surface forms to sample from")
         validate_label_templates(self.templates)
+        validate_label_negation(self.negation)
 
     @classmethod
     def from_vocabulary(
-        cls, vocabulary: Vocabulary, seed: int, templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES
+        cls, vocabulary: Vocabulary, seed: int, templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES,
+        negation: float = 0.0,
     ) -> "LabelTextSampler":
         forms = tuple(tuple(vocabulary.label_forms(label)) for label in vocabulary.labels)
-        return cls(forms, seed, tuple(templates))
+        return cls(forms, seed, tuple(templates), negation)
 
     @property
     def distinct_texts(self) -> list[str]:
         """Every text that can be drawn, each once: what a frozen text tower has to encode over the whole run."""
         return list(dict.fromkeys(
-            template.replace("{}", text) for texts in self.forms for text in texts for template in self.templates
+            template.replace("{}", variant) for texts in self.forms for text in texts
+            for variant in [text, *(negated_forms(text) if self.negation > 0 else [])] for template in self.templates
         ))
 
     def draw(self, epoch: int, batch: int) -> list[str]:
-        """The L label texts of batch `batch` of epoch `epoch`: per label one form and one template, uniformly."""
+        """The L label texts of batch `batch` of epoch `epoch` (see `draw_with_negation`)."""
+        return self.draw_with_negation(epoch, batch)[0]
+
+    def draw_with_negation(self, epoch: int, batch: int) -> tuple[list[str], np.ndarray]:
+        """The L label texts of batch `batch` of epoch `epoch` and which of them are negated, shape (L,) bool.
+
+        Per label one form and one template, uniformly; then, with `negation` > 0, each label's form is negated with
+        that probability by one of `NEGATION_TEMPLATES`, uniformly. The negation draws come after the others, so the
+        forms and templates do not depend on `negation`."""
         generator = np.random.default_rng([self.seed, epoch, batch])
         choices = generator.integers(0, [len(texts) for texts in self.forms])
         templates = generator.integers(0, len(self.templates), size=len(self.forms))
-        return [self.templates[int(template)].replace("{}", texts[int(choice)])
-                for texts, choice, template in zip(self.forms, choices, templates)]
+        forms = [texts[int(choice)] for texts, choice in zip(self.forms, choices)]
+        negated = np.zeros(len(self.forms), dtype=bool)
+        if self.negation > 0:
+            flips = generator.random(len(self.forms)) < self.negation
+            which = generator.integers(0, len(NEGATION_TEMPLATES), size=len(self.forms))
+            for index, form in enumerate(forms):
+                if flips[index] and not is_negated(form):
+                    forms[index] = NEGATION_TEMPLATES[int(which[index])].replace("{}", form)
+                    negated[index] = True
+        texts = [self.templates[int(template)].replace("{}", form) for form, template in zip(forms, templates)]
+        return texts, negated
 
 
 def fixed_label_texts(vocabulary: Vocabulary, mode: str) -> Sequence[str]:
@@ -100,5 +164,6 @@ def fixed_label_texts(vocabulary: Vocabulary, mode: str) -> Sequence[str]:
 
 
 __all__ = [
-    "CARRIER_TEMPLATES", "DEFAULT_LABEL_TEMPLATES", "LabelTextSampler", "fixed_label_texts", "validate_label_templates"
+    "CARRIER_TEMPLATES", "DEFAULT_LABEL_TEMPLATES", "NEGATION_TEMPLATES", "LabelTextSampler", "fixed_label_texts",
+    "is_negated", "negated_forms", "validate_label_negation", "validate_label_templates",
 ]

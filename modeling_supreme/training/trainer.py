@@ -172,6 +172,7 @@ class SupremeTrainer:
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
             options.seed, self.accelerator.unwrap_model(self.model).config.label_texts, options.label_templates,
+            options.label_negation,
         )
 
     def _start_or_resume(self) -> None:
@@ -257,10 +258,13 @@ class SupremeTrainer:
         reduced = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch,
                                           accelerator.process_index)
         with accelerator.accumulate(self.model):
-            label_inputs = self.label_inputs.model_inputs(self.model, self.state.epoch, self.state.batches_in_epoch)
+            label_inputs = self.label_inputs.model_inputs(
+                self.model, self.state.epoch, self.state.batches_in_epoch, reduced.get("labels")
+            )
             # Before the training forward, so that restoring batch-norm statistics touches nothing autograd saved.
-            full_view = self.lead_consistency.full_view(self.model, batch, reduced, label_inputs)
-            outputs = self.model(**reduced, **label_inputs)
+            queries = {key: value for key, value in label_inputs.items() if key != "labels"}
+            full_view = self.lead_consistency.full_view(self.model, batch, reduced, queries)
+            outputs = self.model(**{**reduced, **label_inputs})  # negated labels bring their flipped targets
             consistency = self.lead_consistency.loss(outputs.logits, full_view)
             loss = outputs.loss if consistency is None else outputs.loss + self.lead_consistency.weight * consistency
             accelerator.backward(loss)
