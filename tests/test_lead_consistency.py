@@ -20,7 +20,6 @@ from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.leads_supreme import DEFAULT_TRAINING_LEAD_SETS
 from modeling_supreme.training import (
     TrainingOptions,
-    list_checkpoints,
     parse_training_options,
     read_metrics,
     run_training,
@@ -36,7 +35,9 @@ from tests.sample_data import REPO_ROOT
 from tests.tiny_models import tiny_config
 from tests.training_helpers import (
     fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    interrupted_and_resumed,
     tiny_options,
+    training_lead_masks,
 )
 
 # -- lead-set weights ---------------------------------------------------------------------------------------------
@@ -189,17 +190,7 @@ def test_training_logs_the_consistency_term_and_resumes_exactly(training_dataset
              if "train/lead_consistency_loss" in record]
     assert len(terms) == 6 and all(math.isfinite(term) and term >= 0 for term in terms) and max(terms) > 0
 
-    def stop_after_three(state):
-        if state.global_step == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_training(tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, **settings),
-                     callbacks=[stop_after_three])
-    assert list_checkpoints(tmp_path / "resumed")[-1].name == "checkpoint-2"
-    run_training(
-        tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, resume="latest", **settings)
-    )
+    interrupted_and_resumed(training_dataset, tiny_text_encoder_dir, tmp_path / "resumed", settings, 3, "checkpoint-2")
 
     def weights(folder):
         return load_file(folder / "checkpoints" / "checkpoint-6" / "model.safetensors")
@@ -257,23 +248,10 @@ def test_bench_step_times_come_from_the_runs_metrics(lead_sets_bench, tmp_path):
 
 
 def test_lead_set_weights_reach_the_trainers_draw(training_dataset, tiny_text_encoder_dir, tmp_path, monkeypatch):
-    import modeling_supreme.training.trainer as trainer_module
-
-    seen: list[torch.Tensor] = []
-    build = trainer_module.build_model
-
-    def recording_build_model(*args, **kwargs):
-        model = build(*args, **kwargs)
-        model.register_forward_pre_hook(lambda _, args_, kwargs_: seen.append(kwargs_["lead_mask"].clone()),
-                                        with_kwargs=True)
-        return model
-
-    monkeypatch.setattr(trainer_module, "build_model", recording_build_model)
     # Weight 0 on every set but I: every training ECG is reduced to lead I.
     options = tiny_options(training_dataset, tmp_path / "out", tiny_text_encoder_dir, max_steps=2, lead_dropout=1.0,
                            lead_set_weights=[0, 0, 0, 0, 0, 1, 0], validation_split="none", save_steps=0)
-    run_training(options)
-    training_masks = [mask for mask in seen if mask.shape[0] == options.batch_size][:2]
+    training_masks = training_lead_masks(monkeypatch, options)[:2]
     assert len(training_masks) == 2
     for mask in training_masks:
         assert mask.any(dim=0).tolist() == [lead == "I" for lead in STANDARD_LEADS]

@@ -26,7 +26,6 @@ from modeling_supreme.reading_supreme import read_ecg
 from modeling_supreme.training import (
     SupremeCollator,
     evaluate_lead_sets,
-    list_checkpoints,
     load_heldout_set,
     run_training,
 )
@@ -36,7 +35,9 @@ from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 from tests.tiny_models import TINY_ECG_ENCODERS, tiny_config
 from tests.training_helpers import (
     fresh_accelerate_state,  # noqa: F401 (an autouse fixture)
+    interrupted_and_resumed,
     tiny_options,
+    training_lead_masks,
 )
 
 LIMB_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF")
@@ -155,22 +156,9 @@ def test_options_check_lead_dropout_and_lead_sets(tmp_path):
 
 
 def test_training_feeds_the_model_reduced_ecgs(training_dataset, tiny_text_encoder_dir, tmp_path, monkeypatch):
-    import modeling_supreme.training.trainer as trainer_module
-
-    seen: list[torch.Tensor] = []
-    build = trainer_module.build_model
-
-    def recording_build_model(*args, **kwargs):
-        model = build(*args, **kwargs)
-        model.register_forward_pre_hook(lambda _, args_, kwargs_: seen.append(kwargs_["lead_mask"].clone()),
-                                        with_kwargs=True)
-        return model
-
-    monkeypatch.setattr(trainer_module, "build_model", recording_build_model)
     options = tiny_options(training_dataset, tmp_path / "out", tiny_text_encoder_dir, max_steps=2, lead_dropout=1.0,
                            lead_sets=["II"], validation_split="none", save_steps=0)
-    run_training(options)
-    training_masks = [mask for mask in seen if mask.shape[0] == options.batch_size][:2]
+    training_masks = training_lead_masks(monkeypatch, options)[:2]
     assert len(training_masks) == 2
     for mask in training_masks:
         assert mask.any(dim=0).tolist() == [lead == "II" for lead in STANDARD_LEADS]
@@ -183,17 +171,7 @@ def test_resumed_run_draws_the_same_lead_sets(training_dataset, tiny_text_encode
                 "lead_dropout": 0.7, "lead_mask_channels": True}
     run_training(tiny_options(training_dataset, tmp_path / "reference", tiny_text_encoder_dir, **settings))
 
-    def stop_after_three(state):
-        if state.global_step == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_training(tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, **settings),
-                     callbacks=[stop_after_three])
-    assert list_checkpoints(tmp_path / "resumed")[-1].name == "checkpoint-2"
-    run_training(
-        tiny_options(training_dataset, tmp_path / "resumed", tiny_text_encoder_dir, resume="latest", **settings)
-    )
+    interrupted_and_resumed(training_dataset, tiny_text_encoder_dir, tmp_path / "resumed", settings, 3, "checkpoint-2")
     reference = load_file(tmp_path / "reference" / "checkpoints" / "checkpoint-6" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "checkpoints" / "checkpoint-6" / "model.safetensors")
     assert all(torch.equal(reference[key], resumed[key]) for key in reference)

@@ -100,3 +100,37 @@ def fresh_accelerate_state():
     AcceleratorState._reset_state(reset_partial_state=True)
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def training_lead_masks(monkeypatch: pytest.MonkeyPatch, options: TrainingOptions) -> list[Any]:
+    """Run `options` and return the lead masks (B, 12) of the model's training forwards (batches of the run's batch
+    size), recorded by a forward pre-hook on the model the trainer builds."""
+    import modeling_supreme.training.trainer as trainer_module
+
+    seen: list[Any] = []
+    build = trainer_module.build_model
+
+    def recording_build_model(*args: Any, **kwargs: Any) -> Any:
+        model = build(*args, **kwargs)
+        model.register_forward_pre_hook(lambda _, args_, kwargs_: seen.append(kwargs_["lead_mask"].clone()),
+                                        with_kwargs=True)
+        return model
+
+    monkeypatch.setattr(trainer_module, "build_model", recording_build_model)
+    trainer_module.run_training(options)
+    return [mask for mask in seen if mask.shape[0] == options.batch_size]
+
+
+def interrupted_and_resumed(
+    dataset: Path, text_encoder: Path, folder: Path, settings: dict[str, Any], stop_step: int, resumed_from: str
+) -> None:
+    """Run `settings` in `folder` until it is killed after `stop_step`, check that its newest checkpoint is
+    `resumed_from`, and resume it to the end (`--resume latest`)."""
+    from modeling_supreme.training.checkpointing import list_checkpoints
+    from modeling_supreme.training.trainer import run_training
+
+    with pytest.raises(Interrupted):
+        run_training(tiny_options(dataset, folder, text_encoder, **settings), callbacks=[stop_after(stop_step)])
+    assert list_checkpoints(folder)[-1].name == resumed_from
+    run_training(tiny_options(dataset, folder, text_encoder, resume="latest", **settings))
+
