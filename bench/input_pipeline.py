@@ -5,7 +5,9 @@ sampler after `accelerator.prepare`, collator with feature extraction and multi-
 no model. The reference reads the same ECGs, converted to int16 (1 µV) into a numpy memmap made here, in slices of
 the batch size in shuffled order, and converts them to float32 mV tensors: the least any loader must do. Both are
 timed in the same run, alternately, over whole epochs (persistent workers started before timing), best of
-`--repeats`; ECGs per second and their ratio are printed, and written to `--json`. A third column times a DataLoader
+`--repeats`, one loader at a time (its workers are the only ones alive: a dozen idle workers of other loaders cut the
+rate of a 1-worker loader by a third on the 2-core machine), each row with its own reference; ECGs per second and
+their ratio are printed, and written to `--json`. A third column times a DataLoader
 of the same batch size, workers and ring of shared buffers whose batches are constant copies of a training batch's
 entries: what moving batches from the workers to the main process costs by itself, a ceiling for any loader with
 workers.
@@ -22,6 +24,7 @@ what the normalisation costs where there is no GPU to run it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import tempfile
@@ -172,6 +175,31 @@ def time_device_stage(batches: list[dict[str, Any]], feature_extractor: Any, min
     return count / (time.perf_counter() - started)
 
 
+def time_kind(args: argparse.Namespace, memmap: np.memmap, workers: int, where: str, output_dir: Path) -> dict:
+    """One row of the table: the training loader with `workers` normalising on `where`, the memmap reference and
+    the moved-alone ceiling, timed alternately (best of `--repeats`); and the device stage once, for the first
+    loader normalising on the device."""
+    loader, feature_extractor = training_loader(args, workers, where == "device", output_dir)
+    transfer = transfer_loader(len(memmap), next(iter(loader)), workers)
+    for warmed in (loader, transfer):
+        time_loader(warmed, 0, 1)  # starts the persistent workers, warms the page cache
+    time_memmap(memmap, args.batch_size, 1, seed=0, min_seconds=0.0)
+    best = {"loader": 0.0, "memmap": 0.0, "transfer": 0.0}
+    for repeat in range(args.repeats):
+        count, seconds = time_memmap(memmap, args.batch_size, args.epochs, repeat, args.min_seconds)
+        best["memmap"] = max(best["memmap"], count / seconds)
+        count, seconds = time_loader(loader, 1 + repeat * args.epochs, args.epochs)
+        best["loader"] = max(best["loader"], count / seconds)
+        count, seconds = time_loader(transfer, 0, args.epochs)
+        best["transfer"] = max(best["transfer"], count / seconds)
+    row = {"workers": workers, "normalized_on": where, "loader_ecg_per_s": best["loader"],
+           "memmap_int16_ecg_per_s": best["memmap"], "ratio_to_int16_memmap": best["loader"] / best["memmap"],
+           "transfer_only_ecg_per_s": best["transfer"]}
+    if where == "device" and workers == args.workers[0]:
+        row["device_stage"] = time_device_stage(stored_batches(loader, 8), feature_extractor, args.min_seconds)
+    return row
+
+
 def stored_batches(loader: Any, count: int) -> list[dict[str, Any]]:
     """The first `count` batches of a loader, copied (a worker's ring buffers are written again later)."""
     batches = []
@@ -189,38 +217,15 @@ def main() -> None:
     torch.set_num_threads(1)  # one core for the reference and the main process, as a DataLoader worker has
     rate = dataset_rate(args.dataset, args.train_split)
     kinds = [(workers, where) for where in args.normalized_on for workers in args.workers]
+    rows, device_stage = [], None
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         memmap = int16_memmap(args.dataset, args.train_split, folder)
-        built = {kind: training_loader(args, kind[0], kind[1] == "device", folder / f"run-{kind[0]}-{kind[1]}")
-                 for kind in kinds}
-        loaders = {kind: loader for kind, (loader, _) in built.items()}
-        transfers = {kind: transfer_loader(len(memmap), next(iter(loader)), kind[0])
-                     for kind, loader in loaders.items()}
-        for loader in [*loaders.values(), *transfers.values()]:
-            time_loader(loader, 0, 1)  # starts the persistent workers, warms the page cache
-        time_memmap(memmap, args.batch_size, 1, seed=0, min_seconds=0.0)
-        device_stage = None
-        if "device" in args.normalized_on:
-            loader, feature_extractor = built[(args.workers[0], "device")]
-            device_stage = time_device_stage(stored_batches(loader, 8), feature_extractor, args.min_seconds)
-        best_memmap = 0.0
-        best_loader, best_transfer = dict.fromkeys(loaders, 0.0), dict.fromkeys(loaders, 0.0)
-        for repeat in range(args.repeats):
-            count, seconds = time_memmap(memmap, args.batch_size, args.epochs, repeat, args.min_seconds)
-            best_memmap = max(best_memmap, count / seconds)
-            for kind, loader in loaders.items():
-                count, seconds = time_loader(loader, 1 + repeat * args.epochs, args.epochs)
-                best_loader[kind] = max(best_loader[kind], count / seconds)
-                count, seconds = time_loader(transfers[kind], 0, args.epochs)
-                best_transfer[kind] = max(best_transfer[kind], count / seconds)
-        del loaders, transfers, built  # stops the workers
-    rows = [
-        {"workers": workers, "normalized_on": where, "loader_ecg_per_s": rate_,
-         "memmap_int16_ecg_per_s": best_memmap, "ratio_to_int16_memmap": rate_ / best_memmap,
-         "transfer_only_ecg_per_s": best_transfer[(workers, where)]}
-        for (workers, where), rate_ in best_loader.items()
-    ]
+        for workers, where in kinds:  # one loader's workers alive at a time, each timed beside its own reference
+            row = time_kind(args, memmap, workers, where, folder / f"run-{workers}-{where}")
+            device_stage = row.pop("device_stage", None) or device_stage
+            rows.append(row)
+            gc.collect()  # the loader's persistent workers stop with it
     print(f"{args.dataset}: {len(memmap)} ECGs of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
           f"batch {args.batch_size}, best of {args.repeats} x {args.epochs} epochs")
     print("| workers | normalised on | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio "
@@ -237,7 +242,7 @@ def main() -> None:
                   f"{by_kind[(workers, 'device')] / by_kind[(workers, 'host')]:.2f}x")
     if device_stage is not None:
         print(f"device stage (decode + normalise) run on this CPU, one thread: {device_stage:,.0f} ECG/s "
-              f"({device_stage / best_memmap:.2f}x the memmap read)")
+              f"({device_stage / rows[0]['memmap_int16_ecg_per_s']:.2f}x the first row's memmap read)")
     if args.json:
         result = {**rows[0], "dataset": args.dataset, "sampling_rate": rate, "batch_size": args.batch_size,
                   "num_ecgs": len(memmap), "rows": rows, "device_stage_cpu_ecg_per_s": device_stage}
