@@ -75,7 +75,7 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
         Vocabulary.load(path)
 
 
-@pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3"])
+@pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3", "blind4"])
 def test_robustness_wordings_are_never_training_texts(lexicon, name):
     """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
     label, bare or negated (`--label-negation`), in any carrier template of `--label-templates`."""
@@ -103,7 +103,8 @@ def test_robustness_wordings_are_never_training_texts(lexicon, name):
 @pytest.mark.parametrize(
     ("first", "second"),
     [("default", "blind"), ("default", "blind2"), ("blind", "blind2"), ("default", "blind3"), ("blind", "blind3"),
-     ("blind2", "blind3")],
+     ("blind2", "blind3"), ("default", "blind4"), ("blind", "blind4"), ("blind2", "blind4"),
+     ("blind3", "blind4")],
 )
 def test_the_paraphrase_sets_share_no_wording(lexicon, first, second):
     wordings = [{lexicon.normalise(text) for labels in load_paraphrases(name).values() for texts in labels.values()

@@ -1,6 +1,6 @@
 """Query robustness: does a label keep its AUROC when it is asked in other words?
 
-A paraphrase file maps {task: {label column: [wordings]}}. The project has four, none of their wordings a training
+A paraphrase file maps {task: {label column: [wordings]}}. The project has five, none of their wordings a training
 label text and no wording in two of them:
 - `default` (`paraphrases.json`): five or more wordings for each PTB-XL super-class and for 25 other benchmark labels,
   negated and colloquial ones included;
@@ -11,7 +11,10 @@ label text and no wording in two of them:
   variants: the held-out check of the variants chosen then;
 - `blind3` (`paraphrases_blind3.json`): four or more wordings for each of the 30 PTB-XL labels (five or more for the
   super-classes), written the same way on 2026-12-01, before the training variants then being chosen were scored on
-  it: the held-out check of those variants.
+  it: the held-out check of those variants;
+- `blind4` (`paraphrases_blind4.json`): five or more wordings for each of the 30 PTB-XL labels (six or more for the
+  super-classes), written the same way on 2026-12-02, before any model was scored on it: the held-out check of a
+  change kept apart from the sets it could have been tuned on.
 Each wording is asked alone; per label the result is every wording's AUROC, the worst, the best, the spread
 (best - worst) and the mean, all x100.
 """
@@ -32,7 +35,7 @@ DEFAULT_PARAPHRASES = "default"
 # Name -> the package's file.
 PACKAGED_PARAPHRASES = {
     DEFAULT_PARAPHRASES: "paraphrases.json", "blind": "paraphrases_blind.json", "blind2": "paraphrases_blind2.json",
-    "blind3": "paraphrases_blind3.json",
+    "blind3": "paraphrases_blind3.json", "blind4": "paraphrases_blind4.json",
 }
 
 
@@ -74,7 +77,8 @@ class WordingResult:
 
 def load_paraphrases(path: str | Path | None = DEFAULT_PARAPHRASES) -> dict[str, dict[str, list[str]]]:
     """{task: {label: [wordings]}} from a JSON file, or one of the project's files by name (`PACKAGED_PARAPHRASES`:
-    "default", the default for None, "blind", "blind2" or "blind3"). Keys starting with "_" (comments) are skipped.
+    "default", the default for None, "blind", "blind2", "blind3" or "blind4"). Keys starting with "_" (comments) are
+    skipped.
 
     Raises:
         ValueError: not that shape, or a label with no wordings or a wording that is not text, naming the file.
