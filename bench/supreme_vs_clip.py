@@ -10,8 +10,10 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 - `sample-text2`: `sample` with the text tower's top two layers trainable (as `clip`), so the text encoder itself
                   can learn to place a label's forms together;
 - `sample-text2-templates`: `sample-text2` with the carrier phrases of `sample-templates`;
-- `sample-neg25`: `sample` with `--label-negation 0.25`: each label's drawn form is, with probability 0.25 per batch,
-                  a negated one ("no {}", "without {}", ...) whose targets flip (NegCLIP's idea);
+- `sample-query-negation`: `sample` with `--query-negation lexicon`: a label text with a negation cue ("no X") is
+                  scored as the complement of what it negates, in training and in the queries;
+- `sample-neg25`: `sample` with `--label-negation 0.25`: each label's drawn form is, with probability 0.25
+                  per batch, a negated one ("no {}", "without {}", ...) whose targets flip (NegCLIP's idea);
 - `sample-neg50`: the same with probability 0.5;
 - `sample-text2-neg25`: `sample-text2` with `--label-negation 0.25`;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
@@ -60,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sample-text2": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2},
     "sample-text2-templates": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
                                "label_templates": list(CARRIER_TEMPLATES)},
+    "sample-query-negation": {"objective": "supreme", "label_text": "sample", "query_negation": "lexicon"},
     "sample-neg25": {"objective": "supreme", "label_text": "sample", "label_negation": 0.25},
     "sample-neg50": {"objective": "supreme", "label_text": "sample", "label_negation": 0.5},
     "sample-text2-neg25": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
@@ -164,7 +167,9 @@ def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_
         query_mean, query_std = entry["mean_auroc"]
         print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
               f"{mean:.1f} +/- {std:.1f}")
-    for reference in ("name", "sample-templates", "sample-text2", "sample-neg25", "sample-neg50", "sample-text2-neg25"):
+    references = ("name", "sample-query-negation", "sample-templates", "sample-text2", "sample-neg25", "sample-neg50",
+                  "sample-text2-neg25")
+    for reference in references:
         if reference in summary and "sample" in summary:
             for key in ("mean_auroc", "mean_auroc_over_wordings"):
                 ratio = summary["sample"][key][0] / summary[reference][key][0]
@@ -201,6 +206,7 @@ def main() -> None:
     first = run_options(args, args.variants[0], args.seeds[0])
     results = {"settings": {key: value for key, value in dataclasses.asdict(first).items()
                             if key not in ("output_dir", "seed", "label_text", "label_templates", "label_negation",
+                                           "query_negation",
                                            "model_config")},
                "variants": {name: VARIANTS[name] for name in args.variants},
                "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]),

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 from transformers import AutoConfig, PreTrainedConfig
 
+from .query_negation_supreme import QueryNegation
+
 logger = logging.getLogger(__name__)
 
 # The twelve standard leads, in the order every tensor of this package uses.
@@ -111,6 +113,10 @@ class SupremeConfig(PreTrainedConfig):
         label_descriptions (`dict[str, str]`): text encoded for each label of `id2label` (the label name
             when absent); the pipeline uses these labels when no `candidate_labels` are given.
         label_max_length (`int`): token budget of a label text.
+        query_negation (`dict[str, list[str]]`, optional): the cue phrases ("before", "after", "pseudo") by which a
+            label text such as "no atrial fibrillation" is scored as the complement of "atrial fibrillation"
+            (`query_negation_supreme`); `--query-negation lexicon` fills it from the lexicon in training. None (the
+            default): every text is asked literally.
     """
 
     model_type = "supreme"
@@ -142,6 +148,7 @@ class SupremeConfig(PreTrainedConfig):
         logit_scale_init: float = 1 / 0.07,
         label_descriptions: Optional[dict[str, str]] = None,
         label_max_length: int = 64,
+        query_negation: Optional[dict[str, list[str]]] = None,
         initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
@@ -177,6 +184,9 @@ class SupremeConfig(PreTrainedConfig):
         self.logit_scale_init = logit_scale_init
         self.label_descriptions = dict(label_descriptions or {})
         self.label_max_length = label_max_length
+        if query_negation:
+            QueryNegation.from_cues(query_negation)  # refuses a malformed mapping here, not at the first query
+        self.query_negation = {kind: list(phrases) for kind, phrases in (query_negation or {}).items()} or None
         self.initializer_range = initializer_range
         # With the package installed, its in-process registration of "ecg-zero-shot" must win: a config that kept the
         # checkpoint's `custom_pipelines` would make `pipeline()` demand trust_remote_code. `to_dict` writes it back.

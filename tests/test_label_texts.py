@@ -17,6 +17,7 @@ from modeling_supreme.entities import Lexicon, Vocabulary, build_vocabulary, ext
 from modeling_supreme.entities.lexicon import readable_forms
 from modeling_supreme.evaluation import TASKS, label_texts_for, load_label_descriptions, load_task_table, score_ecgs
 from modeling_supreme.evaluation.robustness import load_paraphrases, wording_results
+from modeling_supreme.query_negation_supreme import QueryNegation
 from modeling_supreme.training.label_texts import (
     CARRIER_TEMPLATES,
     NEGATION_TEMPLATES,
@@ -78,12 +79,14 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
 @pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3", "blind4"])
 def test_robustness_wordings_are_never_training_texts(lexicon, name):
     """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
-    label, bare or negated (`--label-negation`), in any carrier template of `--label-templates`."""
+    label, bare or negated (`--label-negation`) or read by query negation (what "no X" leaves), in any carrier
+    template of `--label-templates`."""
+    negation = QueryNegation.from_cues(lexicon.negation_cues())
     training = {
         lexicon.normalise(template.replace("{}", variant))
         for label, spec in lexicon.specs.items()
         for text in label_surface_forms(label, spec.description, lexicon)
-        for variant in [text, *negated_forms(text)]
+        for variant in [text, *negated_forms(text), *(clause for clause, _ in negation.split(text))]
         for template in CARRIER_TEMPLATES
     }
     paraphrases = load_paraphrases(name)

@@ -73,6 +73,8 @@ def test_boolean_list_and_resume_flags():
     assert templates == ["{}", "ecg showing {}"]
     assert parse_training_options(required).label_negation == 0.0  # off by default
     assert parse_training_options([*required, "--label-negation", "0.25"]).label_negation == 0.25
+    assert parse_training_options(required).query_negation == "none"  # off by default
+    assert parse_training_options([*required, "--query-negation", "lexicon"]).query_negation == "lexicon"
 
 
 @pytest.mark.parametrize(
@@ -114,6 +116,9 @@ def test_bad_yaml_files_are_refused_naming_file_and_key(tmp_path, capsys, yaml_t
         (["--dataset", "d", "--output-dir", "o", "--label-negation", "1.5"], "--label-negation must be a probability"),
         (["--dataset", "d", "--output-dir", "o", "--label-negation", "0.2", "--label-text", "name"],
          "--label-negation needs --label-text sample"),
+        (["--dataset", "d", "--output-dir", "o", "--label-negation", "0.2", "--query-negation", "lexicon"],
+         "choose one of them"),
+        (["--dataset", "d", "--output-dir", "o", "--query-negation", "negex"], "invalid choice"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_flag(capsys, flags, message):
@@ -184,7 +189,7 @@ model:
     # Every settable field is accepted by --model-config (nothing restated, nothing left out).
     reachable = set(supreme_config_fields())
     signature = set(inspect.signature(SupremeConfig.__init__).parameters) - {"self", "kwargs"}
-    assert reachable == signature - {"text_config", "label_descriptions"}
+    assert reachable == signature - {"text_config", "label_descriptions", "query_negation"}
     for name in ("asl_gamma_pos", "asl_clip", "pos_weight", "logit_scale_init", "initializer_range", "num_leads"):
         assert name in reachable
 

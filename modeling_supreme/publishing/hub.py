@@ -32,6 +32,7 @@ CODE_FILES = (
     "ecg_encoders_supreme.py",
     "fusion_supreme.py",
     "zero_shot_supreme.py",
+    "query_negation_supreme.py",
     "reading_supreme.py",
     "leads_supreme.py",
     "feature_extraction_supreme.py",

@@ -20,17 +20,27 @@ because it did not help: over three seeds of the demo's 200 steps, P = 0.25 lowe
 the wordings of the two paraphrase sets from 75.8 and 76.0 to 62.2 and 61.7 (`bench/supreme_vs_clip.py`, variant
 `sample-neg25`; P = 0.5 and a trainable text tower did no better): the frozen text tower embeds "no X" at cosine 0.91
 to "X", so flipped targets on near-identical queries mostly blur every label.
+
+`--query-negation lexicon` takes the other road: the negation is taken out of the text, in the queries and in the
+drawn forms alike ("no abnormality detected" is drawn as "abnormality detected" with the targets flipped; a form of two
+clauses is left out), and the query's logit is negated (`query_negation_supreme`). Also off by default; the figures
+are in that module.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 
 from ..entities import Vocabulary
+from ..query_negation_supreme import QueryNegation
+
+logger = logging.getLogger(__name__)
 
 # "{}": the bare form, no carrier phrase.
 DEFAULT_LABEL_TEMPLATES = ("{}",)
@@ -100,12 +110,15 @@ class LabelTextSampler:
         templates: carrier phrases, each with one `{}` for the form; `("{}",)` draws bare forms.
         negation: probability that a label's drawn form is replaced by a negated one (its targets then flip); with 0
             the generator draws exactly what it drew before negation existed.
+        complemented: per label and form, whether the form asks for the label's complement (its targets flip when
+            it is drawn); empty: none does. `from_vocabulary` sets it from the model's query negation.
     """
 
     forms: tuple[tuple[str, ...], ...]
     seed: int
     templates: tuple[str, ...] = DEFAULT_LABEL_TEMPLATES
     negation: float = 0.0
+    complemented: tuple[tuple[bool, ...], ...] = ()
 
     def __post_init__(self) -> None:
         empty = [index for index, texts in enumerate(self.forms) if not texts]
@@ -113,14 +126,28 @@ class LabelTextSampler:
             raise ValueError(f"labels at positions {empty} have no surface forms to sample from")
         validate_label_templates(self.templates)
         validate_label_negation(self.negation)
+        if self.complemented and [len(flags) for flags in self.complemented] != [len(t) for t in self.forms]:
+            raise ValueError("complemented must hold one flag per surface form of every label")
+        if self.negation > 0 and any(any(flags) for flags in self.complemented):
+            raise ValueError("--label-negation cannot be combined with complemented forms (query negation)")
 
     @classmethod
     def from_vocabulary(
         cls, vocabulary: Vocabulary, seed: int, templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES,
-        negation: float = 0.0,
+        negation: float = 0.0, query_negation: Optional[QueryNegation] = None,
     ) -> "LabelTextSampler":
-        forms = tuple(tuple(vocabulary.label_forms(label)) for label in vocabulary.labels)
-        return cls(forms, seed, tuple(templates), negation)
+        """With `query_negation` (the model's own), every form is read as its queries will be: a negated form ("no
+        abnormality detected") becomes what it negates with the label's targets flipped, and a form of two clauses
+        ("ecg without pathological findings") is left out, since one label text cannot carry a conjunction."""
+        forms = [vocabulary.label_forms(label) for label in vocabulary.labels]
+        if query_negation is None:
+            return cls(tuple(map(tuple, forms)), seed, tuple(templates), negation)
+        read = [[clauses[0] for clauses in map(query_negation.split, texts) if len(clauses) == 1] for texts in forms]
+        dropped = sum(map(len, forms)) - sum(map(len, read))
+        logger.info("Query negation: %d negated label forms read as complements, %d forms of two clauses left out",
+                    sum(flag for texts in read for _, flag in texts), dropped)
+        return cls(tuple(tuple(text for text, _ in texts) for texts in read), seed, tuple(templates), negation,
+                   tuple(tuple(flag for _, flag in texts) for texts in read))
 
     @property
     def distinct_texts(self) -> list[str]:
@@ -145,6 +172,8 @@ class LabelTextSampler:
         templates = generator.integers(0, len(self.templates), size=len(self.forms))
         forms = [texts[int(choice)] for texts, choice in zip(self.forms, choices)]
         negated = np.zeros(len(self.forms), dtype=bool)
+        if self.complemented:
+            negated[:] = [flags[int(choice)] for flags, choice in zip(self.complemented, choices)]
         if self.negation > 0:
             flips = generator.random(len(self.forms)) < self.negation
             which = generator.integers(0, len(NEGATION_TEMPLATES), size=len(self.forms))

@@ -38,7 +38,9 @@ RESUME_LATEST = "latest"
 # The YAML key that holds SupremeConfig fields (the file's counterpart of --model-config).
 MODEL_KEY = "model"
 # SupremeConfig fields a run sets itself: the text tower's config comes from --text-encoder, labels from the vocabulary.
-_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions")
+_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions", "query_negation")
+# --query-negation: where the cues come from by which "no X" is read as the complement of "X".
+QUERY_NEGATIONS = ("lexicon", "none")
 
 
 def _option(help_text: str, default: Any = None, **argparse_kwargs: Any) -> Any:
@@ -131,6 +133,12 @@ class TrainingOptions:
     label_negation: float = _option(
         "with --label-text sample: probability that a label's drawn form is replaced, per batch, by a negated one "
         "('no {}', 'without {}', ...) whose targets are 1 - target (0: off)", 0.0,
+    )
+    query_negation: str = _option(
+        "how label texts with a negation ('no X', 'X ruled out', 'A without B') are read, in training and by the "
+        "saved model's queries: `none` encodes every text as it is; `lexicon` scores them as the complement of X "
+        "with the lexicon's negation cues (recorded in the model's config)",
+        "none", choices=list(QUERY_NEGATIONS),
     )
     val_label_columns: list[str] = _option(
         "validation targets: one multi-hot list column (label names from the dataset card's `label_names`) or "
@@ -276,10 +284,15 @@ class TrainingOptions:
         self.label_negation = validate_label_negation(self.label_negation)
         if self.label_negation and self.label_text != "sample":
             raise ValueError(f"--label-negation needs --label-text sample, got --label-text {self.label_text}")
+        if self.label_negation and self.query_negation != "none":
+            raise ValueError(
+                "--label-negation teaches the text tower to read 'no X'; --query-negation lexicon takes the negation "
+                "out of the text: choose one of them"
+            )
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
-                   "label_text": LABEL_TEXTS}
+                   "label_text": LABEL_TEXTS, "query_negation": QUERY_NEGATIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed and not (name == "mixed_precision" and self.mixed_precision is None):
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")

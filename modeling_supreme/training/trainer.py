@@ -23,6 +23,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from ..query_negation_supreme import QueryNegation
 from ..zero_shot_supreme import LabelEmbeddingCache
 from .accelerator_setup import build_optimizer, make_accelerator
 from .checkpointing import (
@@ -169,10 +170,11 @@ class SupremeTrainer:
             self.stateful["grad_scaler"] = self.accelerator.scaler
         # A frozen tower encodes each label text once (each sampled form once ever); a training tower runs in forward.
         self.label_cache = LabelEmbeddingCache(progress=False)
+        config = self.accelerator.unwrap_model(self.model).config
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
-            options.seed, self.accelerator.unwrap_model(self.model).config.label_texts, options.label_templates,
-            options.label_negation,
+            options.seed, config.label_texts, options.label_templates, options.label_negation,
+            QueryNegation.from_config(config),
         )
 
     def _start_or_resume(self) -> None:
