@@ -62,6 +62,8 @@ class EcgZeroShotPipeline(Pipeline):
             ensemble: the label's logit is the mean of its descriptions' logits). Without it, the model's own label
             vocabulary (`config.id2label` with `config.label_descriptions`).
         hypothesis_template: format string with one `{}` applied to each encoded text (default "{}").
+        A model whose config has `query_negation` (trained with `--query-negation lexicon`) scores a text such as
+        "no atrial fibrillation" as 1 - the score of "atrial fibrillation" (`query_negation_supreme`).
         sampling_rate, lead_names: for array inputs.
         top_k: return only the `top_k` best labels.
         return_attention: also return, per label, the fusion network's attention over the ECG tokens (N,).
