@@ -95,14 +95,6 @@ class QueryClauses:
             query_logits[:, queries] = signed[:, clauses]
         return query_logits
 
-    def mean_over_clauses(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-clause values (B, C, N) (e.g. attention maps) -> (B, Q, N), the mean over each query's clauses."""
-        index = torch.tensor(self.query_index, device=values.device)
-        sums = torch.zeros(values.shape[0], self.num_queries, *values.shape[2:], device=values.device,
-                           dtype=values.dtype).index_add_(1, index, values)
-        counts = torch.bincount(index, minlength=self.num_queries).to(values.dtype)
-        return sums / counts.view(1, -1, *([1] * (values.dim() - 2)))
-
 
 @dataclass(frozen=True)
 class QueryNegation:

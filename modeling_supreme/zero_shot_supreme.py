@@ -329,17 +329,21 @@ def zero_shot_logits(
     attentions = torch.cat(attention_chunks, dim=1) if output_attentions else None
     if clauses is not None:
         logits = clauses.combine(logits)
-        attentions = clauses.mean_over_clauses(attentions) if attentions is not None else None
+        if attentions is not None:
+            attentions = _mean_attention_per_group(attentions, clauses.query_index, clauses.num_queries)
     if owners is None:
         return logits, attentions
     num_labels = max(owners) + 1
     if attentions is not None:
-        batch, texts, tokens = attentions.shape
-        attentions = mean_logits_per_label(
-            attentions.transpose(1, 2).reshape(batch * tokens, texts), owners, num_labels
-        )
-        attentions = attentions.reshape(batch, tokens, num_labels).transpose(1, 2)
+        attentions = _mean_attention_per_group(attentions, owners, num_labels)
     return mean_logits_per_label(logits, owners, num_labels), attentions
+
+
+def _mean_attention_per_group(attentions: torch.Tensor, owners: Sequence[int], groups: int) -> torch.Tensor:
+    """attentions (B, T, N) of T texts -> (B, groups, N), the mean over the texts of each group (`owners` (T,))."""
+    batch, texts, tokens = attentions.shape
+    means = mean_logits_per_label(attentions.transpose(1, 2).reshape(batch * tokens, texts), owners, groups)
+    return means.reshape(batch, tokens, groups).transpose(1, 2)
 
 
 
