@@ -56,3 +56,26 @@ def test_batches_through_a_worker_equal_those_of_the_main_process():
     for worker in workers:  # the worker ends with its epoch
         worker.join(timeout=10)
     assert workers and not [worker for worker in workers if worker.is_alive()]
+
+
+class _StrategyOfTheWorker(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> str:
+        return torch.multiprocessing.get_sharing_strategy()
+
+
+def test_training_workers_send_by_file_name_and_leave_the_main_process_as_it_was():
+    import multiprocessing
+
+    from modeling_supreme.training.data import send_tensors_by_file_name
+
+    before = torch.multiprocessing.get_sharing_strategy()
+    loader = torch.utils.data.DataLoader(_StrategyOfTheWorker(), batch_size=None, num_workers=1,
+                                         worker_init_fn=send_tensors_by_file_name)
+    assert list(loader) == ["file_system", "file_system"]
+    assert torch.multiprocessing.get_sharing_strategy() == before
+    for child in multiprocessing.active_children():  # a non-persistent worker ends with its epoch
+        child.join(timeout=10)
+    assert not multiprocessing.active_children()

@@ -71,3 +71,39 @@ def test_workers_receive_whole_batches_and_none_outlives_the_loader(train_split)
     for child in children:
         child.join(timeout=10)
     assert not [child for child in children if child.is_alive()]
+
+
+@pytest.mark.parametrize("mapping", ["none", "shuffled", "selected"])
+def test_precomputed_targets_equal_the_targets_of_each_batch(train_split, mapping):
+    """The training loader's `TargetTable` gives what the collator computed from each batch's entities, bit for bit,
+    and the rows it reads then hold neither the entities nor (without the contrastive objective) the reports."""
+    from modeling_supreme.entities import build_vocabulary
+    from modeling_supreme.training.data import TARGETS_COLUMN, SupremeCollator, formatted_for_collation
+
+    split = {"none": train_split, "shuffled": train_split.shuffle(seed=3),
+             "selected": train_split.select([5, 1, 40, 2, 33])}[mapping]
+    vocabulary = build_vocabulary(train_split["entities"], min_count=2)
+    collator = SupremeCollator(processor=None, vocabulary=vocabulary, uncertain_value=0.5)
+    rows = formatted_for_collation(split, collator)
+    assert "entities" not in rows.column_names and "report" not in rows.column_names
+    indices = [4, 0, 2, -1] if mapping == "selected" else [17, 3, 60, 0, -1]
+    batch = rows.__getitems__(indices)
+    expected = vocabulary.multi_hot_batch([split[index]["entities"] for index in indices], 0.5)
+    assert batch.columns[TARGETS_COLUMN].dtype == np.float32
+    np.testing.assert_array_equal(collator._targets(batch), expected)
+    assert {0.0, 0.5, 1.0} <= set(np.unique(rows.targets.take(np.arange(len(split))))) or mapping == "selected"
+    with_reports = formatted_for_collation(split, SupremeCollator(processor=None, vocabulary=None, with_reports=True))
+    assert "report" in with_reports.column_names and with_reports.targets is None
+
+
+def test_the_training_loader_reads_its_targets_once_and_its_workers_send_by_file_name(train_split):
+    from modeling_supreme.entities import build_vocabulary
+    from modeling_supreme.training import TrainingOptions
+    from modeling_supreme.training.data import SupremeCollator, send_tensors_by_file_name, training_loader
+
+    collator = SupremeCollator(processor=None, vocabulary=build_vocabulary(train_split["entities"], min_count=2))
+    with_workers = training_loader(train_split, collator, TrainingOptions(dataset="d", output_dir="o", num_workers=1))
+    assert with_workers.worker_init_fn is send_tensors_by_file_name
+    assert with_workers.dataset.targets is not None and len(with_workers.dataset.targets) == len(train_split)
+    alone = training_loader(train_split, collator, TrainingOptions(dataset="d", output_dir="o", num_workers=0))
+    assert alone.worker_init_fn is None

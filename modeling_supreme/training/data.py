@@ -32,12 +32,15 @@ from ..signal_storage import GAIN_COLUMN, LENGTH_COLUMN, decode_signals, row_sig
 from .batch_ring import WorkerBatchRing, ring_slots
 from .device_inputs import stored_inputs
 from .options import TrainingOptions
+from .target_table import TargetTable
 
 logger = logging.getLogger(__name__)
 
 ECG_COLUMNS = ("ecg", "sampling_rate")
 ENTITIES_COLUMN = "entities"
 REPORT_COLUMN = "report"
+# The precomputed targets (B, L) a batch of `ArrowRows` carries when it was given a `TargetTable`.
+TARGETS_COLUMN = "labels"
 # Columns the collator reads; the others are never decoded during training.
 COLLATED_COLUMNS = (
     "id", "ecg", GAIN_COLUMN, LENGTH_COLUMN, "sampling_rate", "lead_names", "lead_mask", ENTITIES_COLUMN, REPORT_COLUMN
@@ -155,10 +158,14 @@ class ArrowRows(torch.utils.data.Dataset):
     Args:
         split: a `datasets.Dataset` (any indices mapping, e.g. after `select`, is honoured).
         columns: columns to read (default: those of `COLLATED_COLUMNS` the split has).
+        targets: the split's precomputed targets, given to each batch as its `TARGETS_COLUMN` (B, L).
     """
 
-    def __init__(self, split: Any, columns: Optional[Sequence[str]] = None) -> None:
+    def __init__(
+        self, split: Any, columns: Optional[Sequence[str]] = None, targets: Optional[TargetTable] = None
+    ) -> None:
         wanted = COLLATED_COLUMNS if columns is None else columns
+        self.targets = targets
         self.column_names = [column for column in wanted if column in split.column_names]
         self.split = split.select_columns(self.column_names)
         self.numpy_names = [name for name in self.column_names if name in NUMPY_COLUMNS]
@@ -177,12 +184,16 @@ class ArrowRows(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.__getitems__([index])[0]
 
-    def _table_rows(self, indices: Sequence[int]) -> np.ndarray:
-        """Dataset indices -> rows of the underlying table (through the split's indices mapping, if any)."""
+    def _positions(self, indices: Sequence[int]) -> np.ndarray:
+        """Dataset indices, negative ones counted from the end -> (B,) int64 positions in the split."""
         rows = np.asarray(indices, dtype=np.int64)
         if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
             raise IndexError(f"indices {indices} out of range for {len(self)} rows")
-        rows = np.where(rows < 0, rows + len(self), rows)
+        return np.where(rows < 0, rows + len(self), rows)
+
+    def _table_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Positions in the split -> rows of the underlying table (through the split's indices mapping, if any)."""
+        rows = positions
         if self.split._indices is None:
             return rows
         if self._row_of_index is None:
@@ -194,19 +205,32 @@ class ArrowRows(torch.utils.data.Dataset):
 
         if self._views is None:
             self._views = {name: ChunkedColumn(self.split._data.column(name)) for name in self.numpy_names}
-        rows = self._table_rows(indices)
+        positions = self._positions(indices)
+        rows = self._table_rows(positions)
         columns: dict[str, Any] = {name: self._views[name].take(rows) for name in self.numpy_names}
         if self.python_names:
             if self._python_table is None:
                 self._python_table = self.split._data.select(self.python_names)
             table = query_table(self._python_table, rows.tolist())
             columns.update({name: table.column(name).to_pylist() for name in self.python_names})
-        return RowBatch({name: columns[name] for name in self.column_names})
+        ordered = {name: columns[name] for name in self.column_names}
+        if self.targets is not None:
+            ordered[TARGETS_COLUMN] = self.targets.take(positions)
+        return RowBatch(ordered)
 
 
-def formatted_for_collation(split: Any) -> ArrowRows:
-    """The split reduced to the columns the collator reads, rows read in batches (`ArrowRows`)."""
-    return ArrowRows(split)
+def formatted_for_collation(split: Any, collator: Optional["SupremeCollator"] = None) -> ArrowRows:
+    """The split reduced to the columns the collator reads, rows read in batches (`ArrowRows`).
+
+    With the training `collator`, only what it uses is read: reports only for the contrastive objective, and the
+    targets of its vocabulary computed once for the whole split (`TargetTable`) in place of each batch's entities."""
+    if collator is None:
+        return ArrowRows(split)
+    unused = {ENTITIES_COLUMN} | (set() if collator.with_reports else {REPORT_COLUMN})
+    targets = None
+    if collator.vocabulary is not None and ENTITIES_COLUMN in split.column_names:
+        targets = TargetTable.from_split(split, ENTITIES_COLUMN, collator.vocabulary, collator.uncertain_value)
+    return ArrowRows(split, [name for name in COLLATED_COLUMNS if name not in unused], targets)
 
 
 def training_loader(split: Any, collator: Any, options: TrainingOptions) -> DataLoader:
@@ -216,7 +240,7 @@ def training_loader(split: Any, collator: Any, options: TrainingOptions) -> Data
     `accelerator.prepare` later replaces the sampler by its seedable one (exact resume)."""
     workers = options.num_workers
     return DataLoader(
-        formatted_for_collation(split),
+        formatted_for_collation(split, collator),
         batch_size=options.batch_size,
         shuffle=True,
         drop_last=True,  # equal batches: stable BatchNorm statistics and a fixed number of InfoNCE negatives
@@ -225,7 +249,20 @@ def training_loader(split: Any, collator: Any, options: TrainingOptions) -> Data
         persistent_workers=workers > 0,
         prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
         generator=torch.Generator().manual_seed(options.seed),
+        worker_init_fn=send_tensors_by_file_name if workers > 0 else None,
     )
+
+
+def send_tensors_by_file_name(worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: the worker hands its shared ring buffers over by file name ("file_system").
+
+    By file descriptor (torch's default on Linux) every batch's buffer goes through a socket of its own as a new
+    descriptor, which the main process then maps anew; by name it reopens a buffer it has seen from torch's cache.
+    2 workers at 500 Hz on the 2-core machine: 0.57 / 0.58 of the memmap read against 0.49 / 0.44
+    (`bench/input_pipeline.py --repeat-rows 10`). Set in the worker only: the main process and the user's other
+    DataLoaders keep their strategy (the receiving side reads either)."""
+    if "file_system" in torch.multiprocessing.get_all_sharing_strategies():
+        torch.multiprocessing.set_sharing_strategy("file_system")
 
 
 def resolve_vocabulary(options: TrainingOptions, train_split: Any) -> Optional[Vocabulary]:
@@ -300,9 +337,14 @@ class SupremeCollator:
             stored_mask = torch.as_tensor(np.asarray(columns["lead_mask"], dtype=bool))
             batch["lead_mask"] = batch["lead_mask"] & stored_mask
         if self.vocabulary is not None:
-            targets = self.vocabulary.multi_hot_batch(column_values(rows, ENTITIES_COLUMN), self.uncertain_value)
-            batch["labels"] = torch.from_numpy(targets)
+            batch["labels"] = torch.from_numpy(self._targets(rows))
         return batch
+
+    def _targets(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """(B, L) float32: the rows' precomputed targets (`TARGETS_COLUMN`) if they carry them, else from `entities`."""
+        if isinstance(rows, RowBatch) and TARGETS_COLUMN in rows.columns:
+            return rows.columns[TARGETS_COLUMN]
+        return self.vocabulary.multi_hot_batch(column_values(rows, ENTITIES_COLUMN), self.uncertain_value)
 
     def _lead_set_features(self, columns: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Any:
         """`ecg_values` (B, 12, num_samples), `lead_mask` (B, 12) of the records reduced to `lead_set` (per ECG:
@@ -403,5 +445,6 @@ __all__ = [
     "resolve_vocabulary",
     "signal_columns",
     "stored_signals",
+    "send_tensors_by_file_name",
     "training_loader",
 ]
