@@ -18,7 +18,12 @@ the GPU. The bench times that loader, the same loader with host normalisation (`
 "host"), and, apart, the device stage itself run on this CPU by the main process (column "device stage on this CPU"):
 what the normalisation costs where there is no GPU to run it.
 
+With a small split an epoch is a few batches, and the persistent workers' restart at every epoch (a new iteration,
+a refilled prefetch queue), which the reference does not pay, weighs on the loader's rate; `--repeat-rows K` times
+the split's rows repeated K times, loader and reference alike, for epochs as long as a larger dataset's.
+
     python bench/input_pipeline.py --dataset outputs/ptbxl-500-entities [--workers 1 2] [--batch-size 32] [--json FILE]
+        [--repeat-rows 10]
 """
 
 from __future__ import annotations
@@ -63,8 +68,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--min-seconds", type=float, default=1.0, help="shortest timing of the reference")
     parser.add_argument("--normalized-on", nargs="+", choices=["device", "host"], default=["device", "host"],
                         help="where the loader leaves normalisation: device (the default of training), host")
+    parser.add_argument("--repeat-rows", type=int, default=1,
+                        help="time on the split's rows repeated this many times (loader and reference alike), so "
+                             "that an epoch has as many batches as a larger dataset's: with a few batches per "
+                             "epoch, restarting the workers' iteration at every epoch weighs on the loader alone")
     parser.add_argument("--json", type=Path, help="write the results here")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.repeat_rows < 1:
+        parser.error(f"--repeat-rows must be at least 1, got {args.repeat_rows}")
+    return args
+
+
+def repeated_split(dataset: str, split: str, times: int, folder: Path) -> str:
+    """A dataset folder under `folder` whose `split` is the dataset's, its rows repeated `times` times in order."""
+    import datasets
+
+    rows = load_splits(dataset)[split]
+    (folder / "data").mkdir(parents=True)
+    datasets.concatenate_datasets([rows] * times).to_parquet(str(folder / "data" / f"{split}-00000.parquet"))
+    return str(folder)
 
 
 def dataset_rate(dataset: str, split: str) -> int:
@@ -220,14 +242,20 @@ def main() -> None:
     rows, device_stage = [], None
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
+        source, args.dataset = args.dataset, (
+            repeated_split(args.dataset, args.train_split, args.repeat_rows, folder / "repeated")
+            if args.repeat_rows > 1 else args.dataset
+        )
         memmap = int16_memmap(args.dataset, args.train_split, folder)
         for workers, where in kinds:  # one loader's workers alive at a time, each timed beside its own reference
             row = time_kind(args, memmap, workers, where, folder / f"run-{workers}-{where}")
             device_stage = row.pop("device_stage", None) or device_stage
             rows.append(row)
             gc.collect()  # the loader's persistent workers stop with it
-    print(f"{args.dataset}: {len(memmap)} ECGs of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
-          f"batch {args.batch_size}, best of {args.repeats} x {args.epochs} epochs")
+    repeated = f" (its {len(memmap) // args.repeat_rows} rows {args.repeat_rows} times)" if args.repeat_rows > 1 else ""
+    print(f"{source}: {len(memmap)} ECGs{repeated} of {memmap.shape[1]} x {memmap.shape[2]} at {rate} Hz, "
+          f"batch {args.batch_size} ({len(memmap) // args.batch_size} per epoch), best of {args.repeats} x "
+          f"{args.epochs} epochs")
     print("| workers | normalised on | sampling rate | training loader ECG/s | int16 memmap ECG/s | ratio "
           "| batches moved alone ECG/s |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
@@ -244,8 +272,9 @@ def main() -> None:
         print(f"device stage (decode + normalise) run on this CPU, one thread: {device_stage:,.0f} ECG/s "
               f"({device_stage / rows[0]['memmap_int16_ecg_per_s']:.2f}x the first row's memmap read)")
     if args.json:
-        result = {**rows[0], "dataset": args.dataset, "sampling_rate": rate, "batch_size": args.batch_size,
-                  "num_ecgs": len(memmap), "rows": rows, "device_stage_cpu_ecg_per_s": device_stage}
+        result = {**rows[0], "dataset": source, "repeat_rows": args.repeat_rows, "sampling_rate": rate,
+                  "batch_size": args.batch_size, "num_ecgs": len(memmap), "rows": rows,
+                  "device_stage_cpu_ecg_per_s": device_stage}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
