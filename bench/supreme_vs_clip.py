@@ -12,6 +12,9 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 - `sample-text2-templates`: `sample-text2` with the carrier phrases of `sample-templates`;
 - `sample-query-negation`: `sample` with `--query-negation lexicon`: a label text with a negation cue ("no X") is
                   scored as the complement of what it negates, in training and in the queries;
+- `sample-noise50`, `sample-noise100`: `sample` with Gaussian noise on the label-text embeddings in training
+                  (`label_embedding_noise` 0.5 and 1.0 of their norm), so the fusion network answers a neighbourhood
+                  of each training text;
 - `sample-neg25`: `sample` with `--label-negation 0.25`: each label's drawn form is, with probability 0.25
                   per batch, a negated one ("no {}", "without {}", ...) whose targets flip (NegCLIP's idea);
 - `sample-neg50`: the same with probability 0.5;
@@ -63,6 +66,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sample-text2-templates": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
                                "label_templates": list(CARRIER_TEMPLATES)},
     "sample-query-negation": {"objective": "supreme", "label_text": "sample", "query_negation": "lexicon"},
+    "sample-noise50": {"objective": "supreme", "label_text": "sample", "label_embedding_noise": 0.5},
+    "sample-noise100": {"objective": "supreme", "label_text": "sample", "label_embedding_noise": 1.0},
     "sample-neg25": {"objective": "supreme", "label_text": "sample", "label_negation": 0.25},
     "sample-neg50": {"objective": "supreme", "label_text": "sample", "label_negation": 0.5},
     "sample-text2-neg25": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
@@ -167,8 +172,8 @@ def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_
         query_mean, query_std = entry["mean_auroc"]
         print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
               f"{mean:.1f} +/- {std:.1f}")
-    references = ("name", "sample-query-negation", "sample-templates", "sample-text2", "sample-neg25", "sample-neg50",
-                  "sample-text2-neg25")
+    references = ("name", "sample-query-negation", "sample-noise50", "sample-noise100", "sample-templates",
+                  "sample-text2", "sample-neg25", "sample-neg50", "sample-text2-neg25")
     for reference in references:
         if reference in summary and "sample" in summary:
             for key in ("mean_auroc", "mean_auroc_over_wordings"):

@@ -113,6 +113,8 @@ class SupremeConfig(PreTrainedConfig):
         label_descriptions (`dict[str, str]`): text encoded for each label of `id2label` (the label name
             when absent); the pipeline uses these labels when no `candidate_labels` are given.
         label_max_length (`int`): token budget of a label text.
+        label_embedding_noise (`float`): in training, Gaussian noise added to each label-text embedding before the
+            fusion network, as a multiple r of the embedding's norm (0: none; r moves it to cosine ~1 / sqrt(1 + r^2)).
         query_negation (`dict[str, list[str]]`, optional): the cue phrases ("before", "after", "pseudo") by which a
             label text such as "no atrial fibrillation" is scored as the complement of "atrial fibrillation"
             (`query_negation_supreme`); `--query-negation lexicon` fills it from the lexicon in training. None (the
@@ -149,6 +151,7 @@ class SupremeConfig(PreTrainedConfig):
         label_descriptions: Optional[dict[str, str]] = None,
         label_max_length: int = 64,
         query_negation: Optional[dict[str, list[str]]] = None,
+        label_embedding_noise: float = 0.0,
         initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
@@ -184,6 +187,11 @@ class SupremeConfig(PreTrainedConfig):
         self.logit_scale_init = logit_scale_init
         self.label_descriptions = dict(label_descriptions or {})
         self.label_max_length = label_max_length
+        if isinstance(label_embedding_noise, bool) or not isinstance(label_embedding_noise, (int, float)) or not (
+            label_embedding_noise >= 0
+        ):
+            raise ValueError(f"label_embedding_noise must be a number >= 0; got {label_embedding_noise!r}.")
+        self.label_embedding_noise = float(label_embedding_noise)
         if query_negation:
             QueryNegation.from_cues(query_negation)  # refuses a malformed mapping here, not at the first query
         self.query_negation = {kind: list(phrases) for kind, phrases in (query_negation or {}).items()} or None
