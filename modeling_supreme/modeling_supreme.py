@@ -39,6 +39,7 @@ from .fusion_supreme import (
     SupremeCrossAttention,
     SupremeFusionLayer,
     eager_attention_forward,
+    noised_label_embeddings,
     sinusoidal_positions,
 )
 from .zero_shot_supreme import (
@@ -383,7 +384,8 @@ class SupremeModel(SupremePreTrainedModel):
                 text_embeds = F.normalize(self.text_projection(label_embeds), dim=-1)
                 logits = self.logit_scale.exp().clamp(max=100) * ecg_embeds @ text_embeds.t()
             else:
-                text_embeds = self.label_projection(self._noised_label_embeddings(label_embeds))
+                noise = self.config.label_embedding_noise if self.training else 0.0
+                text_embeds = self.label_projection(noised_label_embeddings(label_embeds, noise))
                 logits, fusion_attentions, fusion_hidden_states = self.fusion(
                     ecg_tokens, text_embeds, output_attentions, output_hidden_states
                 )
@@ -411,17 +413,6 @@ class SupremeModel(SupremePreTrainedModel):
             fusion_hidden_states=fusion_hidden_states,
         )
         return output if return_dict else output.to_tuple()
-
-    def _noised_label_embeddings(self, label_embeds: torch.Tensor) -> torch.Tensor:
-        """(L, H) label-text embeddings, in training with isotropic Gaussian noise of `config.label_embedding_noise`
-        times each row's norm (so a row moves to cosine about 1 / sqrt(1 + r^2) of where it was): the fusion network
-        then answers a neighbourhood of each training text rather than the point. Drawn from torch's generator, as
-        dropout is, so a resumed run draws it again."""
-        scale = self.config.label_embedding_noise
-        if not self.training or not scale:
-            return label_embeds
-        norms = label_embeds.norm(dim=-1, keepdim=True)
-        return label_embeds + torch.randn_like(label_embeds) * norms * (scale / label_embeds.shape[-1] ** 0.5)
 
     def _label_text_embeddings(
         self,
@@ -494,6 +485,7 @@ __all__ = [
     "SupremePreTrainedModel",
     "ViT1dBlock",
     "eager_attention_forward",
+    "noised_label_embeddings",
     "ecg_encoder_channels",
     "expand_label_prompts",
     "mean_logits_per_label",

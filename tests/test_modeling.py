@@ -178,21 +178,27 @@ def test_default_text_encoder_is_the_packaged_minilm():
 
 
 def test_label_embedding_noise_acts_in_training_only_at_the_norm_it_names():
+    from modeling_supreme.fusion_supreme import noised_label_embeddings
+
     torch.manual_seed(0)
     model = SupremeModel(tiny_config(dropout=0.0, label_embedding_noise=1.0))
     embeds = torch.randn(64, model.config.text_config.hidden_size) * 3
-    model.eval()
-    assert torch.equal(model._noised_label_embeddings(embeds), embeds)  # evaluation never sees noise
-    model.train()
-    noised = model._noised_label_embeddings(embeds)
+    assert torch.equal(noised_label_embeddings(embeds, 0.0), embeds)
+    noised = noised_label_embeddings(embeds, 1.0)
     ratio = ((noised - embeds).norm(dim=-1) / embeds.norm(dim=-1)).mean()
     cosine = torch.nn.functional.cosine_similarity(noised, embeds, dim=-1).mean()
     assert abs(float(ratio) - 1.0) < 0.15 and abs(float(cosine) - 2 ** -0.5) < 0.1
     torch.manual_seed(5)
-    first = model._noised_label_embeddings(embeds)
+    first = noised_label_embeddings(embeds, 1.0)
     torch.manual_seed(5)
-    assert torch.equal(first, model._noised_label_embeddings(embeds))  # drawn from torch's generator, as dropout
+    assert torch.equal(first, noised_label_embeddings(embeds, 1.0))  # drawn from torch's generator, as dropout
     input_ids, attention_mask = _labels(model, 4)
+    model.eval()
+    clean_eval = SupremeModel(tiny_config(dropout=0.0)).eval()
+    clean_eval.load_state_dict(model.state_dict())
+    assert torch.equal(model(_ecgs(2), input_ids, attention_mask).logits,
+                       clean_eval(_ecgs(2), input_ids, attention_mask).logits)  # evaluation never sees noise
+    model.train()
     clean = SupremeModel(tiny_config(dropout=0.0))
     clean.load_state_dict(model.state_dict())
     clean.train()
