@@ -25,8 +25,10 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 Per variant and super-class it reports the AUROC of the default query (label_descriptions.json), the worst AUROC
 over the wordings of each of the project's paraphrase sets (`default`, and `blind`, written without sight of the
 training texts, templates or the first set; no wording is a training text), the spread (best - worst wording) and the
-mean over wordings, each as mean over seeds. No model selection: each run keeps its
-last step (folds 9-10 are the evaluation).
+mean over wordings, each as mean over seeds, and per variant the first-axis share of the query scores
+(`evaluation.robustness.logit_axis_shares`: near 1, the model ranks the ECGs one way whatever it is asked, so a
+wording can only keep or invert its label's AUROC). No model selection: each run keeps its last step (folds 9-10 are
+the evaluation).
 
     python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
@@ -137,7 +139,8 @@ def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any,
     ]
     return {"variant": variant, "seed": seed, "paraphrases": paraphrases, "steps": steps, "train_seconds": seconds,
             "mean_auroc": scores.mean_auroc,
-            "mean_auroc_over_wordings": statistics.fmean(wording_means), "per_label": per_label}
+            "mean_auroc_over_wordings": statistics.fmean(wording_means),
+            "query_axis_shares": scores.query_axis_shares, "per_label": per_label}
 
 
 def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str], paraphrases: str) -> dict[str, Any]:
@@ -155,6 +158,7 @@ def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str]
             "per_label": per_label,
             "mean_auroc": mean_and_std([run["mean_auroc"] for run in chosen]),
             "mean_auroc_over_wordings": mean_and_std([run["mean_auroc_over_wordings"] for run in chosen]),
+            "first_axis_share": mean_and_std([run["query_axis_shares"][0] for run in chosen]),
         }
     return summary
 
@@ -170,8 +174,9 @@ def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_
                   f"{row['mean_over_wordings']:8.1f}")
         mean, std = entry["mean_auroc_over_wordings"]
         query_mean, query_std = entry["mean_auroc"]
+        share, share_std = entry["first_axis_share"]
         print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
-              f"{mean:.1f} +/- {std:.1f}")
+              f"{mean:.1f} +/- {std:.1f}; first-axis share of the query scores {share:.2f} +/- {share_std:.2f}")
     references = ("name", "sample-query-negation", "sample-noise50", "sample-noise100", "sample-templates",
                   "sample-text2", "sample-neg25", "sample-neg50", "sample-text2-neg25")
     for reference in references:
@@ -202,8 +207,8 @@ def main() -> None:
                 runs.append(run_record(variant, seed, result.global_step, seconds, scores, set_name))
                 worst = "  ".join(f"{name} {entry['worst']:.1f}" for name, entry in runs[-1]["per_label"].items())
                 print(f"{variant:12s} seed {seed} [{set_name}]: mean AUROC {scores.mean_auroc:.2f}, over wordings "
-                      f"{runs[-1]['mean_auroc_over_wordings']:.2f}; worst wording: {worst}  [{seconds:.0f} s]",
-                      flush=True)
+                      f"{runs[-1]['mean_auroc_over_wordings']:.2f}; worst wording: {worst}; first-axis share "
+                      f"{scores.query_axis_shares[0]:.2f}  [{seconds:.0f} s]", flush=True)
     labels = list(heldout.label_names)
     summary = {name: summarize(runs, args.variants, labels, name) for name in wording_sets}
     for name, per_variant in summary.items():

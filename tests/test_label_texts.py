@@ -16,7 +16,12 @@ from modeling_supreme import read_ecg
 from modeling_supreme.entities import Lexicon, Vocabulary, build_vocabulary, extra_label_forms, label_surface_forms
 from modeling_supreme.entities.lexicon import readable_forms
 from modeling_supreme.evaluation import TASKS, label_texts_for, load_label_descriptions, load_task_table, score_ecgs
-from modeling_supreme.evaluation.robustness import load_paraphrases, wording_results
+from modeling_supreme.evaluation.robustness import (
+    load_paraphrases,
+    logit_axis_shares,
+    robustness_markdown,
+    wording_results,
+)
 from modeling_supreme.query_negation_supreme import QueryNegation
 from modeling_supreme.training.label_texts import (
     CARRIER_TEMPLATES,
@@ -318,6 +323,49 @@ def test_wording_results_give_each_wording_its_auroc_the_worst_and_the_spread():
     assert single["A"].worst is None and single["A"].to_json()["spread"] is None
 
 
+def test_one_ranking_of_the_ecgs_for_every_query_has_a_first_axis_share_of_one():
+    rng = np.random.default_rng(0)
+    targets = (rng.random((40, 1)) < 0.5).astype(np.float32)
+    ranking = targets[:, 0] + rng.normal(0, 0.5, 40)
+    signs_and_offsets = [(1.0, 0.0), (-2.0, 3.0), (0.5, -1.0)]
+    scores = np.stack([sign * ranking + offset for sign, offset in signs_and_offsets], axis=1)
+    shares = logit_axis_shares(scores)
+    assert shares[0] == pytest.approx(1.0) and sum(shares) == pytest.approx(1.0)
+    # On one ranking a wording keeps its label's AUROC or mirrors it: nothing in between.
+    auroc = wording_results(targets, ["A"], [("A", "kept"), ("A", "mirrored"), ("A", "kept too")], scores)["A"].auroc
+    assert auroc["mirrored"] == pytest.approx(100 - auroc["kept"]) and auroc["kept too"] == pytest.approx(auroc["kept"])
+
+
+def test_queries_that_rank_the_ecgs_independently_share_the_variance_evenly():
+    columns = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float64)  # centred, orthogonal
+    assert logit_axis_shares(columns) == pytest.approx([1 / 3] * 3)
+    assert logit_axis_shares(columns, count=1) == pytest.approx([1 / 3])
+    assert logit_axis_shares(columns[:, :2], count=5) == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "scores, count, match",
+    [
+        (np.ones(4), 3, "at least 2 x 2"),
+        (np.ones((1, 3)), 3, "at least 2 x 2"),
+        (np.array([[0.1, np.nan], [0.2, 0.3]]), 3, "NaN"),
+        (np.array([[0.1, 0.2], [0.3, 0.4]]), 0, "count"),
+        (np.full((3, 2), 0.5), 3, "no axis"),
+    ],
+)
+def test_logit_axis_shares_refuses_what_has_no_axes(scores, count, match):
+    with pytest.raises(ValueError, match=match):
+        logit_axis_shares(scores, count)
+
+
+def test_robustness_table_states_the_first_axis_share_when_given():
+    results = {"NORM": {"auroc": {"a": 90.0, "b": 10.0}, "worst": 10.0, "best": 90.0, "spread": 80.0, "mean": 50.0,
+                        "worst_wording": "b"}}
+    with_shares = "\n".join(robustness_markdown("PTB-XL", results, [0.95, 0.03, 0.01]))
+    assert "first axis over the ECGs: 0.95 (next: 0.03, 0.01)" in with_shares
+    assert "first axis" not in "\n".join(robustness_markdown("PTB-XL", results))
+
+
 @pytest.mark.parametrize(
     "content, match",
     [
@@ -352,6 +400,9 @@ def test_zero_shot_cli_reports_robustness_and_takes_ckepe(tiny_checkpoint, tmp_p
         assert list(entry["auroc"]) == wordings[label]
         defined = [value for value in entry["auroc"].values() if value is not None]
         assert entry["worst"] == min(defined) and entry["spread"] == pytest.approx(max(defined) - min(defined))
+    shares = results["tasks"]["ptbxl_super"]["query_axis_shares"]
+    assert len(shares) == 3 and shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    assert f"first axis over the ECGs: {shares[0]:.2f}" in completed.stdout
     assert results["settings"]["label_descriptions"] == "ckepe"
     first_label = next(iter(results["tasks"]["ptbxl_super"]["per_label"]))
     assert (

@@ -13,6 +13,7 @@ from accelerate.state import AcceleratorState
 
 from modeling_supreme import demo
 from modeling_supreme.evaluation import load_label_descriptions, load_model_and_processor
+from modeling_supreme.evaluation.robustness import logit_axis_shares
 from modeling_supreme.training import evaluate_heldout, load_heldout_set, load_splits, run_training
 from tests.sample_data import ptbxl_record
 from tests.training_helpers import tiny_options
@@ -40,6 +41,7 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     model, processor = load_model_and_processor(tmp_path / "run" / "model")
     expected = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation", "test"]))
     assert summary["per_class_auroc"] == pytest.approx(expected.per_label_auroc)
+    assert expected.query_axis_shares == pytest.approx(logit_axis_shares(expected.scores))  # no wordings asked
     assert summary["record"]["cardiologist_labels"] == ["MI"]
     assert sorted(item["label"] for item in summary["record"]["super_class_scores"]) == sorted(
         summary["per_class_auroc"]

@@ -113,7 +113,9 @@ def markdown_table(report: EvaluationReport) -> str:
         lines += ["", *lead_set_lines]
     for result in report.evaluated:
         if result.extra.get("robustness"):
-            lines += ["", *robustness_markdown(result.spec.title, result.extra["robustness"])]
+            lines += ["", *robustness_markdown(
+                result.spec.title, result.extra["robustness"], result.extra.get("query_axis_shares")
+            )]
     if skipped_lines:
         lines += ["", "Skipped tasks:", "", *skipped_lines]
     if notes:

@@ -17,6 +17,11 @@ label text and no wording in two of them:
   change kept apart from the sets it could have been tuned on.
 Each wording is asked alone; per label the result is every wording's AUROC, the worst, the best, the spread
 (best - worst) and the mean, all x100.
+
+`logit_axis_shares` says why a wording can invert: if nearly all of the variance of the logits of every query lies
+on one axis over the ECGs, the model ranks the ECGs one way whatever is asked, and a wording's text only chooses
+the sign (and offset) of that ranking. Each wording's AUROC is then its label's AUROC on that axis or its mirror
+image (100 minus it).
 """
 
 from __future__ import annotations
@@ -127,12 +132,49 @@ def wording_results(
     return results
 
 
-def robustness_markdown(title: str, results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def logit_axis_shares(logits: np.ndarray, count: int = 3) -> list[float]:
+    """Share of the scores' variance on each of the first `count` principal axes over the ECGs, largest first.
+
+    Args:
+        logits: (N, Q) scores of N ECGs for Q queries (logits, or the probabilities or cosines `score_ecgs` returns).
+            Each query's column is centred first, so a query's own offset is not counted as agreement with the
+            others.
+
+    Returns:
+        min(count, N, Q) fractions in [0, 1] summing to at most 1: the squared singular values of the centred
+        matrix over their total. A first share near 1 means one ranking of the ECGs explains every query's
+        scores; 1 / min(N, Q) is what queries independent of each other give.
+
+    Raises:
+        ValueError: not a 2-D matrix of at least 2 x 2 finite values, a `count` below 1, or every column constant.
+    """
+    values = np.asarray(logits, dtype=np.float64)
+    if values.ndim != 2 or min(values.shape) < 2:
+        raise ValueError(f"logit_axis_shares needs an (ECGs, queries) matrix of at least 2 x 2, got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("logit_axis_shares: the logits hold NaN or infinite values")
+    if count < 1:
+        raise ValueError(f"logit_axis_shares: count must be at least 1, got {count}")
+    energies = np.linalg.svd(values - values.mean(axis=0, keepdims=True), compute_uv=False) ** 2
+    if energies.sum() == 0:
+        raise ValueError("logit_axis_shares: every query scores every ECG the same, so there is no axis")
+    return [float(value) for value in energies[:count] / energies.sum()]
+
+
+def robustness_markdown(
+    title: str, results: Mapping[str, Mapping[str, Any]], axis_shares: Optional[Sequence[float]] = None
+) -> list[str]:
     """Markdown lines from {label: `WordingResult.to_json()`}: per label the worst / best / spread / mean AUROC and
-    the worst wording."""
-    lines = [f"### Query robustness: {title}", "",
-             "| Label | Wordings | Worst | Best | Spread | Mean | Worst wording |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    the worst wording; with `axis_shares` (`logit_axis_shares` of the same scores) a line that says how much of the
+    queries' scores one ranking of the ECGs explains."""
+    lines = [f"### Query robustness: {title}", ""]
+    if axis_shares:
+        rest = ", ".join(f"{share:.2f}" for share in axis_shares[1:])
+        lines += [f"Share of the variance of every query's scores on their first axis over the ECGs: "
+                  f"{axis_shares[0]:.2f}" + (f" (next: {rest})" if rest else "") + ". Near 1, the model ranks the "
+                  "ECGs one way whatever it is asked, and a wording only chooses the sign of that ranking.", ""]
+    lines += ["| Label | Wordings | Worst | Best | Spread | Mean | Worst wording |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for label, result in results.items():
         if result["worst"] is None:
             lines.append(f"| {label} | {len(result['auroc'])} | n/a | n/a | n/a | n/a | (single class) |")
@@ -149,6 +191,7 @@ __all__ = [
     "WordingResult",
     "flatten_wordings",
     "load_paraphrases",
+    "logit_axis_shares",
     "robustness_markdown",
     "wording_results",
 ]

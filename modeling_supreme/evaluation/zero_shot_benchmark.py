@@ -21,7 +21,7 @@ from .benchmark import TASKS, TaskSpec, get_task
 from .records import RecordSource, TaskInputs
 from .reporting import f1_at_validation_thresholds, summarize_task
 from .results import EvaluationReport, TaskResult, skipped
-from .robustness import flatten_wordings, wording_results
+from .robustness import flatten_wordings, logit_axis_shares, wording_results
 from .zero_shot import (
     DEFAULT_BATCH_SIZE,
     LabelQuery,
@@ -82,8 +82,10 @@ def evaluate_task_zero_shot(
 
     `wordings` ({label: [texts]}, see `evaluation.robustness`) also asks each label by each of its wordings alone,
     in the same pass over the records (a label's score never depends on the other texts asked); the result's
-    `extra["robustness"]` holds their AUROC per label. `lead_sets` ("12", "6", "II", ...) scores the test records
-    again reduced to each set's leads; `extra["lead_sets"]` holds AUROC, interval and per-label AUROC per set.
+    `extra["robustness"]` holds their AUROC per label and `extra["query_axis_shares"]` how much of every query's
+    scores one ranking of the ECGs explains (`robustness.logit_axis_shares`). `lead_sets` ("12", "6", "II", ...)
+    scores the test records again reduced to each set's leads; `extra["lead_sets"]` holds AUROC, interval and
+    per-label AUROC per set.
     """
     label_names = spec.label_columns(splits_dir, "test")
     texts = label_texts_for(descriptions, spec.descriptions_key, label_names)
@@ -99,6 +101,8 @@ def evaluate_task_zero_shot(
     if pairs:
         by_label = wording_results(inputs.targets(), label_names, pairs, all_scores[:, len(texts) :])
         result.extra["robustness"] = {label: value.to_json() for label, value in by_label.items()}
+        if all_scores.shape[0] >= 2:
+            result.extra["query_axis_shares"] = logit_axis_shares(all_scores)
     result.n_table_rows = len(inputs.table.keys)
     result.missing = list(inputs.missing)
     result.rejected = [(item.key, item.reason) for item in inputs.rejected]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
-from ..evaluation.robustness import WordingResult, flatten_wordings, wording_results
+from ..evaluation.robustness import WordingResult, flatten_wordings, logit_axis_shares, wording_results
 from ..leads_supreme import parse_lead_sets
 from ..processing_supreme import SupremeProcessor
 from .data import SupremeCollator, ecg_batches, load_splits
@@ -29,6 +29,9 @@ class HeldOutResult:
         per_label_auroc: label -> AUROC x100 (None for a label with a single class).
         mean_auroc: mean over the defined labels, x100.
         wordings: label -> its AUROC by each wording asked alone (`evaluation.robustness`), when wordings were given.
+        query_axis_shares: share of the variance of every query's scores (descriptions and wordings) on the first
+            three principal axes over the ECGs (`evaluation.robustness.logit_axis_shares`): a first share near 1
+            means the model ranks the ECGs one way whatever it is asked.
     """
 
     label_names: list[str]
@@ -38,6 +41,7 @@ class HeldOutResult:
     per_label_auroc: dict[str, Optional[float]]
     mean_auroc: float
     wordings: dict[str, WordingResult] = dataclasses.field(default_factory=dict)
+    query_axis_shares: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def n_records(self) -> int:
@@ -91,7 +95,9 @@ def evaluate_heldout(
         wordings=wording_results(
             labelled.targets, labelled.label_names, pairs, all_scores[:, len(labelled.label_texts) :]
         ),
+        query_axis_shares=logit_axis_shares(all_scores),
     )
+
 
 
 def evaluate_lead_sets(
