@@ -42,6 +42,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import statistics
 import time
 from pathlib import Path
@@ -126,6 +127,11 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def first_axis_share(shares: list[float]) -> float:
+    """The first of `logit_axis_shares`, NaN for a run whose scores have no axis (every ECG scored the same)."""
+    return shares[0] if shares else math.nan
+
+
 def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any, paraphrases: str) -> dict[str, Any]:
     """One run's figures on one paraphrase set: per super-class the default query's AUROC and its wordings' worst /
     spread / mean."""
@@ -140,7 +146,7 @@ def run_record(variant: str, seed: int, steps: int, seconds: float, scores: Any,
     return {"variant": variant, "seed": seed, "paraphrases": paraphrases, "steps": steps, "train_seconds": seconds,
             "mean_auroc": scores.mean_auroc,
             "mean_auroc_over_wordings": statistics.fmean(wording_means),
-            "query_axis_shares": scores.query_axis_shares, "per_label": per_label}
+            "first_axis_share": first_axis_share(scores.query_axis_shares), "per_label": per_label}
 
 
 def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str], paraphrases: str) -> dict[str, Any]:
@@ -158,7 +164,7 @@ def summarize(runs: list[dict[str, Any]], variants: list[str], labels: list[str]
             "per_label": per_label,
             "mean_auroc": mean_and_std([run["mean_auroc"] for run in chosen]),
             "mean_auroc_over_wordings": mean_and_std([run["mean_auroc_over_wordings"] for run in chosen]),
-            "first_axis_share": mean_and_std([run["query_axis_shares"][0] for run in chosen]),
+            "first_axis_share": mean_and_std([run["first_axis_share"] for run in chosen]),
         }
     return summary
 
@@ -208,7 +214,7 @@ def main() -> None:
                 worst = "  ".join(f"{name} {entry['worst']:.1f}" for name, entry in runs[-1]["per_label"].items())
                 print(f"{variant:12s} seed {seed} [{set_name}]: mean AUROC {scores.mean_auroc:.2f}, over wordings "
                       f"{runs[-1]['mean_auroc_over_wordings']:.2f}; worst wording: {worst}; first-axis share "
-                      f"{scores.query_axis_shares[0]:.2f}  [{seconds:.0f} s]", flush=True)
+                      f"{runs[-1]['first_axis_share']:.2f}  [{seconds:.0f} s]", flush=True)
     labels = list(heldout.label_names)
     summary = {name: summarize(runs, args.variants, labels, name) for name in wording_sets}
     for name, per_variant in summary.items():

@@ -26,7 +26,7 @@ import sys
 
 from modeling_supreme.evaluation.cli import add_benchmark_arguments, benchmark_inputs, print_written
 from modeling_supreme.evaluation.reporting import markdown_table, write_report
-from modeling_supreme.evaluation.robustness import load_paraphrases
+from modeling_supreme.evaluation.robustness import PACKAGED_PARAPHRASES, load_paraphrases
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
 from modeling_supreme.evaluation.zero_shot_benchmark import run_zero_shot_benchmark
 from modeling_supreme.leads_supreme import parse_lead_sets
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--robustness",
         metavar="FILE",
-        help="'default', 'blind', 'blind2' or 'blind3' (the project's paraphrase sets) or a JSON "
+        help=f"one of the project's paraphrase sets ({', '.join(PACKAGED_PARAPHRASES)}) or a JSON "
         "{task: {label: [wordings]}}: AUROC per wording, worst, spread",
     )
     parser.add_argument("--f1", action="store_true", help="also report F1 at thresholds chosen on the val split")

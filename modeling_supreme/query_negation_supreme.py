@@ -88,11 +88,8 @@ class QueryClauses:
         # logit = log p - log(1 - p); p stays below 1 so that the second term is finite.
         log_probability = log_probability.clamp(max=-1e-7)
         query_logits = (log_probability - torch.log(-torch.expm1(log_probability))).to(logits.dtype)
-        single = [(query, self.query_index.index(query)) for query in range(self.num_queries)
-                  if self.query_index.count(query) == 1]
-        if single:
-            queries, clauses = (torch.tensor(column, device=logits.device) for column in zip(*single))
-            query_logits[:, queries] = signed[:, clauses]
+        alone = torch.bincount(index, minlength=self.num_queries)[index] == 1  # (C,): its query's only clause
+        query_logits[:, index[alone]] = signed[:, alone]
         return query_logits
 
 

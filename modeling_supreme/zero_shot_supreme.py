@@ -346,7 +346,6 @@ def _mean_attention_per_group(attentions: torch.Tensor, owners: Sequence[int], g
     return means.reshape(batch, tokens, groups).transpose(1, 2)
 
 
-
 __all__ = [
     "LABEL_CACHE_SIZE",
     "LABEL_CHUNK_SIZE",

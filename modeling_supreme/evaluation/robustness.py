@@ -143,21 +143,24 @@ def logit_axis_shares(logits: np.ndarray, count: int = 3) -> list[float]:
     Returns:
         min(count, N, Q) fractions in [0, 1] summing to at most 1: the squared singular values of the centred
         matrix over their total. A first share near 1 means one ranking of the ECGs explains every query's
-        scores; 1 / min(N, Q) is what queries independent of each other give.
+        scores; 1 / min(N, Q) is what queries independent of each other give. [] when there is no axis: fewer
+        than two ECGs, or every query scoring every ECG the same.
 
     Raises:
-        ValueError: not a 2-D matrix of at least 2 x 2 finite values, a `count` below 1, or every column constant.
+        ValueError: not a 2-D matrix, NaN or infinite values, or a `count` below 1.
     """
     values = np.asarray(logits, dtype=np.float64)
-    if values.ndim != 2 or min(values.shape) < 2:
-        raise ValueError(f"logit_axis_shares needs an (ECGs, queries) matrix of at least 2 x 2, got {values.shape}")
+    if values.ndim != 2:
+        raise ValueError(f"logit_axis_shares needs an (ECGs, queries) matrix, got shape {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("logit_axis_shares: the logits hold NaN or infinite values")
     if count < 1:
         raise ValueError(f"logit_axis_shares: count must be at least 1, got {count}")
+    if values.shape[0] < 2 or values.shape[1] < 1:
+        return []
     energies = np.linalg.svd(values - values.mean(axis=0, keepdims=True), compute_uv=False) ** 2
     if energies.sum() == 0:
-        raise ValueError("logit_axis_shares: every query scores every ECG the same, so there is no axis")
+        return []
     return [float(value) for value in energies[:count] / energies.sum()]
 
 
@@ -188,6 +191,7 @@ def robustness_markdown(
 
 __all__ = [
     "DEFAULT_PARAPHRASES",
+    "PACKAGED_PARAPHRASES",
     "WordingResult",
     "flatten_wordings",
     "load_paraphrases",

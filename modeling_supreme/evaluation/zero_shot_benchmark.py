@@ -101,8 +101,7 @@ def evaluate_task_zero_shot(
     if pairs:
         by_label = wording_results(inputs.targets(), label_names, pairs, all_scores[:, len(texts) :])
         result.extra["robustness"] = {label: value.to_json() for label, value in by_label.items()}
-        if all_scores.shape[0] >= 2:
-            result.extra["query_axis_shares"] = logit_axis_shares(all_scores)
+        result.extra["query_axis_shares"] = logit_axis_shares(all_scores)
     result.n_table_rows = len(inputs.table.keys)
     result.missing = list(inputs.missing)
     result.rejected = [(item.key, item.reason) for item in inputs.rejected]

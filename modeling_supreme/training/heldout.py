@@ -99,7 +99,6 @@ def evaluate_heldout(
     )
 
 
-
 def evaluate_lead_sets(
     model: torch.nn.Module,
     processor: SupremeProcessor,

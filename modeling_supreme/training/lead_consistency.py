@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
@@ -75,6 +76,13 @@ def consistency_loss(reduced_logits: torch.Tensor, full_logits: torch.Tensor) ->
     return cross_entropy - entropy
 
 
+def check_lead_consistency(weight: float) -> float:
+    """`weight` as a float, refused unless finite and >= 0 (a ValueError naming --lead-consistency)."""
+    if not (weight >= 0 and math.isfinite(weight)):
+        raise ValueError(f"--lead-consistency must be a finite weight >= 0, got {weight}")
+    return float(weight)
+
+
 @dataclasses.dataclass(frozen=True)
 class LeadConsistency:
     """`--lead-consistency`: weight 0 turns it off (no extra forward).
@@ -86,8 +94,7 @@ class LeadConsistency:
     weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.weight >= 0:
-            raise ValueError(f"--lead-consistency must be >= 0, got {self.weight}")
+        check_lead_consistency(self.weight)
 
     @property
     def enabled(self) -> bool:
@@ -117,4 +124,11 @@ class LeadConsistency:
         return consistency_loss(logits[view.rows], view.logits)
 
 
-__all__ = ["FullView", "LeadConsistency", "consistency_loss", "reduced_rows", "unchanged_norm_statistics"]
+__all__ = [
+    "FullView",
+    "LeadConsistency",
+    "check_lead_consistency",
+    "consistency_loss",
+    "reduced_rows",
+    "unchanged_norm_statistics",
+]

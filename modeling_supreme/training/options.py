@@ -26,6 +26,7 @@ from transformers import HfArgumentParser
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
 from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_negation, validate_label_templates
+from .lead_consistency import check_lead_consistency
 from .lead_sets import check_lead_set_weights
 
 logger = logging.getLogger(__name__)
@@ -303,8 +304,7 @@ class TrainingOptions:
         """--lead-set-weights matches --lead-sets; --lead-consistency needs ECGs to reduce and label logits."""
         if self.lead_set_weights is not None:
             self.lead_set_weights = check_lead_set_weights(self.lead_set_weights, self.lead_sets)
-        if not (self.lead_consistency >= 0 and math.isfinite(self.lead_consistency)):
-            raise ValueError(f"--lead-consistency must be a finite weight >= 0, got {self.lead_consistency}")
+        self.lead_consistency = check_lead_consistency(self.lead_consistency)
         if self.lead_consistency > 0 and self.lead_dropout == 0:
             raise ValueError("--lead-consistency needs --lead-dropout above 0: without it no ECG is reduced")
         if self.lead_consistency > 0 and self.objective == "clip":
