@@ -53,12 +53,17 @@ def add_window_arguments(parser: argparse.ArgumentParser, default: SignalWindow)
 
 
 def builder_parser(
-    description: str, root_help: str, default_window: SignalWindow | None = None
+    description: str, root_help: str, default_window: SignalWindow | None = None, several_roots: bool = False
 ) -> argparse.ArgumentParser:
-    """The parser every build script starts from: --root, the window options (for sources whose records vary in
-    length, given their `default_window`) and the build options; the script adds its own."""
+    """The parser every build script starts from: --root (given more than once, a list, when `several_roots`), the
+    window options (for sources whose records vary in length, given their `default_window`) and the build options;
+    the script adds its own."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help=root_help)
+    if several_roots:
+        parser.add_argument("--root", required=True, action="append", help=f"{root_help}; give it more than once "
+                            "to build one dataset of several folders")
+    else:
+        parser.add_argument("--root", required=True, help=root_help)
     if default_window is not None:
         add_window_arguments(parser, default_window)
     add_build_arguments(parser)

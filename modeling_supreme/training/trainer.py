@@ -44,6 +44,7 @@ from .data import (
     load_splits,
     required_columns,
     resolve_vocabulary,
+    rows_with_reports,
     training_loader,
 )
 from .device_inputs import normalized_on_device
@@ -121,7 +122,7 @@ class SupremeTrainer:
         splits = load_splits(options.dataset)
         if options.train_split not in splits:
             raise ValueError(f"{options.dataset} has no split {options.train_split!r} (splits: {sorted(splits)})")
-        train_split = splits[options.train_split]
+        train_split = rows_with_reports(splits[options.train_split], f"{options.dataset} split {options.train_split!r}")
         check_columns(
             train_split, required_columns(options.objective), f"{options.dataset} split {options.train_split!r}"
         )
