@@ -30,10 +30,9 @@ PTB-XL: not MERL's zero-shot setting.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-
-import json
 from pathlib import Path
 
 from modeling_supreme.evaluation.cli import add_benchmark_arguments, benchmark_inputs, print_written
@@ -72,8 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also report every task by lead set, e.g. 12,6,4,3,2,II,I (6: limb leads; 4: I, II, III, V2; "
         "3: I, II, V2; 2: I, II; a lead name; leads joined by +): the other leads are removed from the records first",
     )
-    parser.add_argument("--folds", type=int, nargs="+", help="PTB-XL strat_folds of --fold-dataset to score (see above)")
-    parser.add_argument("--fold-dataset", help="with --folds: a dataset folder built by datasets_scripts/build_ptbxl.py")
+    parser.add_argument("--folds", type=int, nargs="+", help="PTB-XL strat_folds of --fold-dataset to score")
+    parser.add_argument("--fold-dataset", help="with --folds: a dataset folder built by build_ptbxl.py")
     args = parser.parse_args(argv)
     if (args.folds is None) != (args.fold_dataset is None):
         parser.error("--folds and --fold-dataset go together")

@@ -196,7 +196,9 @@ def ptbxl_tasks(
     database = database.sort_values(["ecg_id", "root_order", "line"], kind="stable")
     known_folds = [fold for folds in split_folds.values() for fold in folds]
     assigned = database["strat_fold"].isin(known_folds) & _whole_numbers(database["ecg_id"])
-    unassigned = [_unassigned_rejection(roots[row.root_order], row) for row in database[~assigned].itertuples(index=False)]
+    unassigned = [
+        _unassigned_rejection(roots[row.root_order], row) for row in database[~assigned].itertuples(index=False)
+    ]
     database = _mark_repeats(database[assigned])
     splits = {
         split: _split_records(roots, database[database["strat_fold"].isin(folds)], sampling_rate, label_space)
