@@ -197,7 +197,10 @@ def verify_local_folder(folder: str | Path, files: Iterable[str] | None = None) 
         shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
         raise DataSourceError(f"{folder}: {len(wrong)} file(s) do not match {sums_path}: {shown}")
     if key is not None:
-        _write_atomically(stamp, key)
+        try:
+            _write_atomically(stamp, key)
+        except OSError as error:  # a read-only cache only costs the next call a full check
+            logger.debug("cannot write the verification stamp %s: %s", stamp, error)
 
 
 def _write_atomically(path: Path, text: str) -> None:
