@@ -4,6 +4,7 @@ MERL-shaped tree (no test touches the network)."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import http.server
 import socket
@@ -14,6 +15,8 @@ import pytest
 
 from modeling_supreme import data_sources
 from modeling_supreme.data_sources import DataSourceError
+from modeling_supreme.dataset_builders import cli as builder_cli
+from modeling_supreme.evaluation import cli as evaluation_cli
 from modeling_supreme.evaluation.zero_shot import load_label_descriptions
 from tests.sample_data import PTBXL_DIR, SPLITS_DIR
 
@@ -212,6 +215,36 @@ def test_merl_files_download_against_the_packaged_hashes(real_ckepe, serve, monk
     assert not path.exists() and not _leftovers(no_local_copy)
 
 
+@pytest.fixture(scope="module")
+def real_tables() -> dict[str, bytes]:
+    """MERL's real label tables as the resolver finds them for the test run, by their path in MERL's repository."""
+    folder = data_sources.benchmark_splits_folder(progress=False)
+    return {merl: (folder / name).read_bytes()
+            for name, (merl, _) in data_sources.MERL_FILES[data_sources.BENCHMARK_SPLITS].items()}
+
+
+def test_scripts_without_splits_fetch_only_the_tables_of_their_tasks(real_tables, serve, monkeypatch, no_local_copy):
+    server = serve(real_tables)
+    _point_at(monkeypatch, server)
+    parser = argparse.ArgumentParser()
+    evaluation_cli.add_benchmark_arguments(parser)
+    args = parser.parse_args(["--model", "m", "--out", "o", "--tasks", "ptbxl_super", "--no-progress"])
+    folder = evaluation_cli.splits_from_args(args, evaluation_cli.tasks_from_args(args))
+    assert sorted(path.rsplit("/", 1)[-1] for path, _ in server.requests) == [
+        "ptbxl_super_class_test.csv", "ptbxl_super_class_train.csv", "ptbxl_super_class_val.csv"]
+    assert (folder / "ptbxl/super_class/ptbxl_super_class_test.csv").is_file()
+    assert evaluation_cli.splits_from_args(parser.parse_args(["--model", "m", "--out", "o", "--splits", "x"]),
+                                           ["ptbxl_super"]) == Path("x")
+    builder = argparse.ArgumentParser()
+    builder_cli.add_splits_argument(builder, "icbeb")
+    icbeb = builder_cli.splits_from_args(builder.parse_args(["--splits"]), "icbeb")
+    assert icbeb == folder / "icbeb" and len(list(icbeb.glob("*.csv"))) == 3
+    assert builder_cli.splits_from_args(builder.parse_args([]), "icbeb") is None
+    monkeypatch.setenv(data_sources.OFFLINE_ENV, "1")
+    with pytest.raises(SystemExit, match=r"MERL benchmark-splits: .*chapman_test.csv is not cached .*SUPREME_DATA_DIR"):
+        builder_cli.splits_from_args(builder.parse_args(["--splits"]), "chapman")
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # A local copy: used as it is, checked, and never bypassed
 # ----------------------------------------------------------------------------------------------------------------------
@@ -239,6 +272,13 @@ def local_copy(monkeypatch, tmp_path, serve) -> Path:
 def test_a_local_copy_is_used_as_it_is(local_copy):
     assert data_sources.ptbxl_folder([1, 401], (100,), progress=False) == local_copy / "ptbxl-sample"
     assert data_sources.ptbxl_folder(progress=False) == local_copy / "ptbxl-sample"
+
+
+def test_the_command_line_prints_the_folder_or_the_error(local_copy, capsys):
+    data_sources.main(["ptbxl-sample", "--no-progress"])
+    assert capsys.readouterr().out.strip() == str(local_copy / "ptbxl-sample")
+    with pytest.raises(SystemExit, match=r"error: .*has no ptbxl-reports/ folder"):
+        data_sources.main(["ptbxl-reports"])
 
 
 def test_a_missing_local_folder_is_an_error_naming_it(local_copy, monkeypatch):
