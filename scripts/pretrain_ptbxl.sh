@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pre-train SuPreME on one or more PTB-XL folders with configs/ptbxl.yaml, on CPU:
 #   bash scripts/pretrain_ptbxl.sh OUT_DIR ROOT [ROOT ...] [-- TRAIN_FLAGS ...]
-# e.g. bash scripts/pretrain_ptbxl.sh ptbxl-output ../shared/data/ptbxl-sample ../shared/data/ptbxl-more
+# e.g. bash scripts/pretrain_ptbxl.sh ptbxl-output "$SUPREME_DATA_DIR/ptbxl-sample" "$SUPREME_DATA_DIR/ptbxl-more"
 # Builds one dataset of the roots (each ecg_id once), extracts entities with the lexicon, pre-trains, and writes the
 # model folder OUT_DIR/model (with its model card). Progress bars show each stage. Run the same command again after
 # an interruption: the build resumes its finished shards, entities are kept once written, and training continues
