@@ -127,3 +127,16 @@ def test_cli_needs_folds_and_dataset_together(tmp_path):
         capture_output=True, text=True, cwd=REPO_ROOT,
     )
     assert done.returncode == 2 and "--folds and --fold-dataset go together" in done.stderr
+
+
+def test_the_held_out_result_gives_within_abnormal_auroc_beside_the_super_class_auroc():
+    from modeling_supreme.training.heldout import HeldOutResult
+
+    names = ["NORM", "MI", "CD"]
+    targets = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1], [0, 0, 1]], dtype=np.float32)
+    # MI's score is "abnormal" only: perfect over all ECGs, chance among the abnormal ones; CD's finds CD.
+    scores = np.stack([targets[:, 0], 1 - targets[:, 0], targets[:, 2]], axis=1)
+    result = HeldOutResult(names, names, targets, scores, {}, 0.0)
+    within = result.within_abnormal_auroc()
+    assert within["NORM"] is None and within["MI"] == pytest.approx(50) and within["CD"] == pytest.approx(100)
+    assert HeldOutResult(["MI"], ["MI"], targets[:, 1:2], scores[:, 1:2], {}, 0.0).within_abnormal_auroc() == {}
