@@ -30,6 +30,7 @@ deleted before the next N is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -89,7 +90,8 @@ def _descendants(pid: int) -> list[int]:
 
 
 class Watched:
-    """A subprocess with a thread polling the peak RSS (VmHWM) of it and of each of its descendants."""
+    """A subprocess with a thread polling the peak RSS (VmHWM) of it and of each of its descendants. Only `finished`
+    and `wait` reap the process (with `os.wait4`, which gives its CPU time); the thread never does."""
 
     def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log.open("w")
@@ -98,32 +100,48 @@ class Watched:
                                         start_new_session=True)
         self.main_kb = self.child_kb = 0  # peak RSS (VmHWM), mapped file pages included
         self.main_anon_kb = self.child_anon_kb = 0  # largest anonymous RSS seen (RssAnon): memory the process owns
+        self._ended: tuple[int, Any, float] | None = None  # (wait status, rusage, seconds)
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
 
     def _poll(self) -> None:
-        while self.process.poll() is None:
+        while not self._stop.is_set():
             self.main_kb = max(self.main_kb, _status_kb(self.process.pid, "VmHWM"))
             self.main_anon_kb = max(self.main_anon_kb, _status_kb(self.process.pid, "RssAnon"))
             for child in _descendants(self.process.pid):
                 self.child_kb = max(self.child_kb, _status_kb(child, "VmHWM"))
                 self.child_anon_kb = max(self.child_anon_kb, _status_kb(child, "RssAnon"))
-            time.sleep(POLL_SECONDS)
+            self._stop.wait(POLL_SECONDS)
+
+    def finished(self) -> bool:
+        """Whether the process has ended (reaping it if so)."""
+        if self._ended is None:
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                self._ended = (status, usage, time.perf_counter() - self.started)
+        return self._ended is not None
 
     def wait(self) -> dict[str, Any]:
-        """Wait for the end; -> seconds, return code, peak RSS (MB) of the main process and of any child."""
-        _, status, usage = os.wait4(self.process.pid, 0)
+        """Wait for the end; -> seconds, CPU seconds (user + system, of the process and the children it waited for),
+        return code, peak RSS (MB) of the main process and of any child."""
+        if self._ended is None:
+            _, status, usage = os.wait4(self.process.pid, 0)
+            self._ended = (status, usage, time.perf_counter() - self.started)
+        status, usage, seconds = self._ended
         self.process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - self.started
+        self._stop.set()
         self._thread.join()
         self.log.close()
-        main_kb = max(self.main_kb, usage.ru_maxrss if not self.child_kb else self.main_kb)
-        return {"seconds": seconds, "returncode": self.process.returncode, "main_rss_mb": main_kb / 1024,
+        return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "returncode": self.process.returncode, "main_rss_mb": self.main_kb / 1024,
                 "child_rss_mb": self.child_kb / 1024, "main_anon_mb": self.main_anon_kb / 1024,
                 "child_anon_mb": self.child_anon_kb / 1024}
 
     def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGKILL to the main process alone (as the OOM killer or `kill -9 PID` sends it); its workers must end
+        with it by themselves."""
+        os.kill(self.process.pid, signal.SIGKILL)
 
 
 def run_step(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
@@ -197,7 +215,7 @@ def killed_and_resumed(tree: Path, out: Path, reference: Path, env: dict[str, st
     target = rows_of(reference) // 2
     watched = Watched(command, env, logs / "build-killed.log")
     done = 0
-    while watched.process.poll() is None:
+    while not watched.finished():
         try:
             progress = json.loads((out / "progress.json").read_text())
             done = sum(shard["rows"] for split in progress["splits"].values() for shard in split["shards"])
@@ -207,8 +225,12 @@ def killed_and_resumed(tree: Path, out: Path, reference: Path, env: dict[str, st
             watched.kill()
             break
         time.sleep(0.2)
+    survivors = _descendants(watched.process.pid)  # before the reap: a killed build's workers end with it
     killed = watched.wait()
-    survivors = [pid for pid in _descendants(watched.process.pid)]
+    time.sleep(2.0)
+    survivors = [pid for pid in survivors if Path(f"/proc/{pid}").exists()]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(watched.process.pid, signal.SIGKILL)  # whatever survived, so that no stray process is left
     resumed = run_step(command, env, logs / "build-resumed.log")
     return {"killed_after_rows": done, "killed_at_s": killed["seconds"], "resume_seconds": resumed["seconds"],
             "resume_main_rss_mb": resumed["main_rss_mb"], "resume_main_anon_mb": resumed["main_anon_mb"],
@@ -414,6 +436,39 @@ def slopes(results: list[dict[str, Any]], count_key: str) -> list[str]:
     return lines
 
 
+STEP_NAMES = {"build_1": "build, 1 process", "build_2": "build, 2 processes", "extract": "extract_entities (lexicon)",
+              "vocabulary": "vocabulary (resolve_vocabulary)", "loader": "loader first epoch (1 worker)",
+              "checkpoint": "train 2 steps + 1 checkpoint"}
+
+
+def markdown_table(results: list[dict[str, Any]], count_key: str) -> list[str]:
+    """One row per step and N: command seconds, core seconds (its loop over the records), CPU seconds, per-record
+    core ms, anonymous RSS of the main process / a child; slopes against the smallest N."""
+    lines = [f"| step | {count_key} | command s | core s | CPU s | core ms per record | core slope | "
+             "main anon RSS MB | child anon RSS MB | RSS ratio main / child | load |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    first = results[0] if results else {}
+    for step, name in STEP_NAMES.items():
+        for result in results:
+            value = result.get(step)
+            if not isinstance(value, dict):
+                continue
+            base = first.get(step, value)
+            core = value.get("core_seconds", value["seconds"])
+            factor = result[count_key] / first[count_key]
+            slope = core / base.get("core_seconds", base["seconds"]) / factor if factor != 1 else 1.0
+            child = value.get("child_anon_mb", 0.0)
+            child_ratio = f"{child / base['child_anon_mb']:.2f}" if base.get("child_anon_mb") else "-"
+            cpu = f"{value['cpu_seconds']:.1f}" if "cpu_seconds" in value else "-"
+            lines.append(
+                f"| {name} | {result[count_key]:,} | {value['seconds']:.1f} | {core:.1f} | {cpu} | "
+                f"{1000 * core / result[count_key]:.2f} | {slope:.2f} | {value['main_anon_mb']:.0f} | {child:.0f} | "
+                f"{value['main_anon_mb'] / base['main_anon_mb']:.2f} / {child_ratio} | "
+                f"{value['load_before']:.1f}-{value['load_after']:.1f} |"
+            )
+    return lines
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="*", default=[1000], help="N: records of each synthetic tree")
@@ -423,6 +478,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--json", type=Path, help="write every measurement here")
+    parser.add_argument("--table", type=Path, help="print the Markdown tables of a --json file written earlier")
     parser.add_argument("--child", choices=["vocabulary", "loader"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--answer", type=Path, help=argparse.SUPPRESS)
@@ -437,6 +493,12 @@ def main() -> None:
         torch.set_num_threads(1)
         answer = (child_vocabulary if args.child == "vocabulary" else child_loader)(args.dataset, args.work)
         args.answer.write_text(json.dumps(answer))
+        return
+    if args.table:
+        stored = json.loads(args.table.read_text())
+        for results, key in ((stored["records"], "records"), (stored["text"], "reports")):
+            if results:
+                print("\n".join(markdown_table(results, key)) + "\n")
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="supreme-scale-"))
     print(f"load average at start: {Path('/proc/loadavg').read_text().strip()} ({os.cpu_count()} cores)")
@@ -458,6 +520,9 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     for line in slopes(results["records"], "records") + slopes(results["text"], "reports"):
         print(line)
+    for group, key in ((results["records"], "records"), (results["text"], "reports")):
+        if group:
+            print("\n".join(markdown_table(group, key)))
     print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -53,6 +53,21 @@ def _rejects(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "rejects.jsonl").read_text().splitlines()]
 
 
+def test_the_synthetic_tree_has_mimics_layout_format_and_lead_order(tree):
+    from modeling_supreme.reading_supreme import read_ecg, read_header
+
+    listed = (tree.root / "record_list.csv").read_text().splitlines()
+    assert listed[0] == "subject_id,study_id,file_name,ecg_time,path"
+    path = listed[1].split(",")[-1]
+    assert path == "files/p1000/p10000032/s40000017/40000017"
+    header = read_header(tree.root / path)
+    assert {spec.fmt for spec in header.signals} == {16} and header.sampling_rate == 500 and header.sig_len == 5000
+    record = read_ecg(tree.root / path)
+    assert record.signal.shape == (12, 5000) and record.lead_names[3:6] == ["aVR", "aVF", "aVL"]
+    measured = (tree.root / "machine_measurements.csv").read_text().splitlines()[0].split(",")
+    assert measured[4:22] == [f"report_{index}" for index in range(18)]
+
+
 @pytest.mark.parametrize("total, parts", [(0, 1), (10, 3), (23, 3), (2, 3), (7, 7)])
 def test_parts_are_contiguous_disjoint_and_cover_the_stream_in_order(total, parts):
     ranges = [part_range(total, parts, index) for index in range(parts)]
