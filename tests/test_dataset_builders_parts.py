@@ -131,6 +131,7 @@ def test_merge_refuses_parts_out_of_order_missing_or_of_other_builds(tree, tmp_p
         merge_parts(tmp_path / "m4", [parts[0], other], mimic_description())
 
 
+@pytest.mark.slow  # two build processes and a merge process: their start-up dominates
 def test_two_machines_run_the_build_script_side_by_side_and_the_merge_script_joins_them(tree, whole, tmp_path):
     env = {**os.environ, "TQDM_DISABLE": "1"}
     script = [sys.executable, "datasets_scripts/build_mimic_iv_ecg.py", "--shard-size", "4"]
