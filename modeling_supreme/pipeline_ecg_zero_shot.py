@@ -94,6 +94,9 @@ class EcgZeroShotPipeline(Pipeline):
             tokenizer, feature_extractor = _processor_parts_of(model, tokenizer, feature_extractor)
         if not isinstance(label_chunk_size, int) or label_chunk_size < 1:
             raise ValueError(f"label_chunk_size must be a positive integer; got {label_chunk_size!r}.")
+        if hasattr(feature_extractor, "check_model_config"):
+            source = str(getattr(unwrap_supreme_model(model), "name_or_path", "") or "the model")
+            feature_extractor.check_model_config(unwrap_supreme_model(model).config, source)
         self.label_chunk_size = label_chunk_size
         self._label_tokens: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self.label_cache = LabelEmbeddingCache()
