@@ -1,4 +1,4 @@
-"""Issue 16, single leads: lead-set sampling weights (`--lead-set-weights`) and the full-view consistency loss
+"""Single leads: lead-set sampling weights (`--lead-set-weights`) and the full-view consistency loss
 (`--lead-consistency`): the draw follows the weights, the loss is a KL that is zero when the views agree and moves
 only the reduced view, the full-view forward leaves batch-norm statistics alone, training logs the term and resumes
 exactly, and the benchmark's variants build valid runs."""
