@@ -94,8 +94,10 @@ class SupremeConfig(PreTrainedConfig):
             a lead is recorded or derived, 0 where it is missing and zero-filled), so that it tells a missing lead
             from a flat one; for both encoder families this is a learned embedding of the lead set added to the
             first layer's output. Off for checkpoints saved without it.
-        sampling_rate (`int`): Hz of the model input; the feature extractor resamples to it.
-        num_samples (`int`): samples per lead of the model input (crop or pad to it).
+        sampling_rate (`int`): Hz of the model input. The feature extractor owns it (and resamples to it); this is
+            the copy the ECG encoder is built for, and loading refuses a folder whose two disagree.
+        num_samples (`int`): samples per lead of the model input (crop or pad to it); owned by the feature extractor
+            as `sampling_rate` is.
         text_config (`dict` or `PreTrainedConfig`): config of the text encoder (any AutoModel encoder).
         text_trainable_layers (`int`): how many top transformer layers of the text encoder train; 0 freezes
             it entirely, in which case label embeddings are cached per label set.

