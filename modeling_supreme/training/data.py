@@ -265,6 +265,18 @@ def send_tensors_by_file_name(worker_id: int) -> None:
         torch.multiprocessing.set_sharing_strategy("file_system")
 
 
+# Rows of a column converted to Python objects at a time when a whole split is read (vocabulary, target table).
+COLUMN_CHUNK = 4096
+
+
+def column_in_chunks(split: Any, column: str, chunk_rows: int = COLUMN_CHUNK) -> Iterator[Any]:
+    """The values of one column of a `datasets.Dataset`, in row order, converted `chunk_rows` at a time: the whole
+    column as Python objects (`split[column]`) would take memory in proportion to the split."""
+    selected = split.select_columns([column])
+    for start in range(0, len(split), chunk_rows):
+        yield from selected[start : start + chunk_rows][column]
+
+
 def resolve_vocabulary(options: TrainingOptions, train_split: Any) -> Optional[Vocabulary]:
     """The label vocabulary of the run: `--vocabulary` if given, else built from the train split's entities.
 
@@ -278,7 +290,7 @@ def resolve_vocabulary(options: TrainingOptions, train_split: Any) -> Optional[V
         vocabulary = Vocabulary.load(options.vocabulary)
         source = options.vocabulary
     elif ENTITIES_COLUMN in train_split.column_names:
-        vocabulary = build_vocabulary(train_split[ENTITIES_COLUMN], min_count=options.min_label_count)
+        vocabulary = build_vocabulary(column_in_chunks(train_split, ENTITIES_COLUMN), min_count=options.min_label_count)
         source = f"the entities of split {options.train_split!r} (min count {options.min_label_count})"
     elif options.objective == "clip":
         logger.warning("No `entities` column and no --vocabulary: the model is saved without a label vocabulary")
@@ -438,6 +450,7 @@ __all__ = [
     "RowBatch",
     "SupremeCollator",
     "check_columns",
+    "column_in_chunks",
     "ecg_batches",
     "formatted_for_collation",
     "load_splits",
