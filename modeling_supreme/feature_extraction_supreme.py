@@ -49,27 +49,59 @@ MIN_SAMPLING_RATE = 10.0
 
 @dataclass
 class _EcgItem:
-    """One ECG of a call, validated: signal (n_leads, n_samples) with rows in the order of `lead_names`."""
+    """One ECG of a call, validated: signal (n_leads, n_samples) with rows in the order of `lead_names`, not yet
+    converted to float32 (`_as_float32`, once cropped)."""
 
-    signal: np.ndarray
+    signal: np.ndarray | torch.Tensor
     sampling_rate: float
     lead_names: tuple[str, ...]
     source: str
 
 
-def _to_numpy(value: Any, source: str) -> np.ndarray:
-    """Array-like (numpy, torch, nested lists) -> real-valued numpy array."""
+def _checked_signal(value: Any, source: str) -> np.ndarray | torch.Tensor:
+    """Array-like (numpy, masked array, torch tensor, nested lists) -> an array or tensor of real numbers, not yet
+    converted: a long ECG is cropped first (`_as_float32` converts), so only its window is ever copied.
+
+    Every input type gets the same checks; each refusal names `source`.
+
+    Raises:
+        ValueError: boolean, complex or non-numeric values, a sparse tensor, or a tensor without data (meta device).
+    """
     if isinstance(value, torch.Tensor):
-        value = value.detach().to("cpu", torch.float32).numpy()
+        if value.layout != torch.strided:
+            raise ValueError(f"{source}: got a sparse tensor ({value.layout}); pass tensor.to_dense()")
+        if value.is_meta:
+            raise ValueError(f"{source}: got a tensor on the meta device, which holds no values")
+        if value.dtype == torch.bool or value.is_complex():
+            kind = "boolean" if value.dtype == torch.bool else "complex"
+            raise ValueError(f"{source}: got a {kind} tensor ({value.dtype}), not an ECG (expected amplitudes as "
+                             "real numbers)")
+        return value.detach()
     try:
-        array = np.asarray(value)
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: cannot convert the ECG to an array ({error})") from None
     if array.dtype == bool:
         raise ValueError(f"{source}: got a boolean array, not an ECG (expected amplitudes as real numbers)")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{source}: got a complex array ({array.dtype}), not an ECG (expected amplitudes as real "
+                         "numbers)")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise ValueError(f"{source}: expected real numbers, got an array of dtype {array.dtype}")
     return array
+
+
+def _as_float32(signals: np.ndarray | torch.Tensor, copy: bool = False) -> np.ndarray:
+    """What `_checked_signal` returned (cropped) -> float32 numpy; the masked samples of a masked array are NaN, so
+    the NaN policy treats them as missing. `copy=True` never hands back the caller's memory."""
+    if isinstance(signals, torch.Tensor):
+        converted = signals.to("cpu", torch.float32)
+        if copy and converted.data_ptr() == signals.data_ptr():  # already a float32 CPU tensor: a view of it
+            converted = converted.clone()
+        return converted.numpy()
+    if np.ma.isMaskedArray(signals):
+        return np.ma.filled(signals.astype(np.float32), np.nan)  # astype copies
+    return np.array(signals, dtype=np.float32) if copy else np.asarray(signals, dtype=np.float32)
 
 
 def _as_rate(value: Any, source: str) -> float:
@@ -290,7 +322,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if rate is None:
             raise ValueError(f"{source}: sampling_rate is required for arrays (the rate of the input, in Hz)")
         rate = _as_rate(rate, source)
-        signal, names = _oriented(_to_numpy(value, source), lead_names, source)
+        signal, names = _oriented(_checked_signal(value, source), lead_names, source)
         if signal.shape[1] < _MIN_DURATION_S * rate:
             raise ValueError(
                 f"{source}: {signal.shape[1]} samples at {rate:g} Hz is shorter than the minimum of {_MIN_DURATION_S} s"
@@ -348,12 +380,12 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if len(batch) == 0:
             raise ValueError("Got an empty batch of ECGs")
         first = self._make_item(batch[0], rates[0], lead_names, f"{source}, ECG 0")  # checks rank, names, length
-        array = _to_numpy(batch, source)
-        if first.signal.shape != array.shape[1:]:  # (B, n_samples, n_leads): the rows were transposed
-            array = array.transpose(0, 2, 1)
+        array = _checked_signal(batch, source)
+        if tuple(first.signal.shape) != tuple(array.shape[1:]):  # (B, n_samples, n_leads): the rows were transposed
+            array = array.swapaxes(1, 2)
         sources = [f"ECG {index} of the {source}" for index in range(len(array))]
-        # np.array copies (and converts), so the later in-place steps never touch the caller's array.
-        stacked = np.array(self._precrop(array, first.sampling_rate), dtype=np.float32)
+        # Cropped, then converted as a copy, so the later in-place steps never touch the caller's array.
+        stacked = _as_float32(self._precrop(array, first.sampling_rate), copy=True)
         return self._process_stacked(stacked, first.sampling_rate, first.lead_names, sources)
 
     def _process_group(self, items: Sequence[_EcgItem]) -> tuple[np.ndarray, np.ndarray]:
@@ -361,7 +393,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         rate = items[0].sampling_rate
         # Cropping before stacking keeps long recordings (Holter) from being copied whole; np.stack copies, so the
         # later in-place steps never touch the caller's arrays.
-        stacked = np.stack([self._precrop(item.signal, rate) for item in items], dtype=np.float32)
+        stacked = np.stack([_as_float32(self._precrop(item.signal, rate)) for item in items])
         return self._process_stacked(stacked, rate, items[0].lead_names, [item.source for item in items])
 
     def _process_stacked(
