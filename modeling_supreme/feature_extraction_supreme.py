@@ -34,6 +34,8 @@ from .signal_processing_supreme import (
     _normalized_and_padded,
     _repair_non_finite,
     _resample_polyphase,
+    as_float32,
+    checked_signal,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,58 +52,12 @@ MIN_SAMPLING_RATE = 10.0
 @dataclass
 class _EcgItem:
     """One ECG of a call, validated: signal (n_leads, n_samples) with rows in the order of `lead_names`, not yet
-    converted to float32 (`_as_float32`, once cropped)."""
+    converted to float32 (`as_float32`, once cropped)."""
 
     signal: np.ndarray | torch.Tensor
     sampling_rate: float
     lead_names: tuple[str, ...]
     source: str
-
-
-def _checked_signal(value: Any, source: str) -> np.ndarray | torch.Tensor:
-    """Array-like (numpy, masked array, torch tensor, nested lists) -> an array or tensor of real numbers, not yet
-    converted: a long ECG is cropped first (`_as_float32` converts), so only its window is ever copied.
-
-    Every input type gets the same checks; each refusal names `source`.
-
-    Raises:
-        ValueError: boolean, complex or non-numeric values, a sparse tensor, or a tensor without data (meta device).
-    """
-    if isinstance(value, torch.Tensor):
-        if value.layout != torch.strided:
-            raise ValueError(f"{source}: got a sparse tensor ({value.layout}); pass tensor.to_dense()")
-        if value.is_meta:
-            raise ValueError(f"{source}: got a tensor on the meta device, which holds no values")
-        if value.dtype == torch.bool or value.is_complex():
-            kind = "boolean" if value.dtype == torch.bool else "complex"
-            raise ValueError(f"{source}: got a {kind} tensor ({value.dtype}), not an ECG (expected amplitudes as "
-                             "real numbers)")
-        return value.detach()
-    try:
-        array = value if isinstance(value, np.ndarray) else np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: cannot convert the ECG to an array ({error})") from None
-    if array.dtype == bool:
-        raise ValueError(f"{source}: got a boolean array, not an ECG (expected amplitudes as real numbers)")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{source}: got a complex array ({array.dtype}), not an ECG (expected amplitudes as real "
-                         "numbers)")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"{source}: expected real numbers, got an array of dtype {array.dtype}")
-    return array
-
-
-def _as_float32(signals: np.ndarray | torch.Tensor, copy: bool = False) -> np.ndarray:
-    """What `_checked_signal` returned (cropped) -> float32 numpy; the masked samples of a masked array are NaN, so
-    the NaN policy treats them as missing. `copy=True` never hands back the caller's memory."""
-    if isinstance(signals, torch.Tensor):
-        converted = signals.to("cpu", torch.float32)
-        if copy and converted.data_ptr() == signals.data_ptr():  # already a float32 CPU tensor: a view of it
-            converted = converted.clone()
-        return converted.numpy()
-    if np.ma.isMaskedArray(signals):
-        return np.ma.filled(signals.astype(np.float32), np.nan)  # astype copies
-    return np.array(signals, dtype=np.float32) if copy else np.asarray(signals, dtype=np.float32)
 
 
 def _as_rate(value: Any, source: str) -> float:
@@ -322,7 +278,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if rate is None:
             raise ValueError(f"{source}: sampling_rate is required for arrays (the rate of the input, in Hz)")
         rate = _as_rate(rate, source)
-        signal, names = _oriented(_checked_signal(value, source), lead_names, source)
+        signal, names = _oriented(checked_signal(value, source), lead_names, source)
         if signal.shape[1] < _MIN_DURATION_S * rate:
             raise ValueError(
                 f"{source}: {signal.shape[1]} samples at {rate:g} Hz is shorter than the minimum of {_MIN_DURATION_S} s"
@@ -380,12 +336,12 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if len(batch) == 0:
             raise ValueError("Got an empty batch of ECGs")
         first = self._make_item(batch[0], rates[0], lead_names, f"{source}, ECG 0")  # checks rank, names, length
-        array = _checked_signal(batch, source)
+        array = checked_signal(batch, source)
         if tuple(first.signal.shape) != tuple(array.shape[1:]):  # (B, n_samples, n_leads): the rows were transposed
             array = array.swapaxes(1, 2)
         sources = [f"ECG {index} of the {source}" for index in range(len(array))]
         # Cropped, then converted as a copy, so the later in-place steps never touch the caller's array.
-        stacked = _as_float32(self._precrop(array, first.sampling_rate), copy=True)
+        stacked = as_float32(self._precrop(array, first.sampling_rate), copy=True)
         return self._process_stacked(stacked, first.sampling_rate, first.lead_names, sources)
 
     def _process_group(self, items: Sequence[_EcgItem]) -> tuple[np.ndarray, np.ndarray]:
@@ -393,7 +349,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         rate = items[0].sampling_rate
         # Cropping before stacking keeps long recordings (Holter) from being copied whole; np.stack copies, so the
         # later in-place steps never touch the caller's arrays.
-        stacked = np.stack([_as_float32(self._precrop(item.signal, rate)) for item in items])
+        stacked = np.stack([as_float32(self._precrop(item.signal, rate)) for item in items])
         return self._process_stacked(stacked, rate, items[0].lead_names, [item.source for item in items])
 
     def _process_stacked(
@@ -460,11 +416,17 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         _mask_flat_leads(statistics, lead_mask, sources)
         return self._normalized_and_padded(ecg_values, lead_mask, statistics, sources), lead_mask
 
+    @property
+    def read_window_s(self) -> float:
+        """Seconds of a longer ECG that the output depends on: the `num_samples / sampling_rate` the crop keeps plus a
+        margin against filter edge effects (1 s, more for a low high-pass cut-off). `read_ecg(path, max_seconds=
+        read_window_s, crop=crop)` reads exactly the window that `_precrop` would keep of the whole record."""
+        margin_s = 1.0 if self.highpass_hz is None else max(1.0, 5.0 / self.highpass_hz)
+        return self.num_samples / self.sampling_rate + margin_s
+
     def _precrop(self, signals: np.ndarray, rate: float) -> np.ndarray:
         """Trim long ECGs before resampling to the part the crop keeps plus a margin for filter edge effects."""
-        margin_s = 1.0 if self.highpass_hz is None else max(1.0, 5.0 / self.highpass_hz)
-        keep = math.ceil((self.num_samples / self.sampling_rate + margin_s) * rate)
-        return self._window(signals, keep)
+        return self._window(signals, math.ceil(self.read_window_s * rate))
 
     def _window(self, signals: np.ndarray, length: int) -> np.ndarray:
         """The `crop` window of at most `length` samples along the last axis."""

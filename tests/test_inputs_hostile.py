@@ -128,3 +128,63 @@ def test_an_ecg_with_leads_v01_to_v06_is_scored_on_all_twelve_leads(ecg, caplog)
 def test_the_chest_leads_written_full_width_are_kept():
     full_width = [name.replace("V", "Ｖ").translate(str.maketrans("123456", "１２３４５６")) for name in CHEST_LEADS]
     assert [canonical_lead_name(name) for name in full_width] == CHEST_LEADS
+
+
+# -- long records are read only in the window the model uses ------------------------------------------------------
+
+_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", *CHEST_LEADS]
+
+
+def _long_record(folder, seconds: int, rate: int = 500):
+    """A 12-lead WFDB record (format 16, 1 uV units) of `seconds`: 30 s of PTB-XL record 1 (500 Hz) repeated, then
+    zeros, stored as a sparse file, so that a 24-hour record takes no disk space. -> the record path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    total = seconds * rate
+    frames = np.round(np.tile(ptbxl_signal(1, 500), (1, 3)).T * 1000).astype("<i2")  # (15000, 12)
+    header = [f"long 12 {rate} {total}"] + [f"long.dat 16 1000/mV 16 0 0 0 0 {name}" for name in _LEADS]
+    (folder / "long.hea").write_text("\n".join(header) + "\n")
+    with open(folder / "long.dat", "wb") as data:
+        data.write(frames[:total].tobytes())
+        data.truncate(total * 12 * 2)
+    return folder / "long"
+
+
+_LONG_RECORD_SNIPPET = """
+import sys
+from modeling_supreme.reading_supreme import read_ecg
+read_ecg(sys.argv[1], max_seconds=11)  # first call: lazy imports
+mark_peak()
+record = read_ecg(sys.argv[1], max_seconds=11)
+assert record.signal.shape == (12, 5500), record.signal.shape
+"""
+
+
+def test_reading_a_long_record_costs_what_a_short_one_costs(tmp_path):
+    # read_ecg read the whole record: 1.9 GB of RAM for 2 h at 1 kHz, a misleading error for 24 h (~22 GB).
+    long_extra = peak_rss_of_snippet(_LONG_RECORD_SNIPPET.replace("sys.argv[1]", repr(str(
+        _long_record(tmp_path / "2h", 2 * 3600)))))
+    assert long_extra < 20 * 2**20, long_extra
+
+
+def test_a_24_hour_record_is_scored_on_its_window_and_the_window_is_named(tiny_checkpoint, tmp_path, caplog):
+    record = _long_record(tmp_path / "24h", 24 * 3600)
+    classifier = pipeline("ecg-zero-shot", model=str(tiny_checkpoint))
+    with caplog.at_level("WARNING"):
+        result = classifier(str(record), candidate_labels=["normal ecg", "atrial fibrillation"])
+    expected = classifier(ptbxl_signal(1, 500), sampling_rate=500, candidate_labels=["normal ecg",
+                                                                                      "atrial fibrillation"])
+    assert [item["label"] for item in result] == [item["label"] for item in expected]
+    np.testing.assert_allclose([item["score"] for item in result], [item["score"] for item in expected], atol=1e-4)
+    assert any("86400.0 s" in message and "from 0.0 s to 10.0 s" in message for message in caplog.messages)
+
+
+@pytest.mark.parametrize("crop", ["start", "center"])
+def test_the_window_read_gives_the_features_of_the_whole_record(tmp_path, crop):
+    from modeling_supreme.reading_supreme import read_ecg
+
+    path = _long_record(tmp_path / "record", 25)
+    extractor = SupremeFeatureExtractor(sampling_rate=100, num_samples=1000, crop=crop, highpass_hz=0.5)
+    window = read_ecg(path, max_seconds=extractor.read_window_s, crop=crop)
+    whole = read_ecg(path)
+    assert window.is_window and window.signal.shape[1] < whole.signal.shape[1]
+    np.testing.assert_array_equal(extractor(window)["ecg_values"], extractor(whole)["ecg_values"])
