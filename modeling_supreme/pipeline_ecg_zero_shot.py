@@ -57,6 +57,11 @@ class EcgZeroShotPipeline(Pipeline):
     package's datasets (`{"ecg", "sampling_rate", "lead_names", "lead_mask", ...}`), an `EcgRecord`, or a list or
     dataset of these (use `batch_size=` to batch them); `KeyDataset(ds, "ecg")` works with `sampling_rate=`.
 
+    Which part of a long ECG is scored: the model sees `num_samples / sampling_rate` seconds (10 s for the standard
+    model), the first ones (feature extractor `crop="start"`, the default) or those around the middle
+    (`crop="center"`). Of a record path only that window (plus a filter margin: `feature_extractor.read_window_s`) is
+    read from disk, and a warning names the seconds scored when the record is longer (docs/robustness.md).
+
     Built from a model folder or from a model object alone: the processor is then loaded from `model.name_or_path`,
     unless passed as `processor=` (or as `feature_extractor=` and `tokenizer=`).
 
