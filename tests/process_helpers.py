@@ -33,6 +33,16 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def children(pid: int) -> set[int]:
+    """Process ids of the living direct children of `pid`."""
+    found = set()
+    for child in descendants(pid):
+        fields = _stat_fields(child)
+        if fields is not None and int(fields[1]) == pid:
+            found.add(child)
+    return found
+
+
 def alive(pid: int) -> bool:
     """Running or sleeping (a zombie has ended: it only waits to be reaped)."""
     fields = _stat_fields(pid)

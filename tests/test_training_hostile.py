@@ -16,7 +16,7 @@ from modeling_supreme.training import run_training
 from modeling_supreme.training.checkpointing import list_checkpoints
 from modeling_supreme.training.run_lock import OutputDirInUse
 from modeling_supreme.training.tracking import read_metrics
-from tests.process_helpers import descendants, survivors
+from tests.process_helpers import children, descendants, survivors
 from tests.sample_data import REPO_ROOT, script_command
 from tests.training_helpers import (
     Interrupted,
@@ -120,19 +120,24 @@ def test_loader_workers_end_within_two_seconds_of_their_main_process(
     main = subprocess.Popen(script_command("train_accelerate.py", *tiny_flags(options)), cwd=REPO_ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: set[int] = set()
+    helpers: set[int] = set()
     try:
         deadline = time.monotonic() + 240
         while len(workers) < 2 and time.monotonic() < deadline and main.poll() is None:
-            workers |= descendants(main.pid)
+            workers |= children(main.pid)
             time.sleep(0.2)
         assert len(workers) >= 2, "the run never started its loader workers"
-        time.sleep(1.0)  # the workers are in their loop, batches in flight
-        workers |= descendants(main.pid)
+        # The main process stopped (as in a long step): its workers fill their prefetch queues and wait for indices.
+        os.kill(main.pid, signal.SIGSTOP)
+        time.sleep(2.0)
+        helpers = descendants(main.pid) - workers  # torch_shm_manager: frees the shared memory once its clients end
         os.kill(main.pid, kill_signal)
+        os.kill(main.pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
         main.wait()
         assert not survivors(workers, timeout=2.0)
+        assert not survivors(helpers, timeout=10.0)
     finally:
-        for pid in survivors(workers | descendants(main.pid), timeout=0):
+        for pid in survivors(workers | helpers, timeout=0):
             os.kill(pid, signal.SIGKILL)
         if main.poll() is None:
             main.kill()
