@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
@@ -43,6 +42,7 @@ from .fusion_supreme import (
     noised_label_embeddings,
     sinusoidal_positions,
 )
+from .model_files_supreme import check_json_nesting, mismatched_weight_dtypes, unreadable_weight_files
 from .zero_shot_supreme import (
     LABEL_CACHE_SIZE,
     LABEL_CHUNK_SIZE,
@@ -183,36 +183,28 @@ class SupremePreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> "SupremePreTrainedModel":
-        """`PreTrainedModel.from_pretrained`; a truncated or garbage weights file raises a ValueError naming it
-        (safetensors' own error names no file)."""
+        """`PreTrainedModel.from_pretrained` for an untrusted folder: a JSON file nested without end, a truncated or
+        garbage weights file, or a tensor stored as another kind of number than its parameter (int32 bytes for a
+        float32 weight) raises a ValueError naming the file (`model_files_supreme`)."""
+        check_json_nesting(pretrained_model_name_or_path)
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except (SafetensorError, OSError, RuntimeError) as error:
-            broken = _unreadable_weight_files(pretrained_model_name_or_path)
+            broken = unreadable_weight_files(pretrained_model_name_or_path)
             if not broken:
                 raise
             raise ValueError(
                 f"{pretrained_model_name_or_path}: weights file(s) {broken} cannot be read (truncated or not "
                 f"safetensors: {error})"
             ) from error
-
-
-def _unreadable_weight_files(folder: Any) -> list[str]:
-    """The `*.safetensors` files of a local model folder whose header cannot be read."""
-    if not isinstance(folder, (str, os.PathLike)) or not os.path.isdir(folder):
-        return []
-    broken = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".safetensors"):
-            path = os.path.join(folder, name)
-            try:
-                with safe_open(path, framework="pt") as weights:
-                    for key in weights.keys():
-                        weights.get_slice(key)  # every tensor's extent lies inside the file
-            except (SafetensorError, OSError) as error:
-                logger.debug("%s: %s", path, error)
-                broken.append(path)
-    return broken
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        expected = {name: tensor.dtype for name, tensor in model.state_dict().items()}
+        mismatched = mismatched_weight_dtypes(pretrained_model_name_or_path, expected)
+        if mismatched:
+            raise ValueError(f"{pretrained_model_name_or_path}: refused, the weights do not have the model's dtypes: "
+                             + "; ".join(mismatched[:5]) + (f" (and {len(mismatched) - 5} more)" if len(mismatched) > 5
+                                                            else ""))
+        return loaded
 
 
 class SupremeModel(SupremePreTrainedModel):
@@ -223,6 +215,7 @@ class SupremeModel(SupremePreTrainedModel):
     """
 
     def __init__(self, config: SupremeConfig) -> None:
+        config.check_sizes()  # again: `from_pretrained(..., fusion_layers=...)` sets fields after the config was made
         super().__init__(config)
         self.ecg_encoder = build_ecg_encoder(config)
         self.text_model = AutoModel.from_config(config.text_config)

@@ -13,6 +13,7 @@ cosine similarities in [-1, 1] instead; `pipe.score_kind` says which.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import string
@@ -36,6 +37,8 @@ from .zero_shot_supreme import (
     zero_shot_logits,
 )
 
+logger = logging.getLogger(__name__)
+
 EcgInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, Mapping[str, Any], EcgRecord]
 
 # Distinct label sets whose tokens are kept between calls.
@@ -54,6 +57,11 @@ class EcgZeroShotPipeline(Pipeline):
     `sampling_rate=` (and optional `lead_names=`), a dict `{"signal", "sampling_rate", "lead_names"}`, a row of the
     package's datasets (`{"ecg", "sampling_rate", "lead_names", "lead_mask", ...}`), an `EcgRecord`, or a list or
     dataset of these (use `batch_size=` to batch them); `KeyDataset(ds, "ecg")` works with `sampling_rate=`.
+
+    Which part of a long ECG is scored: the model sees `num_samples / sampling_rate` seconds (10 s for the standard
+    model), the first ones (feature extractor `crop="start"`, the default) or those around the middle
+    (`crop="center"`). Of a record path only that window (plus a filter margin: `feature_extractor.read_window_s`) is
+    read from disk, and a warning names the seconds scored when the record is longer (docs/robustness.md).
 
     Built from a model folder or from a model object alone: the processor is then loaded from `model.name_or_path`,
     unless passed as `processor=` (or as `feature_extractor=` and `tokenizer=`).
@@ -159,7 +167,7 @@ class EcgZeroShotPipeline(Pipeline):
         sampling_rate: Optional[float] = None,
         lead_names: Optional[Sequence[str]] = None,
     ) -> dict[str, Any]:
-        signal, rate, names, stored_mask = _unpack_ecg(ecg, sampling_rate, lead_names)
+        signal, rate, names, stored_mask = _unpack_ecg(ecg, sampling_rate, lead_names, self.feature_extractor)
         inputs = dict(self.feature_extractor(signal, sampling_rate=rate, lead_names=names, return_tensors="pt"))
         if stored_mask is not None:
             # Leads the dataset's source lacked were stored as zeros: they stay masked for the encoder.
@@ -295,13 +303,19 @@ def _checked_lead_names(lead_names: Any) -> list[str]:
 
 
 def _unpack_ecg(
-    ecg: EcgInput, sampling_rate: Optional[float], lead_names: Optional[Sequence[str]]
+    ecg: EcgInput, sampling_rate: Optional[float], lead_names: Optional[Sequence[str]], feature_extractor: Any
 ) -> tuple[Any, Optional[float], Optional[Sequence[str]], Any]:
-    """One pipeline input -> (signal or EcgRecord, sampling rate, lead names, stored lead mask or None)."""
+    """One pipeline input -> (signal or EcgRecord, sampling rate, lead names, stored lead mask or None).
+
+    A record path is read only in the window the feature extractor uses (`read_window_s`), with a warning that says
+    which seconds are scored when the record is longer."""
     if isinstance(ecg, (str, os.PathLike)):
         if not str(ecg).strip():
             raise ValueError("The pipeline got an empty string as an ECG: give a WFDB record path.")
-        return read_ecg(ecg), None, None, None
+        record = read_ecg(ecg, max_seconds=feature_extractor.read_window_s, crop=feature_extractor.crop)
+        if record.is_window:
+            _warn_about_window(record, feature_extractor)
+        return record, None, None, None
     if is_ecg_record(ecg):
         return ecg, None, None, None
     if isinstance(ecg, Mapping):
@@ -318,6 +332,18 @@ def _unpack_ecg(
     raise ValueError(
         f"Cannot read an ECG from {type(ecg).__name__}: give a WFDB record path, an array with sampling_rate=, "
         "a dict with 'signal' and 'sampling_rate', or a dataset row with 'ecg' and 'sampling_rate'."
+    )
+
+
+def _warn_about_window(record: EcgRecord, feature_extractor: Any) -> None:
+    """Name the seconds of a long record that are scored: the model sees `num_samples / sampling_rate` of them."""
+    rate = record.sampling_rate
+    scored_s = feature_extractor.num_samples / feature_extractor.sampling_rate
+    offset_s = (record.signal.shape[-1] - scored_s * rate) / 2 if feature_extractor.crop == "center" else 0.0
+    first_s = (record.start_sample + max(offset_s, 0.0)) / rate
+    logger.warning(
+        "%s: the record lasts %.1f s; only the %g s from %.1f s to %.1f s are scored (crop=%r), the rest is not read",
+        record.source, record.total_samples / rate, scored_s, first_s, first_s + scored_s, feature_extractor.crop,
     )
 
 

@@ -31,6 +31,7 @@ CODE_FILES = (
     "modeling_supreme.py",
     "ecg_encoders_supreme.py",
     "fusion_supreme.py",
+    "model_files_supreme.py",
     "zero_shot_supreme.py",
     "query_negation_supreme.py",
     "reading_supreme.py",

@@ -14,8 +14,12 @@ trainer runs that stage on the accelerator (`device_inputs`).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
+import os
+import signal as signals_module
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional
 
@@ -249,8 +253,43 @@ def training_loader(split: Any, collator: Any, options: TrainingOptions) -> Data
         persistent_workers=workers > 0,
         prefetch_factor=PREFETCH_FACTOR if workers > 0 else None,
         generator=torch.Generator().manual_seed(options.seed),
-        worker_init_fn=send_tensors_by_file_name if workers > 0 else None,
+        worker_init_fn=LoaderWorkerInit(os.getpid()) if workers > 0 else None,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderWorkerInit:
+    """DataLoader `worker_init_fn` of the training loader: the worker ends with its main process
+    (`end_with_parent`) and sends its tensors by file name (`send_tensors_by_file_name`).
+
+    Args:
+        parent_pid: the main process, which starts the workers.
+    """
+
+    parent_pid: int
+
+    def __call__(self, worker_id: int) -> None:
+        end_with_parent(self.parent_pid)
+        send_tensors_by_file_name(worker_id)
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process as soon as its parent ends (Linux `PR_SET_PDEATHSIG`).
+
+    torch's workers check their parent only every 5 s, so a main process killed by SIGKILL or SIGTERM left its workers
+    alive for up to 15 s, holding their shared-memory buffers. Elsewhere than Linux, torch's own check remains."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signals_module.SIGKILL, 0, 0, 0) != 0:
+        logger.warning("DataLoader worker %d: cannot ask to end with the main process (errno %d)", os.getpid(),
+                       ctypes.get_errno())
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+# prctl(2) option: the signal this process gets when its parent ends.
+_PR_SET_PDEATHSIG = 1
 
 
 def send_tensors_by_file_name(worker_id: int) -> None:
@@ -458,6 +497,8 @@ __all__ = [
     "resolve_vocabulary",
     "signal_columns",
     "stored_signals",
+    "LoaderWorkerInit",
+    "end_with_parent",
     "send_tensors_by_file_name",
     "training_loader",
 ]
