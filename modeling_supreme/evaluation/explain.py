@@ -122,16 +122,18 @@ def explain(
     )
 
 
-def plot_explanation(explanation: Explanation, path: str | Path, title: str | None = None) -> Path:
-    """Draw the 12 leads (6 x 2 grid, mV over seconds) with the label's attention shaded behind them, from white
+def draw_explanation(
+    explanation: Explanation, title: str | None = None, figsize: tuple[float, float] = (15, 11)
+) -> Figure:
+    """The 12 leads (6 x 2 grid, mV over seconds) with the label's attention shaded behind them, from white
     (least attended token) to red (most attended); one colour scale for all leads, as the attention is shared by
-    the leads. Writes a PNG."""
+    the leads. Missing leads are marked "lead missing". Returns the figure (nothing is written)."""
     duration = explanation.signal.shape[1] / explanation.sampling_rate
     time = np.arange(explanation.signal.shape[1]) / explanation.sampling_rate
     per_sample = explanation.attention_per_sample()[None, :]
     lowest, highest = float(per_sample.min()), float(per_sample.max())
     highest = max(highest, lowest + 1e-12)
-    figure = Figure(figsize=(15, 11), layout="constrained")
+    figure = Figure(figsize=figsize, layout="constrained")
     axes = figure.subplots(6, 2, sharex=True).T.ravel()
     shading = None
     for lead, axis in enumerate(axes):
@@ -163,9 +165,14 @@ def plot_explanation(explanation: Explanation, path: str | Path, title: str | No
         or f'{explanation.label}: score {explanation.score:.3f} (text: "{explanation.text}")\n{explanation.source}',
         fontsize=11,
     )
+    return figure
+
+
+def plot_explanation(explanation: Explanation, path: str | Path, title: str | None = None) -> Path:
+    """Draw an explanation (`draw_explanation`) and write it as a PNG."""
     path = Path(path)
-    figure.savefig(path, dpi=100)
+    draw_explanation(explanation, title).savefig(path, dpi=100)
     return path
 
 
-__all__ = ["Explanation", "attention_per_sample", "explain", "model_view", "plot_explanation"]
+__all__ = ["Explanation", "attention_per_sample", "draw_explanation", "explain", "model_view", "plot_explanation"]
