@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from matplotlib.figure import Figure
 
-from ..evaluation.explain import draw_explanation
+from ..evaluation.explain import draw_explanation_stacked
 from .analysis import ALL_LEADS, LEAD_SET_CHOICES, PageAnswer, PageResult, answer
 from .uploads import MAX_UPLOAD_BYTES, example_records
 
@@ -68,7 +68,7 @@ def explanation_figure(result: Optional[PageResult], label: Optional[str]) -> Op
     explanation = result.explanations[label]
     title = (f'{label}: score {explanation.score:.4f} (text: "{explanation.text}")\n{explanation.source}, '
              f"{result.metadata.get('lead set', '')}; red: where the model looked for this finding")
-    return draw_explanation(explanation, title, figsize=FIGURE_SIZE)
+    return draw_explanation_stacked(explanation, title, figsize=FIGURE_SIZE)
 
 
 def page_outputs(reply: PageAnswer) -> tuple[Any, ...]:
@@ -101,8 +101,8 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
     def show(result: Optional[PageResult], label: Optional[str]) -> Optional[Figure]:
         return explanation_figure(result, label)
 
-    def choose(selected: gr.SelectData) -> Any:
-        return gr.update(value=selected.value)
+    def choose(result: Optional[PageResult], selected: gr.SelectData) -> tuple[Any, Optional[Figure]]:
+        return gr.update(value=selected.value), explanation_figure(result, selected.value)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
         gr.Markdown(f"# {TITLE}\nModel: `{model_name}`")
@@ -134,8 +134,9 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
                 metadata = gr.Markdown("", elem_id="metadata")
         outputs = [error, bars, table, finding, plot, metadata, state]
         button.click(run, [files, example, rate, leads, lead_set, findings], outputs)
-        bars.select(choose, None, finding)
-        finding.change(show, [state, finding], plot, trigger_mode="always_last")
+        # The answer draws the top finding; a click on a bar or a choice in the list draws another.
+        bars.select(choose, [state], [finding, plot])
+        finding.input(show, [state, finding], plot)
     return page
 
 
