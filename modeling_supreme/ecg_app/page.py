@@ -5,8 +5,8 @@ Gradio is imported inside the functions: it is an optional extra (`pip install m
 keeps uploads (`GRADIO_TEMP_DIR`) must be set before it is imported (`serve` does that).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: gradio finds the `gr.SelectData` argument of an event handler by its
+# annotation, which must then be a class, not a string naming a module-local import.
 import html
 import logging
 import os
@@ -174,4 +174,12 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-__all__ = ["build_page", "error_html", "explanation_figure", "metadata_markdown", "page_outputs", "scores_html", "serve"]
+__all__ = [
+    "build_page",
+    "error_html",
+    "explanation_figure",
+    "metadata_markdown",
+    "page_outputs",
+    "scores_html",
+    "serve",
+]

@@ -208,4 +208,12 @@ def plot_explanation(explanation: Explanation, path: str | Path, title: str | No
     return path
 
 
-__all__ = ["Explanation", "attention_per_sample", "draw_explanation", "draw_explanation_stacked", "explain", "model_view", "plot_explanation"]
+__all__ = [
+    "Explanation",
+    "attention_per_sample",
+    "draw_explanation",
+    "draw_explanation_stacked",
+    "explain",
+    "model_view",
+    "plot_explanation",
+]
