@@ -194,6 +194,11 @@ def test_lead_set_removes_leads_before_the_feature_extractor(classifier, lead_se
     missing = reply.result.metadata["leads missing"].split(", ")
     assert set(missing) == set(STANDARD_LEADS) - set(kept)
     assert not reply.result.explanations["NORM"].lead_mask[[STANDARD_LEADS.index(lead) for lead in missing]].any()
+    from modeling_supreme.ecg_app.page import explanation_figure
+
+    axis = explanation_figure(reply.result, "NORM").axes[0]  # the plot marks the removed leads as missing
+    assert [label.get_text() for label in axis.get_yticklabels()] == list(STANDARD_LEADS)
+    assert sum(text.get_text() == "missing" for text in axis.texts) == len(missing)
 
 
 def test_lead_status_tells_recorded_derived_masked_and_missing_leads():

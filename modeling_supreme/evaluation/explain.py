@@ -170,7 +170,7 @@ def draw_explanation(
 
 def draw_explanation_stacked(
     explanation: Explanation, title: str | None = None, figsize: tuple[float, float] = (12, 8),
-    lead_spacing_mv: float = 3.0,
+    lead_spacing_mv: float = 3.0, dpi: float = 100,
 ) -> Figure:
     """The 12 leads stacked on one time axis (`lead_spacing_mv` apart, mV over seconds, "missing" written where a
     lead is missing) over the label's attention, shaded from white to red as in `draw_explanation`. One axes and a
@@ -178,8 +178,8 @@ def draw_explanation_stacked(
     duration = explanation.signal.shape[1] / explanation.sampling_rate
     time = np.arange(explanation.signal.shape[1]) / explanation.sampling_rate
     offsets = -lead_spacing_mv * np.arange(len(STANDARD_LEADS))
-    figure = Figure(figsize=figsize)
-    figure.subplots_adjust(left=0.06, right=0.92, top=0.9, bottom=0.07)
+    figure = Figure(figsize=figsize, dpi=dpi)
+    figure.subplots_adjust(left=0.06, right=0.92, top=0.88, bottom=0.07)
     axis = figure.add_subplot()
     low, high = offsets[-1] - lead_spacing_mv / 2, lead_spacing_mv / 2
     # One token per image column: token n covers [n * T / N, (n + 1) * T / N) of the window, as the samples do.
