@@ -131,8 +131,9 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
                 bars = gr.Label(label="scores (click a finding to see where the model looked)", elem_id="bars")
                 table = gr.HTML("", elem_id="scores")
                 finding = gr.Dropdown([], label="finding shown on the ECG", elem_id="finding")
+                # Unlabelled: the figure's own title names the finding, and a label would cover it.
                 plot = gr.Plot(label="12 leads as the model saw them, with the finding's cross-attention",
-                               elem_id="ecg-plot")
+                               show_label=False, elem_id="ecg-plot")
                 metadata = gr.Markdown("", elem_id="metadata")
         outputs = [error, bars, table, finding, plot, metadata, state]
         button.click(run, [files, example, rate, leads, lead_set, findings], outputs)
