@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -26,7 +25,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--model", help=f"checkpoint folder or Hub id (default: {DEMO_MODEL} if it exists)")
     parser.add_argument("--host", default=None, help="address to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
-    parser.add_argument("--data-dir", default=None, help="folder of the example records (default: SUPREME_DATA_DIR)")
+    parser.add_argument("--data-dir", default=None, help="folder of the example records, in PTB-XL's layout "
+                        "(default: the data resolver's: SUPREME_DATA_DIR, the cache, or a download)")
     parser.add_argument("--device", default=None, help="e.g. cuda:0 (default: CPU)")
     parser.add_argument("--trust-remote-code", action="store_true", help="load a Hub model's own code")
     return parser.parse_args(argv)
@@ -50,7 +50,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"Cannot load the model {model!r}: {error}", file=sys.stderr)
         return 2
     findings = default_findings(classifier.model.config)
-    serve(classifier, findings, model, args.host, args.port, args.data_dir or os.environ.get("SUPREME_DATA_DIR"))
+    serve(classifier, findings, model, args.host, args.port, args.data_dir)
     return 0
 
 

@@ -4,6 +4,7 @@ message. The page in a real browser: tests/test_app_browser.py."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -153,12 +154,17 @@ def test_uploads_above_the_limit_are_refused(tmp_path):
     assert "at most 0 MB" in upload_size_error([path, path], limit=1024 * 3)
 
 
-def test_example_records_come_from_the_data_folder(monkeypatch, tmp_path):
-    examples = example_records(PTBXL_DIR.parent)
-    assert examples and all(path.with_suffix(".hea").is_file() for path in examples.values())
-    assert example_records(PTBXL_DIR) == examples
+def test_example_records_come_from_the_data_resolver_or_a_folder(monkeypatch, tmp_path):
+    examples = example_records(PTBXL_DIR)
+    assert list(examples) == [f"{index:05d}_hr" for index in range(1, 13)]
+    assert all(path.with_name(path.name + ".hea").is_file() for path in examples.values())
+    if os.environ.get("SUPREME_DATA_DIR"):
+        assert list(example_records(limit=3)) == ["00001_hr", "00002_hr", "00003_hr"]
+    assert example_records(tmp_path) == {}
     monkeypatch.delenv("SUPREME_DATA_DIR", raising=False)
-    assert example_records() == {} and example_records(tmp_path) == {}
+    monkeypatch.setenv("SUPREME_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing local and no download: no examples, uploads only
+    assert example_records() == {}
 
 
 # -- a request -------------------------------------------------------------------------------------------------------

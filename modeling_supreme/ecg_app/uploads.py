@@ -8,6 +8,7 @@ file (never a temporary path), so the page can show it as it is.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -18,7 +19,10 @@ from typing import Optional
 import numpy as np
 
 from ..configuration_supreme import STANDARD_LEADS
+from ..data_sources import PTBXL_SAMPLE, DataSourceError, ptbxl_folder, record_files
 from ..reading_supreme import EcgRecord, read_ecg, read_header_comments
+
+logger = logging.getLogger(__name__)
 
 # Uploads larger than this (all files of one record together) are refused before anything is read.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -28,32 +32,33 @@ ARRAY_SUFFIXES = (".npy", ".csv", ".mat")
 # PhysioNet/CinC `.mat` files hold the int16 matrix `val` at this many units per mV (their headers' gain).
 CINC_UNITS_PER_MV = 1000.0
 CINC_VARIABLE = "val"
-# Bundled example records: the PTB-XL sample's 10 s, 500 Hz records, found under the data folder.
-EXAMPLE_SUBFOLDER = "ptbxl-sample"
-EXAMPLE_RECORDS_GLOB = "records500/*/*_hr.hea"
+# Example records: the first PTB-XL records at 500 Hz (10 s, 12 leads), found by the data resolver.
+EXAMPLE_RATE = 500
 MAX_EXAMPLES = 12
 
 
-def example_records_root(data_dir: Optional[str | os.PathLike] = None) -> Optional[Path]:
-    """The PTB-XL sample folder the example records come from: `data_dir` (or `SUPREME_DATA_DIR`) itself when it is
-    the sample, else its `ptbxl-sample` subfolder; None when there is none."""
-    folder = data_dir if data_dir is not None else os.environ.get("SUPREME_DATA_DIR")
-    if not folder:
-        return None
-    for candidate in (Path(folder), Path(folder) / EXAMPLE_SUBFOLDER):
-        if (candidate / "records500").is_dir():
-            return candidate
-    return None
-
-
 def example_records(data_dir: Optional[str | os.PathLike] = None, limit: int = MAX_EXAMPLES) -> dict[str, Path]:
-    """Record name -> record path (no extension) of up to `limit` bundled example records (10 s, 12 leads, 500 Hz);
-    empty when no data folder is found (`example_records_root`)."""
-    root = example_records_root(data_dir)
+    """Record name -> record path (no extension) of the first `limit` PTB-XL records at 500 Hz.
+
+    They come from `data_dir` when given (a folder in PTB-XL's layout, or one holding `ptbxl-sample/`), else from the
+    data resolver (`data_sources.ptbxl_folder`: `SUPREME_DATA_DIR`, the user cache, or a download). Empty, with a
+    logged warning, when there are none: the page then takes uploads only.
+    """
+    ids = range(1, limit + 1)
+    if data_dir is not None:
+        root = next((folder for folder in (Path(data_dir), Path(data_dir) / PTBXL_SAMPLE)
+                     if (folder / "records500").is_dir()), None)
+    else:
+        try:
+            root = ptbxl_folder(ids, (EXAMPLE_RATE,), progress=False)
+        except (DataSourceError, OSError) as error:
+            logger.warning("No example records (%s); the page takes uploads only.", error)
+            return {}
     if root is None:
+        logger.warning("No example records under %s; the page takes uploads only.", data_dir)
         return {}
-    headers = sorted(root.glob(EXAMPLE_RECORDS_GLOB))[:limit]
-    return {header.stem: header.with_suffix("") for header in headers}
+    headers = [root / name for name in record_files(ids, (EXAMPLE_RATE,)) if name.endswith(HEADER_SUFFIX)]
+    return {header.stem: header.with_suffix("") for header in headers if header.is_file()}
 
 
 def upload_size_error(paths: Sequence[str | os.PathLike], limit: int = MAX_UPLOAD_BYTES) -> Optional[str]:
@@ -252,7 +257,6 @@ def read_example(path: str | os.PathLike) -> tuple[EcgRecord, dict[str, str]]:
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "example_records",
-    "example_records_root",
     "parse_lead_names",
     "read_example",
     "read_uploaded_ecg",
