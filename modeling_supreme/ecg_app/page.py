@@ -33,6 +33,7 @@ NO_EXAMPLE = "(none: use the upload)"
 FIGURE_SIZE = (12, 8)
 FIGURE_DPI = 80
 UPLOAD_TYPES = [".hea", ".dat", ".mat", ".npy", ".csv"]
+UPLOAD_LIFETIME_S = 3600
 
 
 def scores_html(scores: list[dict[str, Any]]) -> str:
@@ -100,13 +101,11 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
         reply = answer(classifier, findings, paths, examples.get(example), rate, leads, lead_set)
         return page_outputs(reply)
 
-    def show(result: Optional[PageResult], label: Optional[str]) -> Optional[Figure]:
-        return explanation_figure(result, label)
-
     def choose(result: Optional[PageResult], selected: gr.SelectData) -> tuple[Any, Optional[Figure]]:
         return gr.update(value=selected.value), explanation_figure(result, selected.value)
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
+    # A long-running page removes uploads an hour old every hour; all are removed when it stops (`serve`).
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(UPLOAD_LIFETIME_S, UPLOAD_LIFETIME_S)) as page:
         gr.Markdown(f"# {TITLE}\nModel: `{model_name}`")
         gr.Markdown(WARNING_BANNER, elem_id="warning-banner")
         state = gr.State(None)
@@ -139,7 +138,7 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
         button.click(run, [files, example, rate, leads, lead_set, findings], outputs)
         # The answer draws the top finding; a click on a bar or a choice in the list draws another.
         bars.select(choose, [state], [finding, plot])
-        finding.input(show, [state, finding], plot)
+        finding.input(explanation_figure, [state, finding], plot)
     return page
 
 
