@@ -220,3 +220,23 @@ def test_a_benchmark_table_without_its_id_column_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"missing column\(s\) \['filename'\]") as raised:
         build_cinc("cpsc2018", tmp_path / "root", tmp_path / "out", splits_dir=splits)
     assert str(splits / "icbeb_train.csv") in str(raised.value)
+
+
+# -- record keys, ids out of range, file names, line numbers ----------------------------------------------------
+
+
+def test_one_record_listed_under_two_spellings_is_built_once(tmp_path):
+    root = tmp_path / "root"
+    write_wfdb_record(root / "sub" / "r00004", ptbxl_signal(4, 100), PTBXL_ORDER, 100)
+    rows = [("sub/r00004", "Sinus rhythm", "train"), ("sub/../sub/r00004", "Sinus rhythm again", "test"),
+            ("./sub//r00004.hea", "A third spelling", "test")]
+    pd.DataFrame(rows, columns=["record", "report", "split"]).to_csv(root / "reports.csv", index=False)
+    summary = build_wfdb_folder(root, root / "reports.csv", tmp_path / "out", settings=BuildSettings())
+    assert summary.rows == {"train": 1}
+    assert summary.rejected_by_reason == {"duplicate id": 2}
+    reasons = sorted(entry["reason"] for entry in _rejects(tmp_path / "out"))
+    assert reasons == [
+        "sub/r00004 (reports.csv line 3) is listed already on line 2",
+        "sub/r00004 (reports.csv line 4) is listed already on line 2",
+    ]
+

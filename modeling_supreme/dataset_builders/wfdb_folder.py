@@ -11,6 +11,7 @@ dataset stores signals at the source rate); the rate defaults to that of the fir
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +30,14 @@ _SPLIT_NAME = re.compile(r"^\w+$")
 
 
 def _record_key(value: str) -> str:
-    """`ward3/0001.hea` or `./ward3/0001` -> `ward3/0001` (the record's id)."""
-    key = Path(str(value).strip()).as_posix().removeprefix("./")
+    """`ward3/0001.hea`, `./ward3//0001` or `ward3/../ward3/0001` -> `ward3/0001` (the record's id).
+
+    The path is normalised lexically (as `record_path_under` resolves it), so that two spellings of one record
+    are one key and the second is rejected as a duplicate, never built twice (possibly into two splits). A key
+    that leaves the folder keeps its leading `..` and is rejected when its row is built.
+    """
+    text = str(value).strip()
+    key = posixpath.normpath(text) if text else text
     for suffix in (".hea", ".dat", ".mat"):
         key = key.removesuffix(suffix)
     return key
