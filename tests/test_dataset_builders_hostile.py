@@ -240,3 +240,33 @@ def test_one_record_listed_under_two_spellings_is_built_once(tmp_path):
         "sub/r00004 (reports.csv line 4) is listed already on line 2",
     ]
 
+
+
+def _ptbxl_with_ids(tmp_path, changes: dict[int, dict[str, str]]):
+    root = copy_ptbxl_subset(tmp_path / "root", [1, 2, 3, 4, 5, 7], rate=100)
+    database = pd.read_csv(root / "ptbxl_database.csv", dtype=str, keep_default_na=False)
+    for ecg_id, values in changes.items():
+        for column, value in values.items():
+            database.loc[database.ecg_id == str(ecg_id), column] = value
+    database.to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
+def test_ptbxl_ids_out_of_range_are_rejected_with_their_line(tmp_path):
+    root = _ptbxl_with_ids(tmp_path, {
+        2: {"ecg_id": "inf"}, 3: {"ecg_id": "3000000000"}, 4: {"ecg_id": "-4"},
+        5: {"patient_id": "12345678901234567890"},
+    })
+    summary = build_ptbxl(root, tmp_path / "out", 100, BuildSettings())
+    assert summary.built == 2 and summary.rejected_by_reason == {"malformed row": 4}
+    reasons = sorted(entry["reason"] for entry in _rejects(tmp_path / "out"))
+    database = str(root / "ptbxl_database.csv")
+    assert reasons == sorted([
+        f"{database} line 3: ecg_id 'inf' is not an integer from 1 to 2147483647",
+        f"{database} line 4: ecg_id '3000000000' is not an integer from 1 to 2147483647",
+        f"{database} line 5: ecg_id '-4' is not an integer from 1 to 2147483647",
+        f"{database} line 6 (ecg_id 5): patient_id '12345678901234567890' is not an integer from 0 to "
+        "9223372036854775807",
+    ])
+    built = datasets.load_dataset(str(tmp_path / "out"))
+    assert sorted(row["ecg_id"] for split in built.values() for row in split) == [1, 7]
