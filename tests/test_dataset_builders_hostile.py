@@ -17,7 +17,7 @@ import pytest
 from modeling_supreme.dataset_builders import REJECTS_FILE, BuildSettings
 from modeling_supreme.dataset_builders.mimic_iv_ecg import load_reports, mimic_tasks
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
-from modeling_supreme.dataset_builders.tables import read_csv_table, record_path_under
+from modeling_supreme.dataset_builders.tables import read_csv_table, record_path_under, row_lines
 from modeling_supreme.dataset_builders.tasks import RecordTask, Rejection
 from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
 from tests.dataset_builders_helpers import PTBXL_ORDER, copy_ptbxl_subset, ptbxl_signal, write_wfdb_record
@@ -270,3 +270,46 @@ def test_ptbxl_ids_out_of_range_are_rejected_with_their_line(tmp_path):
     ])
     built = datasets.load_dataset(str(tmp_path / "out"))
     assert sorted(row["ecg_id"] for split in built.values() for row in split) == [1, 7]
+
+
+def test_ptbxl_line_numbers_count_the_newlines_inside_quoted_reports(tmp_path):
+    root = _ptbxl_with_ids(tmp_path, {1: {"report": "sinus rhythm\nsecond line\nthird line"}, 3: {"report": " "}})
+    summary = build_ptbxl(root, tmp_path / "out", 100, BuildSettings())
+    assert summary.rejected_by_reason == {"empty report": 1}
+    (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
+    assert reason == f"{root / 'ptbxl_database.csv'} line 6 (ecg_id 3): empty report"  # rows on lines 2-4, 5, 6
+
+
+def test_folder_line_numbers_count_the_newlines_inside_quoted_reports(tmp_path):
+    root = tmp_path / "root"
+    write_wfdb_record(root / "a" / "0001", ptbxl_signal(1, 100), PTBXL_ORDER, 100)
+    (root / "reports.csv").write_text('record,report\na/0001,"Sinus rhythm.\n\nNormal ECG."\na/0001,again\n')
+    build_wfdb_folder(root, root / "reports.csv", tmp_path / "out")
+    (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
+    assert reason == "a/0001 (reports.csv line 5) is listed already on line 2"
+
+
+def test_mimic_line_numbers_count_the_newlines_inside_quoted_fields(tmp_path):
+    (tmp_path / "record_list.csv").write_text(
+        'subject_id,study_id,path,ecg_time\n1,11,files/p1/s11/11,"2180-07-23\n15:44:00"\n1,11,files/p1/s11/11,t\n'
+    )
+    items = list(mimic_tasks(tmp_path, {11: "Sinus rhythm normal ECG"}))
+    assert "line 4: study 11 is listed already on line 2" in items[1].reason
+
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ('a,b\n1,"x\ny"\n\n   \n2,z\n', [2, 6]),
+        ('a,b\r\n1,"say ""hi""\r\nthere",3\r\n2,z\r\n', [2, 4]),
+        ('a,b\n1,mid"quote\n2,"closed"after\n3,""\n', [2, 3, 4]),
+        ('\n\na,b\n1,"""\n"""\n2,x', [4, 6]),
+    ],
+    ids=["blank-lines", "escaped-quotes-crlf", "quotes-inside-fields", "leading-blank-lines"],
+)
+def test_row_lines_follow_the_rows_pandas_reads(tmp_path, text, lines):
+    path = tmp_path / "table.csv"
+    path.write_bytes(text.encode())
+    assert list(row_lines(path)) == lines
+    assert len(pd.read_csv(path, dtype=str, keep_default_na=False)) == len(lines)

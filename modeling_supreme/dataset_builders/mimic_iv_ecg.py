@@ -32,7 +32,7 @@ from datasets import Value
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_chunks, record_path_under
+from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_chunks, record_path_under, row_lines
 from .tasks import RecordTask, Rejection, StreamItem
 
 logger = logging.getLogger(__name__)
@@ -122,10 +122,11 @@ def mimic_tasks(root: str | Path, reports: dict[int, str]) -> Iterator[StreamIte
     root = Path(root)
     record_list = root / "record_list.csv"
     seen: dict[int, int] = {}  # study_id -> line of its first row
+    lines = row_lines(record_list)  # read alongside the chunks: bounded memory
     line = 1  # the header line
     for chunk in read_csv_chunks(record_list, CSV_CHUNK_ROWS, RECORD_LIST_COLUMNS, dtype=str, keep_default_na=False):
         for row in chunk.itertuples(index=False):
-            line += 1
+            line = next(lines, line + 1)
             yield _record_item(root, row, reports, seen, f"{record_list} line {line}")
             study_id = _study_key(row.study_id)
             if study_id is not None:

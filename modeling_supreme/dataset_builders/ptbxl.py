@@ -33,7 +33,15 @@ from .card import DatasetDescription
 from .labels import label_indices, multi_label_feature
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import DUPLICATE_ID, EMPTY_REPORT, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_table, record_path_under
+from .tables import (
+    DUPLICATE_ID,
+    EMPTY_REPORT,
+    MALFORMED_ROW,
+    OUTSIDE_ROOT,
+    read_csv_table,
+    record_path_under,
+    table_lines,
+)
 from .tasks import RecordTask, Rejection, StreamItem
 
 PTBXL_TASKS = ("super_class", "sub_class", "form", "rhythm")
@@ -146,7 +154,7 @@ def ptbxl_tasks(
     root = Path(root)
     csv_path = root / DATABASE_FILE
     database = read_csv_table(csv_path, required=DATABASE_COLUMNS, dtype=str, keep_default_na=False)
-    database["line"] = range(2, len(database) + 2)  # 1 is the header line
+    database["line"] = table_lines(csv_path, len(database))
     database["ecg_id_text"] = database["ecg_id"]
     database["ecg_id"] = pd.to_numeric(database["ecg_id"], errors="coerce")
     database["strat_fold"] = pd.to_numeric(database["strat_fold"], errors="coerce")

@@ -22,7 +22,7 @@ from ..reading_supreme import read_header
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import DUPLICATE_ID, EMPTY_REPORT, OUTSIDE_ROOT, read_csv_table, record_path_under
+from .tables import DUPLICATE_ID, EMPTY_REPORT, OUTSIDE_ROOT, read_csv_table, record_path_under, table_lines
 from .tasks import RecordTask, Rejection, StreamItem
 
 DEFAULT_SPLIT = "train"
@@ -54,7 +54,7 @@ def read_report_table(csv_path: str | Path) -> pd.DataFrame:
     table = read_csv_table(csv_path, required=("record", "report"), dtype=str, keep_default_na=False)
     if "split" not in table.columns:
         table["split"] = DEFAULT_SPLIT
-    table["line"] = range(2, len(table) + 2)  # 1 is the header line
+    table["line"] = table_lines(csv_path, len(table))
     table["record"] = table["record"].map(_record_key)
     table["split"] = table["split"].str.strip().replace("", DEFAULT_SPLIT)
     invalid = sorted(name for name in table["split"].unique() if not _SPLIT_NAME.match(name))
