@@ -313,3 +313,25 @@ def test_row_lines_follow_the_rows_pandas_reads(tmp_path, text, lines):
     path.write_bytes(text.encode())
     assert list(row_lines(path)) == lines
     assert len(pd.read_csv(path, dtype=str, keep_default_na=False)) == len(lines)
+
+
+def test_non_ascii_data_file_names_read_right_in_messages(tmp_path):
+    from modeling_supreme.reading_supreme import read_ecg
+
+    record = tmp_path / "données"
+    write_wfdb_record(record, ptbxl_signal(1, 100), PTBXL_ORDER, 100)
+    # wfdb reads headers as ASCII and would look for "donnes.dat": refused, the name spelled as the header has it.
+    with pytest.raises(ValueError, match="header names the file 'données.dat', which is not ASCII") as raised:
+        read_ecg(record)
+    assert "Ã" not in str(raised.value)
+    write_wfdb_record(tmp_path / "plain", ptbxl_signal(2, 100), PTBXL_ORDER, 100)
+    summary = build_wfdb_folder(*_listed_folder(tmp_path, ["données", "plain"]), tmp_path / "out", sampling_rate=100)
+    assert summary.rows == {"train": 1} and summary.rejected_by_reason == {"unreadable record": 1}
+    (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
+    assert "'données.dat', which is not ASCII" in reason
+
+
+def _listed_folder(root, records: list[str]):
+    rows = [(record, "Sinus rhythm") for record in records]
+    pd.DataFrame(rows, columns=["record", "report"]).to_csv(root / "reports.csv", index=False)
+    return root, root / "reports.csv"
