@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .cache import AnswerCache, CachedAnswer, cache_key
+from .cache import AnswerCache, CachedAnswer, cache_key, storable_text
 from .llm_backends import BackendError, ChatBackend
 from .schema import ANSWER_JSON_SCHEMA, CATEGORIES, STATUSES, Entity, EntityValidationError, validate_answer
 
@@ -165,6 +165,7 @@ class LLMExtractor:
         stats.unique_reports = len(unique)
         stats.empty_reports = sum(1 for report in reports if not (isinstance(report, str) and report.strip()))
         results: dict[str, list[Entity]] = {}
+        unique = self._refuse_invalid_text(unique, results, stats)
         cached = self.cache.get_many(self.key(report) for report in unique)
         pending = []
         for report in unique:
@@ -177,6 +178,24 @@ class LLMExtractor:
         self._answer_pending(pending, results, stats)
         logger.info("LLM extraction: %s", stats.summary())
         return [list(results.get(report, [])) if isinstance(report, str) else [] for report in reports]
+
+    @staticmethod
+    def _refuse_invalid_text(
+        reports: list[str], results: dict[str, list[Entity]], stats: ExtractionStats
+    ) -> list[str]:
+        """The reports that are Unicode text; one with a lone surrogate (only Python callers can pass one: datasets
+        cannot hold it) can be neither sent nor cached, and is a recorded failure."""
+        valid = []
+        for report in reports:
+            try:
+                report.encode("utf-8")
+            except UnicodeEncodeError:
+                error = "the report is not valid Unicode text (it holds a lone surrogate); it was not sent"
+                stats.failures.append(ExtractionFailure(report=report, error=error, cached=False))
+                results[report] = []
+            else:
+                valid.append(report)
+        return valid
 
     def _answer_pending(self, pending: list[str], results: dict[str, list[Entity]], stats: ExtractionStats) -> None:
         if not pending:
@@ -194,6 +213,11 @@ class LLMExtractor:
                 except BackendError as error:
                     stats.failures.append(ExtractionFailure(report=report, error=str(error), cached=False))
                     results[report] = []
+                except Exception as error:  # noqa: BLE001 - one report's unforeseen failure must not end the run
+                    logger.debug("Extraction of %r failed", report[:80], exc_info=True)
+                    failure = f"unexpected {type(error).__name__}: {error}"
+                    stats.failures.append(ExtractionFailure(report=report, error=failure, cached=False))
+                    results[report] = []
                 else:
                     self.cache.put(answer)
                     results[report] = self._entities_of(answer, stats)
@@ -206,11 +230,14 @@ class LLMExtractor:
         for attempt in range(1, self.max_attempts + 1):
             with self._calls_lock:
                 stats.model_calls += 1
-            raw = self.backend.complete(messages, ANSWER_JSON_SCHEMA)
+            answer = self.backend.complete(messages, ANSWER_JSON_SCHEMA)
+            # Kept, cached and fed back as storable text: a lone surrogate would fail every UTF-8 encoding of it
+            # (the cache, the failures file, the next request).
+            raw = storable_text(answer)
             try:
-                entities = validate_answer(raw)
+                entities = validate_answer(answer)
             except EntityValidationError as invalid:
-                error = str(invalid)
+                error = storable_text(str(invalid))
                 logger.debug(
                     "Invalid answer (attempt %d/%d) for %r: %s", attempt, self.max_attempts, report[:80], error
                 )

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from .schema import EntityValidationError, parse_json_text
+
 logger = logging.getLogger(__name__)
 
 Messages = Sequence[dict[str, str]]
@@ -109,6 +111,9 @@ class OpenAIBackend:
             except self._httpx.TransportError as error:
                 problem = f"connection error ({error!r})"
                 continue
+            except self._httpx.DecodingError as error:
+                problem = f"the response body cannot be decoded as its Content-Encoding says ({error})"
+                continue
             if response.status_code == 429 or response.status_code >= 500:
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 continue
@@ -117,9 +122,9 @@ class OpenAIBackend:
                     f"{self.url} refused the request: HTTP {response.status_code}: {response.text[:500]}"
                 )
             try:
-                return str(response.json()["choices"][0]["message"]["content"])
-            except (ValueError, KeyError, IndexError, TypeError) as error:
-                problem = f"broken response envelope ({error!r}): {response.text[:200]}"
+                return answer_content(response.content)
+            except EntityValidationError as error:
+                problem = f"broken response envelope ({error}): {response.content[:200]!r}"
         raise BackendError(f"{self.url}: no answer after {self.max_retries + 1} tries; last problem: {problem}")
 
     def _wait(self, attempt: int, problem: str) -> None:
@@ -207,6 +212,19 @@ class TransformersBackend:
             return enforcer.get_allowed_tokens(sequence.tolist()).allowed_tokens
 
         return allowed_tokens
+
+
+def answer_content(body: bytes) -> str:
+    """The answer text of an OpenAI chat completion body, `choices[0].message.content`.
+
+    Raises:
+        EntityValidationError: the body is not JSON (also: nested too deeply, huge integers) or lacks the field.
+    """
+    envelope = parse_json_text(body, "The response body")
+    try:
+        return str(envelope["choices"][0]["message"]["content"])
+    except (KeyError, IndexError, TypeError) as error:
+        raise EntityValidationError(f"the response has no choices[0].message.content ({error!r})") from error
 
 
 def _resolve_constrained(constrained: "bool | str") -> bool:

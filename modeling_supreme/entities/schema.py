@@ -104,19 +104,46 @@ def validate_answer(answer: "str | Mapping[str, Any]") -> list[Entity]:
     import jsonschema
 
     if isinstance(answer, str):
-        try:
-            answer = json.loads(answer)
-        except json.JSONDecodeError as error:
-            raise EntityValidationError(f"Answer is not valid JSON: {error}") from error
+        answer = parse_json_text(answer, "Answer")
     validator = jsonschema.Draft202012Validator(ANSWER_JSON_SCHEMA)
-    problems = sorted(validator.iter_errors(answer), key=lambda problem: list(problem.absolute_path))
+    try:
+        problems = sorted(validator.iter_errors(answer), key=lambda problem: list(problem.absolute_path))
+    except RecursionError as error:
+        raise EntityValidationError("Answer is nested too deeply to be checked against the schema") from error
     if problems:
         where = "/".join(str(part) for part in problems[0].absolute_path) or "<root>"
         raise EntityValidationError(f"Answer breaks the entity schema at {where}: {problems[0].message}")
+    for index, item in enumerate(answer["entities"]):
+        if not item["name"].isascii() and not _is_unicode_text(item["name"]):
+            raise EntityValidationError(
+                f"Answer holds text that is not valid Unicode (a lone surrogate) at entities/{index}/name"
+            )
     return [
         Entity(name=" ".join(item["name"].lower().split()), category=item["category"], status=item["status"])
         for item in answer["entities"]
     ]
+
+
+def parse_json_text(text: "str | bytes", what: str) -> Any:
+    """`json.loads(text)` with every way it fails as one `EntityValidationError` that says what was wrong: not JSON,
+    nested too deeply (RecursionError), an integer with too many digits (ValueError), bytes that are no text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EntityValidationError(f"{what} is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise EntityValidationError(f"{what} is nested too deeply to be read as JSON") from error
+    except ValueError as error:  # e.g. an integer of more than sys.get_int_max_str_digits() digits, or bad bytes
+        raise EntityValidationError(f"{what} cannot be read as JSON: {error}") from error
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for a string with a lone surrogate (JSON's "\\ud800" decodes to one), which no file or database holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 __all__ = [
@@ -127,6 +154,7 @@ __all__ = [
     "EntityValidationError",
     "STATUSES",
     "as_entity",
+    "parse_json_text",
     "entities_to_dicts",
     "validate_answer",
 ]

@@ -1,0 +1,120 @@
+"""LLM extraction against a broken or hostile OpenAI-compatible server (a fake one on 127.0.0.1): malformed answers,
+a server that drip-feeds its answer, `Retry-After`, answers too large to keep, and runs in which every request
+fails. Each malformed answer is a recorded failure of its report and the run goes on; nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Callable, Iterator
+
+import pytest
+
+from modeling_supreme.entities import AnswerCache, Entity, LLMExtractor
+
+from .test_entities_llm import VALID, ScriptedServer, openai_backend
+
+SINUS = [Entity("sinus rhythm", "rhythm", "present")]
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    """Every thread a test starts (server, handlers, watchdogs, workers) is gone soon after it ends."""
+    def started() -> set[threading.Thread]:  # tqdm's monitor is one daemon per process, started by any bar
+        return {thread for thread in threading.enumerate() if thread.name != "tqdm_monitor"} - before
+
+    before: set[threading.Thread] = set()
+    before = started()
+    yield
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and started():
+        time.sleep(0.05)
+    assert not started(), sorted(thread.name for thread in started())
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[dict], ScriptedServer]]:
+    """Start scripted servers (see `ScriptedServer`); they are shut down when the test ends."""
+    started: list[ScriptedServer] = []
+
+    def start(scripts: dict) -> ScriptedServer:
+        server = ScriptedServer(scripts)
+        server.thread.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+def respond(status: int, body: bytes, headers: "dict[str, str | None] | None" = None, log: "list | None" = None):
+    """A scripted action writing `status`, `headers` (None: leave the header out) and `body` as they are."""
+
+    def write(handler) -> None:
+        if log is not None:
+            log.append(time.monotonic())
+        handler.send_response(status)
+        for name, value in {"Content-Type": "application/json", "Content-Length": str(len(body)),
+                            **(headers or {})}.items():
+            if value is not None:
+                handler.send_header(name, value)
+        handler.end_headers()
+        try:
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up
+
+    return ("handler", write)
+
+
+def envelope(content: str) -> bytes:
+    return json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).encode()
+
+
+# -- malformed answers --------------------------------------------------------------------------------------------
+
+ENTITY = '{"name": "%s", "category": "rhythm", "status": "present"}'
+MALFORMED = {
+    "lone surrogate": [("ok", '{"entities": [%s]}' % (ENTITY % "sinus \ud800 rhythm"))],
+    "escaped lone surrogate": [("ok", '{"entities": [%s]}' % (ENTITY % "sinus \\udc00 rhythm"))],
+    "gzip header on a plain body": [respond(200, envelope(VALID), {"Content-Encoding": "gzip"})],
+    "deeply nested answer": [("ok", "[" * 100_000 + "]" * 100_000)],
+    "deeply nested envelope": [respond(200, b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")],
+    "100,000-digit integer": [("ok", '{"entities": %s}' % ("7" * 100_000))],
+}
+
+
+def test_malformed_answers_are_recorded_failures_and_the_run_goes_on(tmp_path, serve) -> None:
+    server = serve(MALFORMED)
+    cache_path = tmp_path / "cache.sqlite"
+    extractor = LLMExtractor(openai_backend(server, max_retries=1), cache=cache_path, max_attempts=2, progress=False)
+    reports = [*MALFORMED, "fine", "also fine"]
+    results = extractor.extract_batch(reports)
+    assert results == [[]] * len(MALFORMED) + [SINUS, SINUS]
+    failures = {failure.report: failure.error for failure in extractor.last_stats.failures}
+    assert set(failures) == set(MALFORMED)
+    assert "Unicode" in failures["lone surrogate"] and "Unicode" in failures["escaped lone surrogate"]
+    assert "cannot be decoded" in failures["gzip header on a plain body"]
+    assert "nested" in failures["deeply nested answer"] and "nested" in failures["deeply nested envelope"]
+    assert "digits" in failures["100,000-digit integer"]
+    for failure in extractor.last_stats.failures:  # what the failures file and the cache write must encode
+        json.dumps([failure.raw_answer, failure.error], ensure_ascii=False).encode("utf-8")
+    # Every answer is stored: the valid ones and the invalid answers (as failures, with a storable raw answer).
+    cache = AnswerCache(cache_path)
+    assert cache.get(extractor.key("fine")).ok and cache.get(extractor.key("also fine")).ok
+    stored = {answer.report: answer for answer in cache.failures()}
+    assert {"lone surrogate", "deeply nested answer", "100,000-digit integer"} <= set(stored)
+    assert "\\ud800" in stored["lone surrogate"].raw_answer
+    cache.close()
+
+
+def test_a_report_that_is_not_valid_unicode_is_a_recorded_failure(serve) -> None:
+    server = serve({})
+    extractor = LLMExtractor(openai_backend(server), progress=False)
+    assert extractor.extract_batch(["bad \udfff text", "fine"]) == [[], SINUS]
+    (failure,) = extractor.last_stats.failures
+    assert "Unicode" in failure.error and not failure.cached
+    assert server.requests == ["fine"]
