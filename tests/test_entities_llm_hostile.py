@@ -74,6 +74,26 @@ def envelope(content: str) -> bytes:
     return json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).encode()
 
 
+def drip(interval: float, whole_response: bool) -> tuple[str, Callable]:
+    """Send a valid answer one byte every `interval` s: the body only, or the status line and headers too."""
+
+    def write(handler) -> None:
+        body = envelope(VALID)
+        head = f"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        if not whole_response:
+            handler.wfile.write(head)
+            head = b""
+        try:
+            for byte in head + body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(interval)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up: stop dripping
+
+    return ("handler", write)
+
+
 # -- malformed answers --------------------------------------------------------------------------------------------
 
 ENTITY = '{"name": "%s", "category": "rhythm", "status": "present"}'
@@ -118,3 +138,18 @@ def test_a_report_that_is_not_valid_unicode_is_a_recorded_failure(serve) -> None
     (failure,) = extractor.last_stats.failures
     assert "Unicode" in failure.error and not failure.cached
     assert server.requests == ["fine"]
+
+
+# -- deadline per request -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("whole_response", [False, True], ids=["body", "status-line-and-headers"])
+def test_a_drip_feeding_server_meets_the_deadline_of_the_request(serve, whole_response) -> None:
+    server = serve({"drip": [drip(0.2, whole_response)]})
+    extractor = LLMExtractor(openai_backend(server, timeout=1.0, max_retries=0), progress=False)
+    started = time.monotonic()
+    assert extractor.extract_batch(["drip", "fine"]) == [[], SINUS]
+    elapsed = time.monotonic() - started
+    (failure,) = extractor.last_stats.failures
+    assert "deadline of 1 s" in failure.error
+    assert elapsed < 3.0  # the whole answer would take len(response) * 0.2 s > 20 s

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import random
+import socket
 import threading
 import time
 from typing import Any, Callable, Optional, Protocol, Sequence
@@ -35,6 +36,64 @@ class ChatBackend(Protocol):
         """The model's answer text to `messages`; `schema` is the JSON schema the answer should follow."""
 
 
+class _TransportProblem(Exception):
+    """One request got no usable response (timeout, deadline, connection, undecodable body); it is retried."""
+
+
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    return body[:limit].decode("utf-8", "replace")
+
+
+class _RequestDeadline:
+    """Ends one request at its deadline whatever the server does. httpx's timeout bounds each read, so a server that
+    sends a byte every few seconds would hold a request for ever; when the deadline passes, the socket of the
+    request's connection (caught through httpcore's `trace` extension as the connection opens) is shut down, which
+    ends the blocked read at once. Use as a context manager around the request; pass `trace` as its extension."""
+
+    _OPENED = ("connection.connect_tcp.complete", "connection.start_tls.complete")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._socket: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event not in self._OPENED or info.get("return_value") is None:
+            return
+        connection_socket = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            self._socket = connection_socket
+            expired = self.expired
+        if expired:  # the deadline passed while the connection was opening
+            _shut_down(connection_socket)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connection_socket = self._socket
+        _shut_down(connection_socket)
+
+    def __enter__(self) -> "_RequestDeadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._timer.cancel()
+        self._timer.join()
+
+
+def _shut_down(connection_socket: Any) -> None:
+    if connection_socket is None:
+        return
+    try:
+        connection_socket.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed already: the request has ended
+        pass
+
+
 class OpenAIBackend:
     """Any OpenAI-compatible chat endpoint (vLLM, TGI, llama.cpp server, Ollama, ...), through httpx.
 
@@ -42,7 +101,8 @@ class OpenAIBackend:
         base_url: the API root, e.g. "http://localhost:8000/v1" (requests go to `{base_url}/chat/completions`).
         model: the model name the server expects; also the cache's model id.
         api_key: sent as a Bearer token when given.
-        timeout: seconds for one request (connect + read).
+        timeout: seconds for one request, from connecting to the last byte of the answer (a deadline: a server that
+            drip-feeds its answer is cut off too).
         max_retries: extra tries after an HTTP 429 / 5xx, a timeout, a connection error or a broken envelope.
         backoff: first wait in seconds; doubled at each retry (with jitter), capped by `max_backoff`.
         max_workers: concurrent requests the extractor may send.
@@ -79,7 +139,13 @@ class OpenAIBackend:
         self.temperature = temperature
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._httpx = httpx
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), headers=headers)
+        self.timeout = timeout
+        # httpx's timeout bounds each read, `_RequestDeadline` the whole request. It needs the socket of each
+        # request's connection, seen when the connection opens: one connection per request (no keep-alive), which
+        # costs a TCP (and TLS) set-up per report, little beside the model's answer.
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout), headers=headers, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def _payload(self, messages: Messages, schema: dict[str, Any]) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -104,28 +170,43 @@ class OpenAIBackend:
             if attempt:
                 self._wait(attempt, problem)
             try:
-                response = self._client.post(self.url, json=payload)
-            except self._httpx.TimeoutException as error:
-                problem = f"timeout ({error!r})"
+                status, body = self._post(payload)
+            except _TransportProblem as error:
+                problem = str(error)
                 continue
-            except self._httpx.TransportError as error:
-                problem = f"connection error ({error!r})"
+            if status == 429 or status >= 500:
+                problem = f"HTTP {status}: {_excerpt(body)}"
                 continue
-            except self._httpx.DecodingError as error:
-                problem = f"the response body cannot be decoded as its Content-Encoding says ({error})"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code >= 400:
-                raise BackendError(
-                    f"{self.url} refused the request: HTTP {response.status_code}: {response.text[:500]}"
-                )
+            if status >= 400:
+                raise BackendError(f"{self.url} refused the request: HTTP {status}: {_excerpt(body, 500)}")
             try:
-                return answer_content(response.content)
+                return answer_content(body)
             except EntityValidationError as error:
-                problem = f"broken response envelope ({error}): {response.content[:200]!r}"
+                problem = f"broken response envelope ({error}): {_excerpt(body)}"
         raise BackendError(f"{self.url}: no answer after {self.max_retries + 1} tries; last problem: {problem}")
+
+    def _post(self, payload: dict[str, Any]) -> tuple[int, bytes]:
+        """Status and body of one request, within its deadline (`timeout`).
+
+        Raises:
+            _TransportProblem: a timeout, the deadline, a connection error or an undecodable body (retried).
+        """
+        httpx = self._httpx
+        with _RequestDeadline(self.timeout) as deadline:
+            try:
+                with self._client.stream(
+                    "POST", self.url, json=payload, extensions={"trace": deadline.trace}
+                ) as response:
+                    return response.status_code, b"".join(response.iter_bytes())
+            except httpx.TransportError as error:  # timeouts included
+                if deadline.expired:
+                    raise _TransportProblem(f"no complete answer within the deadline of {self.timeout:g} s") from error
+                kind = "timeout" if isinstance(error, httpx.TimeoutException) else "connection error"
+                raise _TransportProblem(f"{kind} ({error!r})") from error
+            except httpx.DecodingError as error:
+                raise _TransportProblem(
+                    f"the response body cannot be decoded as its Content-Encoding says ({error})"
+                ) from error
 
     def _wait(self, attempt: int, problem: str) -> None:
         delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
