@@ -5,6 +5,7 @@ fails. Each malformed answer is a recorded failure of its report and the run goe
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Callable, Iterator
@@ -153,3 +154,42 @@ def test_a_drip_feeding_server_meets_the_deadline_of_the_request(serve, whole_re
     (failure,) = extractor.last_stats.failures
     assert "deadline of 1 s" in failure.error
     assert elapsed < 3.0  # the whole answer would take len(response) * 0.2 s > 20 s
+
+
+# -- Retry-After ----------------------------------------------------------------------------------------------------
+
+
+def test_retry_after_is_honoured_and_logged(serve, caplog) -> None:
+    times: list[float] = []
+    server = serve({"busy": [
+        respond(429, b'{"error": "slow down"}', {"Retry-After": "1"}, times), respond(200, envelope(VALID), log=times),
+    ]})
+    extractor = LLMExtractor(openai_backend(server, backoff=0.01), progress=False)
+    with caplog.at_level(logging.WARNING, logger="modeling_supreme.entities.llm_backends"):
+        assert extractor.extract_batch(["busy"]) == [SINUS]
+    assert times[1] - times[0] >= 0.95
+    assert any("Retry-After: 1" in record.getMessage() for record in caplog.records)
+
+
+def test_retry_after_is_capped(serve, caplog) -> None:
+    times: list[float] = []
+    server = serve({"busy": [
+        respond(503, b"{}", {"Retry-After": "3600"}, times), respond(200, envelope(VALID), log=times),
+    ]})
+    extractor = LLMExtractor(openai_backend(server, backoff=0.01, max_backoff=0.3), progress=False)
+    with caplog.at_level(logging.WARNING, logger="modeling_supreme.entities.llm_backends"):
+        assert extractor.extract_batch(["busy"]) == [SINUS]
+    assert 0.25 <= times[1] - times[0] < 2.0
+    assert any("Retry-After: 3600" in record.getMessage() and "capped" in record.getMessage()
+               for record in caplog.records)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from email.utils import formatdate
+
+    from modeling_supreme.entities.llm_backends import _retry_after_seconds
+
+    assert _retry_after_seconds("2") == 2.0 and _retry_after_seconds("-3") == 0.0
+    assert _retry_after_seconds(None) is None and _retry_after_seconds("soon") is None
+    assert _retry_after_seconds("nan") is None and _retry_after_seconds("inf") is None
+    assert 3.0 <= _retry_after_seconds(formatdate(time.time() + 5, usegmt=True)) <= 5.0

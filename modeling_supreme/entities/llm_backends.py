@@ -7,8 +7,11 @@ the answer (JSON, schema) is the extractor's job.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import importlib.util
 import logging
+import math
 import random
 import socket
 import threading
@@ -38,6 +41,24 @@ class ChatBackend(Protocol):
 
 class _TransportProblem(Exception):
     """One request got no usable response (timeout, deadline, connection, undecodable body); it is retried."""
+
+
+def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """Seconds a `Retry-After` header asks to wait: a number of seconds or an HTTP date; None when absent or not
+    understood (the backoff applies then)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        seconds = (moment - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _excerpt(body: bytes, limit: int = 200) -> str:
@@ -105,6 +126,7 @@ class OpenAIBackend:
             drip-feeds its answer is cut off too).
         max_retries: extra tries after an HTTP 429 / 5xx, a timeout, a connection error or a broken envelope.
         backoff: first wait in seconds; doubled at each retry (with jitter), capped by `max_backoff`.
+        max_backoff: the longest wait; a server's `Retry-After` (HTTP 429 / 5xx) is honoured up to it.
         max_workers: concurrent requests the extractor may send.
         response_format: "json_schema" (the server constrains decoding to the schema), "json_object" or "none".
         max_tokens: answer length limit.
@@ -165,17 +187,19 @@ class OpenAIBackend:
 
     def complete(self, messages: Messages, schema: dict[str, Any]) -> str:
         payload = self._payload(messages, schema)
-        problem = ""
+        problem, retry_after = "", None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self._wait(attempt, problem)
+                self._wait(attempt, problem, retry_after)
+            retry_after = None
             try:
-                status, body = self._post(payload)
+                status, headers, body = self._post(payload)
             except _TransportProblem as error:
                 problem = str(error)
                 continue
             if status == 429 or status >= 500:
                 problem = f"HTTP {status}: {_excerpt(body)}"
+                retry_after = headers.get("retry-after")
                 continue
             if status >= 400:
                 raise BackendError(f"{self.url} refused the request: HTTP {status}: {_excerpt(body, 500)}")
@@ -185,8 +209,8 @@ class OpenAIBackend:
                 problem = f"broken response envelope ({error}): {_excerpt(body)}"
         raise BackendError(f"{self.url}: no answer after {self.max_retries + 1} tries; last problem: {problem}")
 
-    def _post(self, payload: dict[str, Any]) -> tuple[int, bytes]:
-        """Status and body of one request, within its deadline (`timeout`).
+    def _post(self, payload: dict[str, Any]) -> tuple[int, Any, bytes]:
+        """Status, headers and body of one request, within its deadline (`timeout`).
 
         Raises:
             _TransportProblem: a timeout, the deadline, a connection error or an undecodable body (retried).
@@ -197,7 +221,7 @@ class OpenAIBackend:
                 with self._client.stream(
                     "POST", self.url, json=payload, extensions={"trace": deadline.trace}
                 ) as response:
-                    return response.status_code, b"".join(response.iter_bytes())
+                    return response.status_code, response.headers, b"".join(response.iter_bytes())
             except httpx.TransportError as error:  # timeouts included
                 if deadline.expired:
                     raise _TransportProblem(f"no complete answer within the deadline of {self.timeout:g} s") from error
@@ -208,9 +232,21 @@ class OpenAIBackend:
                     f"the response body cannot be decoded as its Content-Encoding says ({error})"
                 ) from error
 
-    def _wait(self, attempt: int, problem: str) -> None:
+    def _wait(self, attempt: int, problem: str, retry_after: Optional[str] = None) -> None:
+        """Sleep before retry `attempt`: exponential backoff with jitter, or longer when the server's `Retry-After`
+        asks so (honoured up to `max_backoff`; beyond it the wait is capped and the log says so)."""
         delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        logger.warning("%s: %s; retry %d/%d in %.2f s", self.url, problem, attempt, self.max_retries, delay)
+        asked = _retry_after_seconds(retry_after)
+        note = ""
+        if asked is not None:
+            note = f" (Retry-After: {retry_after[:40]}"
+            if asked > self.max_backoff:
+                note += f", capped at {self.max_backoff:g} s)"
+                delay = self.max_backoff
+            else:
+                note += ")"
+                delay = max(delay, asked)
+        logger.warning("%s: %s; retry %d/%d in %.2f s%s", self.url, problem, attempt, self.max_retries, delay, note)
         time.sleep(delay)
 
     def close(self) -> None:
