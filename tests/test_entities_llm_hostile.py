@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import pytest
 
 from modeling_supreme.entities import AnswerCache, Entity, LLMExtractor
+from modeling_supreme.entities.schema import MAX_ENTITIES, EntityValidationError, validate_answer
 
 from .test_entities_llm import VALID, ScriptedServer, openai_backend
 
@@ -102,9 +103,10 @@ MALFORMED = {
     "lone surrogate": [("ok", '{"entities": [%s]}' % (ENTITY % "sinus \ud800 rhythm"))],
     "escaped lone surrogate": [("ok", '{"entities": [%s]}' % (ENTITY % "sinus \\udc00 rhythm"))],
     "gzip header on a plain body": [respond(200, envelope(VALID), {"Content-Encoding": "gzip"})],
-    "deeply nested answer": [("ok", "[" * 100_000 + "]" * 100_000)],
+    "deeply nested answer": [("ok", "[" * 40_000 + "]" * 40_000)],
     "deeply nested envelope": [respond(200, b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")],
-    "100,000-digit integer": [("ok", '{"entities": %s}' % ("7" * 100_000))],
+    "50,000-digit integer": [("ok", '{"entities": %s}' % ("7" * 50_000))],
+    "100,000-digit integer in the envelope": [respond(200, b'{"choices": %s}' % (b"7" * 100_000))],
 }
 
 
@@ -120,14 +122,15 @@ def test_malformed_answers_are_recorded_failures_and_the_run_goes_on(tmp_path, s
     assert "Unicode" in failures["lone surrogate"] and "Unicode" in failures["escaped lone surrogate"]
     assert "cannot be decoded" in failures["gzip header on a plain body"]
     assert "nested" in failures["deeply nested answer"] and "nested" in failures["deeply nested envelope"]
-    assert "digits" in failures["100,000-digit integer"]
+    assert "digits" in failures["50,000-digit integer"]
+    assert "digits" in failures["100,000-digit integer in the envelope"]
     for failure in extractor.last_stats.failures:  # what the failures file and the cache write must encode
         json.dumps([failure.raw_answer, failure.error], ensure_ascii=False).encode("utf-8")
     # Every answer is stored: the valid ones and the invalid answers (as failures, with a storable raw answer).
     cache = AnswerCache(cache_path)
     assert cache.get(extractor.key("fine")).ok and cache.get(extractor.key("also fine")).ok
     stored = {answer.report: answer for answer in cache.failures()}
-    assert {"lone surrogate", "deeply nested answer", "100,000-digit integer"} <= set(stored)
+    assert {"lone surrogate", "deeply nested answer", "50,000-digit integer"} <= set(stored)
     assert "\\ud800" in stored["lone surrogate"].raw_answer
     cache.close()
 
@@ -193,3 +196,29 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert _retry_after_seconds(None) is None and _retry_after_seconds("soon") is None
     assert _retry_after_seconds("nan") is None and _retry_after_seconds("inf") is None
     assert 3.0 <= _retry_after_seconds(formatdate(time.time() + 5, usegmt=True)) <= 5.0
+
+
+# -- bounded answers ------------------------------------------------------------------------------------------------
+
+
+def test_answers_over_the_size_bound_are_recorded_failures(serve) -> None:
+    huge = envelope('{"entities": []}' + " " * (3 << 20))
+    many = '{"entities": [%s]}' % ", ".join([ENTITY % "sinus rhythm"] * (MAX_ENTITIES + 1))
+    server = serve({
+        "huge": [respond(200, huge)],
+        "long": [("ok", '{"entities": []}' + " " * 500_000)],
+        "huge without length": [respond(200, huge, {"Content-Length": None})],
+        "many": [("ok", many)],
+    })
+    extractor = LLMExtractor(openai_backend(server, max_retries=0), max_attempts=1, progress=False)
+    reports = ["huge", "huge without length", "long", "many", "fine"]
+    assert extractor.extract_batch(reports) == [[], [], [], [], SINUS]
+    failures = {failure.report: failure for failure in extractor.last_stats.failures}
+    assert "more than 100000" in failures["long"].error and len(failures["long"].raw_answer) < 100_100
+    assert "larger than" in failures["huge"].error and "larger than" in failures["huge without length"].error
+    assert f"lists {MAX_ENTITIES + 1} entities, more than {MAX_ENTITIES}" in failures["many"].error
+
+
+def test_validate_answer_refuses_oversized_text_before_parsing() -> None:
+    with pytest.raises(EntityValidationError, match="characters"):
+        validate_answer('{"entities": []}' + " " * (1 << 20))

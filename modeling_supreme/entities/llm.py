@@ -18,7 +18,15 @@ from typing import Iterable, Optional
 
 from .cache import AnswerCache, CachedAnswer, cache_key, storable_text
 from .llm_backends import BackendError, ChatBackend
-from .schema import ANSWER_JSON_SCHEMA, CATEGORIES, STATUSES, Entity, EntityValidationError, validate_answer
+from .schema import (
+    ANSWER_JSON_SCHEMA,
+    CATEGORIES,
+    MAX_ANSWER_CHARS,
+    STATUSES,
+    Entity,
+    EntityValidationError,
+    validate_answer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -232,8 +240,8 @@ class LLMExtractor:
                 stats.model_calls += 1
             answer = self.backend.complete(messages, ANSWER_JSON_SCHEMA)
             # Kept, cached and fed back as storable text: a lone surrogate would fail every UTF-8 encoding of it
-            # (the cache, the failures file, the next request).
-            raw = storable_text(answer)
+            # (the cache, the failures file, the next request); an answer too long to parse is kept in part.
+            raw = storable_text(_shortened(answer))
             try:
                 entities = validate_answer(answer)
             except EntityValidationError as invalid:
@@ -261,6 +269,12 @@ class LLMExtractor:
             )
         )
         return []
+
+
+def _shortened(answer: str) -> str:
+    if len(answer) <= MAX_ANSWER_CHARS:
+        return answer
+    return f"{answer[:MAX_ANSWER_CHARS]}... [{len(answer)} characters in all]"
 
 
 __all__ = ["DEFAULT_PROMPT", "ExtractionFailure", "ExtractionStats", "LLMExtractor", "PromptTemplate"]

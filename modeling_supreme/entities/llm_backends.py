@@ -130,6 +130,8 @@ class OpenAIBackend:
         max_workers: concurrent requests the extractor may send.
         response_format: "json_schema" (the server constrains decoding to the schema), "json_object" or "none".
         max_tokens: answer length limit.
+        max_response_bytes: the largest response body read (decompressed); a larger one is refused as it arrives
+            (never held whole) and the report is a recorded failure.
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class OpenAIBackend:
         response_format: str = "json_schema",
         max_tokens: int = 1024,
         temperature: float = 0.0,
+        max_response_bytes: int = 1 << 20,
     ) -> None:
         import httpx
 
@@ -159,6 +162,7 @@ class OpenAIBackend:
         self.response_format = response_format
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.max_response_bytes = max_response_bytes
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._httpx = httpx
         self.timeout = timeout
@@ -221,7 +225,7 @@ class OpenAIBackend:
                 with self._client.stream(
                     "POST", self.url, json=payload, extensions={"trace": deadline.trace}
                 ) as response:
-                    return response.status_code, response.headers, b"".join(response.iter_bytes())
+                    return response.status_code, response.headers, self._bounded_body(response)
             except httpx.TransportError as error:  # timeouts included
                 if deadline.expired:
                     raise _TransportProblem(f"no complete answer within the deadline of {self.timeout:g} s") from error
@@ -231,6 +235,23 @@ class OpenAIBackend:
                 raise _TransportProblem(
                     f"the response body cannot be decoded as its Content-Encoding says ({error})"
                 ) from error
+
+    def _bounded_body(self, response: Any) -> bytes:
+        """The (decoded) body, read only while it stays within `max_response_bytes`; BackendError beyond."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise BackendError(self._too_large(f"announces {declared} bytes"))
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise BackendError(self._too_large(f"sent more than {self.max_response_bytes} bytes"))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, what: str) -> str:
+        return (f"{self.url}: the response {what}, larger than max_response_bytes={self.max_response_bytes} "
+                f"(an answer of max_tokens={self.max_tokens} takes a few kB); refused")
 
     def _wait(self, attempt: int, problem: str, retry_after: Optional[str] = None) -> None:
         """Sleep before retry `attempt`: exponential backoff with jitter, or longer when the server's `Retry-After`

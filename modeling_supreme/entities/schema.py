@@ -17,6 +17,12 @@ CATEGORIES: tuple[str, ...] = ("rhythm", "conduction", "morphology", "st_t", "ax
 STATUSES: tuple[str, ...] = ("present", "uncertain", "absent")
 """present: stated; uncertain: hedged ("possible", "verdacht auf", "kan ej uteslutas"); absent: negated or normal."""
 
+MAX_ENTITIES = 100
+"""Entities one answer may list; a report states a few dozen at most, more is a broken or hostile answer."""
+
+MAX_ANSWER_CHARS = 100_000
+"""Characters of an answer that is parsed at all (an answer of a few hundred tokens takes a few thousand)."""
+
 ENTITY_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -104,7 +110,12 @@ def validate_answer(answer: "str | Mapping[str, Any]") -> list[Entity]:
     import jsonschema
 
     if isinstance(answer, str):
+        if len(answer) > MAX_ANSWER_CHARS:
+            raise EntityValidationError(f"Answer has {len(answer)} characters, more than {MAX_ANSWER_CHARS}")
         answer = parse_json_text(answer, "Answer")
+    listed = answer.get("entities") if isinstance(answer, Mapping) else None
+    if isinstance(listed, list) and len(listed) > MAX_ENTITIES:
+        raise EntityValidationError(f"Answer lists {len(listed)} entities, more than {MAX_ENTITIES}")
     validator = jsonschema.Draft202012Validator(ANSWER_JSON_SCHEMA)
     try:
         problems = sorted(validator.iter_errors(answer), key=lambda problem: list(problem.absolute_path))
@@ -150,6 +161,8 @@ __all__ = [
     "ANSWER_JSON_SCHEMA",
     "CATEGORIES",
     "ENTITY_JSON_SCHEMA",
+    "MAX_ANSWER_CHARS",
+    "MAX_ENTITIES",
     "Entity",
     "EntityValidationError",
     "STATUSES",
