@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from modeling_supreme.entities import AnswerCache, Entity, LLMExtractor
+from modeling_supreme.entities import AnswerCache, Entity, LLMExtractor, OpenAIBackend
 from modeling_supreme.entities.schema import MAX_ENTITIES, EntityValidationError, validate_answer
 
 from .test_entities_llm import VALID, ScriptedServer, openai_backend
@@ -222,3 +222,13 @@ def test_answers_over_the_size_bound_are_recorded_failures(serve) -> None:
 def test_validate_answer_refuses_oversized_text_before_parsing() -> None:
     with pytest.raises(EntityValidationError, match="characters"):
         validate_answer('{"entities": []}' + " " * (1 << 20))
+
+
+# -- option values --------------------------------------------------------------------------------------------------
+
+
+def test_zero_workers_are_refused_with_a_clear_error(serve) -> None:
+    with pytest.raises(ValueError, match="max_workers must be at least 1, got 0"):
+        LLMExtractor(openai_backend(serve({})), max_workers=0, progress=False)
+    with pytest.raises(ValueError, match="max_workers must be at least 1, got 0"):
+        OpenAIBackend("http://127.0.0.1:9/v1", "m", max_workers=0)

@@ -119,6 +119,29 @@ def test_extract_entities_with_an_llm_resumes(tmp_path, report_dataset, capsys) 
         server.httpd.server_close()
 
 
+INVALID_OPTIONS = [
+    (("--workers", "0"), "argument --workers: must be an integer at least 1, got 0"),
+]
+
+
+@pytest.mark.parametrize(("option", "message"), INVALID_OPTIONS, ids=[option[0] for option, _ in INVALID_OPTIONS])
+def test_extract_entities_refuses_invalid_options_before_any_request(
+    tmp_path, report_dataset, capsys, option, message
+) -> None:
+    server = ScriptedServer({})
+    server.thread.start()
+    try:
+        arguments = ["--dataset", str(report_dataset), "--out", str(tmp_path / "out"), "--extractor", "llm",
+                     "--base-url", server.base_url, "--model", "scripted-model", *option]
+        with pytest.raises(SystemExit) as exited:
+            run_script("datasets_scripts/extract_entities.py", *arguments)
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+        assert server.requests == [] and not (tmp_path / "out").exists()
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
 def test_eval_extraction_prints_and_writes_figures(tmp_path, capsys) -> None:
     target = tmp_path / "scores.json"
     printed = run_script("eval/extraction.py", "--ptbxl", str(PTBXL_DIR), "--json", str(target), capsys=capsys)

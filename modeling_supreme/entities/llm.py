@@ -138,13 +138,15 @@ class LLMExtractor:
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self.backend = backend
         self.cache = (
             cache if isinstance(cache, AnswerCache) else AnswerCache(cache if cache is not None else ":memory:")
         )
         self.prompt = prompt
         self.max_attempts = max_attempts
-        self.max_workers = max_workers or getattr(backend, "max_workers", 1)
+        self.max_workers = max_workers if max_workers is not None else getattr(backend, "max_workers", 1)
         self.retry_failures = retry_failures
         self.progress = progress
         self.last_stats = ExtractionStats()

@@ -151,6 +151,8 @@ class OpenAIBackend:
     ) -> None:
         import httpx
 
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if response_format not in ("json_schema", "json_object", "none"):
             raise ValueError(f"response_format must be json_schema, json_object or none, got {response_format!r}")
         self.url = base_url.rstrip("/") + "/chat/completions"
