@@ -232,3 +232,20 @@ def test_zero_workers_are_refused_with_a_clear_error(serve) -> None:
         LLMExtractor(openai_backend(serve({})), max_workers=0, progress=False)
     with pytest.raises(ValueError, match="max_workers must be at least 1, got 0"):
         OpenAIBackend("http://127.0.0.1:9/v1", "m", max_workers=0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout": 0}, "timeout must be above 0.0, got 0"),
+        ({"timeout": float("nan")}, "timeout must be above 0.0, got nan"),
+        ({"max_retries": -1}, "max_retries must be at least 0, got -1"),
+        ({"max_workers": 0}, "max_workers must be at least 1, got 0"),
+        ({"backoff": -1}, "backoff must be at least 0.0, got -1"),
+        ({"max_tokens": 0}, "max_tokens must be at least 1, got 0"),
+        ({"max_response_bytes": 0}, "max_response_bytes must be at least 1, got 0"),
+    ],
+)
+def test_backend_refuses_invalid_options(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        OpenAIBackend("http://127.0.0.1:9/v1", "m", **options)

@@ -49,15 +49,20 @@ def add_extractor_arguments(parser: argparse.ArgumentParser, default_cache: Opti
     )
     llm.add_argument("--api-key", default=None, help="Bearer token for the endpoint, if it needs one")
     llm.add_argument("--workers", type=number_in(int, 1), default=8, help="concurrent requests (openai)")
-    llm.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
     llm.add_argument(
-        "--max-retries", type=int, default=4, help="retries of HTTP errors and timeouts, with exponential backoff"
+        "--timeout", type=number_in(float, 0.0, low_open=True), default=60.0,
+        help="seconds per request, from connecting to the last byte of the answer (openai)",
+    )
+    llm.add_argument(
+        "--max-retries", type=number_in(int, 0), default=4,
+        help="retries of HTTP errors and timeouts, with exponential backoff (Retry-After honoured up to 30 s)",
     )
     llm.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
     llm.add_argument(
-        "--max-attempts", type=int, default=3, help="answers tried per report before it is recorded as a failure"
+        "--max-attempts", type=number_in(int, 1), default=3,
+        help="answers tried per report before it is recorded as a failure",
     )
-    llm.add_argument("--max-new-tokens", type=int, default=512, help="answer length limit")
+    llm.add_argument("--max-new-tokens", type=number_in(int, 1), default=512, help="answer length limit")
     llm.add_argument(
         "--no-constrained", action="store_true", help="transformers: plain generation without lm-format-enforcer"
     )

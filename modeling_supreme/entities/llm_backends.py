@@ -115,6 +115,20 @@ def _shut_down(connection_socket: Any) -> None:
         pass
 
 
+def _check_options(**values: float) -> None:
+    """ValueError naming every option of `OpenAIBackend` whose value is out of range, before any request."""
+    low = {"timeout": 0.0, "max_retries": 0, "backoff": 0.0, "max_backoff": 0.0, "max_workers": 1, "max_tokens": 1,
+           "max_response_bytes": 1, "temperature": 0.0}
+    open_low = {"timeout"}
+    problems = [
+        f"{name} must be {'above' if name in open_low else 'at least'} {low[name]}, got {value}"
+        for name, value in values.items()
+        if not (math.isfinite(value) and (value > low[name] if name in open_low else value >= low[name]))
+    ]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 class OpenAIBackend:
     """Any OpenAI-compatible chat endpoint (vLLM, TGI, llama.cpp server, Ollama, ...), through httpx.
 
@@ -151,8 +165,10 @@ class OpenAIBackend:
     ) -> None:
         import httpx
 
-        if max_workers < 1:
-            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        _check_options(
+            timeout=timeout, max_retries=max_retries, backoff=backoff, max_backoff=max_backoff, max_workers=max_workers,
+            max_tokens=max_tokens, max_response_bytes=max_response_bytes, temperature=temperature,
+        )
         if response_format not in ("json_schema", "json_object", "none"):
             raise ValueError(f"response_format must be json_schema, json_object or none, got {response_format!r}")
         self.url = base_url.rstrip("/") + "/chat/completions"

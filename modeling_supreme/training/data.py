@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 ECG_COLUMNS = ("ecg", "sampling_rate")
 ENTITIES_COLUMN = "entities"
+# Rows whose entity extraction failed (`datasets_scripts/extract_entities.py`): their entities are unknown.
+FAILED_EXTRACTION_COLUMN = "entities_failed"
 REPORT_COLUMN = "report"
 # The precomputed targets (B, L) a batch of `ArrowRows` carries when it was given a `TargetTable`.
 TARGETS_COLUMN = "labels"
@@ -85,6 +87,33 @@ def check_columns(split: Any, columns: Sequence[str], where: str) -> None:
         if ENTITIES_COLUMN in missing else ""
     )
     raise ValueError(f"{where} lacks the columns {missing}{hint}; it has {split.column_names}")
+
+
+def without_failed_extractions(split: Any, where: str) -> Any:
+    """The rows of `split` whose entity extraction did not fail.
+
+    A row marked in `FAILED_EXTRACTION_COLUMN` has no entities because the extractor gave none, not because its
+    report states none: trained on, it would teach every label as absent. Such rows are left out (with a warning
+    that counts them); a split without the column is returned as it is.
+
+    Raises:
+        ValueError: every row of the split is marked (names `where`).
+    """
+    if FAILED_EXTRACTION_COLUMN not in split.column_names:
+        return split
+    failed = np.asarray(split.with_format("numpy", columns=[FAILED_EXTRACTION_COLUMN])[FAILED_EXTRACTION_COLUMN], bool)
+    if not failed.any():
+        return split
+    if failed.all():
+        raise ValueError(
+            f"{where}: the entity extraction failed for all {len(failed)} rows ({FAILED_EXTRACTION_COLUMN}); "
+            "run the extraction again"
+        )
+    logger.warning(
+        "%s: skipping %d of %d rows whose entity extraction failed (%s)", where, failed.sum(), len(failed),
+        FAILED_EXTRACTION_COLUMN,
+    )
+    return split.select(np.flatnonzero(~failed))
 
 
 def _numpy_column(column: Any) -> np.ndarray:
@@ -438,6 +467,7 @@ __all__ = [
     "RowBatch",
     "SupremeCollator",
     "check_columns",
+    "without_failed_extractions",
     "ecg_batches",
     "formatted_for_collation",
     "load_splits",

@@ -45,6 +45,7 @@ from .data import (
     required_columns,
     resolve_vocabulary,
     training_loader,
+    without_failed_extractions,
 )
 from .device_inputs import normalized_on_device
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
@@ -122,9 +123,10 @@ class SupremeTrainer:
         if options.train_split not in splits:
             raise ValueError(f"{options.dataset} has no split {options.train_split!r} (splits: {sorted(splits)})")
         train_split = splits[options.train_split]
-        check_columns(
-            train_split, required_columns(options.objective), f"{options.dataset} split {options.train_split!r}"
-        )
+        where = f"{options.dataset} split {options.train_split!r}"
+        check_columns(train_split, required_columns(options.objective), where)
+        if options.objective in ("supreme", "both"):  # rows without known entities would train as all-negative
+            train_split = without_failed_extractions(train_split, where)
         self.vocabulary = resolve_vocabulary(options, train_split)
         self.validation: Optional[ValidationSet] = build_validation_set(options, splits)
         global_batch = options.batch_size * self.accelerator.num_processes
