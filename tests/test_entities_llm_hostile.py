@@ -190,12 +190,12 @@ def test_retry_after_is_capped(serve, caplog) -> None:
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     from email.utils import formatdate
 
-    from modeling_supreme.entities.llm_backends import _retry_after_seconds
+    from modeling_supreme.entities.http_limits import retry_after_seconds
 
-    assert _retry_after_seconds("2") == 2.0 and _retry_after_seconds("-3") == 0.0
-    assert _retry_after_seconds(None) is None and _retry_after_seconds("soon") is None
-    assert _retry_after_seconds("nan") is None and _retry_after_seconds("inf") is None
-    assert 3.0 <= _retry_after_seconds(formatdate(time.time() + 5, usegmt=True)) <= 5.0
+    assert retry_after_seconds("2") == 2.0 and retry_after_seconds("-3") == 0.0
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("nan") is None and retry_after_seconds("inf") is None
+    assert 3.0 <= retry_after_seconds(formatdate(time.time() + 5, usegmt=True)) <= 5.0
 
 
 # -- bounded answers ------------------------------------------------------------------------------------------------

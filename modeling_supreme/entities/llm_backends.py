@@ -7,17 +7,15 @@ the answer (JSON, schema) is the extractor's job.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import importlib.util
 import logging
 import math
 import random
-import socket
 import threading
 import time
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from .http_limits import RequestDeadline, retry_after_seconds
 from .schema import EntityValidationError, parse_json_text
 
 logger = logging.getLogger(__name__)
@@ -43,76 +41,8 @@ class _TransportProblem(Exception):
     """One request got no usable response (timeout, deadline, connection, undecodable body); it is retried."""
 
 
-def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
-    """Seconds a `Retry-After` header asks to wait: a number of seconds or an HTTP date; None when absent or not
-    understood (the backoff applies then)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
-        seconds = (moment - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
 def _excerpt(body: bytes, limit: int = 200) -> str:
     return body[:limit].decode("utf-8", "replace")
-
-
-class _RequestDeadline:
-    """Ends one request at its deadline whatever the server does. httpx's timeout bounds each read, so a server that
-    sends a byte every few seconds would hold a request for ever; when the deadline passes, the socket of the
-    request's connection (caught through httpcore's `trace` extension as the connection opens) is shut down, which
-    ends the blocked read at once. Use as a context manager around the request; pass `trace` as its extension."""
-
-    _OPENED = ("connection.connect_tcp.complete", "connection.start_tls.complete")
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._socket: Any = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event not in self._OPENED or info.get("return_value") is None:
-            return
-        connection_socket = info["return_value"].get_extra_info("socket")
-        with self._lock:
-            self._socket = connection_socket
-            expired = self.expired
-        if expired:  # the deadline passed while the connection was opening
-            _shut_down(connection_socket)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            connection_socket = self._socket
-        _shut_down(connection_socket)
-
-    def __enter__(self) -> "_RequestDeadline":
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._timer.cancel()
-        self._timer.join()
-
-
-def _shut_down(connection_socket: Any) -> None:
-    if connection_socket is None:
-        return
-    try:
-        connection_socket.shutdown(socket.SHUT_RDWR)
-    except OSError:  # closed already: the request has ended
-        pass
 
 
 def _check_options(**values: float) -> None:
@@ -184,7 +114,7 @@ class OpenAIBackend:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._httpx = httpx
         self.timeout = timeout
-        # httpx's timeout bounds each read, `_RequestDeadline` the whole request. It needs the socket of each
+        # httpx's timeout bounds each read, `RequestDeadline` the whole request. It needs the socket of each
         # request's connection, seen when the connection opens: one connection per request (no keep-alive), which
         # costs a TCP (and TLS) set-up per report, little beside the model's answer.
         self._client = httpx.Client(
@@ -238,7 +168,7 @@ class OpenAIBackend:
             _TransportProblem: a timeout, the deadline, a connection error or an undecodable body (retried).
         """
         httpx = self._httpx
-        with _RequestDeadline(self.timeout) as deadline:
+        with RequestDeadline(self.timeout) as deadline:
             try:
                 with self._client.stream(
                     "POST", self.url, json=payload, extensions={"trace": deadline.trace}
@@ -275,7 +205,7 @@ class OpenAIBackend:
         """Sleep before retry `attempt`: exponential backoff with jitter, or longer when the server's `Retry-After`
         asks so (honoured up to `max_backoff`; beyond it the wait is capped and the log says so)."""
         delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        asked = _retry_after_seconds(retry_after)
+        asked = retry_after_seconds(retry_after)
         note = ""
         if asked is not None:
             note = f" (Retry-After: {retry_after[:40]}"
