@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
 from ..entities import Vocabulary, build_vocabulary
+from ..entities.annotate import FAILED_COLUMN as FAILED_EXTRACTION_COLUMN  # rows whose extraction failed
 from ..leads_supreme import select_lead_set
 from ..processing_supreme import SupremeProcessor
 from ..signal_storage import GAIN_COLUMN, LENGTH_COLUMN, decode_signals, row_signals
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 ECG_COLUMNS = ("ecg", "sampling_rate")
 ENTITIES_COLUMN = "entities"
-# Rows whose entity extraction failed (`datasets_scripts/extract_entities.py`): their entities are unknown.
-FAILED_EXTRACTION_COLUMN = "entities_failed"
 REPORT_COLUMN = "report"
 # The precomputed targets (B, L) a batch of `ArrowRows` carries when it was given a `TargetTable`.
 TARGETS_COLUMN = "labels"
