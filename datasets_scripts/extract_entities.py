@@ -9,7 +9,13 @@ The LLM answers go to an SQLite cache (default: <out>/llm_cache.sqlite): re-run 
 interruption and only the missing reports are sent. Reports left without entities (empty, or answers rejected)
 are listed in <out>/extraction_failures.jsonl; rows whose extraction failed are marked in the `entities_failed`
 column (training skips them). The dataset is written in any case; the command exits with status 1 when the
-extraction failed for more than --max-failure-fraction of the distinct reports.
+extraction failed for more than --max-failure-fraction of the distinct reports (of the part, with --num-shards).
+
+On several machines, each annotates one contiguous part of the rows into its own folder, then one command joins the
+parts into what a single run would have written (same --dataset and extractor options):
+
+    python datasets_scripts/extract_entities.py --dataset D --out parts/$I --num-shards 3 --shard-index $I
+    python datasets_scripts/extract_entities.py --dataset D --out D-entities --merge-parts parts/0 parts/1 parts/2
 """
 
 import argparse
@@ -17,7 +23,7 @@ import json
 import logging
 from pathlib import Path
 
-from modeling_supreme.entities.annotate import add_entities
+from modeling_supreme.entities.annotate import add_entities, merge_annotated_parts
 from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args, number_in
 
 
@@ -36,11 +42,23 @@ def main() -> None:
         help="exit with status 1 when the extraction fails for more than this share of the distinct reports "
         "(default 0.01)",
     )
+    parser.add_argument("--num-shards", type=int, default=1, help="parts the rows are cut into, one per machine")
+    parser.add_argument("--shard-index", type=int, default=0, help="the part this run annotates, 0..K-1")
+    parser.add_argument("--merge-parts", nargs="+", metavar="PART", help="join these part folders (part 0 first) "
+                        "into --out instead of extracting")
     add_extractor_arguments(parser)
     args = parser.parse_args()
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        parser.error(f"--shard-index must be in 0..{args.num_shards - 1} and --num-shards >= 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     extractor = extractor_from_args(args, cache=Path(args.out) / "llm_cache.sqlite")
-    summary = add_entities(args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size)
+    if args.merge_parts:
+        merged = merge_annotated_parts(args.dataset, args.merge_parts, args.out, extractor)
+        print(f"Dataset with entities in {merged.folder}: rows {json.dumps(merged.rows)} from "
+              f"{len(args.merge_parts)} parts; reports without entities are listed in {merged.failures_file}")
+        return
+    summary = add_entities(args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size,
+                           num_parts=args.num_shards, part_index=args.shard_index)
     print(f"Dataset with entities in {summary.folder}")
     print(f"  rows: {json.dumps(summary.rows)}; rows with at least one entity: {summary.rows_with_entities}")
     print(f"  empty reports: {summary.empty_reports}; reports whose extraction failed: {summary.failed_reports}")

@@ -64,7 +64,7 @@ from modeling_supreme.entities.extraction_report import (
 from modeling_supreme.entities.gold_reports import GoldReports, parse_folds, read_ptbxl_reports
 from modeling_supreme.entities.lexicon_entries import LANGUAGES
 
-# The bar for a well-read code: no code with this many gold occurrences below this F1.
+# The bar for a well-read code: no code with this many gold occurrences below this F1.
 WEAK_SUPPORT, WEAK_F1 = 20, 0.40
 
 

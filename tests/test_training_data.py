@@ -206,7 +206,7 @@ def test_training_skips_rows_whose_entity_extraction_failed(training_dataset, ti
 
 
 def test_a_split_whose_extraction_failed_everywhere_is_refused() -> None:
-    from modeling_supreme.training.data import without_failed_extractions
+    from modeling_supreme.training.failed_extractions import without_failed_extractions
 
     split = datasets.Dataset.from_dict({"entities": [[], []], "entities_failed": [True, True]})
     with pytest.raises(ValueError, match="the entity extraction failed for all 2 rows"):
