@@ -19,7 +19,7 @@ from modeling_supreme.dataset_builders.ptbxl import (
     check_ptbxl_root,
     parse_split_folds,
 )
-from modeling_supreme.training.data import rows_with_reports
+from modeling_supreme.training.failed_extractions import rows_with_reports
 from tests.dataset_builders_helpers import copy_ptbxl_subset
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, ptbxl_record, script_command
 

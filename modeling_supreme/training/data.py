@@ -69,20 +69,6 @@ def load_splits(dataset: str) -> Any:
         raise ValueError(f"{dataset}: cannot load the training dataset ({error})") from error
 
 
-def rows_with_reports(split: Any, where: str) -> Any:
-    """The rows of a training split whose `report` is not empty: a record kept in the dataset without a report (it
-    carries no entities) would teach every label as absent. Logged with their count; the split as it is when it has
-    no `report` column or no empty report."""
-    if REPORT_COLUMN not in split.column_names:
-        return split
-    reports = split[REPORT_COLUMN]
-    keep = [index for index, report in enumerate(reports) if str(report or "").strip()]
-    if len(keep) == len(reports):
-        return split
-    logger.info("%s: skipping %d ECGs with an empty report in training", where, len(reports) - len(keep))
-    return split.select(keep)
-
-
 def required_columns(objective: str) -> tuple[str, ...]:
     """Columns a split needs for an objective: ECGs always, entities for supreme/both, reports for clip/both."""
     columns = list(ECG_COLUMNS)
@@ -215,8 +201,7 @@ class ArrowRows(torch.utils.data.Dataset):
         if self.split._indices is None:
             return rows
         if self._row_of_index is None:
-            # uint64 in Arrow; int64 so that subtracting chunk starts stays integral
-            self._row_of_index = self.split._indices.column(0).to_numpy().astype(np.int64)
+            self._row_of_index = self.split._indices.column(0).to_numpy().astype(np.int64)  # uint64 in Arrow
         return self._row_of_index[rows]
 
     def __getitems__(self, indices: Sequence[int]) -> RowBatch:
@@ -510,7 +495,6 @@ __all__ = [
     "load_splits",
     "required_columns",
     "resolve_vocabulary",
-    "rows_with_reports",
     "signal_columns",
     "stored_signals",
     "LoaderWorkerInit",
