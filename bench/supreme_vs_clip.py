@@ -20,7 +20,8 @@ Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds 
 - `sample-neg50`: the same with probability 0.5;
 - `sample-text2-neg25`: `sample-text2` with `--label-negation 0.25`;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
-            (MERL fine-tunes its text encoder).
+            (MERL fine-tunes its text encoder);
+- `both`:   objective=both (the SuPreME loss plus the report InfoNCE), sampled label texts, top two layers trainable.
 
 Per variant and super-class it reports the AUROC of the default query (label_descriptions.json), the worst AUROC
 over the wordings of each of the project's paraphrase sets (`default`, and `blind`, written without sight of the
@@ -76,6 +77,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sample-text2-neg25": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
                            "label_negation": 0.25},
     "clip": {"objective": "clip", "text_trainable_layers": 2},
+    "both": {"objective": "both", "label_text": "sample", "text_trainable_layers": 2},
 }
 TASK = "ptbxl_super"
 

@@ -79,6 +79,7 @@ class DemoReport:
         return {
             "per_class_auroc": self.heldout.per_label_auroc,
             "mean_auroc": self.heldout.mean_auroc,
+            "within_abnormal_auroc": self.heldout.within_abnormal_auroc(),
             "eval_splits": self.eval_splits,
             "n_records": self.heldout.n_records,
             "queries": dict(zip(self.heldout.label_names, self.heldout.label_texts)),
@@ -158,8 +159,10 @@ def format_summary(report: DemoReport) -> str:
         f"{training.get('model_preset')}, {training.get('num_labels')} entity labels mined from the reports, "
         f"{training.get('final_weights')} weights",
         f"  zero-shot on {heldout.n_records} held-out ECGs ({' + '.join(report.eval_splits)} = PTB-XL folds 9-10), "
-        "one text query per super-class, and the worst of its other wordings (paraphrases.json):",
+        "one text query per super-class, its AUROC among the ECGs that are not NORM (within-abnormal: does it find "
+        "its class among other abnormal ECGs?), and the worst of its other wordings (paraphrases.json):",
     ]
+    within = heldout.within_abnormal_auroc()
     for name, text in zip(heldout.label_names, heldout.label_texts):
         wording = heldout.wordings.get(name)
         worst = (
@@ -167,7 +170,8 @@ def format_summary(report: DemoReport) -> str:
             if wording
             else ""
         )
-        lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}   query: \"{text}\"{worst}")
+        inside = f"   within-abnormal {_shown(within[name])}" if within.get(name) is not None else ""
+        lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}{inside}   query: \"{text}\"{worst}")
     lines.append(f"    mean  AUROC {heldout.mean_auroc:5.1f}   (50 = chance)")
     if report.lead_sets:
         lines.append("  the same ECGs with only some leads (the others removed before the feature extractor):")

@@ -1,5 +1,6 @@
-"""Builders given hostile metadata and killed mid-read: paths outside the root, repeated ids, empty reports,
-malformed rows, broken CSVs; and the reader workers of a killed build end with it (no orphans)."""
+"""Builders given hostile metadata and killed mid-read: paths outside the root, repeated ids, empty reports (kept by
+PTB-XL, rejected by the folder builder), malformed rows, broken CSVs; and the reader workers of a killed build end
+with it (no orphans)."""
 
 from __future__ import annotations
 
@@ -89,14 +90,12 @@ def _hostile_ptbxl_root(tmp_path):
 def test_ptbxl_rejects_bad_rows_and_builds_the_rest(tmp_path):
     root = _hostile_ptbxl_root(tmp_path)
     summary = build_ptbxl(root, tmp_path / "out", 100, BuildSettings())
-    assert summary.built == 2  # ecg_id 1 (first row) and 7
-    assert summary.rejected_by_reason == {
-        "outside root": 1, "empty report": 1, "malformed row": 3, "duplicate id": 1
-    }
+    assert summary.built == 3  # ecg_id 1 (first row), 3 (an empty report is kept: training skips it) and 7
+    assert summary.rejected_by_reason == {"outside root": 1, "malformed row": 3, "duplicate id": 1}
     rejects = _rejects(tmp_path / "out")
     by_id = {entry["id"]: entry["reason"] for entry in rejects}
     assert "leaves the root" in by_id["2"] and "line 3 (ecg_id 2)" in by_id["2"]
-    assert "empty report" in by_id["3"]
+    assert "3" not in by_id
     assert "unreadable scp_codes" in by_id["4"] and "ecg_id 4" in by_id["4"]
     assert "strat_fold 11" in by_id["5"]
     assert "patient_id 'unknown' is not an integer" in by_id["6"]
@@ -104,7 +103,7 @@ def test_ptbxl_rejects_bad_rows_and_builds_the_rest(tmp_path):
     assert duplicate == [f"{root / 'ptbxl_database.csv'} line 9 (ecg_id 1): ecg_id 1 is listed already on line 2"]
     built = datasets.load_dataset(str(tmp_path / "out"))
     reports = {row["ecg_id"]: row["report"] for split in built.values() for row in split}
-    assert set(reports) == {1, 7} and reports[1] != "a second row for ecg_id 1"
+    assert set(reports) == {1, 3, 7} and reports[1] != "a second row for ecg_id 1" and reports[3] == ""
 
 
 # -- CSV problems name the file -------------------------------------------------------------------------------
@@ -273,11 +272,13 @@ def test_ptbxl_ids_out_of_range_are_rejected_with_their_line(tmp_path):
 
 
 def test_ptbxl_line_numbers_count_the_newlines_inside_quoted_reports(tmp_path):
-    root = _ptbxl_with_ids(tmp_path, {1: {"report": "sinus rhythm\nsecond line\nthird line"}, 3: {"report": " "}})
+    root = _ptbxl_with_ids(tmp_path, {1: {"report": "sinus rhythm\nsecond line\nthird line"},
+                                      3: {"scp_codes": "{'NORM'"}})
     summary = build_ptbxl(root, tmp_path / "out", 100, BuildSettings())
-    assert summary.rejected_by_reason == {"empty report": 1}
+    assert summary.rejected_by_reason == {"malformed row": 1}
     (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
-    assert reason == f"{root / 'ptbxl_database.csv'} line 6 (ecg_id 3): empty report"  # rows on lines 2-4, 5, 6
+    # rows on lines 2-4, 5, 6
+    assert reason.startswith(f"{root / 'ptbxl_database.csv'} line 6 (ecg_id 3): unreadable scp_codes")
 
 
 def test_folder_line_numbers_count_the_newlines_inside_quoted_reports(tmp_path):

@@ -41,6 +41,8 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     model, processor = load_model_and_processor(tmp_path / "run" / "model")
     expected = evaluate_heldout(model, processor, load_heldout_set(str(training_dataset), ["validation", "test"]))
     assert summary["per_class_auroc"] == pytest.approx(expected.per_label_auroc)
+    assert set(summary["within_abnormal_auroc"]) == set(summary["per_class_auroc"])
+    assert summary["within_abnormal_auroc"]["NORM"] is None
     assert expected.query_axis_shares == pytest.approx(logit_axis_shares(expected.scores))  # no wordings asked
     assert summary["record"]["cardiologist_labels"] == ["MI"]
     assert sorted(item["label"] for item in summary["record"]["super_class_scores"]) == sorted(
@@ -51,6 +53,7 @@ def test_demo_evaluation_writes_summary_and_figure(training_dataset, tiny_text_e
     figure = (tmp_path / "demo-output" / "demo.png").read_bytes()
     assert figure.startswith(PNG_MAGIC) and len(figure) > 20_000
     printed = capsys.readouterr().out
+    assert "within-abnormal" in printed
     assert "mean  AUROC" in printed and str(record) in printed and "cardiologists' super-classes: MI" in printed
     # Super-class AUROC for 12 leads (the records as they are), the six limb leads and single-lead II.
     assert list(summary["lead_sets"]) == ["12", "6", "II"]

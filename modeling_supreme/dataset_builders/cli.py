@@ -97,15 +97,23 @@ def splits_from_args(args: argparse.Namespace, folder: str) -> str | Path | None
 
 
 def builder_parser(
-    description: str, root_help: str, default_window: SignalWindow | None = None, root_required: bool = True,
+    description: str,
+    root_help: str,
+    default_window: SignalWindow | None = None,
+    root_required: bool = True,
     parts: bool = False,
+    several_roots: bool = False,
 ) -> argparse.ArgumentParser:
-    """The parser every build script starts from: --root (optional where the script has a default source), the
-    window options (for sources whose records vary in length, given their `default_window`) and the build options;
-    the script adds its own. With `parts`, the options of a build split across machines (`add_part_arguments`; parse
-    with `parse_builder_args`, which requires --root unless --merge-parts is given)."""
+    """The parser every build script starts from: --root (optional where the script has a default source; given
+    more than once, a list, when `several_roots`), the window options (for sources whose records vary in length,
+    given their `default_window`) and the build options; the script adds its own. With `parts`, the options of a
+    build split across machines (`add_part_arguments`; parse with `parse_builder_args`, which requires --root unless
+    --merge-parts is given)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if parts:
+    if several_roots:
+        parser.add_argument("--root", required=root_required, action="append", help=f"{root_help}; give it more "
+                            "than once to build one dataset of several folders")
+    elif parts:
         parser.add_argument("--root", help=f"{root_help} (required, except with --merge-parts)")
     else:
         parser.add_argument("--root", required=root_required, help=root_help)

@@ -1,6 +1,11 @@
 """PTB-XL (Wagner et al., 2020): 21,799 10 s 12-lead ECGs at 100 and 500 Hz with cardiologists' SCP-ECG codes.
 
-Splits follow the recommended stratified folds: train = `strat_fold` 1-8, validation = 9, test = 10.
+Splits follow the recommended stratified folds: train = `strat_fold` 1-8, validation = 9, test = 10 (another
+assignment can be given, e.g. train = 1-7, validation = 8, test = 9-10 to choose a recipe without reading 9-10).
+Several PTB-XL folders (roots) build one dataset, each ecg_id once: a record listed in two roots is built from the
+first root that lists it; the later listing is rejected (recorded), as a duplicate when its signal file is the same,
+as a conflict naming both roots when it differs. A record whose report is empty is kept, with an empty `report`
+(entity extraction gives it no entities; training skips it; evaluation keeps it).
 Label columns are multi-label `Sequence(ClassLabel)` columns (the present labels' indices; names in `ds.features`;
 `dataset_builders.labels.multi_hot_matrix` gives the (N, L) matrix) derived from `scp_statements.csv`, as in the PTB-XL
 benchmark (Strodthoff et al., 2021) and the zero-shot tables of MERL / SuPreME: every statement listed in a record's
@@ -21,7 +26,7 @@ import ast
 import dataclasses
 import decimal
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +38,7 @@ from .card import DatasetDescription
 from .labels import label_indices, multi_label_feature
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import (
-    DUPLICATE_ID,
-    EMPTY_REPORT,
-    MALFORMED_ROW,
-    OUTSIDE_ROOT,
-    read_csv_table,
-    record_path_under,
-    table_lines,
-)
+from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_table, record_path_under, table_lines
 from .tasks import RecordTask, Rejection, StreamItem
 
 PTBXL_TASKS = ("super_class", "sub_class", "form", "rhythm")
@@ -49,6 +46,9 @@ SPLIT_FOLDS: Mapping[str, tuple[int, ...]] = {"train": (1, 2, 3, 4, 5, 6, 7, 8),
 SAMPLING_RATES = {100: "filename_lr", 500: "filename_hr"}
 RECORD_SECONDS = 10.0
 DATABASE_FILE = "ptbxl_database.csv"
+STATEMENTS_FILE = "scp_statements.csv"
+# A later root listing an ecg_id an earlier root built, with another signal: which one is right cannot be told.
+CONFLICTING_DUPLICATE = "conflicting duplicate"
 STATEMENT_COLUMNS = ("diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass")
 # The largest ids the dataset's columns hold (`ecg_id` int32, `patient_id` int64).
 MAX_ECG_ID = 2**31 - 1
@@ -136,40 +136,107 @@ def ptbxl_features(label_space: PtbxlLabelSpace) -> dict[str, Any]:
     }
 
 
-def ptbxl_tasks(
-    root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpace
-) -> tuple[dict[str, Iterator[StreamItem]], list[Rejection]]:
-    """Split -> lazy stream of the rows of `ptbxl_database.csv` in that split, sorted by ecg_id; and the rows that
-    belong to no split (a `strat_fold` outside 1-10, or an ecg_id that is not an integer from 1 to `MAX_ECG_ID`), as
-    rejections.
-
-    Each row comes out as a `RecordTask`, or as a `Rejection` when it repeats an ecg_id (the first row is built),
-    its record path leaves `root`, its report is empty, or a value is malformed (`scp_codes`, ids).
+def check_ptbxl_root(root: str | Path) -> Path:
+    """`root` as a Path when it is a PTB-XL folder (holds `ptbxl_database.csv` and `scp_statements.csv`).
 
     Raises:
-        ValueError: unknown sampling rate, or a database that cannot be read or lacks a column (names the file).
+        ValueError: not a folder, or a folder without those tables (names the root and what is missing).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a PTB-XL folder: no such directory")
+    missing = [name for name in (DATABASE_FILE, STATEMENTS_FILE) if not (root / name).is_file()]
+    if missing:
+        raise ValueError(f"{root} is not a PTB-XL folder: it has no {' and no '.join(missing)}")
+    return root
+
+
+def parse_split_folds(text: str) -> dict[str, tuple[int, ...]]:
+    """`"train=1-7,validation=8,test=9-10"` -> {"train": (1, ..., 7), "validation": (8,), "test": (9, 10)}.
+
+    Raises:
+        ValueError: a malformed part, a fold outside 1-10, or a fold given to two splits.
+    """
+    splits: dict[str, tuple[int, ...]] = {}
+    for part in text.split(","):
+        name, _, folds = part.partition("=")
+        numbers: list[int] = []
+        try:
+            for piece in folds.split("+"):
+                first, _, last = piece.partition("-")
+                numbers.extend(range(int(first), int(last or first) + 1))
+        except ValueError as error:
+            raise ValueError(f"split folds {text!r}: {part!r} is not NAME=FOLDS (e.g. train=1-7)") from error
+        if not name.strip() or not numbers or not all(1 <= fold <= 10 for fold in numbers):
+            raise ValueError(f"split folds {text!r}: {part!r} needs a name and folds within 1-10")
+        splits[name.strip()] = tuple(numbers)
+    given = [fold for folds in splits.values() for fold in folds]
+    if len(given) != len(set(given)):
+        raise ValueError(f"split folds {text!r}: a fold is given to more than one split")
+    return splits
+
+
+def ptbxl_tasks(
+    roots: str | Path | Sequence[str | Path],
+    sampling_rate: int,
+    label_space: PtbxlLabelSpace,
+    split_folds: Mapping[str, Sequence[int]] = SPLIT_FOLDS,
+) -> tuple[dict[str, Iterator[StreamItem]], list[Rejection]]:
+    """Split -> lazy stream of the rows of the roots' `ptbxl_database.csv` in that split, sorted by ecg_id; and the
+    rows that belong to no split (a `strat_fold` in no split, or an ecg_id that is not an integer from 1 to
+    `MAX_ECG_ID`), as rejections.
+
+    Each row comes out as a `RecordTask`, or as a `Rejection` when it repeats an ecg_id (the first root's first row
+    is built; a later root's row with a different signal file is a `CONFLICTING_DUPLICATE`), its record path leaves
+    its root, or a value is malformed (`scp_codes`, ids). An empty report is kept as "".
+
+    Raises:
+        ValueError: unknown sampling rate, a root that is not a PTB-XL folder, or a database that cannot be read or
+            lacks a column (names the file).
     """
     if sampling_rate not in SAMPLING_RATES:
         raise ValueError(f"PTB-XL has records at {sorted(SAMPLING_RATES)} Hz, not {sampling_rate}")
-    root = Path(root)
+    roots = [check_ptbxl_root(root) for root in ([roots] if isinstance(roots, (str, Path)) else roots)]
+    database = pd.concat([_read_database(root, order) for order, root in enumerate(roots)], ignore_index=True)
+    database = database.sort_values(["ecg_id", "root_order", "line"], kind="stable")
+    known_folds = [fold for folds in split_folds.values() for fold in folds]
+    assigned = database["strat_fold"].isin(known_folds) & _valid_ecg_ids(database["ecg_id"])
+    unassigned = [
+        _unassigned_rejection(roots[row.root_order], row) for row in database[~assigned].itertuples(index=False)
+    ]
+    database = _mark_repeats(database[assigned])
+    splits = {
+        split: _split_records(roots, database[database["strat_fold"].isin(folds)], sampling_rate, label_space)
+        for split, folds in split_folds.items()
+    }
+    return splits, unassigned
+
+
+def _read_database(root: Path, order: int) -> pd.DataFrame:
     csv_path = root / DATABASE_FILE
     database = read_csv_table(csv_path, required=DATABASE_COLUMNS, dtype=str, keep_default_na=False)
     database["line"] = table_lines(csv_path, len(database))
+    database["root_order"] = order
     database["ecg_id_text"] = database["ecg_id"]
     database["ecg_id"] = pd.to_numeric(database["ecg_id"], errors="coerce")
     database["strat_fold"] = pd.to_numeric(database["strat_fold"], errors="coerce")
-    database = database.sort_values("ecg_id", kind="stable")
-    known_folds = [fold for folds in SPLIT_FOLDS.values() for fold in folds]
-    assigned = database["strat_fold"].isin(known_folds) & _valid_ecg_ids(database["ecg_id"])
-    unassigned = [_unassigned_rejection(root, row) for row in database[~assigned].itertuples(index=False)]
-    database = database[assigned]
-    first_line = database.groupby("ecg_id")["line"].transform("min")
-    database = database.assign(first_line=first_line.where(first_line != database["line"]))
-    splits = {
-        split: _split_records(root, database[database["strat_fold"].isin(folds)], sampling_rate, label_space)
-        for split, folds in SPLIT_FOLDS.items()
-    }
-    return splits, unassigned
+    return database
+
+
+def _mark_repeats(database: pd.DataFrame) -> pd.DataFrame:
+    """Each row with where its ecg_id was listed first (sorted by ecg_id, root, line): `first_line` (a repeat in
+    the same root) or `first_root` (a repeat of an earlier root, with that listing's `first_listed` path)."""
+    first = database.groupby("ecg_id").head(1).set_index("ecg_id")
+    first_root = database["ecg_id"].map(first["root_order"])
+    first_line = database["ecg_id"].map(first["line"])
+    is_first = (first_root == database["root_order"]) & (first_line == database["line"])
+    same_root = first_root == database["root_order"]
+    return database.assign(
+        first_line=first_line.where(~is_first & same_root),
+        first_root=first_root.where(~same_root),
+        first_listed=database["ecg_id"].map(first[SAMPLING_RATES[100]]),
+        first_listed_hr=database["ecg_id"].map(first[SAMPLING_RATES[500]]),
+    )
 
 
 def _valid_ecg_ids(values: pd.Series) -> pd.Series:
@@ -185,35 +252,58 @@ def _unassigned_rejection(root: Path, row: Any) -> Rejection:
                          MALFORMED_ROW)
     ecg_id = int(row.ecg_id)
     return Rejection(str(ecg_id), str(root / DATABASE_FILE),
-                     f"{where} (ecg_id {ecg_id}): strat_fold {row.strat_fold!r} is not one of 1-10", MALFORMED_ROW)
+                     f"{where} (ecg_id {ecg_id}): strat_fold {row.strat_fold!r} is in no split", MALFORMED_ROW)
 
 
 def _split_records(
-    root: Path, rows: pd.DataFrame, sampling_rate: int, label_space: PtbxlLabelSpace
+    roots: Sequence[Path], rows: pd.DataFrame, sampling_rate: int, label_space: PtbxlLabelSpace
 ) -> Iterator[StreamItem]:
     for row in rows.itertuples(index=False):
-        yield _row_item(root, row, sampling_rate, label_space)
+        yield _row_item(roots, row, sampling_rate, label_space)
 
 
-def _row_item(root: Path, row: Any, sampling_rate: int, label_space: PtbxlLabelSpace) -> StreamItem:
-    """One database row as a task, or its rejection (duplicate, path outside the root, empty report, malformed)."""
+def _signal_file(root: Path, listed: str) -> bytes | None:
+    """The bytes of a record's WFDB signal file (`.dat`), None when it cannot be read."""
+    try:
+        return Path(f"{record_path_under(root, listed)}.dat").read_bytes()
+    except (OSError, ValueError):
+        return None
+
+
+def _repeat_rejection(roots: Sequence[Path], row: Any, listed: str, sampling_rate: int, where: str) -> Rejection:
+    """The rejection of a row whose ecg_id an earlier root lists: a duplicate when both signal files hold the same
+    bytes, a conflict (naming both roots) when they differ or one cannot be read."""
+    ecg_id = int(row.ecg_id)
+    first_root = roots[int(row.first_root)]
+    first_listed = row.first_listed if sampling_rate == 100 else row.first_listed_hr
+    ours, theirs = _signal_file(roots[row.root_order], listed), _signal_file(first_root, first_listed)
+    if ours is not None and ours == theirs:
+        return Rejection(str(ecg_id), listed, f"{where}: ecg_id {ecg_id} is built from {first_root} already (the "
+                         "same signal)", DUPLICATE_ID)
+    return Rejection(str(ecg_id), listed, f"{where}: ecg_id {ecg_id} is listed in {first_root} (built from there) "
+                     f"and in {roots[row.root_order]} with a different or unreadable signal file",
+                     CONFLICTING_DUPLICATE)
+
+
+def _row_item(roots: Sequence[Path], row: Any, sampling_rate: int, label_space: PtbxlLabelSpace) -> StreamItem:
+    """One database row as a task, or its rejection (duplicate, conflict, path outside the root, malformed)."""
+    root = roots[row.root_order]
     ecg_id = int(row.ecg_id)
     where = f"{root / DATABASE_FILE} line {row.line} (ecg_id {ecg_id})"
     listed = getattr(row, SAMPLING_RATES[sampling_rate])
     if not pd.isna(row.first_line):
         return Rejection(str(ecg_id), listed, f"{where}: ecg_id {ecg_id} is listed already on line "
                          f"{int(row.first_line)}", DUPLICATE_ID)
+    if not pd.isna(row.first_root):
+        return _repeat_rejection(roots, row, listed, sampling_rate, where)
     try:
         path = record_path_under(root, listed)
     except ValueError as error:
         return Rejection(str(ecg_id), listed, f"{where}: {error}", OUTSIDE_ROOT)
-    report = str(row.report).strip()
-    if not report:
-        return Rejection(str(ecg_id), str(path), f"{where}: empty report", EMPTY_REPORT)
     try:
         codes = parse_scp_codes(row.scp_codes, where)
         columns = {
-            "report": report,
+            "report": str(row.report).strip(),
             "ecg_id": ecg_id,
             "patient_id": _integer(row.patient_id, "patient_id", where, 0, MAX_PATIENT_ID),
             "strat_fold": int(row.strat_fold),
@@ -257,22 +347,30 @@ the PTB-XL benchmark (every statement listed in `scp_codes` counts, whatever its
 
 
 def build_ptbxl(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     out: str | Path,
     sampling_rate: int = 100,
     settings: BuildSettings = BuildSettings(),
+    split_folds: Mapping[str, Sequence[int]] = SPLIT_FOLDS,
 ) -> BuildSummary:
-    """Build the PTB-XL dataset folder (Parquet shards + card) from a PTB-XL directory.
+    """Build the PTB-XL dataset folder (Parquet shards + card) from one PTB-XL directory or several.
 
     Args:
-        root: folder with `ptbxl_database.csv`, `scp_statements.csv` and `records100/` / `records500/`.
+        root: folder (or folders) with `ptbxl_database.csv`, `scp_statements.csv` and `records100/` /
+            `records500/`; each ecg_id is built once, from the first root that lists it.
         out: output folder.
         sampling_rate: 100 or 500 (Hz); `ecg` is (12, 1000) or (12, 5000).
         settings: shard size, processes, overwrite.
+        split_folds: split name -> the `strat_fold`s it holds (default train 1-8, validation 9, test 10).
+
+    Raises:
+        ValueError: a root that is not a PTB-XL folder, or roots whose `scp_statements.csv` define different labels.
     """
-    root = Path(root)
-    label_space = PtbxlLabelSpace.from_scp_statements(root / "scp_statements.csv")
-    splits, unassigned = ptbxl_tasks(root, sampling_rate, label_space)
+    roots = [check_ptbxl_root(path) for path in ([root] if isinstance(root, (str, Path)) else root)]
+    if not roots:
+        raise ValueError("build_ptbxl needs at least one PTB-XL root")
+    label_space = _shared_label_space(roots)
+    splits, unassigned = ptbxl_tasks(roots, sampling_rate, label_space, split_folds)
     return build_dataset(
         out,
         splits,
@@ -280,6 +378,17 @@ def build_ptbxl(
         ptbxl_features(label_space),
         ptbxl_description(label_space, sampling_rate),
         settings,
-        signature={"source": "ptb-xl"},
+        signature={"source": "ptb-xl", "roots": [str(path.resolve()) for path in roots],
+                   "split_folds": {name: list(folds) for name, folds in split_folds.items()}},
         unassigned=unassigned,
     )
+
+
+def _shared_label_space(roots: Sequence[Path]) -> PtbxlLabelSpace:
+    """The label space of the first root's `scp_statements.csv`; ValueError when another root's differs."""
+    spaces = [PtbxlLabelSpace.from_scp_statements(path / STATEMENTS_FILE) for path in roots]
+    for path, space in zip(roots[1:], spaces[1:]):
+        if space != spaces[0]:
+            raise ValueError(f"{path / STATEMENTS_FILE} defines other labels than {roots[0] / STATEMENTS_FILE}: "
+                             "build these roots apart")
+    return spaces[0]

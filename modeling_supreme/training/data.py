@@ -201,7 +201,7 @@ class ArrowRows(torch.utils.data.Dataset):
         if self.split._indices is None:
             return rows
         if self._row_of_index is None:
-            self._row_of_index = self.split._indices.column(0).to_numpy()
+            self._row_of_index = self.split._indices.column(0).to_numpy().astype(np.int64)  # uint64 in Arrow
         return self._row_of_index[rows]
 
     def __getitems__(self, indices: Sequence[int]) -> RowBatch:

@@ -1,4 +1,5 @@
-"""Training rows whose entity extraction failed: their entities are unknown, not absent, so they are left out."""
+"""Training rows that would teach every label as absent, left out: those whose entity extraction failed (their entities
+are unknown, not absent) and those with an empty report (kept in the dataset for evaluation)."""
 
 from __future__ import annotations
 
@@ -39,4 +40,18 @@ def without_failed_extractions(split: Any, where: str) -> Any:
     return split.select(np.flatnonzero(~failed))
 
 
-__all__ = ["FAILED_EXTRACTION_COLUMN", "without_failed_extractions"]
+def rows_with_reports(split: Any, where: str) -> Any:
+    """The rows of a training split whose `report` is not empty: a record kept in the dataset without a report (it
+    carries no entities) would teach every label as absent. Logged with their count; the split as it is when it has
+    no `report` column or no empty report."""
+    if "report" not in split.column_names:
+        return split
+    reports = split["report"]
+    keep = [index for index, report in enumerate(reports) if str(report or "").strip()]
+    if len(keep) == len(reports):
+        return split
+    logger.info("%s: skipping %d ECGs with an empty report in training", where, len(reports) - len(keep))
+    return split.select(keep)
+
+
+__all__ = ["FAILED_EXTRACTION_COLUMN", "rows_with_reports", "without_failed_extractions"]

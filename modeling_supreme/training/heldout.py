@@ -47,6 +47,17 @@ class HeldOutResult:
     def n_records(self) -> int:
         return int(self.targets.shape[0])
 
+    def within_abnormal_auroc(self, normal_label: str = "NORM") -> dict[str, Optional[float]]:
+        """Label -> AUROC x100 among the ECGs whose `normal_label` target is 0 (does the MI query find the infarcts
+        among the other abnormal ECGs, rather than ranking every ECG by how abnormal it is?); None for the normal
+        label itself and for a label with a single class there. {} when `normal_label` is not one of the labels."""
+        if normal_label not in self.label_names:
+            return {}
+        abnormal = self.targets[:, self.label_names.index(normal_label)] == 0
+        fractions = auroc_per_label(self.targets[abnormal], self.scores[abnormal], self.label_names)
+        return {name: None if value is None or name == normal_label else 100 * value
+                for name, value in fractions.items()}
+
 
 def load_heldout_set(
     dataset: str,

@@ -49,7 +49,7 @@ from .data import (
 )
 from .device_inputs import normalized_on_device
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
-from .failed_extractions import without_failed_extractions
+from .failed_extractions import rows_with_reports, without_failed_extractions
 from .label_inputs import TrainingLabelInputs
 from .lead_consistency import LeadConsistency
 from .lead_sets import LeadSetSampler, check_normalization, set_shares
@@ -129,8 +129,8 @@ class SupremeTrainer:
         splits = load_splits(options.dataset)
         if options.train_split not in splits:
             raise ValueError(f"{options.dataset} has no split {options.train_split!r} (splits: {sorted(splits)})")
-        train_split = splits[options.train_split]
         where = f"{options.dataset} split {options.train_split!r}"
+        train_split = rows_with_reports(splits[options.train_split], where)
         check_columns(train_split, required_columns(options.objective), where)
         if options.objective in ("supreme", "both"):  # rows without known entities would train as all-negative
             train_split = without_failed_extractions(train_split, where)
