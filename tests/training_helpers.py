@@ -3,6 +3,7 @@ options of a test-sized run (tiny ResNet, tiny BERT text encoder, 100 Hz)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,15 @@ def tiny_flags(options: TrainingOptions, exclude: tuple[str, ...] = ()) -> list[
     """`options` (except the fields in `exclude`) as command-line flags of train_accelerate.py."""
     flags: list[str] = []
     for name, value in vars(options).items():
-        if value is None or name in exclude:
+        if value is None or name in exclude or name.startswith("_"):  # private: derived when options are parsed
             continue
         flag = f"--{name.replace('_', '-')}"
         if isinstance(value, bool):
             flags.append(flag if value else f"--no-{name.replace('_', '-')}")
         elif isinstance(value, list):
             flags += [flag, *map(str, value)]
+        elif isinstance(value, dict):  # --model-config KEY=VALUE items; JSON is YAML, which the flag reads
+            flags += [flag, *(f"{key}={json.dumps(item)}" for key, item in value.items())]
         else:
             flags += [flag, str(value)]
     return flags
