@@ -6,8 +6,10 @@ r"""Add an `entities` column (list of {name, category, status}) to a dataset fol
         --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct --workers 16 --out outputs/mimic-entities
 
 The LLM answers go to an SQLite cache (default: <out>/llm_cache.sqlite): re-run the same command after an
-interruption and only the missing reports are sent. Reports left without entities (empty, or answers rejected)
-are listed in <out>/extraction_failures.jsonl.
+interruption and only the missing reports are sent. The LLM's entity names are mapped onto the lexicon's canonical
+names (so the dataset has the labels a lexicon-built one has; --raw-llm-names keeps them as written); the names
+that do not map are counted and listed in <out>/llm_entity_mapping.json. Reports left without entities (empty, or
+answers rejected) are listed in <out>/extraction_failures.jsonl.
 """
 
 import argparse
@@ -15,8 +17,8 @@ import json
 import logging
 from pathlib import Path
 
-from modeling_supreme.entities.annotate import add_entities
-from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
+from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities
+from modeling_supreme.entities.cli import add_extractor_arguments, entity_mapper_from_args, extractor_from_args
 
 
 def main() -> None:
@@ -31,12 +33,19 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     extractor = extractor_from_args(args, cache=Path(args.out) / "llm_cache.sqlite")
-    summary = add_entities(args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size)
+    summary = add_entities(
+        args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size,
+        mapper=entity_mapper_from_args(args),
+    )
     print(f"Dataset with entities in {summary.folder}")
     print(f"  rows: {json.dumps(summary.rows)}; rows with at least one entity: {summary.rows_with_entities}")
     print(f"  empty reports: {summary.empty_reports}; reports whose extraction failed: {summary.failed_reports}")
     if summary.llm_stats is not None:
         print(f"  LLM: {json.dumps(summary.llm_stats)}")
+    if summary.mapping is not None:
+        mapping = summary.mapping
+        print(f"  LLM names onto the lexicon's: {mapping['mentions']} mentions, {mapping['unmapped_mentions']} "
+              f"unmapped ({mapping['unmapped_names']} names, listed in {summary.folder / MAPPING_FILE})")
     print(f"  reports without entities are listed in {summary.failures_file}")
 
 

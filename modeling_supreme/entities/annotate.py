@@ -19,11 +19,13 @@ from typing import Any, Optional
 
 from .lexicon import LexiconExtractor
 from .llm import LLMExtractor
+from .llm_mapping import EntityMapper
 from .schema import entities_to_dicts
 
 logger = logging.getLogger(__name__)
 
 FAILURES_FILE = "extraction_failures.jsonl"
+MAPPING_FILE = "llm_entity_mapping.json"
 REPORT_COLUMN = "report"
 ENTITIES_COLUMN = "entities"
 
@@ -38,6 +40,7 @@ class AnnotationSummary:
     failed_reports: int = 0
     rows_with_entities: int = 0
     llm_stats: Optional[dict[str, int]] = None
+    mapping: Optional[dict[str, Any]] = None  # EntityMapper counts when LLM names were mapped onto the lexicon's
 
     @property
     def failures_file(self) -> Path:
@@ -61,6 +64,7 @@ def add_entities(
     extractor: "LexiconExtractor | LLMExtractor",
     num_proc: int = 1,
     shard_size: int = 1000,
+    mapper: Optional[EntityMapper] = None,
 ) -> AnnotationSummary:
     """Copy a dataset folder to `out_dir` with an `entities` column (list of {name, category, status}).
 
@@ -71,6 +75,8 @@ def add_entities(
             the run resumable).
         num_proc: processes for the lexicon.
         shard_size: rows per output Parquet shard.
+        mapper: maps an LLM's entity names onto the lexicon's canonical names (the same labels as a lexicon-built
+            dataset); its counts and every unmapped name go to `llm_entity_mapping.json`. None keeps the names.
 
     Raises:
         ValueError: the folder cannot be loaded, has no `report` column, or is the output folder.
@@ -95,7 +101,7 @@ def add_entities(
     summary = AnnotationSummary(folder=out_dir)
     failures: list[dict[str, Any]] = []
     if isinstance(extractor, LLMExtractor):
-        annotated = _annotate_with_llm(splits, extractor, failures, summary)
+        annotated = _annotate_with_llm(splits, extractor, failures, summary, mapper)
     else:
         annotated = {
             name: split.map(
@@ -124,7 +130,11 @@ def add_entities(
 
 
 def _annotate_with_llm(
-    splits: Any, extractor: LLMExtractor, failures: list[dict[str, Any]], summary: AnnotationSummary
+    splits: Any,
+    extractor: LLMExtractor,
+    failures: list[dict[str, Any]],
+    summary: AnnotationSummary,
+    mapper: Optional[EntityMapper],
 ) -> dict[str, Any]:
     """Every distinct report of every split through the LLM once, then the column from that table."""
     reports = list(
@@ -134,6 +144,10 @@ def _annotate_with_llm(
     )
     answers = dict(zip(reports, extractor.extract_batch(reports)))
     summary.llm_stats = extractor.last_stats.summary()
+    if mapper is not None:
+        answers = {report: mapper.map_entities(found) for report, found in answers.items()}
+        summary.mapping = mapper.counts.as_dict()
+        (summary.folder / MAPPING_FILE).write_text(json.dumps(summary.mapping, indent=1) + "\n", encoding="utf-8")
     failed = {failure.report: failure for failure in extractor.last_stats.failures}
     summary.failed_reports = len(failed)
     annotated = {}
@@ -202,4 +216,4 @@ def _write_folder(splits: dict[str, Any], source: Path, out_dir: Path, shard_siz
     write_dataset_card(out_dir, description, features, infos)
 
 
-__all__ = ["AnnotationSummary", "ENTITIES_COLUMN", "FAILURES_FILE", "add_entities", "entities_feature"]
+__all__ = ["AnnotationSummary", "ENTITIES_COLUMN", "FAILURES_FILE", "MAPPING_FILE", "add_entities", "entities_feature"]
