@@ -8,7 +8,7 @@ Prints, measured side by side in one run:
    100 and for 400 records, each in a fresh process, and their ratio (it should stay near 1: memory must not
    grow with the number of records).
 
-    python bench/build_throughput.py [--root data/ptbxl-sample] [--num-proc 2] [--shard-size 50]
+    python bench/build_throughput.py [--root PTBXL_FOLDER] [--num-proc 2] [--shard-size 50]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import wfdb
 
+from modeling_supreme.data_sources import ptbxl_folder
 from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
 from modeling_supreme.reading_supreme import read_ecg
@@ -121,11 +122,12 @@ def memory_in_fresh_process(root: Path, count: int, shard_size: int) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path("data/ptbxl-sample"))
+    parser.add_argument("--root", type=Path, help="raw PTB-XL folder (default: the 400-record sample, docs/data.md)")
     parser.add_argument("--num-proc", type=int, default=2, help="processes of the parallel build (default 2)")
     parser.add_argument("--shard-size", type=int, default=50)
     parser.add_argument("--measure-memory", type=int, metavar="N", help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
+    args.root = args.root or ptbxl_folder()
     if args.measure_memory:
         print(json.dumps(measure_memory(args.root, args.measure_memory, args.shard_size)))
         return

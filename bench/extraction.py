@@ -1,4 +1,4 @@
-"""Entity extraction cost on the bundled PTB-XL reports (data/ptbxl-sample + data/ptbxl-reports, 2,803 reports).
+"""Entity extraction cost on the PTB-XL sample and extra reports (2,803 reports from a local copy).
 
 Lexicon rows (reports per CPU second, best of --repeats, measured side by side in this run):
   normalise only (reference) : `Lexicon.normalise` of every report: reading the text, no matching
@@ -12,7 +12,7 @@ JSON, so the counts are those of a real endpoint without its latency):
   dedupe, empty cache        : `LLMExtractor.extract_batch`, first run
   dedupe, same cache again   : second run over the same reports: must be 0
 
-    python bench/extraction.py [--ptbxl data/ptbxl-sample data/ptbxl-reports] [--repeats 5] [--reference-lexicon REV]
+    python bench/extraction.py [--ptbxl FOLDER ...] [--repeats 5] [--reference-lexicon REV]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Callable
 
 import pandas as pd
 
+from modeling_supreme.data_sources import ptbxl_report_folders
 from modeling_supreme.entities import ANSWER_JSON_SCHEMA, Lexicon, LexiconExtractor, LLMExtractor, entities_to_dicts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -131,13 +132,14 @@ def llm_rows(reports: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bundled = [str(REPO_ROOT / "data" / name) for name in ("ptbxl-sample", "ptbxl-reports")]
-    parser.add_argument("--ptbxl", nargs="+", default=bundled,
-                        help="folders with ptbxl_database.csv (default: the bundled sample and reports)")
+    parser.add_argument("--ptbxl", nargs="+",
+                        help="folders with ptbxl_database.csv (default: the PTB-XL sample and the extra reports, "
+                        "from SUPREME_DATA_DIR, the cache or a download)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per lexicon row (the best is kept)")
     parser.add_argument("--reference-lexicon", default="HEAD", metavar="REV",
                         help="git revision whose lexicon.yaml is timed side by side (default: HEAD)")
     args = parser.parse_args()
+    args.ptbxl = args.ptbxl or ptbxl_report_folders()
     reports = [
         report
         for folder in args.ptbxl

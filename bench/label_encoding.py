@@ -18,8 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from modeling_supreme.data_sources import ptbxl_folder
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RECORD = REPO_ROOT / "data" / "ptbxl-sample" / "records500" / "00000" / "00001_hr"
+RECORD = "records500/00000/00001_hr"  # PTB-XL's first record at 500 Hz, found by the data resolver
 WORDS = (
     "sinus rhythm atrial fibrillation flutter left right bundle branch block anterior inferior lateral septal "
     "myocardial infarction ischemia ventricular hypertrophy axis deviation premature complex bradycardia "
@@ -61,7 +63,10 @@ def label_texts(count: int) -> list[str]:
 def run_child(folder: str, mode: str, labels_file: str) -> dict[str, float]:
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD, folder, mode, labels_file, str(RECORD)], env=env, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, folder, mode, labels_file, str(ptbxl_folder([1], (500,)) / RECORD)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if completed.returncode:
         raise RuntimeError(f"the {mode} child failed:\n{completed.stderr[-3000:]}")

@@ -25,7 +25,7 @@ the gap to twelve leads and the ratio augment / none; then the issue's targets c
 variant's mean training step time (`train/step_time`) with its ratio to `none`'s, measured in the same invocation.
 No model selection: each run keeps its last step (folds 9-10 are the evaluation).
 
-    python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
+    python datasets_scripts/build_ptbxl.py --out outputs/ptbxl-100 --sampling-rate 100
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
         --out outputs/ptbxl-100-entities
     python bench/lead_sets.py --dataset outputs/ptbxl-100-entities --out outputs/lead-sets --seeds 0 1 2

@@ -23,9 +23,10 @@ import torch
 from transformers import pipeline
 
 from modeling_supreme import SupremeConfig, SupremeFeatureExtractor, SupremeModel, SupremeProcessor, read_ecg
+from modeling_supreme.data_sources import ptbxl_folder, record_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RECORDS_500HZ = sorted((REPO_ROOT / "data" / "ptbxl-sample" / "records500").rglob("*_hr.hea"))
+ECG_IDS_500HZ = range(1, 41)
 LABELS = ["normal ecg", "myocardial infarction", "ST/T change", "conduction disturbance", "hypertrophy"]
 
 
@@ -58,7 +59,8 @@ def main() -> None:
         model = classifier.model.eval()
         feature_extractor: SupremeFeatureExtractor = classifier.feature_extractor
 
-        paths = [str(path.with_suffix("")) for path in RECORDS_500HZ]
+        folder = ptbxl_folder(ECG_IDS_500HZ, (500,))
+        paths = [str(folder / name.removesuffix(".hea")) for name in record_files(ECG_IDS_500HZ, (500,))[::2]]
         records = [read_ecg(path) for path in paths]
         arrays = [record.signal for record in records]
         prepared = feature_extractor(records)

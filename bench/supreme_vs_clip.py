@@ -30,7 +30,7 @@ mean over wordings, each as mean over seeds, and per variant the first-axis shar
 wording can only keep or invert its label's AUROC). No model selection: each run keeps its last step (folds 9-10 are
 the evaluation).
 
-    python datasets_scripts/build_ptbxl.py --root data/ptbxl-sample --out outputs/ptbxl-100 --sampling-rate 100
+    python datasets_scripts/build_ptbxl.py --out outputs/ptbxl-100 --sampling-rate 100
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
         --out outputs/ptbxl-100-entities
     python bench/supreme_vs_clip.py --dataset outputs/ptbxl-100-entities --out outputs/supreme-vs-clip --seeds 0 1 2

@@ -1,6 +1,7 @@
 r"""Explain a zero-shot score: draw a label's cross-attention over time on the 12-lead ECG (PNG).
 
-    python eval/explain.py --model path/or/hub-id --record data/ptbxl-sample/records500/00000/00001_hr \
+    python eval/explain.py --model path/or/hub-id \
+        --record "$(python -m modeling_supreme.data_sources ptbxl-sample --rates 500)/records500/00000/00001_hr" \
         --label "atrial fibrillation" --out afib.png
     python eval/explain.py --model ... --record ... --task ptbxl_rhythm --label AFIB --out afib.png
 

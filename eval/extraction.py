@@ -1,13 +1,15 @@
 """Extraction quality on PTB-XL: entities of each `report` mapped to SCP-ECG codes (the `scp` table of
 modeling_supreme/entities/lexicon.yaml), scored against the cardiologists' `scp_codes`.
 
-    python eval/extraction.py --ptbxl data/ptbxl-sample data/ptbxl-reports --folds 8,9,10 \
+    python eval/extraction.py [--ptbxl FOLDER ...] --folds 8,9,10 \
         [--extractor lexicon|llm ...] [--lexicon FILE] [--json scores.json] [--agreement 25] [--errors errors.jsonl]
         [--learned-reference]
 
 `--ptbxl` takes one or more folders with a `ptbxl_database.csv` (an `ecg_id` read twice is rejected the second
-time); `--folds` scores only the rows of those `strat_fold`s (`8,9,10` or `1-7`). The lexicon was developed on
-folds 1-7 of the bundled 2,803 reports; fold 8 and the sample's folds 9-10 are the held-apart check.
+time; default: the PTB-XL sample and the extra reports, from `SUPREME_DATA_DIR`, the cache or a download);
+`--folds` scores only the rows of those `strat_fold`s (`8,9,10` or `1-7`). The lexicon was developed on folds 1-7 of
+the 2,803 reports of the local copy (sample and extra reports); fold 8 and the sample's folds 9-10 are the held-apart
+check.
 
 Gold: every code listed for a record, whatever its likelihood. Predicted: the codes of entities whose status is
 present or uncertain. Codes no report text supports (e.g. "trace only requested") stay in the gold set and
@@ -37,6 +39,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from modeling_supreme.data_sources import DataSourceError, ptbxl_report_folders
 from modeling_supreme.entities import (
     Entity,
     Lexicon,
@@ -100,8 +103,9 @@ def write_errors(
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ptbxl", required=True, nargs="+", action="extend",
-                        help="one or more folders with ptbxl_database.csv (and scp_statements.csv)")
+    parser.add_argument("--ptbxl", nargs="+", action="extend",
+                        help="one or more folders with ptbxl_database.csv (and scp_statements.csv); default: the "
+                        "sample's and the extra reports' (see docs/data.md)")
     parser.add_argument("--folds", type=parse_folds, default=None, help="score only these strat_folds: 8,9,10 or 1-7")
     parser.add_argument("--lexicon", default=None, help="score this lexicon YAML file instead of the packaged one")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -173,6 +177,11 @@ def learned_reference(
 def main() -> None:
     args = parse_arguments()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.ptbxl:
+        try:
+            args.ptbxl = [str(folder) for folder in ptbxl_report_folders()]
+        except DataSourceError as error:
+            raise SystemExit(f"error: {error}") from None
     rows = read_ptbxl_reports(args.ptbxl, args.folds)
     if not rows.reports:
         raise SystemExit(f"No scorable rows in {args.ptbxl} for folds {args.folds}")

@@ -16,7 +16,13 @@ import sys
 from pathlib import Path
 
 from modeling_supreme.evaluation.benchmark import get_task
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, print_written, sources_from_args, tasks_from_args
+from modeling_supreme.evaluation.cli import (
+    add_benchmark_arguments,
+    print_written,
+    sources_from_args,
+    splits_from_args,
+    tasks_from_args,
+)
 from modeling_supreme.evaluation.lora import BERT_TEXT_PATTERN, LoraSettings, add_lora, finetune_task, save_adapter
 from modeling_supreme.evaluation.reporting import markdown_table, write_report
 from modeling_supreme.evaluation.results import EvaluationReport, skipped
@@ -62,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     descriptions = load_label_descriptions(args.prompts)
+    tasks = tasks_from_args(args)
+    splits = splits_from_args(args, tasks)
     results, sources = {}, None
-    for name in tasks_from_args(args):
+    for name in tasks:
         model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
         sources = sources if sources is not None else sources_from_args(args, model.config.sampling_rate)
         spec = get_task(name)
@@ -75,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             peft_model,
             processor,
             spec,
-            args.splits,
+            splits,
             sources[spec.source],
             descriptions,
             settings,
@@ -91,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         f"LoRA fine-tuning ({'+'.join(settings.parts)})",
         str(args.model),
         results,
-        {"splits_dir": args.splits, "sources": {n: s.description for n, s in (sources or {}).items()}},
+        {"splits_dir": str(splits), "sources": {n: s.description for n, s in (sources or {}).items()}},
     )
     return print_written(markdown_table(report), write_report(report, args.out))
 

@@ -1,7 +1,7 @@
 r"""Linear probe: frozen ECG encoder, linear head trained on 1 / 10 / 100 % of each task's training split (nested
 subsets, fixed seed), weight decay and epoch selected on the validation split only, test scored once.
 
-    python eval/linear_probe.py --model path/or/hub-id --splits data/benchmark-splits \
+    python eval/linear_probe.py --model path/or/hub-id \
         --data ptbxl=datasets/ptbxl-500hz --tasks ptbxl_super,ptbxl_rhythm --out results/linear-probe
 
 Writes, per fraction, results.json / results.md / roc_curves.png into --out/train_<P>pct/, and a summary

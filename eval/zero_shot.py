@@ -1,12 +1,13 @@
 r"""Zero-shot ECG benchmark: six test splits (PTB-XL super / sub / form / rhythm, CPSC2018, CSN; 106 label columns),
 each label asked for by a text description; AUROC per label, mean per task x100 with a bootstrap 95 % interval.
 
-    python eval/zero_shot.py --model path/or/hub-id --splits data/benchmark-splits \
+    python eval/zero_shot.py --model path/or/hub-id \
         --data ptbxl=datasets/ptbxl-500hz cpsc2018=datasets/cpsc2018 csn=datasets/csn --out results/zero-shot
 
 `--data` takes dataset folders built by datasets_scripts/build_*.py (or Hub dataset ids, or raw WFDB folders),
 each as SOURCE=PATH or just PATH (the source is then told from the record names); `--ptbxl-root` names a raw
-PTB-XL folder. Tasks whose data are not given are reported as skipped. Writes results.json, results.md and
+PTB-XL folder. Without `--splits`, MERL's label tables come from `SUPREME_DATA_DIR`, the cache or a download (see
+docs/data.md). Tasks whose data are not given are reported as skipped. Writes results.json, results.md and
 roc_curves.png into --out.
 
 `--prompts ckepe` asks every label by MERL's CKEPE prompt (the published protocol's queries); `--prompts FILE`

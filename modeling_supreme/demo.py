@@ -3,7 +3,9 @@ folds with the five super-class queries, one WFDB record through the `ecg-zero-s
 `summary.json` and a figure (ROC curves + the record's ECG with its scores).
 
     python -m modeling_supreme.demo --model demo-output/run/model --dataset demo-output/data/ptbxl-100-entities \
-        --record data/ptbxl-sample/records100/00000/00063_lr --out demo-output
+        [--record WFDB_RECORD] --out demo-output
+
+The default record is PTB-XL's record 63 at 100 Hz (fold 10), found by the data resolver (`data_sources.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Optional
 import numpy as np
 from matplotlib.figure import Figure
 
+from .data_sources import ptbxl_folder
 from .dataset_builders.labels import multi_label_names
 from .evaluation import load_model_and_processor
 from .evaluation.plotting import draw_roc_curves
@@ -30,6 +33,10 @@ from .training.export import SUMMARY_FILE
 from .training.heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 
 logger = logging.getLogger(__name__)
+
+# The record the demo runs through the pipeline when none is given: PTB-XL 63 (fold 10, held out), at 100 Hz.
+DEMO_ECG_ID = 63
+DEMO_RECORD = "records100/00000/00063_lr"
 
 SUMMARY_JSON = "summary.json"
 FIGURE_FILE = "demo.png"
@@ -238,11 +245,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="trained model folder")
     parser.add_argument("--dataset", required=True, help="the built PTB-XL dataset (folder or Hub id)")
-    parser.add_argument("--record", required=True, help="a WFDB record for the pipeline")
+    parser.add_argument("--record", help=f"a WFDB record for the pipeline (default: PTB-XL's {DEMO_RECORD})")
     parser.add_argument("--out", required=True, help="folder for summary.json and demo.png")
     parser.add_argument("--eval-splits", nargs="+", default=["validation", "test"])
     args = parser.parse_args(argv)
-    report = run_demo_evaluation(args.model, args.dataset, args.record, args.eval_splits)
+    record = args.record or str(ptbxl_folder([DEMO_ECG_ID], (100,)) / DEMO_RECORD)
+    report = run_demo_evaluation(args.model, args.dataset, record, args.eval_splits)
     summary_path, figure_path = write_report(report, args.out)
     print(format_summary(report))
     print(f"  wrote {summary_path} and {figure_path}")

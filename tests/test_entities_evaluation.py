@@ -19,11 +19,9 @@ from modeling_supreme.entities.evaluation import (
 )
 from modeling_supreme.entities.extraction_report import format_codes_by_group, weak_codes
 from modeling_supreme.entities.gold_reports import parse_folds, read_ptbxl_reports
-from tests.sample_data import DATA_DIR, PTBXL_DIR
+from tests.sample_data import PTBXL_DIR, REPORTS_DIR
 
 from .test_entities_scripts import run_script
-
-REPORTS_DIR = DATA_DIR / "ptbxl-reports"
 
 
 def test_parse_folds_accepts_lists_and_ranges() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
+from ..data_sources import BENCHMARK_SPLITS, MERL_FILES, DataSourceError, benchmark_splits_folder
 from ..signal_storage import DEFAULT_SIGNAL_DTYPE, SIGNAL_DTYPES
 from .hub import push_dataset_folder
 from .signals import SignalWindow
@@ -52,13 +54,39 @@ def add_window_arguments(parser: argparse.ArgumentParser, default: SignalWindow)
     )
 
 
+# `--splits` given without a folder: MERL's tables, from the data resolver.
+MERL_SPLITS = "<MERL's tables>"
+
+
+def add_splits_argument(parser: argparse.ArgumentParser, folder: str) -> None:
+    """--splits [FOLDER] of a benchmark dataset whose tables sit in `folder/` of a benchmark-splits folder."""
+    parser.add_argument(
+        "--splits", nargs="?", const=MERL_SPLITS, metavar="FOLDER",
+        help=f"benchmark-splits folder (or its {folder}/ folder) whose tables define the splits; without FOLDER, "
+        "MERL's tables from SUPREME_DATA_DIR, the cache or a download (docs/data.md)",
+    )
+
+
+def splits_from_args(args: argparse.Namespace, folder: str) -> str | Path | None:
+    """--splits as a folder (None when not given); SystemExit with the resolver's message when MERL's tables
+    cannot be found or fetched."""
+    if args.splits != MERL_SPLITS:
+        return args.splits
+    tables = [name for name in MERL_FILES[BENCHMARK_SPLITS] if name.startswith(f"{folder}/")]
+    try:
+        return benchmark_splits_folder(tables, progress=not getattr(args, "no_progress", False)) / folder
+    except DataSourceError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def builder_parser(
-    description: str, root_help: str, default_window: SignalWindow | None = None
+    description: str, root_help: str, default_window: SignalWindow | None = None, root_required: bool = True
 ) -> argparse.ArgumentParser:
-    """The parser every build script starts from: --root, the window options (for sources whose records vary in
-    length, given their `default_window`) and the build options; the script adds its own."""
+    """The parser every build script starts from: --root (optional where the script has a default source), the
+    window options (for sources whose records vary in length, given their `default_window`) and the build options;
+    the script adds its own."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help=root_help)
+    parser.add_argument("--root", required=root_required, help=root_help)
     if default_window is not None:
         add_window_arguments(parser, default_window)
     add_build_arguments(parser)

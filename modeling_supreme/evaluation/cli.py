@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from .benchmark import ALL_TASKS, SOURCES, VARIANT_TASKS
+from ..data_sources import DataSourceError, benchmark_splits_folder
+from .benchmark import ALL_TASKS, SOURCES, VARIANT_TASKS, get_task
 from .records import PTBXL_RATES, RecordSource, open_source
 from .zero_shot import load_model_and_processor
 
@@ -24,7 +25,11 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(ALL_TASKS),
         help=f"comma-separated, from {','.join(ALL_TASKS)}; corrected variants: {','.join(VARIANT_TASKS)}",
     )
-    parser.add_argument("--splits", default="data/benchmark-splits", help="benchmark-splits folder")
+    parser.add_argument(
+        "--splits",
+        help="benchmark-splits folder (default: MERL's tables from SUPREME_DATA_DIR, the cache or a download; "
+        "see docs/data.md)",
+    )
     parser.add_argument(
         "--data",
         nargs="*",
@@ -58,6 +63,18 @@ def tasks_from_args(args: argparse.Namespace) -> list[str]:
     return tasks
 
 
+def splits_from_args(args: argparse.Namespace, tasks: list[str]) -> Path:
+    """--splits, or (when it is not given) the folder of MERL's tables that `tasks` read, from the data resolver;
+    SystemExit with the resolver's message when they cannot be found or fetched."""
+    if args.splits:
+        return Path(args.splits)
+    tables = sorted({path for name in tasks for path in get_task(name).tables.values()})
+    try:
+        return benchmark_splits_folder(tables, progress=not args.no_progress)
+    except DataSourceError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def ptbxl_rate_from_args(args: argparse.Namespace, model_sampling_rate: int) -> int:
     """--ptbxl-rate, with "auto" resolved from the model's sampling rate."""
     if args.ptbxl_rate != "auto":
@@ -84,12 +101,13 @@ def sources_from_args(args: argparse.Namespace, model_sampling_rate: int) -> dic
     return sources
 
 
-def benchmark_inputs(args: argparse.Namespace) -> tuple[Any, Any, list[str], str, dict[str, RecordSource]]:
+def benchmark_inputs(args: argparse.Namespace) -> tuple[Any, Any, list[str], Path, dict[str, RecordSource]]:
     """(model, processor, tasks, splits folder, record sources) of the parsed arguments, what every benchmark runner
     (`run_zero_shot_benchmark`, `run_linear_probe`) takes first; the tasks are checked before the model is loaded."""
     tasks = tasks_from_args(args)
+    splits = splits_from_args(args, tasks)
     model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
-    return model, processor, tasks, args.splits, sources_from_args(args, model.config.sampling_rate)
+    return model, processor, tasks, splits, sources_from_args(args, model.config.sampling_rate)
 
 
 def print_written(table: str, paths: Mapping[str, Path]) -> int:

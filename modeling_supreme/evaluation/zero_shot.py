@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
 from ..batching_supreme import batched
+from ..data_sources import ckepe_prompts_file
 from ..query_negation_supreme import query_clauses
 from ..zero_shot_supreme import (
     LabelEmbeddingCache,
@@ -37,8 +38,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 LABEL_DESCRIPTIONS_FILE = "label_descriptions.json"
-# MERL's zero-shot prompts (CKEPE), vendored with their MIT license in prompts/: `--prompts ckepe`.
-NAMED_PROMPTS = {"ckepe": "prompts/CKEPE_prompt.json"}
+# Prompt files known by name (`--prompts ckepe`): MERL's zero-shot prompts (CKEPE, MIT), found by the data resolver
+# (SUPREME_DATA_DIR, the cache, or a download from MERL's repository).
+NAMED_PROMPTS = {"ckepe": ckepe_prompts_file}
 
 EcgInput = torch.Tensor | np.ndarray | Iterable[Mapping[str, Any]]
 # A label's query: one text, or several whose logits are averaged (a prompt ensemble).
@@ -192,15 +194,17 @@ def load_label_descriptions(path: str | Path | None = None) -> dict[str, dict[st
 
     Args:
         path: None for the project's file covering all 106 label columns (`label_descriptions.json`); "ckepe" for
-            MERL's CKEPE prompts (lower-cased, as MERL asks them); or a JSON file, either {task: {column: query}}
-            or {column: query} for every task. A query is a text or a non-empty list of texts (a prompt ensemble).
+            MERL's CKEPE prompts (lower-cased, as MERL asks them; found by `data_sources.ckepe_prompts_file`); or a
+            JSON file, either {task: {column: query}} or {column: query} for every task. A query is a text or a
+            non-empty list of texts (a prompt ensemble).
 
     Raises:
         ValueError: the file is not one of those shapes, or a query is empty or not text, naming the file and
             the label.
     """
-    packaged = LABEL_DESCRIPTIONS_FILE if path is None else NAMED_PROMPTS.get(str(path))
-    descriptions, source = read_json_file(path, packaged, "prompt file")
+    named = NAMED_PROMPTS.get(str(path)) if path is not None else None
+    packaged = LABEL_DESCRIPTIONS_FILE if path is None else None
+    descriptions, source = read_json_file(named() if named else path, packaged, "prompt file")
     if not isinstance(descriptions, dict) or not descriptions:
         raise ValueError(f"{source}: expected an object {{task: {{column: query}}}} or {{column: query}}")
     per_task = [isinstance(value, dict) for value in descriptions.values()]

@@ -4,8 +4,9 @@ description; AUROC per label, mean per task with a bootstrap 95 % interval, mean
 ```python
 >>> from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
 >>> model, processor = load_model_and_processor("path/or/hub-id")
->>> sources = dict([open_source("data/ptbxl-sample", ptbxl_rate=100)])
->>> report = run_zero_shot_benchmark(model, processor, ["ptbxl_super"], "data/benchmark-splits", sources)
+>>> from modeling_supreme.data_sources import benchmark_splits_folder, ptbxl_folder
+>>> sources = dict([open_source(ptbxl_folder(), ptbxl_rate=100)])
+>>> report = run_zero_shot_benchmark(model, processor, ["ptbxl_super"], benchmark_splits_folder(), sources)
 ```
 """
 
