@@ -7,8 +7,8 @@ r"""Entity extraction against a real LLM server, beside the lexicon, on held-apa
 What it does, in order (every phase drives the project's own command, `eval/extraction.py --extractor llm`, in a
 subprocess, through a counting proxy that sees every request the command sends to the server):
 
-1. Selection (a rule, stated in `select_reports`): the held-apart rows, fold 8 of `--dev` (default
-   $SUPREME_DATA_DIR/ptbxl-more) and folds 9-10 of `--test` (default $SUPREME_DATA_DIR/ptbxl-sample); in each
+1. Selection (a rule, stated in `select_reports`): the held-apart rows, fold 8 of `--dev` (default: ptbxl-more
+   from $SUPREME_DATA_DIR) and folds 9-10 of `--test` (default: ptbxl-sample, by the data resolver); in each
    of the two splits half of `--reports`, spread over the report languages (the lexicon's `report_language`,
    "unknown" included) as evenly as the rows allow, and within a language the rows in order of sha256(ecg_id).
 2. Run: the command over the selection, answers into an SQLite cache. Printed: reports/s (LLM and lexicon on
@@ -46,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Sequence
 
+from modeling_supreme.data_sources import resolve
 from modeling_supreme.entities import DEFAULT_PROMPT, AnswerCache, Entity, Lexicon, LexiconExtractor, cache_key
 from modeling_supreme.entities.evaluation import (
     UNKNOWN_LANGUAGE,
@@ -379,7 +380,6 @@ def phase_kill_resume(args, proxy, rows: GoldReports, out: Path) -> dict[str, An
 
 # ----------------------------------------------------------------------------------------------------- main
 def parse_arguments() -> argparse.Namespace:
-    data = os.environ.get("SUPREME_DATA_DIR")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     server = parser.add_mutually_exclusive_group(required=True)
     server.add_argument("--gguf", help="GGUF model file served by llama_cpp.server for the run")
@@ -390,11 +390,12 @@ def parse_arguments() -> argparse.Namespace:
                         help="interpreter with llama-cpp-python[server] (default: this one)")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (default 1)")
     parser.add_argument("--n-ctx", type=int, default=4096, help="llama.cpp context length")
-    parser.add_argument("--dev", default=data and str(Path(data) / "ptbxl-more"),
-                        help="PTB-XL folder of the choosing split (default $SUPREME_DATA_DIR/ptbxl-more)")
+    parser.add_argument("--dev", default=None,
+                        help="PTB-XL folder of the choosing split (default: ptbxl-more, found by the data resolver "
+                             "in $SUPREME_DATA_DIR)")
     parser.add_argument("--dev-folds", type=parse_folds, default={8})
-    parser.add_argument("--test", default=data and str(Path(data) / "ptbxl-sample"),
-                        help="PTB-XL folder of the held-out split (default $SUPREME_DATA_DIR/ptbxl-sample)")
+    parser.add_argument("--test", default=None,
+                        help="PTB-XL folder of the held-out split (default: ptbxl-sample, found by the resolver)")
     parser.add_argument("--test-folds", type=parse_folds, default={9, 10})
     parser.add_argument("--reports", type=int, default=150, help="reports selected, half per split")
     parser.add_argument("--workers", type=int, default=2, help="concurrent requests of the command")
@@ -407,8 +408,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="empty the run's cache first (default: resume it)")
     parser.add_argument("--out", default=str(REPO_ROOT / "outputs" / "llm-bench"), help="work folder")
     args = parser.parse_args()
-    if not args.dev or not args.test:
-        parser.error("--dev and --test are needed when SUPREME_DATA_DIR is not set (the layout of ../shared/data)")
+    args.dev = args.dev or str(resolve("ptbxl-more", progress=False))
+    args.test = args.test or str(resolve("ptbxl-sample", progress=False))
     if args.model is None:
         args.model = f"{LLAMA_CPP_MODEL_ALIAS}-{Path(args.gguf).stem}" if args.gguf else parser.error("--model needed")
     return args

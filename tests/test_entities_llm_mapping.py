@@ -12,6 +12,8 @@ import pytest
 from modeling_supreme.entities import Entity, LLMExtractor, OpenAIBackend, Vocabulary, build_vocabulary
 from modeling_supreme.entities.llm_mapping import EntityMapper, hybrid_entities, least_assertive
 
+from .test_entities_scripts import report_dataset, run_script  # noqa: F401, F811 (report_dataset is a fixture)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -125,3 +127,44 @@ def test_real_llama_cpp_server_answers_caches_and_stops(tmp_path) -> None:
 
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base_url}/models", timeout=2.0)
+
+
+def test_extract_entities_writes_canonical_names_and_lists_the_unmapped(
+    tmp_path, report_dataset, capsys  # noqa: F811 (the fixture imported above)
+) -> None:
+    """An LLM-built dataset carries the lexicon's names; what does not map is kept, counted and listed."""
+    import json
+
+    import pandas as pd
+    from datasets import load_dataset
+
+    from tests.sample_data import PTBXL_DIR
+
+    from .test_entities_llm import ScriptedServer
+
+    answer = json.dumps({"entities": [
+        {"name": "Normal Sinus Rhythm", "category": "rhythm", "status": "present"},
+        {"name": "tall purple waves", "category": "other", "status": "uncertain"},
+    ]})
+    reports = [report for report in pd.read_csv(PTBXL_DIR / "ptbxl_database.csv").head(60).report]
+    server = ScriptedServer({report: [("ok", answer)] for report in reports})
+    server.thread.start()
+    try:
+        out = tmp_path / "llm-entities"
+        printed = run_script(
+            "datasets_scripts/extract_entities.py", "--dataset", str(report_dataset), "--out", str(out),
+            "--extractor", "llm", "--base-url", server.base_url, "--model", "scripted-model", capsys=capsys,
+        )
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    expected = [
+        {"name": "sinus rhythm", "category": "rhythm", "status": "present"},
+        {"name": "tall purple waves", "category": "other", "status": "uncertain"},
+    ]
+    annotated = load_dataset(str(out))
+    assert all(entities == expected for entities in annotated["train"]["entities"])
+    mapping = json.loads((out / "llm_entity_mapping.json").read_text())
+    distinct = len(set(reports))
+    assert mapping["mentions"] == 2 * distinct and mapping["unmapped"] == [["tall purple waves", distinct]]
+    assert f"{distinct} unmapped (1 names" in printed
