@@ -216,7 +216,10 @@ def stored_keys(cache: Path) -> set[str]:
     if not cache.exists():
         return set()
     with sqlite3.connect(cache, timeout=30) as connection:
-        return {row[0] for row in connection.execute("SELECT key FROM answers")}
+        try:
+            return {row[0] for row in connection.execute("SELECT key FROM answers")}
+        except sqlite3.OperationalError:  # the file exists, its table not yet
+            return set()
 
 
 def load_answers(cache: Path, reports: Sequence[str], model: str) -> dict[str, Any]:
@@ -405,6 +408,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_object")
     parser.add_argument("--kill-reports", type=int, default=16, help="reports of the kill/resume run (0: skip it)")
     parser.add_argument("--skip-main", action="store_true", help="only the kill/resume run (e.g. a smaller model)")
+    parser.add_argument("--score-only", action="store_true",
+                        help="no server: score the selected reports the cache of --out has answers for")
     parser.add_argument("--fresh", action="store_true", help="empty the run's cache first (default: resume it)")
     parser.add_argument("--out", default=str(REPO_ROOT / "outputs" / "llm-bench"), help="work folder")
     args = parser.parse_args()
@@ -412,6 +417,8 @@ def parse_arguments() -> argparse.Namespace:
     args.test = args.test or str(resolve("ptbxl-sample", progress=False))
     if args.model is None:
         args.model = f"{LLAMA_CPP_MODEL_ALIAS}-{Path(args.gguf).stem}" if args.gguf else parser.error("--model needed")
+    if args.score_only and args.kill_reports:
+        args.kill_reports = 0
     return args
 
 
@@ -442,6 +449,8 @@ def main() -> None:
         counts = Counter(language for name, language in zip(splits, languages) if name == split)
         print(f"  {split}: " + ", ".join(f"{language} {count}" for language, count in sorted(counts.items())))
     summary: dict[str, Any] = {"model": args.model, "selection": len(rows.reports), "load_start": load_average()}
+    if args.score_only:
+        return score_cached_only(args, rows, splits, languages, out)
     with ExitStack() as stack:
         if args.gguf:
             upstream = stack.enter_context(llama_cpp_server(
@@ -460,6 +469,20 @@ def main() -> None:
     print(f"\nLoad average at the end: {summary['load_end']}")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"Figures in {out / 'summary.json'}")
+
+
+def score_cached_only(args, rows: GoldReports, splits: list, languages: list, out: Path) -> None:
+    """Scores of the selected reports the cache has an answer for (an interrupted run), lexicon on the same ones."""
+    answers = load_answers(out / "cache.sqlite", rows.reports, args.model)
+    keep = [index for index, report in enumerate(rows.reports) if report in answers]
+    print(f"--score-only: {len(keep)} of the {len(rows.reports)} selected reports have a cached answer of "
+          f"{args.model}; every figure below is over those reports only")
+    subset = GoldReports(**{column: [getattr(rows, column)[index] for index in keep]
+                            for column in ("ecg_ids", "sources", "reports", "gold", "folds")})
+    kept_answers = list(answers.values())
+    print(f"  JSON valid at the first answer: {sum(a.ok and a.attempts == 1 for a in kept_answers)}/{len(answers)}; "
+          f"after retries: {sum(a.ok for a in kept_answers)}/{len(answers)}")
+    print_scores(subset, [splits[i] for i in keep], [languages[i] for i in keep], answers, LexiconExtractor(), out)
 
 
 def main_phases(args, proxy, database, rows, splits, languages, out) -> dict[str, Any]:
@@ -513,6 +536,10 @@ def print_scores(rows, splits, languages, answers, lexicon_extractor, out) -> di
     for name, count in counts["unmapped"]:
         print(f"    {count:>3}  {name}")
     dev, test = "fold 8", "folds 9-10"
+    result = {"table": table, "mapping": counts, "unknown_language": UNKNOWN_LANGUAGE}
+    if not (dev in table["lexicon"] and test in table["lexicon"]):
+        print(f"\nNo hybrid chosen: it is chosen on {dev} and judged on {test}, and one of them has no report here")
+        return result
     best = max(HYBRID_MODES, key=lambda mode: table[f"hybrid {mode}"][dev]["all"]["micro_f1"])
     chosen, lexicon_test = table[f"hybrid {best}"][test]["all"], table["lexicon"][test]["all"]
     beats = chosen["micro_f1"] > lexicon_test["micro_f1"]
@@ -525,8 +552,7 @@ def print_scores(rows, splits, languages, answers, lexicon_extractor, out) -> di
         for ecg_id, split, language, report, gold, lex, llm, mapped_ in zip(
             rows.ecg_ids, splits, languages, rows.reports, rows.gold, lexicon_entities, raw, mapped)
     ), encoding="utf-8")
-    return {"table": table, "mapping": counts, "hybrid_chosen": best, "hybrid_beats_lexicon_on_test": beats,
-            "unknown_language": UNKNOWN_LANGUAGE}
+    return {**result, "hybrid_chosen": best, "hybrid_beats_lexicon_on_test": beats}
 
 
 if __name__ == "__main__":
