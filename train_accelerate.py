@@ -14,10 +14,12 @@ publishes it.
 
 import logging
 import os
+import sys
 
 from transformers.utils import logging as transformers_logging
 
 from modeling_supreme.training import parse_training_options, run_training
+from modeling_supreme.training.run_lock import OutputDirInUse
 
 
 def main() -> None:
@@ -28,7 +30,10 @@ def main() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file otherwise
     transformers_logging.disable_progress_bar()  # weight loading / writing bars between training steps
-    result = run_training(options)
+    try:
+        result = run_training(options)
+    except OutputDirInUse as error:
+        sys.exit(f"train_accelerate.py: error: {error}")
     if is_main_process:
         best = ""
         if result.best_step:

@@ -1,4 +1,4 @@
-"""Zero-shot super-class AUROC by lead set, pre-trained with and without lead-set augmentation (issue 16).
+"""Zero-shot super-class AUROC by lead set, pre-trained with and without lead-set augmentation.
 
 Pre-trains each variant on PTB-XL folds 1-8 of a built dataset (several seeds, every other setting from --config,
 the same steps and data), then asks each model zero-shot for the five PTB-XL super-classes on folds 9-10 with the
@@ -21,7 +21,7 @@ it can derive from I and II count as derived):
 and its figures read on fold 10 alone.
 
 Prints, per variant and lead set, the mean super-class AUROC (mean +/- std over seeds), the lowest super-class AUROC,
-the gap to twelve leads and the ratio augment / none; then the issue's targets checked on these figures, and each
+the gap to twelve leads and the ratio augment / none; then the targets checked on these figures, and each
 variant's mean training step time (`train/step_time`) with its ratio to `none`'s, measured in the same invocation.
 No model selection: each run keeps its last step (folds 9-10 are the evaluation).
 
@@ -64,7 +64,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "consistency-weights": {"lead_dropout": 0.75, "lead_set_weights": SINGLE_LEAD_WEIGHTS, "lead_consistency": 1.0},
 }
 EVAL_LEAD_SETS = "12,6,4,3,2,II,I"
-# The issue's targets: the largest gap (AUROC points) of a lead set below twelve leads.
+# The targets: the largest gap (AUROC points) of a lead set below twelve leads.
 TARGET_GAPS = {"6": 3.0, "2": 5.0, "II": 10.0}
 # The lowest acceptable super-class AUROC of any lead set, and the largest 12-lead cost of the augmentation.
 TARGET_FLOOR = 50.0
@@ -137,7 +137,7 @@ def print_step_times(step_times: dict[str, tuple[float, float]]) -> None:
 
 
 def target_checks(summary: dict[str, Any], variant: str, reference: str | None) -> list[tuple[str, bool, str]]:
-    """The issue's targets on the seed means of `variant`: (target, met, figures)."""
+    """The targets on the seed means of `variant`: (target, met, figures)."""
     entry = summary[variant]
     twelve = entry["12"]["mean_auroc"][0] if "12" in entry else None
     checks = []

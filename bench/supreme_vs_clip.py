@@ -58,7 +58,7 @@ from modeling_supreme.training import (
     run_training,
 )
 from modeling_supreme.training.label_texts import CARRIER_TEMPLATES
-from modeling_supreme.training.options import model_config_pairs, supreme_config_fields
+from modeling_supreme.training.options import supreme_config_fields
 
 # Variant -> the options it changes (SupremeConfig fields go to `model_config`, see `with_overrides`).
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -118,9 +118,9 @@ def with_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[st
     """Run option values with `overrides` applied: SupremeConfig fields go to `model_config` (after the config
     file's, so they win), the rest replace options."""
     model_fields = supreme_config_fields()
-    model_pairs = model_config_pairs({key: value for key, value in overrides.items() if key in model_fields})
+    model = {key: value for key, value in overrides.items() if key in model_fields}
     options = {key: value for key, value in overrides.items() if key not in model_fields}
-    return {**values, **options, "model_config": list(values.get("model_config", [])) + model_pairs}
+    return {**values, **options, "model_config": {**values.get("model_config", {}), **model}}
 
 
 def mean_and_std(values: list[float]) -> tuple[float, float]:

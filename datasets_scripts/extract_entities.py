@@ -10,6 +10,12 @@ interruption and only the missing reports are sent. The LLM's entity names are m
 names (so the dataset has the labels a lexicon-built one has; --raw-llm-names keeps them as written); the names
 that do not map are counted and listed in <out>/llm_entity_mapping.json. Reports left without entities (empty, or
 answers rejected) are listed in <out>/extraction_failures.jsonl.
+
+On several machines, each annotates one contiguous part of the rows into its own folder, then one command joins the
+parts into what a single run would have written (same --dataset and extractor options):
+
+    python datasets_scripts/extract_entities.py --dataset D --out parts/$I --num-shards 3 --shard-index $I
+    python datasets_scripts/extract_entities.py --dataset D --out D-entities --merge-parts parts/0 parts/1 parts/2
 """
 
 import argparse
@@ -17,7 +23,7 @@ import json
 import logging
 from pathlib import Path
 
-from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities
+from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities, merge_annotated_parts
 from modeling_supreme.entities.cli import add_extractor_arguments, entity_mapper_from_args, extractor_from_args
 
 
@@ -29,13 +35,24 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output dataset folder")
     parser.add_argument("--num-proc", type=int, default=1, help="processes for the lexicon extractor")
     parser.add_argument("--shard-size", type=int, default=1000, help="rows per output Parquet shard")
+    parser.add_argument("--num-shards", type=int, default=1, help="parts the rows are cut into, one per machine")
+    parser.add_argument("--shard-index", type=int, default=0, help="the part this run annotates, 0..K-1")
+    parser.add_argument("--merge-parts", nargs="+", metavar="PART", help="join these part folders (part 0 first) "
+                        "into --out instead of extracting")
     add_extractor_arguments(parser)
     args = parser.parse_args()
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        parser.error(f"--shard-index must be in 0..{args.num_shards - 1} and --num-shards >= 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     extractor = extractor_from_args(args, cache=Path(args.out) / "llm_cache.sqlite")
+    if args.merge_parts:
+        merged = merge_annotated_parts(args.dataset, args.merge_parts, args.out, extractor)
+        print(f"Dataset with entities in {merged.folder}: rows {json.dumps(merged.rows)} from "
+              f"{len(args.merge_parts)} parts; reports without entities are listed in {merged.failures_file}")
+        return
     summary = add_entities(
         args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size,
-        mapper=entity_mapper_from_args(args),
+        num_parts=args.num_shards, part_index=args.shard_index, mapper=entity_mapper_from_args(args),
     )
     print(f"Dataset with entities in {summary.folder}")
     print(f"  rows: {json.dumps(summary.rows)}; rows with at least one entity: {summary.rows_with_entities}")

@@ -67,7 +67,7 @@ from modeling_supreme.entities.gold_reports import GoldReports, parse_folds, rea
 from modeling_supreme.entities.lexicon_entries import LANGUAGES
 from modeling_supreme.entities.llm_mapping import EntityMapper
 
-# The bar for a well-read code: no code with this many gold occurrences below this F1.
+# The bar for a well-read code: no code with this many gold occurrences below this F1.
 WEAK_SUPPORT, WEAK_F1 = 20, 0.40
 
 

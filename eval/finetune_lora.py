@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     results, sources = {}, None
     for name in tasks:
         model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
-        sources = sources if sources is not None else sources_from_args(args, model.config.sampling_rate)
+        sources = sources if sources is not None else sources_from_args(args, processor.feature_extractor.sampling_rate)
         spec = get_task(name)
         if spec.source not in sources:
             results[name] = skipped(spec, f"no {spec.source} data given")

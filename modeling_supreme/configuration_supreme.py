@@ -50,6 +50,40 @@ DEFAULT_TEXT_CONFIG: dict[str, Any] = {
 
 OBJECTIVES = ("supreme", "clip", "both")
 
+# Inclusive bounds of every field that sizes an allocation. A config.json is untrusted input (a downloaded model
+# folder): `fusion_layers: 10000000` would allocate for minutes until memory runs out, so a field outside its bound is
+# refused before anything is built. The bounds are far above any real ECG model (the standard one uses a tenth or less).
+SIZE_BOUNDS: dict[str, tuple[int, int]] = {
+    "num_leads": (1, 64),
+    "num_samples": (1, 1_000_000),
+    "fusion_dim": (1, 8192),
+    "fusion_layers": (1, 64),
+    "fusion_heads": (1, 256),
+    "fusion_ffn_dim": (1, 65_536),
+    "embed_dim": (1, 8192),
+    "label_max_length": (1, 8192),
+    "text_trainable_layers": (-1, 1024),
+}
+ECG_ENCODER_SIZE_BOUNDS: dict[str, tuple[int, int]] = {
+    "stem_kernel": (1, 1025),
+    "patch_size": (1, 100_000),
+    "width": (1, 8192),
+    "depth": (1, 128),
+    "heads": (1, 256),
+}
+ECG_ENCODER_LIST_BOUNDS: dict[str, tuple[int, int]] = {"widths": (1, 8192), "blocks": (1, 64)}
+MAX_RESNET_STAGES = 16
+MAX_MLP_RATIO = 64.0
+TEXT_SIZE_BOUNDS: dict[str, tuple[int, int]] = {
+    "vocab_size": (1, 1_000_000),
+    "hidden_size": (1, 16_384),
+    "num_hidden_layers": (1, 256),
+    "num_attention_heads": (1, 1024),
+    "intermediate_size": (1, 131_072),
+    "max_position_embeddings": (1, 65_536),
+    "type_vocab_size": (0, 1024),
+}
+
 # Every saved checkpoint declares the ecg-zero-shot pipeline, so that someone without this package can run
 # `pipeline("ecg-zero-shot", model=folder, trust_remote_code=True)` with the code files saved beside the weights.
 REMOTE_PIPELINES: dict[str, dict[str, Any]] = {
@@ -94,8 +128,10 @@ class SupremeConfig(PreTrainedConfig):
             a lead is recorded or derived, 0 where it is missing and zero-filled), so that it tells a missing lead
             from a flat one; for both encoder families this is a learned embedding of the lead set added to the
             first layer's output. Off for checkpoints saved without it.
-        sampling_rate (`int`): Hz of the model input; the feature extractor resamples to it.
-        num_samples (`int`): samples per lead of the model input (crop or pad to it).
+        sampling_rate (`int`): Hz of the model input. The feature extractor owns it (and resamples to it); this is
+            the copy the ECG encoder is built for, and loading refuses a folder whose two disagree.
+        num_samples (`int`): samples per lead of the model input (crop or pad to it); owned by the feature extractor
+            as `sampling_rate` is.
         text_config (`dict` or `PreTrainedConfig`): config of the text encoder (any AutoModel encoder).
         text_trainable_layers (`int`): how many top transformer layers of the text encoder train; 0 freezes
             it entirely, in which case label embeddings are cached per label set.
@@ -196,6 +232,7 @@ class SupremeConfig(PreTrainedConfig):
             QueryNegation.from_cues(query_negation)  # refuses a malformed mapping here, not at the first query
         self.query_negation = {kind: list(phrases) for kind, phrases in (query_negation or {}).items()} or None
         self.initializer_range = initializer_range
+        self.check_sizes()
         # With the package installed, its in-process registration of "ecg-zero-shot" must win: a config that kept the
         # checkpoint's `custom_pipelines` would make `pipeline()` demand trust_remote_code. `to_dict` writes it back.
         kwargs.pop("custom_pipelines", None)
@@ -207,6 +244,36 @@ class SupremeConfig(PreTrainedConfig):
         output = super().to_dict()
         output["custom_pipelines"] = copy.deepcopy(REMOTE_PIPELINES)
         return output
+
+    def check_sizes(self) -> None:
+        """Refuse a field that sizes an allocation (layers, widths, heads, vocabulary...) outside `SIZE_BOUNDS` and its
+        siblings: checked when the config is made (a config.json is read) and again before a model is built from it.
+
+        Raises:
+            ValueError: naming the field, its value and the allowed range.
+        """
+        for name, bounds in SIZE_BOUNDS.items():
+            _check_size(f"{name}", getattr(self, name), bounds)
+        architecture = self.ecg_architecture
+        for name, bounds in ECG_ENCODER_SIZE_BOUNDS.items():
+            if name in architecture:
+                _check_size(f"ecg_encoder_kwargs.{name}", architecture[name], bounds)
+        for name, bounds in ECG_ENCODER_LIST_BOUNDS.items():
+            if name not in architecture:  # a ViT has no stages
+                continue
+            values = architecture[name]
+            if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= MAX_RESNET_STAGES:
+                raise ValueError(f"SupremeConfig: ecg_encoder_kwargs.{name} must be a list of 1 to {MAX_RESNET_STAGES} "
+                                 f"integers; got {_shown(values)}.")
+            for index, value in enumerate(values):
+                _check_size(f"ecg_encoder_kwargs.{name}[{index}]", value, bounds)
+        ratio = architecture.get("mlp_ratio", 1.0)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= MAX_MLP_RATIO:
+            raise ValueError(f"SupremeConfig: ecg_encoder_kwargs.mlp_ratio must be a number in (0, {MAX_MLP_RATIO:g}]; "
+                             f"got {_shown(ratio)}.")
+        for name, bounds in TEXT_SIZE_BOUNDS.items():
+            if hasattr(self.text_config, name):
+                _check_size(f"text_config.{name}", getattr(self.text_config, name), bounds)
 
     @staticmethod
     def _build_text_config(text_config: Optional[dict[str, Any] | PreTrainedConfig]) -> PreTrainedConfig:
@@ -231,6 +298,19 @@ class SupremeConfig(PreTrainedConfig):
         self.id2label = dict(enumerate(labels))
         self.label2id = {name: index for index, name in enumerate(labels)}
         self.label_descriptions = {name: (descriptions or {}).get(name, name) for name in labels}
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, cut short (a hostile config may hold a huge list or string)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_size(name: str, value: Any, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"SupremeConfig: {name} must be an integer in [{low}, {high}]; got {_shown(value)} (refused "
+                         "before building anything: is this config.json from a trusted source?)")
 
 
 __all__ = ["SupremeConfig", "STANDARD_LEADS", "ECG_ENCODER_PRESETS", "MODEL_PRESETS", "default_text_encoder_path"]

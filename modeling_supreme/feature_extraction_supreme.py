@@ -34,6 +34,8 @@ from .signal_processing_supreme import (
     _normalized_and_padded,
     _repair_non_finite,
     _resample_polyphase,
+    as_float32,
+    checked_signal,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,27 +51,13 @@ MIN_SAMPLING_RATE = 10.0
 
 @dataclass
 class _EcgItem:
-    """One ECG of a call, validated: signal (n_leads, n_samples) with rows in the order of `lead_names`."""
+    """One ECG of a call, validated: signal (n_leads, n_samples) with rows in the order of `lead_names`, not yet
+    converted to float32 (`as_float32`, once cropped)."""
 
-    signal: np.ndarray
+    signal: np.ndarray | torch.Tensor
     sampling_rate: float
     lead_names: tuple[str, ...]
     source: str
-
-
-def _to_numpy(value: Any, source: str) -> np.ndarray:
-    """Array-like (numpy, torch, nested lists) -> real-valued numpy array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().to("cpu", torch.float32).numpy()
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: cannot convert the ECG to an array ({error})") from None
-    if array.dtype == bool:
-        raise ValueError(f"{source}: got a boolean array, not an ECG (expected amplitudes as real numbers)")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"{source}: expected real numbers, got an array of dtype {array.dtype}")
-    return array
 
 
 def _as_rate(value: Any, source: str) -> float:
@@ -195,6 +183,29 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         self.max_missing_fraction = max_missing_fraction
         self._validate_settings()
 
+    def check_model_config(self, config: Any, source: str = "the model") -> None:
+        """Refuse a model whose config states another input format than this feature extractor.
+
+        The feature extractor owns the input format (sampling rate, length, lead count; lead order and normalisation
+        are its alone); `SupremeConfig.sampling_rate` and `num_samples` are copies the ECG encoder is built for. A
+        folder whose two files disagree would feed the encoder inputs it was not trained on, silently.
+
+        Raises:
+            ValueError: naming `source`, each disagreeing field and both values.
+        """
+        pairs = (("sampling_rate", "sampling_rate"), ("num_samples", "num_samples"), ("num_leads", "feature_size"))
+        disagreements = [
+            f"{config_name}: config {getattr(config, config_name)!r}, feature extractor {getattr(self, own_name)!r}"
+            for config_name, own_name in pairs
+            if hasattr(config, config_name) and float(getattr(config, config_name)) != float(getattr(self, own_name))
+        ]
+        if disagreements:
+            raise ValueError(
+                f"{source}: the model's config and its feature extractor disagree on the input format "
+                f"({'; '.join(disagreements)}). The feature extractor (preprocessor_config.json) owns it: save the "
+                "model and processor of one run together, or correct config.json."
+            )
+
     def _validate_settings(self) -> None:
         if self.feature_size != len(STANDARD_LEADS):
             raise ValueError(
@@ -290,7 +301,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if rate is None:
             raise ValueError(f"{source}: sampling_rate is required for arrays (the rate of the input, in Hz)")
         rate = _as_rate(rate, source)
-        signal, names = _oriented(_to_numpy(value, source), lead_names, source)
+        signal, names = _oriented(checked_signal(value, source), lead_names, source)
         if signal.shape[1] < _MIN_DURATION_S * rate:
             raise ValueError(
                 f"{source}: {signal.shape[1]} samples at {rate:g} Hz is shorter than the minimum of {_MIN_DURATION_S} s"
@@ -348,12 +359,12 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         if len(batch) == 0:
             raise ValueError("Got an empty batch of ECGs")
         first = self._make_item(batch[0], rates[0], lead_names, f"{source}, ECG 0")  # checks rank, names, length
-        array = _to_numpy(batch, source)
-        if first.signal.shape != array.shape[1:]:  # (B, n_samples, n_leads): the rows were transposed
-            array = array.transpose(0, 2, 1)
+        array = checked_signal(batch, source)
+        if tuple(first.signal.shape) != tuple(array.shape[1:]):  # (B, n_samples, n_leads): the rows were transposed
+            array = array.swapaxes(1, 2)
         sources = [f"ECG {index} of the {source}" for index in range(len(array))]
-        # np.array copies (and converts), so the later in-place steps never touch the caller's array.
-        stacked = np.array(self._precrop(array, first.sampling_rate), dtype=np.float32)
+        # Cropped, then converted as a copy, so the later in-place steps never touch the caller's array.
+        stacked = as_float32(self._precrop(array, first.sampling_rate), copy=True)
         return self._process_stacked(stacked, first.sampling_rate, first.lead_names, sources)
 
     def _process_group(self, items: Sequence[_EcgItem]) -> tuple[np.ndarray, np.ndarray]:
@@ -361,7 +372,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         rate = items[0].sampling_rate
         # Cropping before stacking keeps long recordings (Holter) from being copied whole; np.stack copies, so the
         # later in-place steps never touch the caller's arrays.
-        stacked = np.stack([self._precrop(item.signal, rate) for item in items], dtype=np.float32)
+        stacked = np.stack([as_float32(self._precrop(item.signal, rate)) for item in items])
         return self._process_stacked(stacked, rate, items[0].lead_names, [item.source for item in items])
 
     def _process_stacked(
@@ -428,11 +439,17 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         _mask_flat_leads(statistics, lead_mask, sources)
         return self._normalized_and_padded(ecg_values, lead_mask, statistics, sources), lead_mask
 
+    @property
+    def read_window_s(self) -> float:
+        """Seconds of a longer ECG that the output depends on: the `num_samples / sampling_rate` the crop keeps plus a
+        margin against filter edge effects (1 s, more for a low high-pass cut-off). `read_ecg(path, max_seconds=
+        read_window_s, crop=crop)` reads exactly the window that `_precrop` would keep of the whole record."""
+        margin_s = 1.0 if self.highpass_hz is None else max(1.0, 5.0 / self.highpass_hz)
+        return self.num_samples / self.sampling_rate + margin_s
+
     def _precrop(self, signals: np.ndarray, rate: float) -> np.ndarray:
         """Trim long ECGs before resampling to the part the crop keeps plus a margin for filter edge effects."""
-        margin_s = 1.0 if self.highpass_hz is None else max(1.0, 5.0 / self.highpass_hz)
-        keep = math.ceil((self.num_samples / self.sampling_rate + margin_s) * rate)
-        return self._window(signals, keep)
+        return self._window(signals, math.ceil(self.read_window_s * rate))
 
     def _window(self, signals: np.ndarray, length: int) -> np.ndarray:
         """The `crop` window of at most `length` samples along the last axis."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,10 +43,13 @@ _NON_STANDARD_LEAD = re.compile(
 
 
 def _normalized_spelling(name: str) -> str:
-    """Upper-case, drop a `lead` prefix and separators: ' Lead_aVr ' -> 'AVR'."""
-    key = name.strip().upper()
+    """Compatibility forms folded (full-width 'Ｖ３' -> 'V3'), upper-case, a `lead` prefix, separators and the leading
+    zeros of a lead number dropped: ' Lead_aVr ' -> 'AVR', 'V01' -> 'V1'."""
+    key = unicodedata.normalize("NFKC", name).strip().upper()
     key = re.sub(r"^LEAD[\s_]*", "", key)
-    return re.sub(r"[\s_]", "", key)
+    key = re.sub(r"[\s_]", "", key)
+    # Zero-padded numbers (V01..V06, as some exporters write them) are the same leads, never non-standard ones.
+    return re.sub(r"^([A-Z]+)0+(?=[1-9])", r"\1", key)
 
 
 def canonical_lead_name(name: str) -> str | None:

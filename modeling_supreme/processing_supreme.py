@@ -9,6 +9,7 @@ from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 
 from .configuration_supreme import default_text_encoder_path
 from .feature_extraction_supreme import SupremeFeatureExtractor
+from .model_files_supreme import check_json_nesting
 
 
 class SupremeProcessor(ProcessorMixin):
@@ -31,6 +32,13 @@ class SupremeProcessor(ProcessorMixin):
         self.label_max_length = label_max_length
         self.report_max_length = report_max_length
         super().__init__(feature_extractor, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> "SupremeProcessor":
+        """`ProcessorMixin.from_pretrained`; a JSON file of the folder nested without end (a hostile tokenizer.json)
+        raises a ValueError naming it instead of a RecursionError."""
+        check_json_nesting(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def from_text_pretrained(

@@ -56,12 +56,21 @@ class EcgRecord:
         sampling_rate: samples per second.
         lead_names: lead names as written in the file (not yet canonical).
         source: path or description of where the ECG came from, used in error messages.
+        start_sample: index in the record of `signal`'s first sample (0 unless a window was read).
+        total_samples: the record's length in samples as its header gives it (None when unknown).
     """
 
     signal: np.ndarray
     sampling_rate: float
     lead_names: list[str]
     source: str
+    start_sample: int = 0
+    total_samples: int | None = None
+
+    @property
+    def is_window(self) -> bool:
+        """True when `signal` holds only part of the record (`read_ecg(..., max_seconds=...)`)."""
+        return self.total_samples is not None and self.signal.shape[-1] < self.total_samples
 
 
 def _record_base(path: str | os.PathLike) -> Path:
@@ -367,15 +376,40 @@ def _millivolt_factors(units: Sequence[str | None], source: str) -> np.ndarray:
     return factors
 
 
-def read_ecg(path: str | os.PathLike) -> EcgRecord:
+CROP_MODES = ("start", "center")
+
+
+def read_window(total_samples: int | None, sampling_rate: float, max_seconds: float | None,
+                crop: str = "start") -> tuple[int, int | None]:
+    """The samples [start, stop) of a record that `read_ecg` reads: all of them without `max_seconds` or when the
+    record is no longer; else `ceil(max_seconds * sampling_rate)` samples from the start (`crop="start"`) or around
+    the middle (`"center"`, starting at `(total - kept) // 2`, the feature extractor's crop). stop None: to the end."""
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop must be one of {CROP_MODES}; got {crop!r}")
+    if max_seconds is None or total_samples is None:
+        return 0, None
+    kept = max(1, math.ceil(max_seconds * sampling_rate))
+    if total_samples <= kept:
+        return 0, None
+    start = (total_samples - kept) // 2 if crop == "center" else 0
+    return start, start + kept
+
+
+def read_ecg(path: str | os.PathLike, max_seconds: float | None = None, crop: str = "start") -> EcgRecord:
     """Read a WFDB record (`.hea` + `.dat`, or `.hea` + `.mat` as in PhysioNet/CinC 2020 and CSN).
 
     Nothing is read from a data file before the header has been parsed strictly and every file it names has been
     found to be a regular file of the announced size (`validate_record`): a FIFO, a device, a header claiming
     more samples than stored, or a `.mat` that is not the MAT v4 int16 matrix its header describes is refused.
 
+    With `max_seconds`, only that window is read from the data files (`read_window`: the first `max_seconds`, or the
+    middle ones with `crop="center"`), so memory and time do not grow with the record's length: a 24-hour Holter
+    record costs what a 10 s one costs. The record's `start_sample` and `total_samples` say which window it holds.
+
     Args:
         path: the record with or without extension (`.../00001_lr`, `.../00001_lr.hea`, `.../JS00001.mat`).
+        max_seconds: read at most this many seconds (None: the whole record).
+        crop: which window of a longer record: "start" or "center".
 
     Returns:
         An `EcgRecord` whose signal is (n_leads, n_samples) float32 in mV. Samples the file marks invalid are NaN.
@@ -390,8 +424,9 @@ def read_ecg(path: str | os.PathLike) -> EcgRecord:
     base = _record_base(path)
     source = str(base)
     header = validate_record(base)
+    start, stop = read_window(header.sig_len, header.sampling_rate, max_seconds, crop)
     try:
-        record = wfdb_module.rdrecord(str(base), physical=False)
+        record = wfdb_module.rdrecord(str(base), sampfrom=start, sampto=stop, physical=False)
         signal = record.dac(return_res=32)
     except Exception as error:  # wfdb raises many types for malformed records
         raise ValueError(f"ECG record {source}: cannot decode the signal data ({error})") from error
@@ -401,11 +436,12 @@ def read_ecg(path: str | os.PathLike) -> EcgRecord:
         # wfdb's own parser reads some valid numbers wrongly (`1e9` as 1): the strictly parsed rate is the truth.
         logger.debug("%s: wfdb read the sampling rate as %s, the header says %s", source, record.fs,
                      header.sampling_rate)
-    _warn_on_checksum_mismatch(record, source)
+    if stop is None:  # checksums sum the whole record: a window cannot be checked against them
+        _warn_on_checksum_mismatch(record, source)
     signal = np.ascontiguousarray(signal.T, dtype=np.float32)
     signal *= _millivolt_factors(record.units or [None] * record.n_sig, source)[:, None]
     return EcgRecord(signal=signal, sampling_rate=header.sampling_rate, lead_names=list(record.sig_name),
-                     source=source)
+                     source=source, start_sample=start, total_samples=header.sig_len)
 
 
 def _warn_on_checksum_mismatch(record: Any, source: str) -> None:

@@ -1,6 +1,9 @@
 """Signal repair and normalisation for the SuPreME feature extractor: the NaN policy, flat-lead masking, per-lead
 statistics, z-score / min-max normalisation, polyphase resampling and Butterworth filtering.
 
+`checked_signal` / `as_float32` give every input type (numpy, masked arrays, torch tensors) the same checks and
+convert it only once cropped.
+
 Signals are (b, 12, T) float32: b ECGs, the 12 standard leads, T samples; lead masks are (b, 12) bool. Repair,
 resampling and filtering work on numpy arrays on the host; statistics, flat-lead masking and normalisation on torch
 tensors on any device, so that training can run them where the model runs (`SupremeFeatureExtractor.normalize_batch`).
@@ -101,6 +104,55 @@ def _repair_non_finite(
                 "%s: leads %s have more than %.0f%% missing (NaN/inf) samples; zero-filled and masked as missing",
                 sources[item], masked, 100 * max_missing_fraction,
             )
+
+
+# -- input signals -----------------------------------------------------------------------------------------------
+
+
+def checked_signal(value: Any, source: str) -> np.ndarray | torch.Tensor:
+    """Array-like (numpy, masked array, torch tensor, nested lists) -> an array or tensor of real numbers, not yet
+    converted: a long ECG is cropped first (`as_float32` converts), so only its window is ever copied.
+
+    Every input type gets the same checks; each refusal names `source`.
+
+    Raises:
+        ValueError: boolean, complex or non-numeric values, a sparse tensor, or a tensor without data (meta device).
+    """
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided:
+            raise ValueError(f"{source}: got a sparse tensor ({value.layout}); pass tensor.to_dense()")
+        if value.is_meta:
+            raise ValueError(f"{source}: got a tensor on the meta device, which holds no values")
+        if value.dtype == torch.bool or value.is_complex():
+            kind = "boolean" if value.dtype == torch.bool else "complex"
+            raise ValueError(f"{source}: got a {kind} tensor ({value.dtype}), not an ECG (expected amplitudes as "
+                             "real numbers)")
+        return value.detach()
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: cannot convert the ECG to an array ({error})") from None
+    if array.dtype == bool:
+        raise ValueError(f"{source}: got a boolean array, not an ECG (expected amplitudes as real numbers)")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{source}: got a complex array ({array.dtype}), not an ECG (expected amplitudes as real "
+                         "numbers)")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"{source}: expected real numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+def as_float32(signals: np.ndarray | torch.Tensor, copy: bool = False) -> np.ndarray:
+    """What `checked_signal` returned (cropped) -> float32 numpy; the masked samples of a masked array are NaN, so
+    the NaN policy treats them as missing. `copy=True` never hands back the caller's memory."""
+    if isinstance(signals, torch.Tensor):
+        converted = signals.to("cpu", torch.float32)
+        if copy and converted.data_ptr() == signals.data_ptr():  # already a float32 CPU tensor: a view of it
+            converted = converted.clone()
+        return converted.numpy()
+    if np.ma.isMaskedArray(signals):
+        return np.ma.filled(signals.astype(np.float32), np.nan)  # astype copies
+    return np.array(signals, dtype=np.float32) if copy else np.asarray(signals, dtype=np.float32)
 
 
 @dataclasses.dataclass

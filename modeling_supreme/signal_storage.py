@@ -13,6 +13,9 @@ time (`--signal-dtype`, recorded in the features and the dataset card):
 
 Samples after the row's `num_samples` (the record's true length) and leads whose `lead_mask` is False are zeros; they
 carry no signal and readers crop them away (`row_signals`). Shapes: B = rows, T = stored samples per lead.
+
+This file travels with checkpoints as remote code (the pipeline decodes dataset rows with it): it imports only
+installed libraries.
 """
 
 from __future__ import annotations

@@ -231,8 +231,8 @@ def expand_label_prompts(candidate_labels: LabelPrompts) -> tuple[list[str], lis
 
     Raises:
         TypeError: `candidate_labels` is not a string, list or dict.
-        ValueError: no labels, an empty or non-string label or text, or a label with an empty list of texts; the
-            message names the label.
+        ValueError: no labels, an empty or non-string label or text, a label with an empty list of texts, or a text
+            that is not valid Unicode (a lone surrogate); the message names the label.
     """
     if isinstance(candidate_labels, str):
         candidate_labels = [candidate_labels]
@@ -257,10 +257,21 @@ def expand_label_prompts(candidate_labels: LabelPrompts) -> tuple[list[str], lis
         for text in descriptions:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"Label {label!r} has a description {text!r}: descriptions must be non-empty strings.")
+            _check_encodable(label, text)
             texts.append(text)
             owners.append(index)
         names.append(label)
     return names, texts, owners
+
+
+def _check_encodable(label: str, text: str) -> None:
+    """A lone surrogate (text decoded with `surrogateescape`, a broken JSON escape) cannot reach a tokenizer."""
+    for value in (label, text):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"Label {label!r}: the text {value!r} is not valid Unicode ({error.reason} at position "
+                             f"{error.start}); fix the encoding of the label texts.") from None
 
 
 def mean_logits_per_label(logits: torch.Tensor, owners: Sequence[int], num_labels: int) -> torch.Tensor:

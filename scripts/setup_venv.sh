@@ -9,4 +9,4 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     python -m pip install --quiet --upgrade pip
     python -m pip install --quiet torch==2.13.0
 fi
-python -m pip install --quiet -e ".[dev,llm]"
+python -m pip install --quiet -e ".[dev]"  # dev pulls the train, eval and llm extras

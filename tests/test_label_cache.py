@@ -122,7 +122,7 @@ def test_optimizer_step_on_the_tower_invalidates_cached_rows():
 
 
 def test_dtype_and_device_changes_invalidate_cached_rows(tiny_model):
-    """The issue's row: `model.to(torch.bfloat16)` after one fp32 forward raised a dtype mismatch."""
+    """A reported failure: `model.to(torch.bfloat16)` after one fp32 forward raised a dtype mismatch."""
     cache = LabelEmbeddingCache()
     input_ids, attention_mask = _labels(tiny_model, 3)
     version = text_weights_version(tiny_model)

@@ -1,4 +1,4 @@
-"""Issue 16, single leads: lead-set sampling weights (`--lead-set-weights`) and the full-view consistency loss
+"""Single leads: lead-set sampling weights (`--lead-set-weights`) and the full-view consistency loss
 (`--lead-consistency`): the draw follows the weights, the loss is a KL that is zero when the views agree and moves
 only the reduced view, the full-view forward leaves batch-norm statistics alone, training logs the term and resumes
 exactly, and the benchmark's variants build valid runs."""
@@ -222,7 +222,7 @@ def test_bench_variants_build_valid_runs(lead_sets_bench, tmp_path):
     assert options["single-weights"].lead_set_weights == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
     assert options["single-weights"].lead_consistency == 0.0
     assert options["consistency-weights"].lead_set_weights == options["single-weights"].lead_set_weights
-    assert "lead_mask_channels=true" in options["dropout-0.75-mask"].model_config
+    assert options["dropout-0.75-mask"].model_config["lead_mask_channels"] is True
     assert options["none"].lead_dropout == 0.0 and options["none"].lead_consistency == 0.0
     shares = set_shares(LeadSetSampler(tuple(options["single-weights"].lead_sets), 0.75,
                                        weights=tuple(options["single-weights"].lead_set_weights)))

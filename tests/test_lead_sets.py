@@ -1,4 +1,4 @@
-"""Any lead set (issue 16): lead-set definitions and refusals, lead-set augmentation in pre-training (equal to what
+"""Any lead set: lead-set definitions and refusals, lead-set augmentation in pre-training (equal to what
 the feature extractor gives a reduced record, seeded, resumed exactly), the lead mask as encoder input (both encoder
 families, old checkpoints load), and evaluation by lead set (held-out sets, the benchmark CLI, the demo)."""
 

@@ -145,7 +145,7 @@ def test_training_with_gradient_checkpointing_gives_the_same_gradients(model):
     state = {name: value.clone() for name, value in model.state_dict().items()}
     plain = gradients()
     model.load_state_dict(state)
-    model.gradient_checkpointing_enable()  # the deprecated alias the issue names; it calls the new one
+    model.gradient_checkpointing_enable()  # the deprecated alias users call; it calls the new one
     checkpointed_blocks = [module for module in model.modules() if getattr(module, "gradient_checkpointing", False)]
     assert any(type(module).__name__ == "SupremeFusionLayer" for module in checkpointed_blocks)
     assert any(type(module).__name__ in ("ResNet1dBasicBlock", "ViT1dBlock") for module in checkpointed_blocks)
@@ -187,7 +187,7 @@ def test_no_split_modules_name_the_residual_blocks(model):
 
 @pytest.mark.parametrize("text_trainable_layers", [0, 1])
 def test_from_pretrained_restores_the_frozen_text_tower(tmp_path, text_trainable_layers):
-    """The issue's row: all 103 text-tower tensors came back with requires_grad=True after loading."""
+    """A reported failure: all 103 text-tower tensors came back with requires_grad=True after loading."""
     model = SupremeModel(tiny_config(text_trainable_layers=text_trainable_layers))
     model.save_pretrained(tmp_path)
     loaded = SupremeModel.from_pretrained(tmp_path)

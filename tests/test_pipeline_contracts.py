@@ -10,7 +10,7 @@ from transformers import pipeline
 
 from modeling_supreme import SupremeModel, read_ecg
 from modeling_supreme.modeling_supreme import expand_label_prompts, mean_logits_per_label
-from tests.dataset_builders_helpers import copy_ptbxl_subset
+from tests.dataset_builders_helpers import copy_ptbxl_subset, stored_mv
 from tests.sample_data import ptbxl_record
 from tests.tiny_models import tiny_config
 
@@ -77,7 +77,7 @@ def test_a_dataset_row_is_an_input(built_dataset, classifier):
     assert {"ecg", "sampling_rate", "lead_names", "lead_mask"} <= set(row)
     from_row = _scores(classifier(row, candidate_labels=LABELS))
     record = {
-        "signal": np.asarray(row["ecg"], dtype=np.float32),
+        "signal": stored_mv(row),
         "sampling_rate": row["sampling_rate"],
         "lead_names": row["lead_names"],
     }
@@ -89,7 +89,7 @@ def test_a_dataset_row_is_an_input(built_dataset, classifier):
 def test_a_row_lead_mask_masks_leads_the_source_lacked(built_dataset, classifier):
     row = dict(built_dataset.with_format("numpy")[0])
     masked = dict(row, lead_mask=np.array([True] * 6 + [False] * 6))
-    zeroed = dict(row, ecg=np.where(masked["lead_mask"][:, None], row["ecg"], 0.0))
+    zeroed = dict(row, ecg=np.where(masked["lead_mask"][:, None], row["ecg"], 0).astype(row["ecg"].dtype))
     with torch.no_grad():
         inputs = classifier.preprocess(masked, candidate_labels=LABELS)
     assert inputs["lead_mask"][0].tolist() == [True] * 6 + [False] * 6

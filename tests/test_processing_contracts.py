@@ -46,7 +46,7 @@ def test_return_tensors_defaults_to_none_as_in_transformers_processors(tiny_proc
 
 
 def test_pad_follows_the_sequence_feature_extractor_contract():
-    """The issue's row: `SupremeFeatureExtractor.pad(...)` raised a TypeError (its `_pad` had another signature)."""
+    """A reported failure: `SupremeFeatureExtractor.pad(...)` raised a TypeError (its `_pad` had another signature)."""
     extractor = SupremeFeatureExtractor(sampling_rate=100, num_samples=1000, padding_value=0.0)
     short, long = np.ones((12, 700), dtype=np.float32), np.full((12, 900), 2.0, dtype=np.float32)
     padded = extractor.pad(

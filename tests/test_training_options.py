@@ -12,8 +12,6 @@ from modeling_supreme.training import TrainingOptions, load_yaml_config, parse_t
 from modeling_supreme.training.options import (
     RESUME_LATEST,
     build_parser,
-    model_config_pairs,
-    parse_model_config,
     supreme_config_fields,
 )
 
@@ -194,21 +192,25 @@ model:
         assert name in reachable
 
 
-def test_model_config_round_trips_through_flags():
+def test_the_run_config_is_built_once_from_a_mapping_or_the_flag_pairs():
     values = {"ecg_encoder_kwargs": {"widths": [8, 16]}, "dropout": 0.25, "objective": "both", "pos_weight": None}
     options = TrainingOptions(dataset="d", output_dir="o", model_config=values)
-    assert options.model_config == model_config_pairs(values)
-    assert parse_model_config(options.model_config) == values
+    assert options.model_config == values  # kept as given: no key=value text in between
+    assert options.supreme_config.dropout == 0.25 and options.supreme_config.ecg_architecture["widths"] == [8, 16]
     assert options.objective == "both"
     assert TrainingOptions(dataset="d", output_dir="o").objective == "supreme"  # SupremeConfig's default
+    parsed = parse_training_options(["--dataset", "d", "--output-dir", "o", "--model-config", "dropout=0.25",
+                                     "ecg_encoder_kwargs={widths: [8, 16]}", "objective=both", "pos_weight="])
+    assert parsed.model_config == values
+    assert parsed.supreme_config.to_dict() == options.supreme_config.to_dict()
 
 
-def test_readme_option_table_matches_the_help():
-    """The README's option table names every flag of `--help`, and no flag that does not exist."""
-    import re
+def test_the_docs_option_table_is_the_generated_one():
+    """docs/training.md's table is what `scripts/option_table.py` prints, and it names every flag."""
+    from modeling_supreme.training.options import option_table
 
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- training-options -->", 2)[1]
-    in_readme = set(re.findall(r"`(--[a-z][a-z0-9-]*)", table))
-    flags = {f"--{field.name.replace('_', '-')}" for field in dataclasses.fields(TrainingOptions)} | {"--config"}
-    assert in_readme - {"--no-select-best", "--no-hub-private", "--no-normalize-on-device"} == flags
+    table = (REPO_ROOT / "docs" / "training.md").read_text(encoding="utf-8").split("<!-- training-options -->\n")[1]
+    assert table == option_table(), "regenerate it: python scripts/option_table.py"
+    for field in dataclasses.fields(TrainingOptions):
+        assert f"`--{field.name.replace('_', '-')}" in table, field.name
+

@@ -3,6 +3,8 @@ several Arrow chunks, and a DataLoader whose workers read whole batches."""
 
 from __future__ import annotations
 
+import os
+
 import datasets
 import numpy as np
 import pytest
@@ -99,11 +101,11 @@ def test_precomputed_targets_equal_the_targets_of_each_batch(train_split, mappin
 def test_the_training_loader_reads_its_targets_once_and_its_workers_send_by_file_name(train_split):
     from modeling_supreme.entities import build_vocabulary
     from modeling_supreme.training import TrainingOptions
-    from modeling_supreme.training.data import SupremeCollator, send_tensors_by_file_name, training_loader
+    from modeling_supreme.training.data import LoaderWorkerInit, SupremeCollator, training_loader
 
     collator = SupremeCollator(processor=None, vocabulary=build_vocabulary(train_split["entities"], min_count=2))
     with_workers = training_loader(train_split, collator, TrainingOptions(dataset="d", output_dir="o", num_workers=1))
-    assert with_workers.worker_init_fn is send_tensors_by_file_name
+    assert with_workers.worker_init_fn == LoaderWorkerInit(os.getpid())
     assert with_workers.dataset.targets is not None and len(with_workers.dataset.targets) == len(train_split)
     alone = training_loader(train_split, collator, TrainingOptions(dataset="d", output_dir="o", num_workers=0))
     assert alone.worker_init_fn is None

@@ -7,6 +7,10 @@ One module per source: `ptbxl`, `mimic_iv_ecg`, `physionet_cinc` (CPSC2018, Chap
 `wfdb_folder` (users' own records).
 """
 
+from ..extras import require_extra
+
+require_extra("train", "modeling_supreme.dataset_builders", ["datasets", "pandas"])
+
 from .card import DatasetDescription, data_files_pattern, shard_file_name, write_dataset_card
 from .progress import PROGRESS_FILE, REJECTS_FILE
 from .shards import ShardInfo, ShardWriter

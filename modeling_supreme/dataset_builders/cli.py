@@ -8,7 +8,9 @@ from pathlib import Path
 
 from ..data_sources import BENCHMARK_SPLITS, MERL_FILES, DataSourceError, benchmark_splits_folder
 from ..signal_storage import DEFAULT_SIGNAL_DTYPE, SIGNAL_DTYPES
+from .card import DatasetDescription
 from .hub import push_dataset_folder
+from .parts import merge_parts
 from .signals import SignalWindow
 from .streaming import BuildSettings, BuildSummary
 
@@ -32,6 +34,21 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SIGNAL_DTYPE,
         help=f"storage of `ecg`: int16 with per-lead gain (exact for whole-µV recordings), float16 or float32 mV "
         f"(default {DEFAULT_SIGNAL_DTYPE})",
+    )
+
+
+def add_part_arguments(parser: argparse.ArgumentParser) -> None:
+    """--num-shards, --shard-index (build one part of the record list, e.g. one per machine) and --merge-parts."""
+    group = parser.add_argument_group(
+        "several machines",
+        "each machine builds one contiguous part of the record list into its own --out folder; then one command "
+        "merges the finished parts into the dataset a single build would have written",
+    )
+    group.add_argument("--num-shards", type=int, default=1, help="parts the record list is cut into (default 1)")
+    group.add_argument("--shard-index", type=int, default=0, help="the part this run builds, 0..K-1 (default 0)")
+    group.add_argument(
+        "--merge-parts", nargs="+", metavar="PART", help="merge these finished part folders (part 0 first) into --out; "
+        "no --root needed"
     )
 
 
@@ -80,17 +97,41 @@ def splits_from_args(args: argparse.Namespace, folder: str) -> str | Path | None
 
 
 def builder_parser(
-    description: str, root_help: str, default_window: SignalWindow | None = None, root_required: bool = True
+    description: str, root_help: str, default_window: SignalWindow | None = None, root_required: bool = True,
+    parts: bool = False,
 ) -> argparse.ArgumentParser:
     """The parser every build script starts from: --root (optional where the script has a default source), the
     window options (for sources whose records vary in length, given their `default_window`) and the build options;
-    the script adds its own."""
+    the script adds its own. With `parts`, the options of a build split across machines (`add_part_arguments`; parse
+    with `parse_builder_args`, which requires --root unless --merge-parts is given)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=root_required, help=root_help)
+    if parts:
+        parser.add_argument("--root", help=f"{root_help} (required, except with --merge-parts)")
+    else:
+        parser.add_argument("--root", required=root_required, help=root_help)
     if default_window is not None:
         add_window_arguments(parser, default_window)
     add_build_arguments(parser)
+    if parts:
+        add_part_arguments(parser)
     return parser
+
+
+def parse_builder_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed options; exits with a usage error when neither --root nor --merge-parts is given, or the part
+    options are impossible."""
+    args = parser.parse_args()
+    if not args.root and not args.merge_parts:
+        parser.error("--root is required (except with --merge-parts)")
+    if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
+        parser.error(f"--shard-index must be in 0..{args.num_shards - 1} and --num-shards >= 1")
+    return args
+
+
+def merge_from_args(args: argparse.Namespace, description: DatasetDescription) -> BuildSummary:
+    """`merge_parts` of --merge-parts into --out (the builder's `description` for the card)."""
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return merge_parts(args.out, args.merge_parts, description, overwrite=args.overwrite)
 
 
 def window_from_args(args: argparse.Namespace) -> SignalWindow:
@@ -100,7 +141,8 @@ def window_from_args(args: argparse.Namespace) -> SignalWindow:
 def settings_from_args(args: argparse.Namespace) -> BuildSettings:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     return BuildSettings(
-        shard_size=args.shard_size, num_proc=args.num_proc, overwrite=args.overwrite, signal_dtype=args.signal_dtype
+        shard_size=args.shard_size, num_proc=args.num_proc, overwrite=args.overwrite, signal_dtype=args.signal_dtype,
+        num_parts=getattr(args, "num_shards", 1), part_index=getattr(args, "shard_index", 0),
     )
 
 

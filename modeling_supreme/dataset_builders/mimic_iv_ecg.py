@@ -12,10 +12,12 @@ Records and reports are joined on `study_id` (never on row order). The report is
 joined into sentences ("Sinus rhythm. Normal ECG."). Records whose report has fewer than four words are left
 out (the SuPreME / MERL protocol: 771,693 of ~800k kept); they and records without a report are listed in
 `rejects.jsonl` and counted in the summary. MIMIC writes the limb leads as I, II, III, aVR, aVF, aVL: the
-signals are reordered by lead name to the standard order (aVL before aVF).
+signals are reordered by lead name to the standard order (aVL before aVF). A `machine_measurements.csv` row for a
+study that no record lists is a reject too (category "measurements without a record").
 
-Memory: the report of every study is held in a dict (~100 MB for 800k studies); signals are streamed record
-by record and never held together.
+Memory: the report of every study is held in a dict, each distinct report text once (MIMIC's machine reports repeat
+heavily); the study ids of `record_list.csv` are held as one int64 array (8 bytes per record) to find duplicates and
+measurements without a record; signals are streamed record by record and never held together.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from datasets import Value
 
@@ -33,7 +36,7 @@ from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
 from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_chunks, record_path_under
-from .tasks import RecordTask, Rejection, StreamItem
+from .tasks import RecordTask, Rejection, SizedStream, StreamItem
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ CSV_CHUNK_ROWS = 100_000
 RECORD_LIST_COLUMNS = ("subject_id", "study_id", "path", "ecg_time")
 SHORT_REPORT = "report under 4 words"
 NO_REPORT = "no machine report"
+NO_RECORD = "measurements without a record"
+MALFORMED_ID = -1  # a study_id that is not an integer, in the array of listed ids
 
 # Runs of separator characters that machines print around statements ("--- Acute MI ---", "*** ... ***").
 _SEPARATOR_RUNS = re.compile(r"(?:-{2,}|\*{2,}|={2,}|_{2,})")
@@ -83,6 +88,7 @@ def load_reports(machine_measurements: str | Path) -> dict[int, str]:
         ValueError: the table cannot be read, or has no study_id or report_k column (names the file).
     """
     reports: dict[int, str] = {}
+    texts: dict[str, str] = {}  # each distinct report once: the dict's values share it
     duplicates = malformed = 0
     columns = ["study_id", *REPORT_COLUMNS]
     chunks = read_csv_chunks(
@@ -99,7 +105,8 @@ def load_reports(machine_measurements: str | Path) -> dict[int, str]:
             elif key in reports:
                 duplicates += 1
             else:
-                reports[key] = clean_report(fragments)
+                report = clean_report(fragments)
+                reports[key] = texts.setdefault(report, report)
     if duplicates:
         logger.warning(
             "%s: %d studies listed more than once; kept the first report of each", machine_measurements, duplicates
@@ -115,32 +122,71 @@ def _study_key(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def mimic_tasks(root: str | Path, reports: dict[int, str]) -> Iterator[StreamItem]:
+def _id_or_malformed(value: Any) -> int:
+    key = _study_key(value)
+    return MALFORMED_ID if key is None else key
+
+
+def listed_study_ids(record_list: str | Path) -> np.ndarray:
+    """The study_id of every row of `record_list.csv`, in file order: (rows,) int64, `MALFORMED_ID` where the id is
+    not an integer. Read in chunks, only that column."""
+    chunks = [
+        np.array([_id_or_malformed(value) for value in chunk["study_id"]], dtype=np.int64)
+        for chunk in read_csv_chunks(record_list, CSV_CHUNK_ROWS, ("study_id",), usecols=["study_id"], dtype=str,
+                                     keep_default_na=False)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+
+
+def first_rows_of_repeated(study_ids: np.ndarray) -> dict[int, int]:
+    """study_id -> index of its first row, for the studies listed more than once (the others are not held)."""
+    valid = study_ids != MALFORMED_ID
+    ids, first, counts = np.unique(study_ids[valid], return_index=True, return_counts=True)
+    rows = np.flatnonzero(valid)[first]
+    repeated = counts > 1
+    return dict(zip(ids[repeated].tolist(), rows[repeated].tolist()))
+
+
+def measurements_without_record(
+    machine_measurements: Path, reports: dict[int, str], study_ids: np.ndarray
+) -> list[Rejection]:
+    """A rejection per study of `machine_measurements.csv` that no row of `record_list.csv` lists, in the table's
+    order: its report can never be matched to a signal."""
+    measured = np.fromiter(reports, dtype=np.int64, count=len(reports))
+    orphans = measured[~np.isin(measured, study_ids)]
+    return [
+        Rejection(str(study_id), str(machine_measurements), f"study {study_id}: a row in {machine_measurements.name} "
+                  "but no record in record_list.csv", NO_RECORD)
+        for study_id in orphans.tolist()
+    ]
+
+
+def mimic_tasks(root: str | Path, reports: dict[int, str], study_ids: np.ndarray | None = None) -> Iterator[StreamItem]:
     """Records of `record_list.csv` in file order, joined with their report on study_id; records without a
     report or with a report under four words, rows with a malformed id, a path outside `root` or a study_id
-    listed already come out as `Rejection`s."""
+    listed already come out as `Rejection`s. `study_ids`: `listed_study_ids` of the table, if already read."""
     root = Path(root)
     record_list = root / "record_list.csv"
-    seen: dict[int, int] = {}  # study_id -> line of its first row
-    line = 1  # the header line
+    repeated = first_rows_of_repeated(listed_study_ids(record_list) if study_ids is None else study_ids)
+    index = 0
     for chunk in read_csv_chunks(record_list, CSV_CHUNK_ROWS, RECORD_LIST_COLUMNS, dtype=str, keep_default_na=False):
         for row in chunk.itertuples(index=False):
-            line += 1
-            yield _record_item(root, row, reports, seen, f"{record_list} line {line}")
-            study_id = _study_key(row.study_id)
-            if study_id is not None:
-                seen.setdefault(study_id, line)
+            yield _record_item(root, row, reports, repeated, index, record_list)
+            index += 1
 
 
-def _record_item(root: Path, row: Any, reports: dict[int, str], seen: dict[int, int], where: str) -> StreamItem:
-    """One row of `record_list.csv` as a task, or its rejection."""
+def _record_item(
+    root: Path, row: Any, reports: dict[int, str], repeated: dict[int, int], index: int, record_list: Path
+) -> StreamItem:
+    """Row `index` (0 = the line after the header) of `record_list.csv` as a task, or its rejection."""
+    where = f"{record_list} line {index + 2}"
     study_id, subject_id = _study_key(row.study_id), _study_key(row.subject_id)
     if study_id is None or subject_id is None:
         return Rejection(f"({where})", str(row.path), f"{where}: study_id {row.study_id!r} or subject_id "
                          f"{row.subject_id!r} is not an integer", MALFORMED_ROW)
-    if study_id in seen:
+    if repeated.get(study_id, index) != index:
         return Rejection(str(study_id), str(row.path), f"{where}: study {study_id} is listed already on line "
-                         f"{seen[study_id]}", DUPLICATE_ID)
+                         f"{repeated[study_id] + 2}", DUPLICATE_ID)
     try:
         path = str(record_path_under(root, row.path))
     except ValueError as error:
@@ -176,13 +222,16 @@ A single `train` split: MIMIC-IV-ECG is the pre-training corpus."""
 def build_mimic_iv_ecg(root: str | Path, out: str | Path, settings: BuildSettings = BuildSettings()) -> BuildSummary:
     """Build the MIMIC-IV-ECG dataset folder (single `train` split) from the PhysioNet release at `root`."""
     root = Path(root)
-    reports = load_reports(root / "machine_measurements.csv")
+    measurements = root / "machine_measurements.csv"
+    reports = load_reports(measurements)
+    study_ids = listed_study_ids(root / "record_list.csv")
     return build_dataset(
         out,
-        {"train": mimic_tasks(root, reports)},
+        {"train": SizedStream(mimic_tasks(root, reports, study_ids), len(study_ids))},
         SignalReader(SAMPLING_RATE, SignalWindow(RECORD_SECONDS)),
         mimic_features(),
         mimic_description(),
         settings,
         signature={"source": "mimic-iv-ecg", "min_report_words": MIN_REPORT_WORDS},
+        unassigned=measurements_without_record(measurements, reports, study_ids),
     )

@@ -101,7 +101,9 @@ class SignalReader:
 
     def __call__(self, path: str) -> SignalArrays:
         """Raises `RecordRejected`, or `read_ecg`'s FileNotFoundError / ValueError, naming the record."""
-        record = read_ecg(path)
+        length, crop, minimum = self.window.samples(self.sampling_rate)
+        # Only the stored window is read: a 24-hour record costs what a 10 s one costs.
+        record = read_ecg(path, max_seconds=crop / self.sampling_rate)
         if round(record.sampling_rate) != self.sampling_rate:
             raise RecordRejected(
                 f"{record.source}: sampling rate {record.sampling_rate:g} Hz, the dataset is built at "
@@ -110,7 +112,6 @@ class SignalReader:
             )
         if not np.isfinite(record.signal).any():
             raise RecordRejected(f"{record.source}: all samples are NaN", "all NaN")
-        length, crop, minimum = self.window.samples(self.sampling_rate)
         available = record.signal.shape[1]
         if available < minimum:
             raise RecordRejected(

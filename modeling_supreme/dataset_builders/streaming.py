@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from .card import DEFAULT_CONFIG, DatasetDescription, write_dataset_card
 from .progress import PROGRESS_FILE, REJECTS_FILE, ProgressManifest, RejectLog
 from .shards import ShardWriter
 from .signals import SignalArrays, SignalReader, signal_features
-from .tasks import RECORD_ERRORS, RecordRejected, RecordTask, Rejection, StreamItem
+from .tasks import RECORD_ERRORS, RecordRejected, RecordTask, Rejection, StreamItem, part_range
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,9 @@ class BuildSettings:
         config_name: name of the dataset configuration in the card.
         progress: show a progress bar per split.
         signal_dtype: storage format of `ecg` (`signal_storage.SIGNAL_DTYPES`); replaces the reader's.
+        num_parts: the record list is cut into this many contiguous parts (`tasks.part_range`) built apart, e.g. one
+            per machine, and merged afterwards (`parts.merge_parts`); 1 = the whole list.
+        part_index: which part this build makes (0..num_parts-1).
     """
 
     shard_size: int = 1000
@@ -167,6 +170,11 @@ class BuildSettings:
     config_name: str = DEFAULT_CONFIG
     progress: bool = True
     signal_dtype: str = DEFAULT_SIGNAL_DTYPE
+    num_parts: int = 1
+    part_index: int = 0
+
+    def __post_init__(self) -> None:
+        part_range(0, self.num_parts, self.part_index)  # raises on an impossible part
 
 
 @dataclasses.dataclass
@@ -230,11 +238,16 @@ def build_dataset(
         unassigned: records of the source that belong to no split (e.g. not listed in the benchmark tables);
             they go to `rejects.jsonl` under the split name `UNASSIGNED_SPLIT`.
 
+    With `settings.num_parts` > 1 every stream (and `unassigned`) must be `Sized` (a list, `tasks.SizedStream`):
+    the build makes part `settings.part_index` of each, positions counted in the whole stream, so that
+    `parts.merge_parts` gives the folder one build of the whole would.
+
     Returns:
         A `BuildSummary`.
 
     Raises:
         FileExistsError: the folder holds another build and `settings.overwrite` is False.
+        ValueError: a part is asked of a stream that does not know its length.
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -248,6 +261,8 @@ def build_dataset(
         "shard_size": settings.shard_size,
         "features": features.to_dict(),
     }
+    if settings.num_parts > 1:
+        full_signature["part"] = [settings.part_index, settings.num_parts]
     manifest = ProgressManifest.load_or_create(folder, full_signature, settings.overwrite)
     if settings.overwrite and folder.exists():
         _clear_build_files(folder)
@@ -315,9 +330,11 @@ def _build_split(
     if progress.complete:
         logger.info("%s: split %r already complete (%d rows)", folder, split, progress.rows)
         return 0
+    start, stop = _part_of_stream(split, items, settings)
+    progress.consumed = max(progress.consumed, start)
     writer = ShardWriter(folder, split, features, settings.shard_size, settings.row_group_size, len(progress.shards))
     writer.abort()  # a partial shard left by an interrupted run
-    remaining = itertools.islice(items, progress.consumed, None)
+    remaining = itertools.islice(items, progress.consumed, stop)
     position = progress.consumed
     records_read = 0
     try:
@@ -351,6 +368,15 @@ def _build_split(
     progress.complete = True
     manifest.save()
     return records_read
+
+
+def _part_of_stream(split: str, items: Iterable[StreamItem], settings: BuildSettings) -> tuple[int, int | None]:
+    """Positions [start, stop) of the stream this build makes: all of it (stop None), or its part."""
+    if settings.num_parts == 1:
+        return 0, None
+    if not isinstance(items, Sized):
+        raise ValueError(f"split {split!r}: its records cannot be cut into parts (the source does not count them)")
+    return part_range(len(items), settings.num_parts, settings.part_index)
 
 
 def _row(task: StreamItem, signal: SignalArrays, sampling_rate: int) -> dict[str, Any]:

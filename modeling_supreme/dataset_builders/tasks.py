@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 
@@ -60,3 +60,33 @@ class Rejection:
 
 
 StreamItem = RecordTask | Rejection
+
+
+class SizedStream:
+    """A stream of `StreamItem`s that knows its length before it is read, so that a build split into parts
+    (`part_range`) can take its part without reading the stream twice. Iterable once, like the stream it wraps."""
+
+    def __init__(self, items: Iterable[StreamItem], length: int):
+        self.items = items
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[StreamItem]:
+        return iter(self.items)
+
+
+def part_range(total: int, num_parts: int, index: int) -> tuple[int, int]:
+    """Positions [start, stop) of part `index` of `num_parts` contiguous, near-equal parts of `total` items (the
+    first `total % num_parts` parts take one item more), as `datasets.Dataset.shard(contiguous=True)` cuts them:
+    the parts in index order are the whole stream in its order.
+
+    Raises:
+        ValueError: `num_parts` < 1 or `index` outside 0..num_parts-1.
+    """
+    if num_parts < 1 or not 0 <= index < num_parts:
+        raise ValueError(f"part {index} of {num_parts}: need num_parts >= 1 and 0 <= index < num_parts")
+    size, extra = divmod(total, num_parts)
+    start = index * size + min(index, extra)
+    return start, start + size + (index < extra)

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 FAILURES_FILE = "extraction_failures.jsonl"
 MAPPING_FILE = "llm_entity_mapping.json"
+PART_FILE = "part.json"  # in the folder of one part of a split extraction: {"index": i, "num_parts": K}
+SUMMARY_CHUNK = 4096  # rows read at a time when the result is counted
 REPORT_COLUMN = "report"
 ENTITIES_COLUMN = "entities"
 
@@ -64,6 +66,8 @@ def add_entities(
     extractor: "LexiconExtractor | LLMExtractor",
     num_proc: int = 1,
     shard_size: int = 1000,
+    num_parts: int = 1,
+    part_index: int = 0,
     mapper: Optional[EntityMapper] = None,
 ) -> AnnotationSummary:
     """Copy a dataset folder to `out_dir` with an `entities` column (list of {name, category, status}).
@@ -75,6 +79,9 @@ def add_entities(
             the run resumable).
         num_proc: processes for the lexicon.
         shard_size: rows per output Parquet shard.
+        num_parts: cut every split into this many contiguous parts (one per machine, say) and annotate only part
+            `part_index`; `merge_annotated_parts` joins the part folders into what one run would have written.
+        part_index: the part this run annotates (0..num_parts-1).
         mapper: maps an LLM's entity names onto the lexicon's canonical names (the same labels as a lexicon-built
             dataset); its counts and every unmapped name go to `llm_entity_mapping.json`. None keeps the names.
 
@@ -97,6 +104,8 @@ def add_entities(
             )
         if ENTITIES_COLUMN in split.column_names:
             splits[name] = split.remove_columns(ENTITIES_COLUMN)
+        if num_parts > 1:
+            splits[name] = splits[name].shard(num_parts, part_index, contiguous=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = AnnotationSummary(folder=out_dir)
     failures: list[dict[str, Any]] = []
@@ -116,17 +125,28 @@ def add_entities(
             for name, split in splits.items()
         }
     for name, split in annotated.items():
-        empty = [index for index, report in enumerate(split[REPORT_COLUMN]) if not (report and report.strip())]
-        failures.extend(
-            {"split": name, "id": _row_id(split, index), "report": split[index][REPORT_COLUMN], "error": "empty report"}
-            for index in empty
-        )
-        summary.empty_reports += len(empty)
-        summary.rows[name] = len(split)
-        summary.rows_with_entities += sum(1 for entities in split[ENTITIES_COLUMN] if entities)
+        _count_split(name, split, summary, failures)
     _write_failures(out_dir / FAILURES_FILE, failures)
     _write_folder(annotated, dataset_dir, out_dir, shard_size, extractor)
+    if num_parts > 1:
+        (out_dir / PART_FILE).write_text(json.dumps({"index": part_index, "num_parts": num_parts}) + "\n")
     return summary
+
+
+def _count_split(name: str, split: Any, summary: AnnotationSummary, failures: list[dict[str, Any]]) -> None:
+    """Rows, rows with entities and empty reports (listed in `failures`) of one annotated split, read
+    `SUMMARY_CHUNK` rows at a time (the whole column as Python objects would grow with the split)."""
+    columns = split.select_columns([REPORT_COLUMN, ENTITIES_COLUMN])
+    for start in range(0, len(split), SUMMARY_CHUNK):
+        batch = columns[start : start + SUMMARY_CHUNK]
+        for offset, report in enumerate(batch[REPORT_COLUMN]):
+            if not (report and report.strip()):
+                failures.append(
+                    {"split": name, "id": _row_id(split, start + offset), "report": report, "error": "empty report"}
+                )
+                summary.empty_reports += 1
+        summary.rows_with_entities += sum(1 for entities in batch[ENTITIES_COLUMN] if entities)
+    summary.rows[name] = len(split)
 
 
 def _annotate_with_llm(
@@ -165,7 +185,7 @@ def _annotate_with_llm(
 
 
 def _row_id(split: Any, index: int) -> Any:
-    return split[index]["id"] if "id" in split.column_names else index
+    return split.select_columns(["id"])[index]["id"] if "id" in split.column_names else index
 
 
 def _write_failures(path: Path, failures: list[dict[str, Any]]) -> None:
@@ -177,9 +197,8 @@ def _write_failures(path: Path, failures: list[dict[str, Any]]) -> None:
 def _write_folder(splits: dict[str, Any], source: Path, out_dir: Path, shard_size: int, extractor: Any) -> None:
     """Parquet shards named like the builders' and a card with the source card's metadata."""
     from datasets import SplitInfo
-    from huggingface_hub import DatasetCard
 
-    from ..dataset_builders import DatasetDescription, shard_file_name, write_dataset_card
+    from ..dataset_builders import shard_file_name
 
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
     for stale in (out_dir / "data").glob("*.parquet"):
@@ -192,6 +211,15 @@ def _write_folder(splits: dict[str, Any], source: Path, out_dir: Path, shard_siz
         for index in range(shards):
             split.shard(shards, index, contiguous=True).to_parquet(str(out_dir / shard_file_name(name, index)))
         infos.append(SplitInfo(name=name, num_bytes=split.data.nbytes, num_examples=len(split)))
+    _write_annotated_card(out_dir, source, extractor, next(iter(splits.values())).features, infos)
+
+
+def _write_annotated_card(out_dir: Path, source: Path, extractor: Any, features: Any, infos: list[Any]) -> None:
+    """The card of an annotated folder: the source card's metadata, the extractor named, `infos`' splits."""
+    from huggingface_hub import DatasetCard
+
+    from ..dataset_builders import DatasetDescription, write_dataset_card
+
     metadata: dict[str, Any] = {}
     card_path = source / "README.md"
     if card_path.exists():
@@ -212,8 +240,59 @@ def _write_folder(splits: dict[str, Any], source: Path, out_dir: Path, shard_siz
             if key not in {"configs", "dataset_info", "pretty_name", "license", "tags"}
         },
     )
-    features = next(iter(splits.values())).features
     write_dataset_card(out_dir, description, features, infos)
 
 
-__all__ = ["AnnotationSummary", "ENTITIES_COLUMN", "FAILURES_FILE", "MAPPING_FILE", "add_entities", "entities_feature"]
+def merge_annotated_parts(
+    dataset_dir: "str | Path", parts: "list[str | Path]", out_dir: "str | Path",
+    extractor: "LexiconExtractor | LLMExtractor",
+) -> AnnotationSummary:
+    """Join the folders of parts 0..K-1 of one extraction (`add_entities(num_parts=K, part_index=i)`) into `out_dir`:
+    their shards in part order (hard links where possible), one card (as one run over `dataset_dir` with `extractor`
+    writes it), one failures file. Rows are those one run would have written, in the same order.
+
+    Raises:
+        ValueError: a folder is not a part, or the parts are not 0..K-1 of one split, each once, in order.
+    """
+    import pyarrow.parquet as pq
+    from datasets import Features, SplitInfo
+    from huggingface_hub import DatasetCard
+
+    from ..dataset_builders import shard_file_name
+    from ..dataset_builders.parts import link_or_copy
+
+    folders, out_dir = [Path(part) for part in parts], Path(out_dir)
+    for expected, folder in enumerate(folders):
+        marker = folder / PART_FILE
+        if not marker.is_file():
+            raise ValueError(f"{folder}: no {PART_FILE}; not a part of a split extraction (--num-shards)")
+        stated = json.loads(marker.read_text())
+        if stated != {"index": expected, "num_parts": len(folders)}:
+            raise ValueError(f"{folder} is part {stated['index']} of {stated['num_parts']}; give every part once, "
+                             f"in part order (this place is part {expected} of {len(folders)})")
+    cards = [DatasetCard.load(folder / "README.md").data.to_dict() for folder in folders]
+    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    summary = AnnotationSummary(folder=out_dir)
+    infos = []
+    for split in [entry["name"] for entry in cards[0]["dataset_info"]["splits"]]:
+        count = rows = num_bytes = 0
+        for folder, card in zip(folders, cards):
+            for shard in sorted(folder.glob(f"data/{split}-*.parquet")):
+                link_or_copy(shard, out_dir / shard_file_name(split, count))
+                rows += pq.ParquetFile(shard).metadata.num_rows
+                count += 1
+            num_bytes += sum(entry["num_bytes"] for entry in card["dataset_info"]["splits"] if entry["name"] == split)
+        infos.append(SplitInfo(name=split, num_bytes=num_bytes, num_examples=rows))
+        summary.rows[split] = rows
+    failures = "".join((folder / FAILURES_FILE).read_text(encoding="utf-8") for folder in folders
+                       if (folder / FAILURES_FILE).exists())
+    summary.failures_file.write_text(failures, encoding="utf-8")
+    features = Features._from_yaml_list(cards[0]["dataset_info"]["features"])
+    _write_annotated_card(out_dir, Path(dataset_dir), extractor, features, infos)
+    return summary
+
+
+__all__ = [
+    "AnnotationSummary", "ENTITIES_COLUMN", "FAILURES_FILE", "MAPPING_FILE", "add_entities", "entities_feature",
+    "merge_annotated_parts",
+]

@@ -5,6 +5,10 @@ Core API (used by training for validation AUROC): `score_ecgs`, `auroc_per_label
 `load_label_descriptions`, `TASKS`.
 """
 
+from ..extras import require_extra
+
+require_extra("eval", "modeling_supreme.evaluation", ["datasets", "evaluate", "sklearn"])
+
 from .auroc import auroc_per_label, bootstrap_ci, mean_auroc
 from .benchmark import TASKS, TaskSpec, TaskTable, get_task, load_task_table
 from .zero_shot import label_texts_for, load_label_descriptions, load_model_and_processor, score_ecgs

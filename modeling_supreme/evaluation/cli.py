@@ -75,15 +75,16 @@ def splits_from_args(args: argparse.Namespace, tasks: list[str]) -> Path:
         raise SystemExit(f"error: {error}") from None
 
 
-def ptbxl_rate_from_args(args: argparse.Namespace, model_sampling_rate: int) -> int:
-    """--ptbxl-rate, with "auto" resolved from the model's sampling rate."""
+def ptbxl_rate_from_args(args: argparse.Namespace, model_sampling_rate: float) -> int:
+    """--ptbxl-rate, with "auto" resolved from the model's sampling rate (its feature extractor's)."""
     if args.ptbxl_rate != "auto":
         return int(args.ptbxl_rate)
     return 100 if model_sampling_rate <= 100 else 500
 
 
-def sources_from_args(args: argparse.Namespace, model_sampling_rate: int) -> dict[str, RecordSource]:
-    """`--data` entries ([SOURCE=]PATH) and `--ptbxl-root` -> {source name: record source}."""
+def sources_from_args(args: argparse.Namespace, model_sampling_rate: float) -> dict[str, RecordSource]:
+    """`--data` entries ([SOURCE=]PATH) and `--ptbxl-root` -> {source name: record source}; `model_sampling_rate` is
+    the processor's `feature_extractor.sampling_rate`, which owns the input format."""
     entries: list[tuple[str | None, str]] = [
         (entry.split("=", 1)[0], entry.split("=", 1)[1]) if "=" in entry else (None, entry) for entry in args.data
     ]
@@ -107,7 +108,8 @@ def benchmark_inputs(args: argparse.Namespace) -> tuple[Any, Any, list[str], Pat
     tasks = tasks_from_args(args)
     splits = splits_from_args(args, tasks)
     model, processor = load_model_and_processor(args.model, args.device, args.trust_remote_code)
-    return model, processor, tasks, splits, sources_from_args(args, model.config.sampling_rate)
+    sources = sources_from_args(args, processor.feature_extractor.sampling_rate)
+    return model, processor, tasks, splits, sources
 
 
 def print_written(table: str, paths: Mapping[str, Path]) -> int:

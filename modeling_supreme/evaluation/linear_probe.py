@@ -1,4 +1,4 @@
-"""Linear probing (DESIGN section 7): the ECG encoder is frozen, a linear head on its pooled embedding is trained on
+"""Linear probing: the ECG encoder is frozen, a linear head on its pooled embedding is trained on
 1 / 10 / 100 % of a task's training split (nested random subsets, fixed seed), the head's weight decay and epoch are
 selected on the validation split only, and the selected head is scored once on the test split.
 """

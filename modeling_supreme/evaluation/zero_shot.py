@@ -60,9 +60,11 @@ def load_model_and_processor(
     name_or_path: str | Path, device: str | torch.device | None = None, trust_remote_code: bool = False
 ) -> tuple[Any, Any]:
     """A SuPreME checkpoint (folder or Hub id) and its processor, in eval mode on `device` (default CPU): the one
-    loader of saved models (evaluation, the demo, benchmarks, publishing)."""
+    loader of saved models (evaluation, the demo, benchmarks, publishing). A folder whose config and feature
+    extractor disagree on the input format is refused (`SupremeFeatureExtractor.check_model_config`)."""
     model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
     processor = AutoProcessor.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    processor.feature_extractor.check_model_config(model.config, str(name_or_path))
     return model.to(device or "cpu").eval(), processor
 
 

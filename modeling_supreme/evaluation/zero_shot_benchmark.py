@@ -1,4 +1,4 @@
-"""The zero-shot benchmark (DESIGN section 7): every label column of the six test tables is asked for by its text
+"""The zero-shot benchmark: every label column of the six test tables is asked for by its text
 description; AUROC per label, mean per task with a bootstrap 95 % interval, mean over the tasks evaluated.
 
 ```python

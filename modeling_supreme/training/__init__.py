@@ -7,6 +7,10 @@ validation-based model selection and exact resume, and the final model folder.
 `train_accelerate.py` is the command-line entry point (`accelerate launch train_accelerate.py --config run.yaml`).
 """
 
+from ..extras import require_extra
+
+require_extra("train", "modeling_supreme.training", ["datasets", "accelerate", "evaluate", "sklearn"])
+
 from .checkpointing import TrainerState, latest_checkpoint, list_checkpoints
 from .data import SupremeCollator, load_splits, resolve_vocabulary
 from .export import push_trained_folder, save_model_folder

@@ -185,14 +185,7 @@ class LabelTextSampler:
         return texts, negated
 
 
-def fixed_label_texts(vocabulary: Vocabulary, mode: str) -> Sequence[str]:
-    """The one text per label of `--label-text name` or `description`."""
-    if mode == "description":
-        return [vocabulary.descriptions.get(label, label) for label in vocabulary.labels]
-    return list(vocabulary.labels)
-
-
 __all__ = [
-    "CARRIER_TEMPLATES", "DEFAULT_LABEL_TEMPLATES", "NEGATION_TEMPLATES", "LabelTextSampler", "fixed_label_texts",
+    "CARRIER_TEMPLATES", "DEFAULT_LABEL_TEMPLATES", "NEGATION_TEMPLATES", "LabelTextSampler",
     "is_negated", "negated_forms", "validate_label_negation", "validate_label_templates",
 ]

@@ -1,4 +1,4 @@
-"""Full-view consistency for lead-set augmentation (issue 16): a reduced ECG should score as its twelve leads do.
+"""Full-view consistency for lead-set augmentation: a reduced ECG should score as its twelve leads do.
 
 Lead-set augmentation (`lead_sets.py`) teaches the model what missing leads look like, but a single lead carries less
 of the evidence the labels were read from, so its BCE targets are partly unlearnable from it. With

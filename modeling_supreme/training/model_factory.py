@@ -32,7 +32,7 @@ def build_model(options: TrainingOptions, vocabulary: Optional[Vocabulary]) -> S
     With `--query-negation lexicon` the config records the lexicon's negation cues, by which the model reads "no X"
     as the complement of "X" in training and in every later query (`query_negation_supreme`).
     """
-    model = SupremeModel.from_text_pretrained(options.text_encoder, **options.supreme_config_kwargs())
+    model = SupremeModel.from_text_pretrained(options.text_encoder, config=options.supreme_config)
     if vocabulary is not None:
         # Without descriptions, `set_labels` makes each label's text its name.
         descriptions = vocabulary.descriptions if options.label_text == "description" else None
@@ -45,7 +45,7 @@ def build_model(options: TrainingOptions, vocabulary: Optional[Vocabulary]) -> S
 
 def build_processor(options: TrainingOptions) -> SupremeProcessor:
     """The processor matching `build_model`: the text encoder's tokenizer and a feature extractor at the model's
-    sampling rate and length."""
+    sampling rate and length (the run's one `SupremeConfig`; the saved folder's two agree)."""
     tokenizer = AutoTokenizer.from_pretrained(options.text_encoder or default_text_encoder_path())
     feature_extractor = SupremeFeatureExtractor(sampling_rate=options.sampling_rate, num_samples=options.num_samples)
     return SupremeProcessor(

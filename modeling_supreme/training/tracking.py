@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -42,7 +43,7 @@ class JsonlTracker(GeneralTracker):
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        # Appending: a resumed run continues the same file (its lines repeat the steps after the checkpoint).
+        # Appending: a resumed run continues the same file, cut back to its checkpoint first (`cut_metrics_back`).
         self._handle = self.metrics_path.open("a", encoding="utf-8")
 
     def store_init_configuration(self, values: dict[str, Any]) -> None:
@@ -76,6 +77,39 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def cut_metrics_back(path: str | Path, step: int) -> int:
+    """Drop the records after `step` from a `metrics.jsonl` file: a run resumed from the checkpoint of `step` logs
+    the later steps again, and an interrupted run's lines for them would otherwise stay in the file twice. The file is
+    replaced in one rename (a crash leaves the old or the new one). A line that is no JSON record (the last line of a
+    killed run, cut in the middle) is dropped too.
+
+    Returns:
+        the number of lines dropped (0 when the file does not exist).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record_step = json.loads(line).get("step")
+            except (ValueError, AttributeError):
+                dropped += 1
+                continue
+            if isinstance(record_step, int) and record_step > step:
+                dropped += 1
+            else:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    if dropped:
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text("".join(kept), encoding="utf-8")
+        os.replace(partial, path)
+    return dropped
+
+
 def make_trackers(log_with: str, run_name: str, logging_dir: str | Path) -> list[Any]:
     """`log_with` argument of `Accelerator`: "jsonl" -> a `JsonlTracker`, "tensorboard" -> accelerate's,
     "none" -> []."""
@@ -88,4 +122,4 @@ def make_trackers(log_with: str, run_name: str, logging_dir: str | Path) -> list
     raise ValueError(f"unknown tracker {log_with!r}; use jsonl, tensorboard or none")
 
 
-__all__ = ["HPARAMS_FILE", "JsonlTracker", "METRICS_FILE", "make_trackers", "read_metrics"]
+__all__ = ["HPARAMS_FILE", "JsonlTracker", "METRICS_FILE", "cut_metrics_back", "make_trackers", "read_metrics"]

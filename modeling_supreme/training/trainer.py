@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -53,8 +54,10 @@ from .lead_consistency import LeadConsistency
 from .lead_sets import LeadSetSampler, check_normalization, set_shares
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
+from .run_lock import OutputDirLock
 from .run_state import Stateful
 from .timing import StepTimer, data_bound_message
+from .tracking import METRICS_FILE, cut_metrics_back
 from .validation import validation_record, validation_scores
 from .validation_targets import ValidationSet, build_validation_set
 
@@ -108,6 +111,10 @@ class SupremeTrainer:
         self.options = options
         self.callbacks = list(callbacks)
         self.output_dir = Path(options.output_dir)
+        # Taken before anything is written to the folder; the main process writes it, so the main process holds it.
+        self._lock = OutputDirLock(self.output_dir)
+        if PartialState().is_main_process:
+            self._lock.acquire()
         self.state = TrainerState()
         self.accelerator = make_accelerator(options, self.output_dir, self.output_dir / LOGS_FOLDER)
         self._loss_sums: dict[str, torch.Tensor] = {}
@@ -194,9 +201,20 @@ class SupremeTrainer:
                 f"{self.output_dir} holds checkpoints of an earlier run: pass --resume to continue it, "
                 "or choose another --output-dir"
             )
+        self._cut_metrics_back()
         hyperparameters = {**options.to_flat_dict(), "total_steps": self.total_steps,
                            "world_size": self.accelerator.num_processes}
         self.accelerator.init_trackers(options.run_name, config=hyperparameters)
+
+    def _cut_metrics_back(self) -> None:
+        """The metrics log ends where the run starts again: at the restored checkpoint's step (0 for a fresh run), so
+        that no step is logged twice after an interruption."""
+        if self.options.log_with == "jsonl" and self.accelerator.is_main_process:
+            path = self.output_dir / LOGS_FOLDER / self.options.run_name / METRICS_FILE
+            dropped = cut_metrics_back(path, self.state.global_step)
+            if dropped:
+                logger.info("%s: dropped %d records after step %d (logged again from here)", path, dropped,
+                            self.state.global_step)
 
     def _check_best_folder(self) -> None:
         """After a resume, `best/` must hold the weights of the restored state's best step. A checkpoint follows every
@@ -213,7 +231,17 @@ class SupremeTrainer:
     # -- the loop -------------------------------------------------------------------------------------------------
 
     def train(self) -> TrainingResult:
-        """Run (or continue) the pre-training; returns on every process once the final folder is written."""
+        """Run (or continue) the pre-training; returns on every process once the final folder is written.
+
+        Raises:
+            OutputDirInUse: (when the trainer is made) another living run uses the same `--output-dir`.
+        """
+        try:
+            return self._train()
+        finally:
+            self._lock.release()
+
+    def _train(self) -> TrainingResult:
         self._prepare_data()
         self._prepare_model()
         self._start_or_resume()
