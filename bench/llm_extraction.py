@@ -24,7 +24,7 @@ subprocess, through a counting proxy that sees every request the command sends t
 The server: with `--gguf`, `llama_cpp.server` on 127.0.0.1 (one thread by default) started by
 `modeling_supreme.entities.llama_server` with the interpreter `--server-python` (one with
 `llama-cpp-python[server]`), stopped at the end. llama-cpp-python constrains answers with a JSON grammar
-(`--response-format json_object`, the default here); it refuses the `json_schema` type.
+(`--response-format json_object`, the default here); it refuses the `json_schema` type (HTTP 500).
 Timings are wall-clock on whatever else the machine runs: note the load (printed) beside them.
 """
 

@@ -7,7 +7,7 @@ The server (`python -m llama_cpp.server`, `pip install 'llama-cpp-python[server]
 127.0.0.1 and a free port; leaving the block stops it (SIGTERM, then SIGKILL), so no process survives. It answers one
 request at a time; a second concurrent request waits in its queue, which keeps the model busy between requests.
 llama-cpp-python constrains answers with `response_format={"type": "json_object"}` (a JSON grammar); it does not
-know the `json_schema` type, which it refuses with HTTP 422.
+know the `json_schema` type, which it refuses with HTTP 500 (a validation error; 0.3.36).
 """
 
 from __future__ import annotations
