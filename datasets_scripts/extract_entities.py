@@ -9,7 +9,10 @@ The LLM answers go to an SQLite cache (default: <out>/llm_cache.sqlite): re-run 
 interruption and only the missing reports are sent. The LLM's entity names are mapped onto the lexicon's canonical
 names (so the dataset has the labels a lexicon-built one has; --raw-llm-names keeps them as written); the names
 that do not map are counted and listed in <out>/llm_entity_mapping.json. Reports left without entities (empty, or
-answers rejected) are listed in <out>/extraction_failures.jsonl.
+answers rejected) are listed in <out>/extraction_failures.jsonl; rows whose extraction failed are marked in the
+`entities_failed` column (training skips them). The dataset is written in any case; the command exits with status 1
+when the extraction failed for more than --max-failure-fraction of the distinct reports (of the part, with
+--num-shards).
 
 On several machines, each annotates one contiguous part of the rows into its own folder, then one command joins the
 parts into what a single run would have written (same --dataset and extractor options):
@@ -24,7 +27,12 @@ import logging
 from pathlib import Path
 
 from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities, merge_annotated_parts
-from modeling_supreme.entities.cli import add_extractor_arguments, entity_mapper_from_args, extractor_from_args
+from modeling_supreme.entities.cli import (
+    add_extractor_arguments,
+    entity_mapper_from_args,
+    extractor_from_args,
+    number_in,
+)
 
 
 def main() -> None:
@@ -33,8 +41,15 @@ def main() -> None:
         "--dataset", required=True, help="dataset folder (Parquet shards + README.md) with a `report` column"
     )
     parser.add_argument("--out", required=True, help="output dataset folder")
-    parser.add_argument("--num-proc", type=int, default=1, help="processes for the lexicon extractor")
-    parser.add_argument("--shard-size", type=int, default=1000, help="rows per output Parquet shard")
+    parser.add_argument("--num-proc", type=number_in(int, 1), default=1, help="processes for the lexicon extractor")
+    parser.add_argument("--shard-size", type=number_in(int, 1), default=1000, help="rows per output Parquet shard")
+    parser.add_argument(
+        "--max-failure-fraction",
+        type=number_in(float, 0.0, 1.0),
+        default=0.01,
+        help="exit with status 1 when the extraction fails for more than this share of the distinct reports "
+        "(default 0.01)",
+    )
     parser.add_argument("--num-shards", type=int, default=1, help="parts the rows are cut into, one per machine")
     parser.add_argument("--shard-index", type=int, default=0, help="the part this run annotates, 0..K-1")
     parser.add_argument("--merge-parts", nargs="+", metavar="PART", help="join these part folders (part 0 first) "
@@ -64,6 +79,14 @@ def main() -> None:
         print(f"  LLM names onto the lexicon's: {mapping['mentions']} mentions, {mapping['unmapped_mentions']} "
               f"unmapped ({mapping['unmapped_names']} names, listed in {summary.folder / MAPPING_FILE})")
     print(f"  reports without entities are listed in {summary.failures_file}")
+    if summary.failure_fraction > args.max_failure_fraction:
+        raise SystemExit(
+            f"error: the extraction failed for {summary.failed_reports} of {summary.distinct_reports} distinct reports "
+            f"({summary.failure_fraction:.1%}), more than --max-failure-fraction {args.max_failure_fraction:g}. "
+            f"They are listed in {summary.failures_file} and marked in the `entities_failed` column (training skips "
+            "them). Fix the cause and run the command again: cached answers are not asked again, failures whose "
+            "model could not be reached are, and --retry-failures asks again for rejected answers."
+        )
 
 
 if __name__ == "__main__":

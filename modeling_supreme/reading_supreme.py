@@ -136,8 +136,17 @@ def _header_text_lines(path: Path, source: str) -> list[str]:
         raise ValueError(
             f"ECG record {source}: header {path} has {size} bytes, not a WFDB header (> {MAX_HEADER_BYTES})"
         )
-    text = path.read_bytes().decode("latin-1")  # any byte decodes: the fields are checked one by one
+    text = _header_text(path.read_bytes())
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _header_text(data: bytes) -> str:
+    """Headers written today are UTF-8 (a data file named `données.dat` must read so in messages); older ones may be
+    Latin-1, where any byte decodes. The fields are checked one by one afterwards."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _header_lines(path: Path, source: str) -> list[str]:
@@ -207,6 +216,11 @@ def _plain_file_name(name: str, source: str) -> str:
     """Data files and segments sit next to their header: a name with a folder in it would read elsewhere."""
     if name != Path(name).name or name in ("", ".", ".."):
         raise ValueError(f"ECG record {source}: header names the file {name!r}, not a file of the record's folder")
+    if not name.isascii():  # wfdb reads headers as ASCII, dropping other bytes: it would open another file
+        raise ValueError(
+            f"ECG record {source}: header names the file {name!r}, which is not ASCII (WFDB headers are ASCII text); "
+            "rename the file and its header line"
+        )
     return name
 
 

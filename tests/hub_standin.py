@@ -455,10 +455,16 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         if repo_type not in REPO_TYPES:
             raise HubError(400, f"Invalid repo type {repo_type!r}")
         repo_id = f"{payload.get('organization') or STANDIN_USER}/{payload['name']}"
-        self._store.create(repo_type, repo_id, private=payload.get("visibility") == "private")
-        self._send_json(
-            {"url": f"{self.server.endpoint}/{_repo_url_prefix(repo_type)}{repo_id}", "name": repo_id, "id": repo_id}
-        )
+        url = f"{self.server.endpoint}/{_repo_url_prefix(repo_type)}{repo_id}"
+        try:
+            self._store.create(repo_type, repo_id, private=payload.get("visibility") == "private")
+        except HubError as error:
+            if error.status != 409:
+                raise
+            # As the Hub: the conflict names the existing repository (`create_repo(exist_ok=True)` reads its url).
+            self._send_json({"error": str(error), "url": url}, status=409, headers={"X-Error-Message": str(error)})
+            return
+        self._send_json({"url": url, "name": repo_id, "id": repo_id})
 
     @staticmethod
     def _repo_info(repository: Repository, commit: Commit) -> dict[str, Any]:

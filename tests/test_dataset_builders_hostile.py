@@ -17,7 +17,7 @@ import pytest
 from modeling_supreme.dataset_builders import REJECTS_FILE, BuildSettings
 from modeling_supreme.dataset_builders.mimic_iv_ecg import load_reports, mimic_tasks
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
-from modeling_supreme.dataset_builders.tables import read_csv_table, record_path_under
+from modeling_supreme.dataset_builders.tables import read_csv_table, record_path_under, row_lines
 from modeling_supreme.dataset_builders.tasks import RecordTask, Rejection
 from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
 from tests.dataset_builders_helpers import PTBXL_ORDER, copy_ptbxl_subset, ptbxl_signal, write_wfdb_record
@@ -220,3 +220,118 @@ def test_a_benchmark_table_without_its_id_column_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"missing column\(s\) \['filename'\]") as raised:
         build_cinc("cpsc2018", tmp_path / "root", tmp_path / "out", splits_dir=splits)
     assert str(splits / "icbeb_train.csv") in str(raised.value)
+
+
+# -- record keys, ids out of range, file names, line numbers ----------------------------------------------------
+
+
+def test_one_record_listed_under_two_spellings_is_built_once(tmp_path):
+    root = tmp_path / "root"
+    write_wfdb_record(root / "sub" / "r00004", ptbxl_signal(4, 100), PTBXL_ORDER, 100)
+    rows = [("sub/r00004", "Sinus rhythm", "train"), ("sub/../sub/r00004", "Sinus rhythm again", "test"),
+            ("./sub//r00004.hea", "A third spelling", "test")]
+    pd.DataFrame(rows, columns=["record", "report", "split"]).to_csv(root / "reports.csv", index=False)
+    summary = build_wfdb_folder(root, root / "reports.csv", tmp_path / "out", settings=BuildSettings())
+    assert summary.rows == {"train": 1}
+    assert summary.rejected_by_reason == {"duplicate id": 2}
+    reasons = sorted(entry["reason"] for entry in _rejects(tmp_path / "out"))
+    assert reasons == [
+        "sub/r00004 (reports.csv line 3) is listed already on line 2",
+        "sub/r00004 (reports.csv line 4) is listed already on line 2",
+    ]
+
+
+
+def _ptbxl_with_ids(tmp_path, changes: dict[int, dict[str, str]]):
+    root = copy_ptbxl_subset(tmp_path / "root", [1, 2, 3, 4, 5, 7], rate=100)
+    database = pd.read_csv(root / "ptbxl_database.csv", dtype=str, keep_default_na=False)
+    for ecg_id, values in changes.items():
+        for column, value in values.items():
+            database.loc[database.ecg_id == str(ecg_id), column] = value
+    database.to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
+def test_ptbxl_ids_out_of_range_are_rejected_with_their_line(tmp_path):
+    root = _ptbxl_with_ids(tmp_path, {
+        2: {"ecg_id": "inf"}, 3: {"ecg_id": "3000000000"}, 4: {"ecg_id": "-4"},
+        5: {"patient_id": "12345678901234567890"},
+    })
+    summary = build_ptbxl(root, tmp_path / "out", 100, BuildSettings())
+    assert summary.built == 2 and summary.rejected_by_reason == {"malformed row": 4}
+    reasons = sorted(entry["reason"] for entry in _rejects(tmp_path / "out"))
+    database = str(root / "ptbxl_database.csv")
+    assert reasons == sorted([
+        f"{database} line 3: ecg_id 'inf' is not an integer from 1 to 2147483647",
+        f"{database} line 4: ecg_id '3000000000' is not an integer from 1 to 2147483647",
+        f"{database} line 5: ecg_id '-4' is not an integer from 1 to 2147483647",
+        f"{database} line 6 (ecg_id 5): patient_id '12345678901234567890' is not an integer from 0 to "
+        "9223372036854775807",
+    ])
+    built = datasets.load_dataset(str(tmp_path / "out"))
+    assert sorted(row["ecg_id"] for split in built.values() for row in split) == [1, 7]
+
+
+def test_ptbxl_line_numbers_count_the_newlines_inside_quoted_reports(tmp_path):
+    root = _ptbxl_with_ids(tmp_path, {1: {"report": "sinus rhythm\nsecond line\nthird line"}, 3: {"report": " "}})
+    summary = build_ptbxl(root, tmp_path / "out", 100, BuildSettings())
+    assert summary.rejected_by_reason == {"empty report": 1}
+    (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
+    assert reason == f"{root / 'ptbxl_database.csv'} line 6 (ecg_id 3): empty report"  # rows on lines 2-4, 5, 6
+
+
+def test_folder_line_numbers_count_the_newlines_inside_quoted_reports(tmp_path):
+    root = tmp_path / "root"
+    write_wfdb_record(root / "a" / "0001", ptbxl_signal(1, 100), PTBXL_ORDER, 100)
+    (root / "reports.csv").write_text('record,report\na/0001,"Sinus rhythm.\n\nNormal ECG."\na/0001,again\n')
+    build_wfdb_folder(root, root / "reports.csv", tmp_path / "out")
+    (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
+    assert reason == "a/0001 (reports.csv line 5) is listed already on line 2"
+
+
+def test_mimic_line_numbers_count_the_newlines_inside_quoted_fields(tmp_path):
+    (tmp_path / "record_list.csv").write_text(
+        'subject_id,study_id,path,ecg_time\n1,11,files/p1/s11/11,"2180-07-23\n15:44:00"\n1,11,files/p1/s11/11,t\n'
+    )
+    items = list(mimic_tasks(tmp_path, {11: "Sinus rhythm normal ECG"}))
+    assert "line 4: study 11 is listed already on line 2" in items[1].reason
+
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ('a,b\n1,"x\ny"\n\n   \n2,z\n', [2, 6]),
+        ('a,b\r\n1,"say ""hi""\r\nthere",3\r\n2,z\r\n', [2, 4]),
+        ('a,b\n1,mid"quote\n2,"closed"after\n3,""\n', [2, 3, 4]),
+        ('\n\na,b\n1,"""\n"""\n2,x', [4, 6]),
+    ],
+    ids=["blank-lines", "escaped-quotes-crlf", "quotes-inside-fields", "leading-blank-lines"],
+)
+def test_row_lines_follow_the_rows_pandas_reads(tmp_path, text, lines):
+    path = tmp_path / "table.csv"
+    path.write_bytes(text.encode())
+    assert list(row_lines(path)) == lines
+    assert len(pd.read_csv(path, dtype=str, keep_default_na=False)) == len(lines)
+
+
+def test_non_ascii_data_file_names_read_right_in_messages(tmp_path):
+    from modeling_supreme.reading_supreme import read_ecg
+
+    record = tmp_path / "données"
+    write_wfdb_record(record, ptbxl_signal(1, 100), PTBXL_ORDER, 100)
+    # wfdb reads headers as ASCII and would look for "donnes.dat": refused, the name spelled as the header has it.
+    with pytest.raises(ValueError, match="header names the file 'données.dat', which is not ASCII") as raised:
+        read_ecg(record)
+    assert "Ã" not in str(raised.value)
+    write_wfdb_record(tmp_path / "plain", ptbxl_signal(2, 100), PTBXL_ORDER, 100)
+    summary = build_wfdb_folder(*_listed_folder(tmp_path, ["données", "plain"]), tmp_path / "out", sampling_rate=100)
+    assert summary.rows == {"train": 1} and summary.rejected_by_reason == {"unreadable record": 1}
+    (reason,) = [entry["reason"] for entry in _rejects(tmp_path / "out")]
+    assert "'données.dat', which is not ASCII" in reason
+
+
+def _listed_folder(root, records: list[str]):
+    rows = [(record, "Sinus rhythm") for record in records]
+    pd.DataFrame(rows, columns=["record", "report"]).to_csv(root / "reports.csv", index=False)
+    return root, root / "reports.csv"

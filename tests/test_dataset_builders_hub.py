@@ -76,3 +76,35 @@ def test_cli_push_to_hub_option(local_hub, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "built 10 records" in result.stdout and "Pushed to" in result.stdout
     assert _load_in_fresh_process("someone/from-cli", local_hub.subprocess_env())["ecg_ids"] == ECG_IDS
+
+
+@pytest.mark.parametrize("failing_commit", [1, 2])
+def test_a_push_that_fails_never_leaves_a_card_without_its_data(local_hub, tmp_path, monkeypatch, failing_commit):
+    from huggingface_hub import HfApi
+
+    copy_ptbxl_subset(tmp_path / "root", ECG_IDS, rate=100)
+    build_ptbxl(tmp_path / "root", tmp_path / "out", 100, BuildSettings(shard_size=3))
+    commit = HfApi.create_commit
+    calls: list[str] = []
+
+    def fails_once(self, *args, **kwargs):
+        calls.append(kwargs.get("commit_message", ""))
+        if len(calls) == failing_commit:
+            raise ConnectionError("network lost during the commit")
+        return commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HfApi, "create_commit", fails_once)
+    with pytest.raises(ConnectionError):
+        push_dataset_folder(tmp_path / "out", "someone/interrupted")
+    files = local_hub.repo_files("someone/interrupted", repo_type="dataset")
+    shards = [path for path in files if path.endswith(".parquet")]
+    if "README.md" in files:  # what is there loads: the data came first, with the card's YAML
+        assert len(shards) == len(list((tmp_path / "out" / "data").glob("*.parquet")))
+        described = _load_in_fresh_process("someone/interrupted", local_hub.subprocess_env())
+        assert described["ecg_ids"] == ECG_IDS
+    else:
+        assert shards == []
+    monkeypatch.setattr(HfApi, "create_commit", commit)
+    push_dataset_folder(tmp_path / "out", "someone/interrupted")  # the push again: complete, with the prose card
+    card = DatasetCard(local_hub.repo_files("someone/interrupted", repo_type="dataset")["README.md"].decode())
+    assert "strat_fold" in card.text and card.data.license == "cc-by-4.0" and card.data.configs

@@ -125,7 +125,8 @@ VALID = '{"entities": [{"name": "sinus rhythm", "category": "rhythm", "status": 
 
 class ScriptedServer:
     """An OpenAI-compatible /chat/completions on 127.0.0.1 answering, per report, a scripted list of actions:
-    ("ok", content) | ("status", code) | ("sleep", seconds) then ok | ("envelope", raw body text)."""
+    ("ok", content) | ("status", code) | ("sleep", seconds) then ok | ("envelope", raw body text)
+    | ("handler", function) (the function writes the whole response with the request handler it is given)."""
 
     def __init__(self, scripts: dict[str, list[tuple]]) -> None:
         self.scripts = {report: list(actions) for report, actions in scripts.items()}
@@ -145,6 +146,9 @@ class ScriptedServer:
                     actions = server.scripts.get(report) or [("ok", VALID)]
                     action = actions.pop(0) if len(actions) > 1 else actions[0]
                 kind, value = action
+                if kind == "handler":
+                    value(self)
+                    return
                 if kind == "sleep":
                     time.sleep(value)
                     kind, value = "ok", VALID

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import socket
 import sys
 from pathlib import Path
 
@@ -100,12 +101,19 @@ def test_extract_entities_with_an_llm_resumes(tmp_path, report_dataset, capsys) 
         out = tmp_path / "llm-entities"
         arguments = ["--dataset", str(report_dataset), "--out", str(out), "--extractor", "llm", "--backend", "openai",
                      "--base-url", server.base_url, "--model", "scripted-model", "--max-retries", "1", "--workers", "4"]
-        run_script("datasets_scripts/extract_entities.py", *arguments, capsys=capsys)
         distinct = len(set(reports))
+        with pytest.raises(SystemExit) as exited:  # 1 distinct report of 26 failed: more than 1 %
+            run_script("datasets_scripts/extract_entities.py", *arguments, capsys=capsys)
+        stated = f"failed for 1 of {distinct} distinct reports ({1 / distinct:.1%}), more than --max-failure-fraction"
+        assert f"{stated} 0.01" in str(exited.value.code)
         assert len(server.requests) == distinct + 1  # the failing report was tried twice
         failures = [json.loads(line) for line in (out / "extraction_failures.jsonl").read_text().splitlines()]
         failed_reports = {failure["report"] for failure in failures if failure["error"] != "empty report"}
         assert failed_reports == {reports[0]} and all(not f["cached"] for f in failures if f["report"] == reports[0])
+        marked = load_dataset(str(out))["train"]
+        assert [report for report, failed in zip(marked["report"], marked["entities_failed"]) if failed] == [
+            reports[0]
+        ]
         # Second run: the server has recovered; only the report without a cached answer is sent.
         server.scripts[reports[0]] = [("ok", VALID)]
         printed = run_script("datasets_scripts/extract_entities.py", *arguments, capsys=capsys)
@@ -114,6 +122,60 @@ def test_extract_entities_with_an_llm_resumes(tmp_path, report_dataset, capsys) 
         annotated = load_dataset(str(out))
         expected = json.loads(VALID)["entities"]
         assert all(entities == expected for entities in annotated["train"]["entities"])
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+def test_extract_entities_marks_failed_rows_and_exits_non_zero_when_too_many_fail(
+    tmp_path, report_dataset, capsys
+) -> None:
+    from datasets import load_dataset
+
+    with socket.socket() as closed:  # a port where no server listens
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    out = tmp_path / "out"
+    arguments = ["--dataset", str(report_dataset), "--out", str(out), "--extractor", "llm", "--max-retries", "0",
+                 "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "scripted-model"]
+    source = load_dataset(str(report_dataset))
+    distinct = len({report for split in source.values() for report in split["report"]} - {""})
+    with pytest.raises(SystemExit) as exited:
+        run_script("datasets_scripts/extract_entities.py", *arguments)
+    assert f"failed for {distinct} of {distinct} distinct reports (100.0%)" in str(exited.value.code)
+    annotated = load_dataset(str(out))  # written all the same, every failed row marked
+    for split in annotated.values():
+        assert split["entities_failed"] == [bool(report) for report in split["report"]]
+    # Within the stated fraction the command succeeds.
+    run_script("datasets_scripts/extract_entities.py", *arguments, "--max-failure-fraction", "1")
+    assert f"reports whose extraction failed: {distinct}" in capsys.readouterr().out
+
+
+INVALID_OPTIONS = [
+    (("--workers", "0"), "argument --workers: must be an integer at least 1, got 0"),
+    (("--timeout", "0"), "argument --timeout: must be a number above 0, got 0"),
+    (("--timeout", "nan"), "argument --timeout: must be a number above 0, got nan"),
+    (("--max-retries", "-1"), "argument --max-retries: must be an integer at least 0, got -1"),
+    (("--max-attempts", "0"), "argument --max-attempts: must be an integer at least 1, got 0"),
+    (("--max-new-tokens", "0"), "argument --max-new-tokens: must be an integer at least 1, got 0"),
+    (("--max-failure-fraction", "2"), "argument --max-failure-fraction: must be a number at least 0 and at most 1"),
+    (("--max-retries", "two"), "argument --max-retries: 'two' is not an integer"),
+]
+
+
+@pytest.mark.parametrize(("option", "message"), INVALID_OPTIONS, ids=[" ".join(pair[0]) for pair in INVALID_OPTIONS])
+def test_extract_entities_refuses_invalid_options_before_any_request(
+    tmp_path, report_dataset, capsys, option, message
+) -> None:
+    server = ScriptedServer({})
+    server.thread.start()
+    try:
+        arguments = ["--dataset", str(report_dataset), "--out", str(tmp_path / "out"), "--extractor", "llm",
+                     "--base-url", server.base_url, "--model", "scripted-model", *option]
+        with pytest.raises(SystemExit) as exited:
+            run_script("datasets_scripts/extract_entities.py", *arguments)
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+        assert server.requests == [] and not (tmp_path / "out").exists()
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()

@@ -167,3 +167,49 @@ def test_built_model_encodes_label_names_or_descriptions_and_trains_only_what_it
             "clip": {"ecg_encoder", "ecg_projection", "text_projection", "logit_scale"}}
     used["both"] = used["supreme"] | used["clip"]
     assert trainable == used[objective]  # the text tower is frozen by default (text_trainable_layers=0)
+
+
+class _FailingBackend:
+    """A chat backend that cannot be reached for some reports and states sinus rhythm for the others."""
+
+    model_id = "stub"
+    max_workers = 1
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+
+    def complete(self, messages, schema) -> str:
+        from modeling_supreme.entities import BackendError
+
+        if messages[1]["content"].split("\n", 1)[1] in self.failing:
+            raise BackendError("stub: the model cannot be reached")
+        return '{"entities": [{"name": "sinus rhythm", "category": "rhythm", "status": "present"}]}'
+
+
+def test_training_skips_rows_whose_entity_extraction_failed(training_dataset, tiny_text_encoder_dir, tmp_path, caplog):
+    from modeling_supreme.entities import LLMExtractor
+    from modeling_supreme.entities.annotate import add_entities
+    from modeling_supreme.training.trainer import SupremeTrainer
+    from tests.training_helpers import tiny_options
+
+    train_reports = load_splits(str(training_dataset))["train"]["report"]
+    failing = set(list(dict.fromkeys(train_reports))[:2])
+    add_entities(training_dataset, tmp_path / "dataset", LLMExtractor(_FailingBackend(failing), progress=False))
+    marked = load_splits(str(tmp_path / "dataset"))["train"]
+    assert marked["entities_failed"] == [report in failing for report in marked["report"]]
+
+    trainer = SupremeTrainer(tiny_options(tmp_path / "dataset", tmp_path / "run", tiny_text_encoder_dir))
+    trainer._prepare_data()
+    kept = sum(report not in failing for report in train_reports)
+    assert len(trainer.train_loader.dataset) == kept < len(train_reports)
+    assert f"skipping {len(train_reports) - kept} of {len(train_reports)} rows" in caplog.text
+
+
+def test_a_split_whose_extraction_failed_everywhere_is_refused() -> None:
+    from modeling_supreme.training.failed_extractions import without_failed_extractions
+
+    split = datasets.Dataset.from_dict({"entities": [[], []], "entities_failed": [True, True]})
+    with pytest.raises(ValueError, match="the entity extraction failed for all 2 rows"):
+        without_failed_extractions(split, "data split 'train'")
+    unmarked = datasets.Dataset.from_dict({"entities": [[]]})
+    assert without_failed_extractions(unmarked, "data") is unmarked

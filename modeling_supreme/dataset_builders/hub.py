@@ -28,8 +28,10 @@ def push_dataset_folder(
 
     The folder is read as a streaming dataset (no Arrow copy in the cache, so this works for MIMIC-IV-ECG
     sized folders) and uploaded with `IterableDatasetDict.push_to_hub`, which writes one Parquet file per
-    shard, named per split, and the card's `configs:` / `dataset_info:` YAML. The prose of the local card
-    (description, labels, license, citation) is uploaded first so that `push_to_hub` keeps it.
+    shard, named per split, and the card's `configs:` / `dataset_info:` YAML in its last commit. The prose of the
+    local card (description, labels, license, citation) is committed after that, with the YAML `push_to_hub`
+    wrote: the card comes last, so a push that fails never leaves a repository whose card describes data it does
+    not hold (a failure before the card's commit leaves the data with the card `push_to_hub` writes).
 
     Args:
         folder: the dataset folder (with its `README.md`).
@@ -47,20 +49,26 @@ def push_dataset_folder(
     folder = Path(folder)
     refuse_pickle_files(folder, "publish")
     card = DatasetCard.load(folder / "README.md")
-    for key in _KEYS_WRITTEN_BY_PUSH:
-        card.data.pop(key, None)
     api = HfApi(endpoint=datasets.config.HF_ENDPOINT, token=token)
     repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    streaming = datasets.load_dataset(str(folder), streaming=True)
+    logger.info("pushing %s (splits %s) to %s", folder, list(streaming), repo_id)
+    commit = streaming.push_to_hub(
+        repo_id, config_name=config_name, token=token, commit_message=f"Upload {config_name} from {folder.name}"
+    )
+    pushed = DatasetCard.load(
+        api.hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=commit.oid)
+    )
+    for key in _KEYS_WRITTEN_BY_PUSH:
+        card.data.pop(key, None)
+        if key in pushed.data:
+            card.data[key] = pushed.data[key]
     api.upload_file(
         path_or_fileobj=str(card).encode(),
         path_in_repo="README.md",
         repo_id=repo_id,
         repo_type="dataset",
         commit_message="Dataset card",
-    )
-    streaming = datasets.load_dataset(str(folder), streaming=True)
-    logger.info("pushing %s (splits %s) to %s", folder, list(streaming), repo_id)
-    streaming.push_to_hub(
-        repo_id, config_name=config_name, token=token, commit_message=f"Upload {config_name} from {folder.name}"
+        parent_commit=commit.oid,  # refused if the repository moved on meanwhile: never a card over other data
     )
     return str(repo_url)

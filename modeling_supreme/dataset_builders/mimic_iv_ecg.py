@@ -35,7 +35,7 @@ from datasets import Value
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_chunks, record_path_under
+from .tables import DUPLICATE_ID, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_chunks, record_path_under, row_lines
 from .tasks import RecordTask, Rejection, SizedStream, StreamItem
 
 logger = logging.getLogger(__name__)
@@ -168,25 +168,32 @@ def mimic_tasks(root: str | Path, reports: dict[int, str], study_ids: np.ndarray
     root = Path(root)
     record_list = root / "record_list.csv"
     repeated = first_rows_of_repeated(listed_study_ids(record_list) if study_ids is None else study_ids)
-    index = 0
+    first_rows = set(repeated.values())
+    first_lines: dict[int, int] = {}  # row index -> line, for the first rows of repeated studies only
+    lines = row_lines(record_list)  # read alongside the chunks (a quoted field may span lines): bounded memory
+    index, line = 0, 1
     for chunk in read_csv_chunks(record_list, CSV_CHUNK_ROWS, RECORD_LIST_COLUMNS, dtype=str, keep_default_na=False):
         for row in chunk.itertuples(index=False):
-            yield _record_item(root, row, reports, repeated, index, record_list)
+            line = next(lines, line + 1)
+            if index in first_rows:
+                first_lines[index] = line
+            yield _record_item(root, row, reports, repeated, index, f"{record_list} line {line}", first_lines)
             index += 1
 
 
 def _record_item(
-    root: Path, row: Any, reports: dict[int, str], repeated: dict[int, int], index: int, record_list: Path
+    root: Path, row: Any, reports: dict[int, str], repeated: dict[int, int], index: int, where: str,
+    first_lines: dict[int, int],
 ) -> StreamItem:
-    """Row `index` (0 = the line after the header) of `record_list.csv` as a task, or its rejection."""
-    where = f"{record_list} line {index + 2}"
+    """Row `index` (0 = the first after the header) of `record_list.csv`, found at `where`, as a task or its
+    rejection; `first_lines` gives the line of the first row of each repeated study seen so far."""
     study_id, subject_id = _study_key(row.study_id), _study_key(row.subject_id)
     if study_id is None or subject_id is None:
         return Rejection(f"({where})", str(row.path), f"{where}: study_id {row.study_id!r} or subject_id "
                          f"{row.subject_id!r} is not an integer", MALFORMED_ROW)
     if repeated.get(study_id, index) != index:
         return Rejection(str(study_id), str(row.path), f"{where}: study {study_id} is listed already on line "
-                         f"{repeated[study_id] + 2}", DUPLICATE_ID)
+                         f"{first_lines[repeated[study_id]]}", DUPLICATE_ID)
     try:
         path = str(record_path_under(root, row.path))
     except ValueError as error:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import decimal
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -32,7 +33,15 @@ from .card import DatasetDescription
 from .labels import label_indices, multi_label_feature
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import DUPLICATE_ID, EMPTY_REPORT, MALFORMED_ROW, OUTSIDE_ROOT, read_csv_table, record_path_under
+from .tables import (
+    DUPLICATE_ID,
+    EMPTY_REPORT,
+    MALFORMED_ROW,
+    OUTSIDE_ROOT,
+    read_csv_table,
+    record_path_under,
+    table_lines,
+)
 from .tasks import RecordTask, Rejection, StreamItem
 
 PTBXL_TASKS = ("super_class", "sub_class", "form", "rhythm")
@@ -41,6 +50,9 @@ SAMPLING_RATES = {100: "filename_lr", 500: "filename_hr"}
 RECORD_SECONDS = 10.0
 DATABASE_FILE = "ptbxl_database.csv"
 STATEMENT_COLUMNS = ("diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass")
+# The largest ids the dataset's columns hold (`ecg_id` int32, `patient_id` int64).
+MAX_ECG_ID = 2**31 - 1
+MAX_PATIENT_ID = 2**63 - 1
 DATABASE_COLUMNS = ("ecg_id", "patient_id", "strat_fold", "scp_codes", "report", *SAMPLING_RATES.values())
 
 CITATION = """Wagner, P., Strodthoff, N., Bousseljot, R.-D., Kreiseler, D., Lunze, F. I., Samek, W., Schaeffter, T.
@@ -128,7 +140,8 @@ def ptbxl_tasks(
     root: str | Path, sampling_rate: int, label_space: PtbxlLabelSpace
 ) -> tuple[dict[str, Iterator[StreamItem]], list[Rejection]]:
     """Split -> lazy stream of the rows of `ptbxl_database.csv` in that split, sorted by ecg_id; and the rows that
-    belong to no split (a `strat_fold` outside 1-10, or no usable ecg_id), as rejections.
+    belong to no split (a `strat_fold` outside 1-10, or an ecg_id that is not an integer from 1 to `MAX_ECG_ID`), as
+    rejections.
 
     Each row comes out as a `RecordTask`, or as a `Rejection` when it repeats an ecg_id (the first row is built),
     its record path leaves `root`, its report is empty, or a value is malformed (`scp_codes`, ids).
@@ -141,12 +154,13 @@ def ptbxl_tasks(
     root = Path(root)
     csv_path = root / DATABASE_FILE
     database = read_csv_table(csv_path, required=DATABASE_COLUMNS, dtype=str, keep_default_na=False)
-    database["line"] = range(2, len(database) + 2)  # 1 is the header line
+    database["line"] = table_lines(csv_path, len(database))
+    database["ecg_id_text"] = database["ecg_id"]
     database["ecg_id"] = pd.to_numeric(database["ecg_id"], errors="coerce")
     database["strat_fold"] = pd.to_numeric(database["strat_fold"], errors="coerce")
     database = database.sort_values("ecg_id", kind="stable")
     known_folds = [fold for folds in SPLIT_FOLDS.values() for fold in folds]
-    assigned = database["strat_fold"].isin(known_folds) & _whole_numbers(database["ecg_id"])
+    assigned = database["strat_fold"].isin(known_folds) & _valid_ecg_ids(database["ecg_id"])
     unassigned = [_unassigned_rejection(root, row) for row in database[~assigned].itertuples(index=False)]
     database = database[assigned]
     first_line = database.groupby("ecg_id")["line"].transform("min")
@@ -158,14 +172,16 @@ def ptbxl_tasks(
     return splits, unassigned
 
 
-def _whole_numbers(values: pd.Series) -> pd.Series:
-    return values.notna() & (values == values.round())
+def _valid_ecg_ids(values: pd.Series) -> pd.Series:
+    """Whole numbers from 1 to `MAX_ECG_ID` (the `ecg_id` column is int32); NaN, inf and fractions are not."""
+    return values.notna() & (values == values.round()) & (values >= 1) & (values <= MAX_ECG_ID)
 
 
 def _unassigned_rejection(root: Path, row: Any) -> Rejection:
     where = f"{root / DATABASE_FILE} line {row.line}"
-    if not _whole_numbers(pd.Series([row.ecg_id])).iloc[0]:
-        return Rejection(f"line {row.line}", str(root / DATABASE_FILE), f"{where}: ecg_id is not an integer",
+    if not _valid_ecg_ids(pd.Series([row.ecg_id], dtype=float)).iloc[0]:
+        return Rejection(f"line {row.line}", str(root / DATABASE_FILE),
+                         f"{where}: ecg_id {row.ecg_id_text!r} is not an integer from 1 to {MAX_ECG_ID}",
                          MALFORMED_ROW)
     ecg_id = int(row.ecg_id)
     return Rejection(str(ecg_id), str(root / DATABASE_FILE),
@@ -199,7 +215,7 @@ def _row_item(root: Path, row: Any, sampling_rate: int, label_space: PtbxlLabelS
         columns = {
             "report": report,
             "ecg_id": ecg_id,
-            "patient_id": _integer(row.patient_id, "patient_id", where),
+            "patient_id": _integer(row.patient_id, "patient_id", where, 0, MAX_PATIENT_ID),
             "strat_fold": int(row.strat_fold),
             "scp_codes": json.dumps(codes),
             **{task: label_indices(label_space.multi_hot(task, codes)) for task in PTBXL_TASKS},
@@ -209,14 +225,15 @@ def _row_item(root: Path, row: Any, sampling_rate: int, label_space: PtbxlLabelS
     return RecordTask(str(ecg_id), str(path), columns)
 
 
-def _integer(value: str, column: str, where: str) -> int:
-    """`"15709.0"` -> 15709 (the database writes ids as floats); ValueError naming the row otherwise."""
+def _integer(value: str, column: str, where: str, lowest: int, highest: int) -> int:
+    """`"15709.0"` -> 15709 (the database writes ids as floats), read exactly (no float rounding of long ids);
+    ValueError naming the row for anything else than a whole number from `lowest` to `highest`."""
     try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not number.is_integer():
-        raise ValueError(f"{where}: {column} {value!r} is not an integer")
+        number = decimal.Decimal(value.strip())
+    except decimal.InvalidOperation:
+        number = decimal.Decimal("NaN")
+    if not (number.is_finite() and number == number.to_integral_value() and lowest <= number <= highest):
+        raise ValueError(f"{where}: {column} {value!r} is not an integer from {lowest} to {highest}")
     return int(number)
 
 

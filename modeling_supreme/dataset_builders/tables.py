@@ -7,12 +7,15 @@ root; a path that leaves it (absolute, or `..` past the root) becomes a rejectio
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 OUTSIDE_ROOT = "outside root"
 DUPLICATE_ID = "duplicate id"
@@ -78,6 +81,59 @@ def read_csv_chunks(
                 raise _table_error(path, error) from error
             require_columns(chunk.columns, required, path)
             yield chunk
+
+
+def row_lines(path: str | Path) -> Iterator[int]:
+    """The line of `path` on which each data row starts, as pandas reads the rows: a quoted field may hold line
+    breaks (the row goes on over the next lines), blank lines are no rows, and the first row is the header (not
+    yielded). Messages that name a row's line then point at the right place in an editor.
+
+    Decoding problems are left to the table reader, which names them; lines without a quote are not scanned
+    character by character, so a large table without quotes costs one pass over its lines.
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        quoted = False  # the previous line ended inside a quoted field
+        header = True
+        start = 0
+        for number, line in enumerate(handle, start=1):
+            if not quoted:
+                if not line.strip():
+                    continue
+                start = number
+            if quoted or '"' in line:
+                quoted = _ends_inside_quotes(line, quoted)
+            if quoted:
+                continue
+            if header:
+                header = False
+                continue
+            yield start
+
+
+def _ends_inside_quotes(line: str, quoted: bool) -> bool:
+    """Whether a CSV line (default dialect: `"` quotes, `""` escapes it) ends inside a quoted field, given whether
+    it starts inside one. A quote is special only at the start of a field, as in pandas and the csv module."""
+    state = "quoted" if quoted else "field start"
+    for character in line:
+        if state == "field start":
+            state = "quoted" if character == '"' else "field start" if character == "," else "unquoted"
+        elif state == "unquoted":
+            state = "field start" if character == "," else "unquoted"
+        elif state == "quoted":
+            state = "quote in quoted" if character == '"' else "quoted"
+        else:  # a quote inside a quoted field: doubled (escaped) or the closing one
+            state = "quoted" if character == '"' else "field start" if character == "," else "unquoted"
+    return state == "quoted"
+
+
+def table_lines(path: str | Path, rows: int) -> list[int]:
+    """`row_lines` of a table that pandas read as `rows` rows; where the two disagree (an unusual dialect), rows
+    are numbered as if each took one line, with a warning."""
+    lines = list(row_lines(path))
+    if len(lines) != rows:
+        logger.warning("%s: %d rows but %d found by line; rows are numbered from line 2", path, rows, len(lines))
+        return list(range(2, rows + 2))
+    return lines
 
 
 def require_columns(columns: Collection[str], required: Collection[str], path: str | Path) -> None:

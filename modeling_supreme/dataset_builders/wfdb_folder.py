@@ -11,6 +11,7 @@ dataset stores signals at the source rate); the rate defaults to that of the fir
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..reading_supreme import read_header
 from .card import DatasetDescription
 from .signals import SignalReader, SignalWindow
 from .streaming import BuildSettings, BuildSummary, build_dataset
-from .tables import DUPLICATE_ID, EMPTY_REPORT, OUTSIDE_ROOT, read_csv_table, record_path_under
+from .tables import DUPLICATE_ID, EMPTY_REPORT, OUTSIDE_ROOT, read_csv_table, record_path_under, table_lines
 from .tasks import RecordTask, Rejection, StreamItem
 
 DEFAULT_SPLIT = "train"
@@ -29,8 +30,14 @@ _SPLIT_NAME = re.compile(r"^\w+$")
 
 
 def _record_key(value: str) -> str:
-    """`ward3/0001.hea` or `./ward3/0001` -> `ward3/0001` (the record's id)."""
-    key = Path(str(value).strip()).as_posix().removeprefix("./")
+    """`ward3/0001.hea`, `./ward3//0001` or `ward3/../ward3/0001` -> `ward3/0001` (the record's id).
+
+    The path is normalised lexically (as `record_path_under` resolves it), so that two spellings of one record
+    are one key and the second is rejected as a duplicate, never built twice (possibly into two splits). A key
+    that leaves the folder keeps its leading `..` and is rejected when its row is built.
+    """
+    text = str(value).strip()
+    key = posixpath.normpath(text) if text else text
     for suffix in (".hea", ".dat", ".mat"):
         key = key.removesuffix(suffix)
     return key
@@ -47,7 +54,7 @@ def read_report_table(csv_path: str | Path) -> pd.DataFrame:
     table = read_csv_table(csv_path, required=("record", "report"), dtype=str, keep_default_na=False)
     if "split" not in table.columns:
         table["split"] = DEFAULT_SPLIT
-    table["line"] = range(2, len(table) + 2)  # 1 is the header line
+    table["line"] = table_lines(csv_path, len(table))
     table["record"] = table["record"].map(_record_key)
     table["split"] = table["split"].str.strip().replace("", DEFAULT_SPLIT)
     invalid = sorted(name for name in table["split"].unique() if not _SPLIT_NAME.match(name))

@@ -4,7 +4,8 @@ The lexicon runs with `Dataset.map(num_proc=N)`; the LLM path sends each distinc
 `LLMExtractor` (SQLite cache: an interrupted run resumes, a repeated run makes no call). The output is a new
 dataset folder in the same layout (shards named by `dataset_builders.shard_file_name`, card by
 `dataset_builders.write_dataset_card`) plus `extraction_failures.jsonl`: one line per report that got no
-entities because it is empty or because the model's answers were rejected.
+entities because it is empty or because the model's answers were rejected. A row whose extraction failed is also
+marked in the dataset (`entities_failed`): its entities are unknown, not absent, and training skips it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PART_FILE = "part.json"  # in the folder of one part of a split extraction: {"in
 SUMMARY_CHUNK = 4096  # rows read at a time when the result is counted
 REPORT_COLUMN = "report"
 ENTITIES_COLUMN = "entities"
+FAILED_COLUMN = "entities_failed"
 
 
 @dataclass
@@ -41,12 +43,18 @@ class AnnotationSummary:
     empty_reports: int = 0
     failed_reports: int = 0
     rows_with_entities: int = 0
+    distinct_reports: int = 0
     llm_stats: Optional[dict[str, int]] = None
     mapping: Optional[dict[str, Any]] = None  # EntityMapper counts when LLM names were mapped onto the lexicon's
 
     @property
     def failures_file(self) -> Path:
         return self.folder / FAILURES_FILE
+
+    @property
+    def failure_fraction(self) -> float:
+        """Share of the distinct non-empty reports whose extraction failed (0 when there are none)."""
+        return self.failed_reports / self.distinct_reports if self.distinct_reports else 0.0
 
 
 def entities_feature() -> Any:
@@ -56,8 +64,11 @@ def entities_feature() -> Any:
     return List({"name": Value("string"), "category": Value("string"), "status": Value("string")})
 
 
-def _lexicon_batch(reports: list[Optional[str]], extractor: LexiconExtractor) -> dict[str, list[list[dict[str, str]]]]:
-    return {ENTITIES_COLUMN: [entities_to_dicts(extractor.extract(report)) if report else [] for report in reports]}
+def _lexicon_batch(reports: list[Optional[str]], extractor: LexiconExtractor) -> dict[str, list[Any]]:
+    return {
+        ENTITIES_COLUMN: [entities_to_dicts(extractor.extract(report)) if report else [] for report in reports],
+        FAILED_COLUMN: [False] * len(reports),  # the lexicon does not fail
+    }
 
 
 def add_entities(
@@ -88,7 +99,7 @@ def add_entities(
     Raises:
         ValueError: the folder cannot be loaded, has no `report` column, or is the output folder.
     """
-    from datasets import Features, load_dataset
+    from datasets import Features, Value, load_dataset
 
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     if dataset_dir.resolve() == out_dir.resolve():
@@ -102,8 +113,9 @@ def add_entities(
             raise ValueError(
                 f"{dataset_dir}: split {name!r} has no {REPORT_COLUMN!r} column (columns: {split.column_names})"
             )
-        if ENTITIES_COLUMN in split.column_names:
-            splits[name] = split.remove_columns(ENTITIES_COLUMN)
+        stale = [column for column in (ENTITIES_COLUMN, FAILED_COLUMN) if column in split.column_names]
+        if stale:
+            splits[name] = split.remove_columns(stale)
         if num_parts > 1:
             splits[name] = splits[name].shard(num_parts, part_index, contiguous=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +131,9 @@ def add_entities(
                 batched=True,
                 batch_size=256,
                 num_proc=num_proc if num_proc > 1 else None,
-                features=Features({**split.features, ENTITIES_COLUMN: entities_feature()}),
+                features=Features(
+                    {**split.features, ENTITIES_COLUMN: entities_feature(), FAILED_COLUMN: Value("bool")}
+                ),
                 desc=f"Lexicon extraction ({name})",
             )
             for name, split in splits.items()
@@ -156,7 +170,9 @@ def _annotate_with_llm(
     summary: AnnotationSummary,
     mapper: Optional[EntityMapper],
 ) -> dict[str, Any]:
-    """Every distinct report of every split through the LLM once, then the column from that table."""
+    """Every distinct report of every split through the LLM once, then the columns from that table."""
+    from datasets import Value
+
     reports = list(
         dict.fromkeys(
             report for split in splits.values() for report in split[REPORT_COLUMN] if report and report.strip()
@@ -170,6 +186,7 @@ def _annotate_with_llm(
         (summary.folder / MAPPING_FILE).write_text(json.dumps(summary.mapping, indent=1) + "\n", encoding="utf-8")
     failed = {failure.report: failure for failure in extractor.last_stats.failures}
     summary.failed_reports = len(failed)
+    summary.distinct_reports = len(reports)
     annotated = {}
     for name, split in splits.items():
         column = [entities_to_dicts(answers.get(report, [])) if report else [] for report in split[REPORT_COLUMN]]
@@ -180,7 +197,10 @@ def _annotate_with_llm(
                     "split": name, "id": _row_id(split, index), "report": report, "error": failure.error,
                     "raw_answer": failure.raw_answer, "cached": failure.cached,
                 })
-        annotated[name] = split.add_column(ENTITIES_COLUMN, column, feature=entities_feature())
+        marks = [report in failed for report in split[REPORT_COLUMN]]
+        annotated[name] = split.add_column(ENTITIES_COLUMN, column, feature=entities_feature()).add_column(
+            FAILED_COLUMN, marks, feature=Value("bool")
+        )
     return annotated
 
 
@@ -230,7 +250,8 @@ def _write_annotated_card(out_dir: Path, source: Path, extractor: Any, features:
         body=(
             f"Copy of `{source.name}` with an `entities` column: the clinical statements of each `report` as "
             f"{{name, category, status}}, extracted by the {kind} extractor. Reports without entities because they are "
-            f"empty or the model's answers were rejected are listed in `{FAILURES_FILE}`."
+            f"empty or the model's answers were rejected are listed in `{FAILURES_FILE}`; rows whose extraction "
+            f"failed are marked in `{FAILED_COLUMN}` (their entities are unknown, not absent: training skips them)."
         ),
         license=metadata.get("license"),
         tags=tuple(metadata.get("tags") or ("ecg", "medical", "time-series")),
@@ -293,6 +314,7 @@ def merge_annotated_parts(
 
 
 __all__ = [
-    "AnnotationSummary", "ENTITIES_COLUMN", "FAILURES_FILE", "MAPPING_FILE", "add_entities", "entities_feature",
+    "AnnotationSummary", "ENTITIES_COLUMN", "FAILED_COLUMN", "FAILURES_FILE", "MAPPING_FILE", "add_entities",
+    "entities_feature",
     "merge_annotated_parts",
 ]

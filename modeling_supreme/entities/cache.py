@@ -106,7 +106,7 @@ class AnswerCache:
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     answer.key, answer.report, answer.prompt_version, answer.model, int(answer.ok), entities,
-                    answer.raw_answer, answer.error, answer.attempts, time.time(),
+                    storable_text(answer.raw_answer), storable_text(answer.error), answer.attempts, time.time(),
                 ),
             )
             self._connection.commit()
@@ -129,10 +129,18 @@ class AnswerCache:
             self._connection.close()
 
 
+def storable_text(text: Optional[str]) -> Optional[str]:
+    """`text` as SQLite (UTF-8) can store it: a lone surrogate, which a model's answer can hold, becomes its
+    `\\udXXX` escape instead of failing the write (and the run with it)."""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _row_to_answer(row: tuple) -> CachedAnswer:
     key, report, prompt_version, model, ok, entities, raw_answer, error, attempts = row
     parsed = tuple(Entity.from_dict(item) for item in json.loads(entities)) if ok and entities else ()
     return CachedAnswer(key, report, prompt_version, model, bool(ok), parsed, raw_answer, error, int(attempts))
 
 
-__all__ = ["AnswerCache", "CachedAnswer", "cache_key"]
+__all__ = ["AnswerCache", "CachedAnswer", "cache_key", "storable_text"]

@@ -4,13 +4,32 @@ which extractor, and for the LLM its backend, model, cache and retry settings.""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from .lexicon import LexiconExtractor
 from .lexicon_entries import LANGUAGES
 from .llm import LLMExtractor
 from .llm_mapping import EntityMapper
+
+
+def number_in(kind: type, low: float, high: float = math.inf, low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse `type`: a finite `kind` number (int or float) from `low` (excluded when `low_open`) to `high`.
+    argparse turns a refusal into a usage error naming the option, before any request is sent."""
+    bounds = f"{'above' if low_open else 'at least'} {low:g}" + (f" and at most {high:g}" if high < math.inf else "")
+    what = "an integer" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (math.isfinite(value) and (value > low if low_open else value >= low) and value <= high):
+            raise argparse.ArgumentTypeError(f"must be {what} {bounds}, got {text}")
+        return value
+
+    return parse
 
 
 def add_extractor_arguments(parser: argparse.ArgumentParser, default_cache: Optional[str] = None) -> None:
@@ -30,16 +49,21 @@ def add_extractor_arguments(parser: argparse.ArgumentParser, default_cache: Opti
         help="OpenAI-compatible API root (vLLM, TGI, llama.cpp, Ollama)",
     )
     llm.add_argument("--api-key", default=None, help="Bearer token for the endpoint, if it needs one")
-    llm.add_argument("--workers", type=int, default=8, help="concurrent requests (openai)")
-    llm.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
+    llm.add_argument("--workers", type=number_in(int, 1), default=8, help="concurrent requests (openai)")
     llm.add_argument(
-        "--max-retries", type=int, default=4, help="retries of HTTP errors and timeouts, with exponential backoff"
+        "--timeout", type=number_in(float, 0.0, low_open=True), default=60.0,
+        help="seconds per request, from connecting to the last byte of the answer (openai)",
+    )
+    llm.add_argument(
+        "--max-retries", type=number_in(int, 0), default=4,
+        help="retries of HTTP errors and timeouts, with exponential backoff (Retry-After honoured up to 30 s)",
     )
     llm.add_argument("--response-format", choices=("json_schema", "json_object", "none"), default="json_schema")
     llm.add_argument(
-        "--max-attempts", type=int, default=3, help="answers tried per report before it is recorded as a failure"
+        "--max-attempts", type=number_in(int, 1), default=3,
+        help="answers tried per report before it is recorded as a failure",
     )
-    llm.add_argument("--max-new-tokens", type=int, default=512, help="answer length limit")
+    llm.add_argument("--max-new-tokens", type=number_in(int, 1), default=512, help="answer length limit")
     llm.add_argument(
         "--no-constrained", action="store_true", help="transformers: plain generation without lm-format-enforcer"
     )

@@ -16,9 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .cache import AnswerCache, CachedAnswer, cache_key
+from .cache import AnswerCache, CachedAnswer, cache_key, storable_text
 from .llm_backends import BackendError, ChatBackend
-from .schema import ANSWER_JSON_SCHEMA, CATEGORIES, STATUSES, Entity, EntityValidationError, validate_answer
+from .schema import (
+    ANSWER_JSON_SCHEMA,
+    CATEGORIES,
+    MAX_ANSWER_CHARS,
+    STATUSES,
+    Entity,
+    EntityValidationError,
+    validate_answer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +138,15 @@ class LLMExtractor:
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self.backend = backend
         self.cache = (
             cache if isinstance(cache, AnswerCache) else AnswerCache(cache if cache is not None else ":memory:")
         )
         self.prompt = prompt
         self.max_attempts = max_attempts
-        self.max_workers = max_workers or getattr(backend, "max_workers", 1)
+        self.max_workers = max_workers if max_workers is not None else getattr(backend, "max_workers", 1)
         self.retry_failures = retry_failures
         self.progress = progress
         self.last_stats = ExtractionStats()
@@ -165,6 +175,7 @@ class LLMExtractor:
         stats.unique_reports = len(unique)
         stats.empty_reports = sum(1 for report in reports if not (isinstance(report, str) and report.strip()))
         results: dict[str, list[Entity]] = {}
+        unique = self._refuse_invalid_text(unique, results, stats)
         cached = self.cache.get_many(self.key(report) for report in unique)
         pending = []
         for report in unique:
@@ -177,6 +188,24 @@ class LLMExtractor:
         self._answer_pending(pending, results, stats)
         logger.info("LLM extraction: %s", stats.summary())
         return [list(results.get(report, [])) if isinstance(report, str) else [] for report in reports]
+
+    @staticmethod
+    def _refuse_invalid_text(
+        reports: list[str], results: dict[str, list[Entity]], stats: ExtractionStats
+    ) -> list[str]:
+        """The reports that are Unicode text; one with a lone surrogate (only Python callers can pass one: datasets
+        cannot hold it) can be neither sent nor cached, and is a recorded failure."""
+        valid = []
+        for report in reports:
+            try:
+                report.encode("utf-8")
+            except UnicodeEncodeError:
+                error = "the report is not valid Unicode text (it holds a lone surrogate); it was not sent"
+                stats.failures.append(ExtractionFailure(report=report, error=error, cached=False))
+                results[report] = []
+            else:
+                valid.append(report)
+        return valid
 
     def _answer_pending(self, pending: list[str], results: dict[str, list[Entity]], stats: ExtractionStats) -> None:
         if not pending:
@@ -194,6 +223,11 @@ class LLMExtractor:
                 except BackendError as error:
                     stats.failures.append(ExtractionFailure(report=report, error=str(error), cached=False))
                     results[report] = []
+                except Exception as error:  # noqa: BLE001 - one report's unforeseen failure must not end the run
+                    logger.debug("Extraction of %r failed", report[:80], exc_info=True)
+                    failure = f"unexpected {type(error).__name__}: {error}"
+                    stats.failures.append(ExtractionFailure(report=report, error=failure, cached=False))
+                    results[report] = []
                 else:
                     self.cache.put(answer)
                     results[report] = self._entities_of(answer, stats)
@@ -206,11 +240,14 @@ class LLMExtractor:
         for attempt in range(1, self.max_attempts + 1):
             with self._calls_lock:
                 stats.model_calls += 1
-            raw = self.backend.complete(messages, ANSWER_JSON_SCHEMA)
+            answer = self.backend.complete(messages, ANSWER_JSON_SCHEMA)
+            # Kept, cached and fed back as storable text: a lone surrogate would fail every UTF-8 encoding of it
+            # (the cache, the failures file, the next request); an answer too long to parse is kept in part.
+            raw = storable_text(_shortened(answer))
             try:
-                entities = validate_answer(raw)
+                entities = validate_answer(answer)
             except EntityValidationError as invalid:
-                error = str(invalid)
+                error = storable_text(str(invalid))
                 logger.debug(
                     "Invalid answer (attempt %d/%d) for %r: %s", attempt, self.max_attempts, report[:80], error
                 )
@@ -234,6 +271,12 @@ class LLMExtractor:
             )
         )
         return []
+
+
+def _shortened(answer: str) -> str:
+    if len(answer) <= MAX_ANSWER_CHARS:
+        return answer
+    return f"{answer[:MAX_ANSWER_CHARS]}... [{len(answer)} characters in all]"
 
 
 __all__ = ["DEFAULT_PROMPT", "ExtractionFailure", "ExtractionStats", "LLMExtractor", "PromptTemplate"]

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import random
 import threading
 import time
 from typing import Any, Callable, Optional, Protocol, Sequence
+
+from .http_limits import RequestDeadline, retry_after_seconds
+from .schema import EntityValidationError, parse_json_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,28 @@ class ChatBackend(Protocol):
         """The model's answer text to `messages`; `schema` is the JSON schema the answer should follow."""
 
 
+class _TransportProblem(Exception):
+    """One request got no usable response (timeout, deadline, connection, undecodable body); it is retried."""
+
+
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    return body[:limit].decode("utf-8", "replace")
+
+
+def _check_options(**values: float) -> None:
+    """ValueError naming every option of `OpenAIBackend` whose value is out of range, before any request."""
+    low = {"timeout": 0.0, "max_retries": 0, "backoff": 0.0, "max_backoff": 0.0, "max_workers": 1, "max_tokens": 1,
+           "max_response_bytes": 1, "temperature": 0.0}
+    open_low = {"timeout"}
+    problems = [
+        f"{name} must be {'above' if name in open_low else 'at least'} {low[name]}, got {value}"
+        for name, value in values.items()
+        if not (math.isfinite(value) and (value > low[name] if name in open_low else value >= low[name]))
+    ]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 class OpenAIBackend:
     """Any OpenAI-compatible chat endpoint (vLLM, TGI, llama.cpp server, Ollama, ...), through httpx.
 
@@ -40,12 +66,16 @@ class OpenAIBackend:
         base_url: the API root, e.g. "http://localhost:8000/v1" (requests go to `{base_url}/chat/completions`).
         model: the model name the server expects; also the cache's model id.
         api_key: sent as a Bearer token when given.
-        timeout: seconds for one request (connect + read).
+        timeout: seconds for one request, from connecting to the last byte of the answer (a deadline: a server that
+            drip-feeds its answer is cut off too).
         max_retries: extra tries after an HTTP 429 / 5xx, a timeout, a connection error or a broken envelope.
         backoff: first wait in seconds; doubled at each retry (with jitter), capped by `max_backoff`.
+        max_backoff: the longest wait; a server's `Retry-After` (HTTP 429 / 5xx) is honoured up to it.
         max_workers: concurrent requests the extractor may send.
         response_format: "json_schema" (the server constrains decoding to the schema), "json_object" or "none".
         max_tokens: answer length limit.
+        max_response_bytes: the largest response body read (decompressed); a larger one is refused as it arrives
+            (never held whole) and the report is a recorded failure.
     """
 
     def __init__(
@@ -61,9 +91,14 @@ class OpenAIBackend:
         response_format: str = "json_schema",
         max_tokens: int = 1024,
         temperature: float = 0.0,
+        max_response_bytes: int = 1 << 20,
     ) -> None:
         import httpx
 
+        _check_options(
+            timeout=timeout, max_retries=max_retries, backoff=backoff, max_backoff=max_backoff, max_workers=max_workers,
+            max_tokens=max_tokens, max_response_bytes=max_response_bytes, temperature=temperature,
+        )
         if response_format not in ("json_schema", "json_object", "none"):
             raise ValueError(f"response_format must be json_schema, json_object or none, got {response_format!r}")
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -75,9 +110,16 @@ class OpenAIBackend:
         self.response_format = response_format
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.max_response_bytes = max_response_bytes
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._httpx = httpx
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), headers=headers)
+        self.timeout = timeout
+        # httpx's timeout bounds each read, `RequestDeadline` the whole request. It needs the socket of each
+        # request's connection, seen when the connection opens: one connection per request (no keep-alive), which
+        # costs a TCP (and TLS) set-up per report, little beside the model's answer.
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout), headers=headers, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def _payload(self, messages: Messages, schema: dict[str, Any]) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -97,34 +139,83 @@ class OpenAIBackend:
 
     def complete(self, messages: Messages, schema: dict[str, Any]) -> str:
         payload = self._payload(messages, schema)
-        problem = ""
+        problem, retry_after = "", None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self._wait(attempt, problem)
+                self._wait(attempt, problem, retry_after)
+            retry_after = None
             try:
-                response = self._client.post(self.url, json=payload)
-            except self._httpx.TimeoutException as error:
-                problem = f"timeout ({error!r})"
+                status, headers, body = self._post(payload)
+            except _TransportProblem as error:
+                problem = str(error)
                 continue
-            except self._httpx.TransportError as error:
-                problem = f"connection error ({error!r})"
+            if status == 429 or status >= 500:
+                problem = f"HTTP {status}: {_excerpt(body)}"
+                retry_after = headers.get("retry-after")
                 continue
-            if response.status_code == 429 or response.status_code >= 500:
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
-                continue
-            if response.status_code >= 400:
-                raise BackendError(
-                    f"{self.url} refused the request: HTTP {response.status_code}: {response.text[:500]}"
-                )
+            if status >= 400:
+                raise BackendError(f"{self.url} refused the request: HTTP {status}: {_excerpt(body, 500)}")
             try:
-                return str(response.json()["choices"][0]["message"]["content"])
-            except (ValueError, KeyError, IndexError, TypeError) as error:
-                problem = f"broken response envelope ({error!r}): {response.text[:200]}"
+                return answer_content(body)
+            except EntityValidationError as error:
+                problem = f"broken response envelope ({error}): {_excerpt(body)}"
         raise BackendError(f"{self.url}: no answer after {self.max_retries + 1} tries; last problem: {problem}")
 
-    def _wait(self, attempt: int, problem: str) -> None:
+    def _post(self, payload: dict[str, Any]) -> tuple[int, Any, bytes]:
+        """Status, headers and body of one request, within its deadline (`timeout`).
+
+        Raises:
+            _TransportProblem: a timeout, the deadline, a connection error or an undecodable body (retried).
+        """
+        httpx = self._httpx
+        with RequestDeadline(self.timeout) as deadline:
+            try:
+                with self._client.stream(
+                    "POST", self.url, json=payload, extensions={"trace": deadline.trace}
+                ) as response:
+                    return response.status_code, response.headers, self._bounded_body(response)
+            except httpx.TransportError as error:  # timeouts included
+                if deadline.expired:
+                    raise _TransportProblem(f"no complete answer within the deadline of {self.timeout:g} s") from error
+                kind = "timeout" if isinstance(error, httpx.TimeoutException) else "connection error"
+                raise _TransportProblem(f"{kind} ({error!r})") from error
+            except httpx.DecodingError as error:
+                raise _TransportProblem(
+                    f"the response body cannot be decoded as its Content-Encoding says ({error})"
+                ) from error
+
+    def _bounded_body(self, response: Any) -> bytes:
+        """The (decoded) body, read only while it stays within `max_response_bytes`; BackendError beyond."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise BackendError(self._too_large(f"announces {declared} bytes"))
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise BackendError(self._too_large(f"sent more than {self.max_response_bytes} bytes"))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, what: str) -> str:
+        return (f"{self.url}: the response {what}, larger than max_response_bytes={self.max_response_bytes} "
+                f"(an answer of max_tokens={self.max_tokens} takes a few kB); refused")
+
+    def _wait(self, attempt: int, problem: str, retry_after: Optional[str] = None) -> None:
+        """Sleep before retry `attempt`: exponential backoff with jitter, or longer when the server's `Retry-After`
+        asks so (honoured up to `max_backoff`; beyond it the wait is capped and the log says so)."""
         delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        logger.warning("%s: %s; retry %d/%d in %.2f s", self.url, problem, attempt, self.max_retries, delay)
+        asked = retry_after_seconds(retry_after)
+        note = ""
+        if asked is not None:
+            note = f" (Retry-After: {retry_after[:40]}"
+            if asked > self.max_backoff:
+                note += f", capped at {self.max_backoff:g} s)"
+                delay = self.max_backoff
+            else:
+                note += ")"
+                delay = max(delay, asked)
+        logger.warning("%s: %s; retry %d/%d in %.2f s%s", self.url, problem, attempt, self.max_retries, delay, note)
         time.sleep(delay)
 
     def close(self) -> None:
@@ -207,6 +298,19 @@ class TransformersBackend:
             return enforcer.get_allowed_tokens(sequence.tolist()).allowed_tokens
 
         return allowed_tokens
+
+
+def answer_content(body: bytes) -> str:
+    """The answer text of an OpenAI chat completion body, `choices[0].message.content`.
+
+    Raises:
+        EntityValidationError: the body is not JSON (also: nested too deeply, huge integers) or lacks the field.
+    """
+    envelope = parse_json_text(body, "The response body")
+    try:
+        return str(envelope["choices"][0]["message"]["content"])
+    except (KeyError, IndexError, TypeError) as error:
+        raise EntityValidationError(f"the response has no choices[0].message.content ({error!r})") from error
 
 
 def _resolve_constrained(constrained: "bool | str") -> bool:

@@ -17,6 +17,12 @@ CATEGORIES: tuple[str, ...] = ("rhythm", "conduction", "morphology", "st_t", "ax
 STATUSES: tuple[str, ...] = ("present", "uncertain", "absent")
 """present: stated; uncertain: hedged ("possible", "verdacht auf", "kan ej uteslutas"); absent: negated or normal."""
 
+MAX_ENTITIES = 100
+"""Entities one answer may list; a report states a few dozen at most, more is a broken or hostile answer."""
+
+MAX_ANSWER_CHARS = 100_000
+"""Characters of an answer that is parsed at all (an answer of a few hundred tokens takes a few thousand)."""
+
 ENTITY_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -104,29 +110,64 @@ def validate_answer(answer: "str | Mapping[str, Any]") -> list[Entity]:
     import jsonschema
 
     if isinstance(answer, str):
-        try:
-            answer = json.loads(answer)
-        except json.JSONDecodeError as error:
-            raise EntityValidationError(f"Answer is not valid JSON: {error}") from error
+        if len(answer) > MAX_ANSWER_CHARS:
+            raise EntityValidationError(f"Answer has {len(answer)} characters, more than {MAX_ANSWER_CHARS}")
+        answer = parse_json_text(answer, "Answer")
+    listed = answer.get("entities") if isinstance(answer, Mapping) else None
+    if isinstance(listed, list) and len(listed) > MAX_ENTITIES:
+        raise EntityValidationError(f"Answer lists {len(listed)} entities, more than {MAX_ENTITIES}")
     validator = jsonschema.Draft202012Validator(ANSWER_JSON_SCHEMA)
-    problems = sorted(validator.iter_errors(answer), key=lambda problem: list(problem.absolute_path))
+    try:
+        problems = sorted(validator.iter_errors(answer), key=lambda problem: list(problem.absolute_path))
+    except RecursionError as error:
+        raise EntityValidationError("Answer is nested too deeply to be checked against the schema") from error
     if problems:
         where = "/".join(str(part) for part in problems[0].absolute_path) or "<root>"
         raise EntityValidationError(f"Answer breaks the entity schema at {where}: {problems[0].message}")
+    for index, item in enumerate(answer["entities"]):
+        if not item["name"].isascii() and not _is_unicode_text(item["name"]):
+            raise EntityValidationError(
+                f"Answer holds text that is not valid Unicode (a lone surrogate) at entities/{index}/name"
+            )
     return [
         Entity(name=" ".join(item["name"].lower().split()), category=item["category"], status=item["status"])
         for item in answer["entities"]
     ]
 
 
+def parse_json_text(text: "str | bytes", what: str) -> Any:
+    """`json.loads(text)` with every way it fails as one `EntityValidationError` that says what was wrong: not JSON,
+    nested too deeply (RecursionError), an integer with too many digits (ValueError), bytes that are no text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EntityValidationError(f"{what} is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise EntityValidationError(f"{what} is nested too deeply to be read as JSON") from error
+    except ValueError as error:  # e.g. an integer of more than sys.get_int_max_str_digits() digits, or bad bytes
+        raise EntityValidationError(f"{what} cannot be read as JSON: {error}") from error
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for a string with a lone surrogate (JSON's "\\ud800" decodes to one), which no file or database holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 __all__ = [
     "ANSWER_JSON_SCHEMA",
     "CATEGORIES",
     "ENTITY_JSON_SCHEMA",
+    "MAX_ANSWER_CHARS",
+    "MAX_ENTITIES",
     "Entity",
     "EntityValidationError",
     "STATUSES",
     "as_entity",
+    "parse_json_text",
     "entities_to_dicts",
     "validate_answer",
 ]

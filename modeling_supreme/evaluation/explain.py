@@ -122,16 +122,18 @@ def explain(
     )
 
 
-def plot_explanation(explanation: Explanation, path: str | Path, title: str | None = None) -> Path:
-    """Draw the 12 leads (6 x 2 grid, mV over seconds) with the label's attention shaded behind them, from white
+def draw_explanation(
+    explanation: Explanation, title: str | None = None, figsize: tuple[float, float] = (15, 11)
+) -> Figure:
+    """The 12 leads (6 x 2 grid, mV over seconds) with the label's attention shaded behind them, from white
     (least attended token) to red (most attended); one colour scale for all leads, as the attention is shared by
-    the leads. Writes a PNG."""
+    the leads. Missing leads are marked "lead missing". Returns the figure (nothing is written)."""
     duration = explanation.signal.shape[1] / explanation.sampling_rate
     time = np.arange(explanation.signal.shape[1]) / explanation.sampling_rate
     per_sample = explanation.attention_per_sample()[None, :]
     lowest, highest = float(per_sample.min()), float(per_sample.max())
     highest = max(highest, lowest + 1e-12)
-    figure = Figure(figsize=(15, 11), layout="constrained")
+    figure = Figure(figsize=figsize, layout="constrained")
     axes = figure.subplots(6, 2, sharex=True).T.ravel()
     shading = None
     for lead, axis in enumerate(axes):
@@ -163,9 +165,55 @@ def plot_explanation(explanation: Explanation, path: str | Path, title: str | No
         or f'{explanation.label}: score {explanation.score:.3f} (text: "{explanation.text}")\n{explanation.source}',
         fontsize=11,
     )
+    return figure
+
+
+def draw_explanation_stacked(
+    explanation: Explanation, title: str | None = None, figsize: tuple[float, float] = (12, 8),
+    lead_spacing_mv: float = 3.0, dpi: float = 100,
+) -> Figure:
+    """The 12 leads stacked on one time axis (`lead_spacing_mv` apart, mV over seconds, "missing" written where a
+    lead is missing) over the label's attention, shaded from white to red as in `draw_explanation`. One axes and a
+    fixed layout: about ten times faster to draw than the 6 x 2 grid, for interactive use."""
+    duration = explanation.signal.shape[1] / explanation.sampling_rate
+    time = np.arange(explanation.signal.shape[1]) / explanation.sampling_rate
+    offsets = -lead_spacing_mv * np.arange(len(STANDARD_LEADS))
+    figure = Figure(figsize=figsize, dpi=dpi)
+    figure.subplots_adjust(left=0.06, right=0.92, top=0.88, bottom=0.07)
+    axis = figure.add_subplot()
+    low, high = offsets[-1] - lead_spacing_mv / 2, lead_spacing_mv / 2
+    # One token per image column: token n covers [n * T / N, (n + 1) * T / N) of the window, as the samples do.
+    shading = axis.imshow(explanation.attention[None, :], extent=(0, duration, low, high), aspect="auto",
+                          cmap="Reds", alpha=0.6, interpolation="nearest")
+    for lead, offset in enumerate(offsets):
+        if explanation.lead_mask[lead]:
+            axis.plot(time, explanation.signal[lead] + offset, color="black", linewidth=0.6)
+        else:
+            axis.text(duration / 2, offset, "missing", ha="center", va="center", color="grey")
+    axis.set_yticks(offsets, labels=list(STANDARD_LEADS), fontsize=8)
+    axis.set(xlim=(0, duration), ylim=(low, high), xlabel="time (s)")
+    figure.colorbar(shading, ax=axis, fraction=0.03, pad=0.01, label="attention of the label over time")
+    figure.suptitle(
+        title
+        or f'{explanation.label}: score {explanation.score:.3f} (text: "{explanation.text}")\n{explanation.source}',
+        fontsize=10,
+    )
+    return figure
+
+
+def plot_explanation(explanation: Explanation, path: str | Path, title: str | None = None) -> Path:
+    """Draw an explanation (`draw_explanation`) and write it as a PNG."""
     path = Path(path)
-    figure.savefig(path, dpi=100)
+    draw_explanation(explanation, title).savefig(path, dpi=100)
     return path
 
 
-__all__ = ["Explanation", "attention_per_sample", "explain", "model_view", "plot_explanation"]
+__all__ = [
+    "Explanation",
+    "attention_per_sample",
+    "draw_explanation",
+    "draw_explanation_stacked",
+    "explain",
+    "model_view",
+    "plot_explanation",
+]

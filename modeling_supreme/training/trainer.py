@@ -49,6 +49,7 @@ from .data import (
 )
 from .device_inputs import normalized_on_device
 from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_model_folder, write_model_card
+from .failed_extractions import without_failed_extractions
 from .label_inputs import TrainingLabelInputs
 from .lead_consistency import LeadConsistency
 from .lead_sets import LeadSetSampler, check_normalization, set_shares
@@ -129,9 +130,10 @@ class SupremeTrainer:
         if options.train_split not in splits:
             raise ValueError(f"{options.dataset} has no split {options.train_split!r} (splits: {sorted(splits)})")
         train_split = splits[options.train_split]
-        check_columns(
-            train_split, required_columns(options.objective), f"{options.dataset} split {options.train_split!r}"
-        )
+        where = f"{options.dataset} split {options.train_split!r}"
+        check_columns(train_split, required_columns(options.objective), where)
+        if options.objective in ("supreme", "both"):  # rows without known entities would train as all-negative
+            train_split = without_failed_extractions(train_split, where)
         self.vocabulary = resolve_vocabulary(options, train_split)
         self.validation: Optional[ValidationSet] = build_validation_set(options, splits)
         global_batch = options.batch_size * self.accelerator.num_processes
