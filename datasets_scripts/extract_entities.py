@@ -6,10 +6,13 @@ r"""Add an `entities` column (list of {name, category, status}) to a dataset fol
         --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct --workers 16 --out outputs/mimic-entities
 
 The LLM answers go to an SQLite cache (default: <out>/llm_cache.sqlite): re-run the same command after an
-interruption and only the missing reports are sent. Reports left without entities (empty, or answers rejected)
-are listed in <out>/extraction_failures.jsonl; rows whose extraction failed are marked in the `entities_failed`
-column (training skips them). The dataset is written in any case; the command exits with status 1 when the
-extraction failed for more than --max-failure-fraction of the distinct reports (of the part, with --num-shards).
+interruption and only the missing reports are sent. The LLM's entity names are mapped onto the lexicon's canonical
+names (so the dataset has the labels a lexicon-built one has; --raw-llm-names keeps them as written); the names
+that do not map are counted and listed in <out>/llm_entity_mapping.json. Reports left without entities (empty, or
+answers rejected) are listed in <out>/extraction_failures.jsonl; rows whose extraction failed are marked in the
+`entities_failed` column (training skips them). The dataset is written in any case; the command exits with status 1
+when the extraction failed for more than --max-failure-fraction of the distinct reports (of the part, with
+--num-shards).
 
 On several machines, each annotates one contiguous part of the rows into its own folder, then one command joins the
 parts into what a single run would have written (same --dataset and extractor options):
@@ -23,8 +26,13 @@ import json
 import logging
 from pathlib import Path
 
-from modeling_supreme.entities.annotate import add_entities, merge_annotated_parts
-from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args, number_in
+from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities, merge_annotated_parts
+from modeling_supreme.entities.cli import (
+    add_extractor_arguments,
+    entity_mapper_from_args,
+    extractor_from_args,
+    number_in,
+)
 
 
 def main() -> None:
@@ -57,13 +65,19 @@ def main() -> None:
         print(f"Dataset with entities in {merged.folder}: rows {json.dumps(merged.rows)} from "
               f"{len(args.merge_parts)} parts; reports without entities are listed in {merged.failures_file}")
         return
-    summary = add_entities(args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size,
-                           num_parts=args.num_shards, part_index=args.shard_index)
+    summary = add_entities(
+        args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size,
+        num_parts=args.num_shards, part_index=args.shard_index, mapper=entity_mapper_from_args(args),
+    )
     print(f"Dataset with entities in {summary.folder}")
     print(f"  rows: {json.dumps(summary.rows)}; rows with at least one entity: {summary.rows_with_entities}")
     print(f"  empty reports: {summary.empty_reports}; reports whose extraction failed: {summary.failed_reports}")
     if summary.llm_stats is not None:
         print(f"  LLM: {json.dumps(summary.llm_stats)}")
+    if summary.mapping is not None:
+        mapping = summary.mapping
+        print(f"  LLM names onto the lexicon's: {mapping['mentions']} mentions, {mapping['unmapped_mentions']} "
+              f"unmapped ({mapping['unmapped_names']} names, listed in {summary.folder / MAPPING_FILE})")
     print(f"  reports without entities are listed in {summary.failures_file}")
     if summary.failure_fraction > args.max_failure_fraction:
         raise SystemExit(

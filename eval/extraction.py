@@ -17,7 +17,9 @@ count as misses. "Edit:" notes (which hold annotators' codes) are stripped befor
 Micro figures pool all (record, code) pairs; macro-F1 averages over codes seen in gold or predictions.
 A row with a malformed `scp_codes` (or `strat_fold`) is rejected with its id and reason, and the run goes on;
 reports without any entity are scored as they are and counted by reason (empty, measurements only, unknown
-language or phrasing).
+language or phrasing). With `--extractor llm` the model's entity names are mapped onto the lexicon's canonical
+names before scoring (`modeling_supreme.entities.llm_mapping`; `--raw-llm-names` scores them as written) and the
+names that do not map are counted.
 
 The figures are also given per report language (the language whose lexicon phrasings read the report best) and
 per code and language. `--agreement N` prints the N stated entities the cardiologists most often left uncoded:
@@ -63,6 +65,7 @@ from modeling_supreme.entities.extraction_report import (
 )
 from modeling_supreme.entities.gold_reports import GoldReports, parse_folds, read_ptbxl_reports
 from modeling_supreme.entities.lexicon_entries import LANGUAGES
+from modeling_supreme.entities.llm_mapping import EntityMapper
 
 # The bar for a well-read code: no code with this many gold occurrences below this F1.
 WEAK_SUPPORT, WEAK_F1 = 20, 0.40
@@ -188,6 +191,10 @@ def main() -> None:
         extractor = extractor_from_args(args, cache=Path("outputs") / "llm_cache.sqlite")
     lexicon = extractor.lexicon if isinstance(extractor, LexiconExtractor) else Lexicon.load(args.lexicon)
     entities = extractor.extract_batch(rows.reports)
+    # The table is keyed by the lexicon's canonical names: the LLM's own names are mapped onto them first.
+    mapper = EntityMapper(lexicon) if args.extractor == "llm" and not args.raw_llm_names else None
+    if mapper is not None:
+        entities = mapper.map_batch(entities)
     by_language = language_extractors(args.lexicon)
     languages = [report_language(report, by_language) for report in rows.reports]
     # The table may code a statement differently for the reports of one language (see the `scp` entries).
@@ -229,6 +236,11 @@ def main() -> None:
         )
     if not isinstance(extractor, LexiconExtractor):
         print(f"LLM run: {json.dumps(extractor.last_stats.summary())}")
+    if mapper is not None:
+        mapping = mapper.counts.as_dict(limit=20)
+        print(f"LLM names onto the lexicon's: {mapping['mentions']} mentions, {mapping['exact']} exact, "
+              f"{mapping['read_by_lexicon']} read by the lexicon, {mapping['unmapped_mentions']} unmapped; "
+              f"most frequent unmapped: {mapping['unmapped']}")
     if args.errors:
         written = write_errors(Path(args.errors), rows, entities, predicted, languages)
         print(f"\n{written} records with a false positive or negative written to {args.errors}")
@@ -244,6 +256,10 @@ def main() -> None:
             "rejected": [{"source": row.source, "ecg_id": row.ecg_id, "reason": row.reason} for row in rows.rejected],
             "reports_without_entities": unread,
         }
+        if not isinstance(extractor, LexiconExtractor):
+            values["llm_stats"] = extractor.last_stats.summary()
+        if mapper is not None:
+            values["llm_entity_mapping"] = mapper.counts.as_dict()
         if reference is not None:
             values["learned_reference"] = {
                 key: value for key, value in reference.as_dict().items() if key != "per_code"

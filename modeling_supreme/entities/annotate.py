@@ -20,11 +20,13 @@ from typing import Any, Optional
 
 from .lexicon import LexiconExtractor
 from .llm import LLMExtractor
+from .llm_mapping import EntityMapper
 from .schema import entities_to_dicts
 
 logger = logging.getLogger(__name__)
 
 FAILURES_FILE = "extraction_failures.jsonl"
+MAPPING_FILE = "llm_entity_mapping.json"
 PART_FILE = "part.json"  # in the folder of one part of a split extraction: {"index": i, "num_parts": K}
 SUMMARY_CHUNK = 4096  # rows read at a time when the result is counted
 REPORT_COLUMN = "report"
@@ -43,6 +45,7 @@ class AnnotationSummary:
     rows_with_entities: int = 0
     distinct_reports: int = 0
     llm_stats: Optional[dict[str, int]] = None
+    mapping: Optional[dict[str, Any]] = None  # EntityMapper counts when LLM names were mapped onto the lexicon's
 
     @property
     def failures_file(self) -> Path:
@@ -76,6 +79,7 @@ def add_entities(
     shard_size: int = 1000,
     num_parts: int = 1,
     part_index: int = 0,
+    mapper: Optional[EntityMapper] = None,
 ) -> AnnotationSummary:
     """Copy a dataset folder to `out_dir` with an `entities` column (list of {name, category, status}).
 
@@ -89,6 +93,8 @@ def add_entities(
         num_parts: cut every split into this many contiguous parts (one per machine, say) and annotate only part
             `part_index`; `merge_annotated_parts` joins the part folders into what one run would have written.
         part_index: the part this run annotates (0..num_parts-1).
+        mapper: maps an LLM's entity names onto the lexicon's canonical names (the same labels as a lexicon-built
+            dataset); its counts and every unmapped name go to `llm_entity_mapping.json`. None keeps the names.
 
     Raises:
         ValueError: the folder cannot be loaded, has no `report` column, or is the output folder.
@@ -116,7 +122,7 @@ def add_entities(
     summary = AnnotationSummary(folder=out_dir)
     failures: list[dict[str, Any]] = []
     if isinstance(extractor, LLMExtractor):
-        annotated = _annotate_with_llm(splits, extractor, failures, summary)
+        annotated = _annotate_with_llm(splits, extractor, failures, summary, mapper)
     else:
         annotated = {
             name: split.map(
@@ -158,7 +164,11 @@ def _count_split(name: str, split: Any, summary: AnnotationSummary, failures: li
 
 
 def _annotate_with_llm(
-    splits: Any, extractor: LLMExtractor, failures: list[dict[str, Any]], summary: AnnotationSummary
+    splits: Any,
+    extractor: LLMExtractor,
+    failures: list[dict[str, Any]],
+    summary: AnnotationSummary,
+    mapper: Optional[EntityMapper],
 ) -> dict[str, Any]:
     """Every distinct report of every split through the LLM once, then the columns from that table."""
     from datasets import Value
@@ -170,6 +180,10 @@ def _annotate_with_llm(
     )
     answers = dict(zip(reports, extractor.extract_batch(reports)))
     summary.llm_stats = extractor.last_stats.summary()
+    if mapper is not None:
+        answers = {report: mapper.map_entities(found) for report, found in answers.items()}
+        summary.mapping = mapper.counts.as_dict()
+        (summary.folder / MAPPING_FILE).write_text(json.dumps(summary.mapping, indent=1) + "\n", encoding="utf-8")
     failed = {failure.report: failure for failure in extractor.last_stats.failures}
     summary.failed_reports = len(failed)
     summary.distinct_reports = len(reports)
@@ -300,6 +314,7 @@ def merge_annotated_parts(
 
 
 __all__ = [
-    "AnnotationSummary", "ENTITIES_COLUMN", "FAILED_COLUMN", "FAILURES_FILE", "add_entities", "entities_feature",
+    "AnnotationSummary", "ENTITIES_COLUMN", "FAILED_COLUMN", "FAILURES_FILE", "MAPPING_FILE", "add_entities",
+    "entities_feature",
     "merge_annotated_parts",
 ]

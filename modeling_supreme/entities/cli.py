@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 from .lexicon import LexiconExtractor
 from .lexicon_entries import LANGUAGES
 from .llm import LLMExtractor
+from .llm_mapping import EntityMapper
 
 
 def number_in(kind: type, low: float, high: float = math.inf, low_open: bool = False) -> Callable[[str], Any]:
@@ -68,6 +69,10 @@ def add_extractor_arguments(parser: argparse.ArgumentParser, default_cache: Opti
     )
     llm.add_argument("--cache", default=default_cache, help="SQLite answer cache (resume, no repeated calls)")
     llm.add_argument("--retry-failures", action="store_true", help="ask again for reports whose failure is cached")
+    llm.add_argument(
+        "--raw-llm-names", action="store_true",
+        help="keep the LLM's entity names as written (default: mapped onto the lexicon's canonical names)",
+    )
 
 
 def extractor_from_args(
@@ -94,4 +99,9 @@ def extractor_from_args(
     )
 
 
-__all__ = ["add_extractor_arguments", "extractor_from_args"]
+def entity_mapper_from_args(args: argparse.Namespace) -> Optional[EntityMapper]:
+    """The mapper of LLM names onto the lexicon's (None for the lexicon extractor or with --raw-llm-names)."""
+    return EntityMapper() if args.extractor == "llm" and not args.raw_llm_names else None
+
+
+__all__ = ["add_extractor_arguments", "entity_mapper_from_args", "extractor_from_args"]
