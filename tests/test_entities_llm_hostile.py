@@ -15,7 +15,10 @@ import pytest
 from modeling_supreme.entities import AnswerCache, Entity, LLMExtractor, OpenAIBackend
 from modeling_supreme.entities.schema import MAX_ENTITIES, EntityValidationError, validate_answer
 
-from .test_entities_llm import VALID, ScriptedServer, openai_backend
+from . import test_entities_llm
+from .test_entities_llm import VALID, openai_backend
+
+serve = test_entities_llm.serve  # the scripted-server fixture, shared with the well-behaved server's tests
 
 SINUS = [Entity("sinus rhythm", "rhythm", "present")]
 
@@ -33,23 +36,6 @@ def no_thread_left() -> Iterator[None]:
     while time.monotonic() < deadline and started():
         time.sleep(0.05)
     assert not started(), sorted(thread.name for thread in started())
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[dict], ScriptedServer]]:
-    """Start scripted servers (see `ScriptedServer`); they are shut down when the test ends."""
-    started: list[ScriptedServer] = []
-
-    def start(scripts: dict) -> ScriptedServer:
-        server = ScriptedServer(scripts)
-        server.thread.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.httpd.shutdown()
-        server.httpd.server_close()
 
 
 def respond(status: int, body: bytes, headers: "dict[str, str | None] | None" = None, log: "list | None" = None):
