@@ -309,8 +309,8 @@ def _shown(value: Any) -> str:
 def _check_size(name: str, value: Any, bounds: tuple[int, int]) -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"SupremeConfig: {name} must be an integer in [{low}, {high}]; got {_shown(value)} (refused "
-                         "before building anything: is this config.json from a trusted source?)")
+        raise ValueError(f"SupremeConfig: {name} must be an integer in [{low}, {high}]; got {_shown(value)} (checked "
+                         "before anything is allocated; a config.json holding it is not a model this package wrote)")
 
 
 __all__ = ["SupremeConfig", "STANDARD_LEADS", "ECG_ENCODER_PRESETS", "MODEL_PRESETS", "default_text_encoder_path"]

@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from accelerate import PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -112,12 +111,14 @@ class SupremeTrainer:
         self.options = options
         self.callbacks = list(callbacks)
         self.output_dir = Path(options.output_dir)
-        # Taken before anything is written to the folder; the main process writes it, so the main process holds it.
-        self._lock = OutputDirLock(self.output_dir)
-        if PartialState().is_main_process:
-            self._lock.acquire()
         self.state = TrainerState()
         self.accelerator = make_accelerator(options, self.output_dir, self.output_dir / LOGS_FOLDER)
+        # Taken before anything is written to the folder; the main process writes it, so the main process holds it.
+        # Asked of the accelerator, not of a PartialState made before it: that one can lock a CPU run into
+        # non-distributed mode, where every rank is "main" and the second rank found the folder in use.
+        self._lock = OutputDirLock(self.output_dir)
+        if self.accelerator.is_main_process:
+            self._lock.acquire()
         self._loss_sums: dict[str, torch.Tensor] = {}
         self._loss_batches = 0
         self.timer = StepTimer()
