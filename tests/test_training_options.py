@@ -108,7 +108,7 @@ def test_bad_yaml_files_are_refused_naming_file_and_key(tmp_path, capsys, yaml_t
         (["--dataset", "d", "--output-dir", "o", "--model-config", "fusion_dim"], "expected key=value"),
         (["--dataset", "d", "--output-dir", "o", "--model-config", "objective=merl"], "Unknown objective 'merl'"),
         (["--dataset", "d", "--output-dir", "o", "--model-config", "text_config={}"], "is set by the run"),
-        (["--dataset", "d", "--output-dir", "o", "--model-config", "num_samples=0"], "num_samples must be an integer in [1,"),
+        (["--dataset", "d", "--output-dir", "o", "--model-config", "num_samples=0"], "num_samples must be an integer"),
         (["--dataset", "d", "--output-dir", "o", "--model-preset", "resnet1d_tiny"], "invalid choice"),
         (["--dataset", "d", "--output-dir", "o", "--label-templates", "{}", "ecg"], "'ecg' must contain exactly one"),
         (["--dataset", "d", "--output-dir", "o", "--label-negation", "1.5"], "--label-negation must be a probability"),
