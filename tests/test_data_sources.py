@@ -89,7 +89,8 @@ def serve(monkeypatch):
 
     def start(files: dict[str, bytes]) -> TreeServer:
         server = TreeServer(files)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, half a second per test by default.
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
         running.append((server, thread))
         return server
