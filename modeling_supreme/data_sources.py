@@ -157,11 +157,15 @@ def _local_folder(name: str) -> Path | None:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def _first_five(names: Sequence[str]) -> str:
+    """File names for a message: the first five, then how many more."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def _require_files(folder: Path, files: Iterable[str], what: str) -> None:
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DataSourceError(f"{folder} lacks {len(missing)} file(s) of {what}: {shown}")
+        raise DataSourceError(f"{folder} lacks {len(missing)} file(s) of {what}: {_first_five(missing)}")
 
 
 def _stamp_key(folder: Path, names: Sequence[str]) -> str:
@@ -194,8 +198,7 @@ def verify_local_folder(folder: str | Path, files: Iterable[str] | None = None) 
         return
     wrong = [name for name in names if sha256_of(folder / name) != sums[name]]
     if wrong:
-        shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-        raise DataSourceError(f"{folder}: {len(wrong)} file(s) do not match {sums_path}: {shown}")
+        raise DataSourceError(f"{folder}: {len(wrong)} file(s) do not match {sums_path}: {_first_five(wrong)}")
     if key is not None:
         try:
             _write_atomically(stamp, key)
