@@ -80,7 +80,7 @@ def test_no_import_cycle_among_the_package_modules():
 
 
 # The scripts and checks that stand on the library; the library never imports them.
-_ABOVE_THE_LIBRARY = ("eval", "bench", "datasets_scripts", "scripts", "train_accelerate", "tests")
+_ABOVE_THE_LIBRARY = ("eval", "bench", "experiments", "datasets_scripts", "scripts", "train_accelerate", "tests")
 
 
 def test_the_library_imports_nothing_above_it():

@@ -1,5 +1,5 @@
-"""Command-line options shared by the entity scripts (extract_entities.py, eval/extraction.py, bench/extraction.py):
-which extractor, and for the LLM its backend, model, cache and retry settings."""
+"""Command-line options shared by the entity scripts (extract_entities.py, eval/extraction.py,
+bench/extraction_cost.py): which extractor, and for the LLM its backend, model, cache and retry settings."""
 
 from __future__ import annotations
 
