@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -92,3 +93,13 @@ def test_nothing_in_the_repository_imports_an_old_path():
             if old:
                 users[path.relative_to(REPO_ROOT).as_posix()] = old
     assert not users, f"imports of moved modules' old paths: {users}"
+
+
+def test_the_documentation_names_no_old_path():
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    old_names = {old for old in MOVED_MODULES} | {_module_path(old).relative_to(REPO_ROOT).as_posix()
+                                                   for old in MOVED_MODULES}
+    mentions = {page.name: sorted(name for name in old_names if re.search(rf"{re.escape(name)}(?![\w/])",
+                                                                          page.read_text()))
+                for page in pages}
+    assert not {page: names for page, names in mentions.items() if names}
