@@ -26,6 +26,7 @@ MOVED_MODULES = MappingProxyType({
     "modeling_supreme.entities.cli": "modeling_supreme.entities.extractor_arguments",
     "modeling_supreme.publishing.hub": "modeling_supreme.publishing.model_push",
     "modeling_supreme.training.heldout": "modeling_supreme.evaluation.heldout",
+    "modeling_supreme.training.lead_sets": "modeling_supreme.training.lead_set_augmentation",
 })
 # "package.name" -> the module that now holds `name`
 MOVED_NAMES = MappingProxyType({

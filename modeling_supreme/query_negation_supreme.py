@@ -18,7 +18,7 @@ asks every text literally.
 
 It is off by default because it did not help the demo's model: over three seeds of its 200 steps, the mean
 super-class AUROC over all wordings of the four blind paraphrase sets was 72.0 with it and 73.1 without
-(`bench/supreme_vs_clip.py`, variant `sample-query-negation`). Negated queries are read right, but such a small
+(`experiments/supreme_vs_clip.py`, variant `sample-query-negation`). Negated queries are read right, but such a small
 model places many unnegated wordings far from its training texts on the wrong side of normal / abnormal, and the
 negated normal-class forms it no longer learns literally ("no abnormality detected") were what carried the negated
 wordings that no cue catches. The complement is still exact for a label a model knows: with the cues set,

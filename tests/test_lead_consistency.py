@@ -30,7 +30,7 @@ from modeling_supreme.training.lead_consistency import (
     reduced_rows,
     unchanged_norm_statistics,
 )
-from modeling_supreme.training.lead_sets import LeadSetSampler, check_lead_set_weights, set_shares
+from modeling_supreme.training.lead_set_augmentation import LeadSetSampler, check_lead_set_weights, set_shares
 from tests.sample_data import REPO_ROOT
 from tests.tiny_models import tiny_config
 from tests.training_helpers import (
@@ -208,8 +208,8 @@ def test_training_logs_the_consistency_term_and_resumes_exactly(training_dataset
 
 @pytest.fixture
 def lead_sets_bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))  # it imports its sibling supreme_vs_clip.py
-    return runpy.run_path(str(REPO_ROOT / "bench" / "lead_sets.py"), run_name="lead_sets_bench")
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "experiments"))  # it imports its sibling supreme_vs_clip.py
+    return runpy.run_path(str(REPO_ROOT / "experiments" / "lead_sets.py"), run_name="lead_sets_bench")
 
 
 def test_bench_variants_build_valid_runs(lead_sets_bench, tmp_path):

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from modeling_supreme import SupremeFeatureExtractor, SupremeModel
 from modeling_supreme.configuration_supreme import STANDARD_LEADS
 from modeling_supreme.evaluation import load_model_and_processor
+from modeling_supreme.evaluation.heldout import evaluate_lead_sets, load_heldout_set
 from modeling_supreme.leads_supreme import (
     DEFAULT_TRAINING_LEAD_SETS,
     lead_set_leads,
@@ -23,14 +24,9 @@ from modeling_supreme.leads_supreme import (
     select_lead_set,
 )
 from modeling_supreme.reading_supreme import read_ecg
-from modeling_supreme.training import (
-    SupremeCollator,
-    evaluate_lead_sets,
-    load_heldout_set,
-    run_training,
-)
+from modeling_supreme.training import SupremeCollator, run_training
 from modeling_supreme.training.data import formatted_for_collation, load_splits
-from modeling_supreme.training.lead_sets import LeadSetSampler
+from modeling_supreme.training.lead_set_augmentation import LeadSetSampler
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 from tests.tiny_models import TINY_ECG_ENCODERS, tiny_config
 from tests.training_helpers import (

@@ -89,10 +89,10 @@ def test_nothing_in_the_repository_imports_an_old_path():
         for path in sorted((REPO_ROOT / folder).rglob("*.py")) if (REPO_ROOT / folder).is_dir() else []:
             if path in shims or path == Path(__file__).resolve() or ".venv" in path.parts:
                 continue
-            old = sorted(_imported_names(path) & set(MOVED_MODULES))
+            old = sorted(_imported_names(path) & (set(MOVED_MODULES) | set(MOVED_NAMES)))
             if old:
                 users[path.relative_to(REPO_ROOT).as_posix()] = old
-    assert not users, f"imports of moved modules' old paths: {users}"
+    assert not users, f"imports of moved modules' or names' old paths: {users}"
 
 
 def test_the_documentation_names_no_old_path():

@@ -13,8 +13,9 @@ from accelerate.state import AcceleratorState
 
 from modeling_supreme import demo
 from modeling_supreme.evaluation import load_label_descriptions, load_model_and_processor
+from modeling_supreme.evaluation.heldout import evaluate_heldout, load_heldout_set
 from modeling_supreme.evaluation.robustness import logit_axis_shares
-from modeling_supreme.training import evaluate_heldout, load_heldout_set, load_splits, run_training
+from modeling_supreme.training import load_splits, run_training
 from tests.sample_data import ptbxl_record
 from tests.training_helpers import tiny_options
 

@@ -15,13 +15,8 @@ from transformers import pipeline
 
 from modeling_supreme.entities import Vocabulary
 from modeling_supreme.evaluation import load_model_and_processor
-from modeling_supreme.training import (
-    evaluate_heldout,
-    list_checkpoints,
-    load_heldout_set,
-    read_metrics,
-    run_training,
-)
+from modeling_supreme.evaluation.heldout import evaluate_heldout, load_heldout_set
+from modeling_supreme.training import list_checkpoints, read_metrics, run_training
 from modeling_supreme.training.checkpointing import TRAINER_STATE_FILE
 from tests.sample_data import ptbxl_record
 from tests.training_helpers import (

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from modeling_supreme.evaluation import load_model_and_processor
-from modeling_supreme.training import evaluate_heldout, list_checkpoints, load_heldout_set, read_metrics
+from modeling_supreme.evaluation.heldout import evaluate_heldout, load_heldout_set
+from modeling_supreme.training import list_checkpoints, read_metrics
 from tests.training_helpers import tiny_flags, tiny_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

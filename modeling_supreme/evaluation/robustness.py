@@ -1,7 +1,7 @@
 """Query robustness: does a label keep its AUROC when it is asked in other words?
 
-A paraphrase file maps {task: {label column: [wordings]}}. The project has five, none of their wordings a training
-label text and no wording in two of them:
+A paraphrase file maps {task: {label column: [wordings]}}. The project has five (in `paraphrase_sets/`), none of their
+wordings a training label text and no wording in two of them:
 - `default` (`paraphrases.json`): five or more wordings for each PTB-XL super-class and for 25 other benchmark labels,
   negated and colloquial ones included;
 - `blind` (`paraphrases_blind.json`): four to six wordings for each super-class and 25 other labels, written by
@@ -37,10 +37,15 @@ from .metrics import roc_auc_per_label
 from .scoring import read_json_file
 
 DEFAULT_PARAPHRASES = "default"
+# The folder of this package that holds the project's paraphrase sets.
+PARAPHRASE_SETS = "paraphrase_sets"
 # Name -> the package's file.
 PACKAGED_PARAPHRASES = {
-    DEFAULT_PARAPHRASES: "paraphrases.json", "blind": "paraphrases_blind.json", "blind2": "paraphrases_blind2.json",
-    "blind3": "paraphrases_blind3.json", "blind4": "paraphrases_blind4.json",
+    DEFAULT_PARAPHRASES: f"{PARAPHRASE_SETS}/paraphrases.json",
+    "blind": f"{PARAPHRASE_SETS}/paraphrases_blind.json",
+    "blind2": f"{PARAPHRASE_SETS}/paraphrases_blind2.json",
+    "blind3": f"{PARAPHRASE_SETS}/paraphrases_blind3.json",
+    "blind4": f"{PARAPHRASE_SETS}/paraphrases_blind4.json",
 }
 
 

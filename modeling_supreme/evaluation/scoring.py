@@ -173,13 +173,17 @@ def score_ecgs(
 
 
 def read_json_file(path: str | Path | None, packaged: str | None, what: str) -> tuple[Any, str]:
-    """(parsed JSON, how to name it): the package's own file `packaged` (in this folder) when given, else `path`.
+    """(parsed JSON, how to name it): the package's own file `packaged` (a path relative to this folder, parts
+    separated by "/") when given, else `path`.
 
     Raises:
         ValueError: the file cannot be read or is not JSON, naming it and calling it `what`.
     """
     if packaged is not None:
-        text, source = resources.files(__package__).joinpath(packaged).read_text(encoding="utf-8"), packaged
+        resource = resources.files(__package__)
+        for part in packaged.split("/"):
+            resource = resource.joinpath(part)
+        text, source = resource.read_text(encoding="utf-8"), packaged
     else:
         try:
             text, source = Path(path).read_text(encoding="utf-8"), str(path)

@@ -9,7 +9,7 @@ learns a function of text rather than a fixed set of strings, so a label can lat
 are generic ones of ECG reports and queries). It is off by default because it did not help: over three seeds of the
 demo's 200 steps, the mean super-class AUROC over the wordings of the two paraphrase sets fell from 75.9 and 76.0
 (bare forms) to 72.7 and 72.1, and the inverted wordings of the normal class stayed inverted
-(`bench/supreme_vs_clip.py`, variant `sample-templates`). Neither templates nor forms are wordings of the
+(`experiments/supreme_vs_clip.py`, variant `sample-templates`). Neither templates nor forms are wordings of the
 query-robustness benchmarks (a test keeps them apart).
 
 `--label-negation P` (NegCLIP's idea) replaces, with probability P per label and batch, the drawn form by a negated
@@ -17,7 +17,7 @@ one ("no {}", "without {}", ... of `NEGATION_TEMPLATES`) and flips that label's 
 network learns what "no X" means instead of reading X. Forms that already carry a negation cue are never negated
 again (a double negative such as "no no abnormality detected" is not a phrase anyone writes). It is off by default
 because it did not help: over three seeds of the demo's 200 steps, P = 0.25 lowered the mean super-class AUROC over
-the wordings of the two paraphrase sets from 75.8 and 76.0 to 62.2 and 61.7 (`bench/supreme_vs_clip.py`, variant
+the wordings of the two paraphrase sets from 75.8 and 76.0 to 62.2 and 61.7 (`experiments/supreme_vs_clip.py`, variant
 `sample-neg25`; P = 0.5 and a trainable text tower did no better): the frozen text tower embeds "no X" at cosine 0.91
 to "X", so flipped targets on near-identical queries mostly blur every label.
 

@@ -32,7 +32,7 @@ from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
 from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_negation, validate_label_templates
 from .lead_consistency import check_lead_consistency
-from .lead_sets import check_lead_set_weights
+from .lead_set_augmentation import check_lead_set_weights
 
 logger = logging.getLogger(__name__)
 

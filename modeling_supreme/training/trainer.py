@@ -51,7 +51,7 @@ from .export import SUMMARY_FILE, copy_model_folder, push_trained_folder, save_m
 from .failed_extractions import rows_with_reports, without_failed_extractions
 from .label_inputs import TrainingLabelInputs
 from .lead_consistency import LeadConsistency
-from .lead_sets import LeadSetSampler, check_normalization, set_shares
+from .lead_set_augmentation import LeadSetSampler, check_normalization, set_shares
 from .model_factory import build_model, build_processor, count_parameters
 from .options import RESUME_LATEST, TrainingOptions
 from .run_lock import OutputDirLock

@@ -34,7 +34,8 @@ the evaluation).
     python datasets_scripts/build_ptbxl.py --out outputs/ptbxl-100 --sampling-rate 100
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
         --out outputs/ptbxl-100-entities
-    python bench/supreme_vs_clip.py --dataset outputs/ptbxl-100-entities --out outputs/supreme-vs-clip --seeds 0 1 2
+    python experiments/supreme_vs_clip.py --dataset outputs/ptbxl-100-entities --out outputs/supreme-vs-clip \
+        --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -50,14 +51,9 @@ from pathlib import Path
 from typing import Any
 
 from modeling_supreme.evaluation import load_model_and_processor
+from modeling_supreme.evaluation.heldout import evaluate_heldout, load_heldout_set
 from modeling_supreme.evaluation.robustness import load_paraphrases
-from modeling_supreme.training import (
-    TrainingOptions,
-    evaluate_heldout,
-    load_heldout_set,
-    load_yaml_config,
-    run_training,
-)
+from modeling_supreme.training import TrainingOptions, load_yaml_config, run_training
 from modeling_supreme.training.label_texts import CARRIER_TEMPLATES
 from modeling_supreme.training.options import supreme_config_fields
 
@@ -83,7 +79,7 @@ TASK = "ptbxl_super"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, variants: dict[str, dict[str, Any]]) -> None:
-    """The arguments every seeds x variants bench shares (this one and bench/lead_sets.py)."""
+    """The arguments every seeds x variants experiment shares (this one and experiments/lead_sets.py)."""
     parser.add_argument("--dataset", required=True, help="built PTB-XL dataset with an `entities` column")
     parser.add_argument("--out", required=True, help="folder for the runs and results.json")
     parser.add_argument("--config", default="configs/demo.yaml", help="training settings shared by every run")

@@ -1,8 +1,8 @@
 """Choose the PTB-XL recipe on fold 8: pre-train variants on folds 1-7 and score each on fold 8 by the rule of
 docs/ptbxl-recipe.md (written before the runs).
 
-Each variant is `--config` (the candidate recipe) with the changes of one variant of `bench/supreme_vs_clip.py` or
-`bench/lead_sets.py` (`none` there is `sample` here), or `resnet1d18` (the larger encoder). A run trains with
+Each variant is `--config` (the candidate recipe) with the changes of one variant of `experiments/supreme_vs_clip.py` or
+`experiments/lead_sets.py` (`none` there is `sample` here), or `resnet1d18` (the larger encoder). A run trains with
 `run_training`, then scores the model with `eval/zero_shot.py --folds 8` twice (the default queries with
 `--lead-sets 12,6,II`, and MERL's CKEPE prompts), as a user would, and appends one line to `OUT/selection.jsonl`:
 
@@ -16,7 +16,7 @@ A run whose line is already in `selection.jsonl` is skipped, so an interrupted i
     python datasets_scripts/build_ptbxl.py --root "$SUPREME_DATA_DIR/ptbxl-sample" \
         --root "$SUPREME_DATA_DIR/ptbxl-more" --out sel/ptbxl-100 --split-folds train=1-7,validation=8
     python datasets_scripts/extract_entities.py --dataset sel/ptbxl-100 --extractor lexicon --out sel/ptbxl-100-entities
-    OMP_NUM_THREADS=1 python bench/ptbxl_selection.py --dataset sel/ptbxl-100-entities --out sel/runs \
+    OMP_NUM_THREADS=1 python experiments/ptbxl_selection.py --dataset sel/ptbxl-100-entities --out sel/runs \
         --max-steps 1000 --variants sample name dropout-0.75
 """
 

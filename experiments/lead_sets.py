@@ -28,7 +28,7 @@ No model selection: each run keeps its last step (folds 9-10 are the evaluation)
     python datasets_scripts/build_ptbxl.py --out outputs/ptbxl-100 --sampling-rate 100
     python datasets_scripts/extract_entities.py --dataset outputs/ptbxl-100 --extractor lexicon \
         --out outputs/ptbxl-100-entities
-    python bench/lead_sets.py --dataset outputs/ptbxl-100-entities --out outputs/lead-sets --seeds 0 1 2
+    python experiments/lead_sets.py --dataset outputs/ptbxl-100-entities --out outputs/lead-sets --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ from typing import Any
 from supreme_vs_clip import add_run_arguments, mean_and_std, run_options
 
 from modeling_supreme.evaluation import load_model_and_processor
+from modeling_supreme.evaluation.heldout import evaluate_lead_sets, load_heldout_set
 from modeling_supreme.leads_supreme import parse_lead_sets
-from modeling_supreme.training import evaluate_lead_sets, load_heldout_set, read_metrics, run_training
+from modeling_supreme.training import read_metrics, run_training
 from modeling_supreme.training.tracking import METRICS_FILE
 from modeling_supreme.training.trainer import LOGS_FOLDER
 

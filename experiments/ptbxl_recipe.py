@@ -8,7 +8,7 @@ within-abnormal AUROC of MI, STTC, HYP and CD, the sub-class, form and rhythm me
 wording and largest spread of every paraphrase set, the lead-set gaps, and the training throughput (ECG/s) and the
 loader's share of step time from the run's logged metrics.
 
-    python bench/ptbxl_recipe.py --dataset ptbxl-output/data/ptbxl-100-entities --folds 9 10 --out figures \
+    python experiments/ptbxl_recipe.py --dataset ptbxl-output/data/ptbxl-100-entities --folds 9 10 --out figures \
         --group recipe=runs/recipe-seed0,runs/recipe-seed1,runs/recipe-seed2 --group demo=runs/demo-seed0,...
 """
 
