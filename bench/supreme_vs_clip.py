@@ -1,10 +1,9 @@
 """SuPreME vs a MERL-style (CLIP) objective on the same data, backbone and steps, by query wording: the paper's claim
 in miniature, and whether zero-shot survives rewording.
 
-Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds each, every other setting from
+Pre-trains variants on PTB-XL folds 1-8 of a built dataset (several seeds each, every other setting from
 --config), then asks each zero-shot for the five PTB-XL super-classes on folds 9-10 (validation + test splits):
 
-- `name`:   objective=supreme, each label encoded by its name (the model before label-text sampling);
 - `sample`: objective=supreme, one surface form per label drawn per batch (`--label-text sample`, the default);
 - `sample-templates`: the same, each drawn form set in one of the carrier phrases of `CARRIER_TEMPLATES`;
 - `sample-text2`: `sample` with the text tower's top two layers trainable (as `clip`), so the text encoder itself
@@ -63,7 +62,6 @@ from modeling_supreme.training.options import supreme_config_fields
 
 # Variant -> the options it changes (SupremeConfig fields go to `model_config`, see `with_overrides`).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "name": {"objective": "supreme", "label_text": "name"},
     "sample": {"objective": "supreme", "label_text": "sample"},
     "sample-templates": {"objective": "supreme", "label_text": "sample", "label_templates": list(CARRIER_TEMPLATES)},
     "sample-text2": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2},
@@ -185,7 +183,7 @@ def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_
         share, share_std = entry["first_axis_share"]
         print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
               f"{mean:.1f} +/- {std:.1f}; first-axis share of the query scores {share:.2f} +/- {share_std:.2f}")
-    references = ("name", "sample-query-negation", "sample-noise50", "sample-noise100", "sample-templates",
+    references = ("sample-query-negation", "sample-noise50", "sample-noise100", "sample-templates",
                   "sample-text2", "sample-neg25", "sample-neg50", "sample-text2-neg25")
     for reference in references:
         if reference in summary and "sample" in summary:

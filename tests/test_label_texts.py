@@ -230,10 +230,11 @@ def test_training_samples_label_texts_and_records_them(training_dataset, tiny_te
     vocabulary = resolve_vocabulary(sampled, load_splits(str(training_dataset))["train"])
     assert sum(len(vocabulary.label_forms(label)) > 1 for label in vocabulary.labels) >= len(vocabulary) // 2
     sampled_folder = run_training(sampled).output_dir
-    named = run_training(
-        tiny_options(training_dataset, tmp_path / "name", tiny_text_encoder_dir, label_text="name", **settings)
+    described = run_training(
+        tiny_options(training_dataset, tmp_path / "described", tiny_text_encoder_dir, label_text="description",
+                     **settings)
     )
-    weights = [load_file(str(Path(folder) / "model.safetensors")) for folder in (sampled_folder, named.output_dir)]
+    weights = [load_file(str(Path(folder) / "model.safetensors")) for folder in (sampled_folder, described.output_dir)]
     assert any(not torch.equal(weights[0][key], weights[1][key]) for key in weights[0] if key.startswith("fusion"))
     saved = Vocabulary.load(Path(sampled_folder) / "vocabulary.json")
     assert saved.forms == vocabulary.forms

@@ -68,7 +68,7 @@ def test_run_ends_with_a_pipeline_folder_holding_the_weights_chosen_on_validatio
 
     vocabulary = Vocabulary.load(output / "vocabulary.json")
     assert [model.config.id2label[index] for index in range(len(vocabulary))] == vocabulary.labels
-    assert model.config.label_texts == vocabulary.labels  # --label-text name (default): labels encoded by name
+    assert model.config.label_texts == vocabulary.labels  # sampled texts (default): the name stays its text
     classifier = pipeline("ecg-zero-shot", model=str(output))
     scores = classifier(str(ptbxl_record(9)))
     assert sorted(item["label"] for item in scores) == sorted(vocabulary.labels)

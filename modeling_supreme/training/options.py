@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 TRACKERS = ("jsonl", "tensorboard", "none")
-LABEL_TEXTS = ("sample", "name", "description")
+LABEL_TEXTS = ("sample", "description")
 # `--resume` without a path: the newest checkpoint under <output_dir>/checkpoints.
 RESUME_LATEST = "latest"
 # The YAML key that holds SupremeConfig fields (the file's counterpart of --model-config).
@@ -155,8 +155,8 @@ class DataArguments:
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
     label_text: str = _option(
         "text the model encodes for each vocabulary label: `sample` draws one of its surface forms (name, description, "
-        "the lexicon's phrasings in every language) per batch, seeded; `name` (as in the paper) or `description` "
-        "fix one",
+        "the lexicon's phrasings in every language) per batch, seeded; `description` fixes one, the lexicon's "
+        "description",
         "sample", choices=list(LABEL_TEXTS),
     )
     val_label_columns: list[str] = _option(
