@@ -1,7 +1,7 @@
 """The label texts the training loop feeds each batch: the vocabulary's fixed texts, or one surface form per label
 drawn from (seed, epoch, batch) with `--label-text sample`, as tokens or, for a frozen text tower, as cached
-embeddings; with `--label-negation` or negated forms read by query negation, also the batch's targets with the
-negated labels' columns flipped."""
+embeddings; with negated forms read by query negation, also the batch's targets with the negated labels' columns
+flipped."""
 
 from __future__ import annotations
 
@@ -40,15 +40,14 @@ class TrainingLabelInputs:
     def for_run(
         cls, processor: Any, device: torch.device, cache: LabelEmbeddingCache, vocabulary: Any, label_text: str,
         seed: int, fixed_texts: Sequence[str], templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES,
-        negation: float = 0.0, query_negation: Optional[QueryNegation] = None,
+        query_negation: Optional[QueryNegation] = None,
     ) -> "TrainingLabelInputs":
         """The label inputs of a run: sampled with `label_text == "sample"` (each form set in one of `templates`,
-        negated with probability `negation`, negated forms read by the model's `query_negation`), else fixed; none
-        without a vocabulary."""
+        negated forms read by the model's `query_negation`), else fixed; none without a vocabulary."""
         if vocabulary is None:
             return cls(processor, device, cache)
         if label_text == "sample":
-            sampler = LabelTextSampler.from_vocabulary(vocabulary, seed, templates, negation, query_negation)
+            sampler = LabelTextSampler.from_vocabulary(vocabulary, seed, templates, query_negation)
             logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
                         len(sampler.distinct_texts), len(vocabulary))
             return cls(processor, device, cache, sampler=sampler)

@@ -30,7 +30,7 @@ from transformers import HfArgumentParser
 
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
-from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_negation, validate_label_templates
+from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_templates
 from .lead_consistency import check_lead_consistency
 from .lead_sets import check_lead_set_weights
 
@@ -233,10 +233,6 @@ class ExperimentArguments:
         "with --label-text sample: carrier phrases a drawn form is set in, one drawn per label and batch, each with "
         "one {} for the form ('{}' alone: bare forms)", list(DEFAULT_LABEL_TEMPLATES), nargs="+",
     )
-    label_negation: float = _option(
-        "with --label-text sample: probability that a label's drawn form is replaced, per batch, by a negated one "
-        "('no {}', 'without {}', ...) whose targets are 1 - target (0: off)", 0.0,
-    )
     query_negation: str = _option(
         "how label texts with a negation ('no X', 'X ruled out', 'A without B') are read, in training and by the "
         "saved model's queries: `none` encodes every text as it is; `lexicon` scores them as the complement of X "
@@ -328,14 +324,6 @@ class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, Mod
         except ValueError as error:
             raise ValueError(f"--lead-sets: {error}") from None
         self.label_templates = list(validate_label_templates(self.label_templates))
-        self.label_negation = validate_label_negation(self.label_negation)
-        if self.label_negation and self.label_text != "sample":
-            raise ValueError(f"--label-negation needs --label-text sample, got --label-text {self.label_text}")
-        if self.label_negation and self.query_negation != "none":
-            raise ValueError(
-                "--label-negation teaches the text tower to read 'no X'; --query-negation lexicon takes the negation "
-                "out of the text: choose one of them"
-            )
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,

@@ -183,7 +183,7 @@ class SupremeTrainer:
         config = self.accelerator.unwrap_model(self.model).config
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
-            options.seed, config.label_texts, options.label_templates, options.label_negation,
+            options.seed, config.label_texts, options.label_templates,
             QueryNegation.from_config(config),
         )
 
