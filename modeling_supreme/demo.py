@@ -24,13 +24,13 @@ from matplotlib.figure import Figure
 from .data_sources import ptbxl_folder
 from .dataset_builders.labels import multi_label_names
 from .evaluation import load_model_and_processor
+from .evaluation.heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 from .evaluation.plotting import draw_roc_curves
 from .evaluation.robustness import load_paraphrases
 from .leads_supreme import canonical_lead_name, lead_set_leads
 from .reading_supreme import EcgRecord, read_ecg
 from .training.data import load_splits
 from .training.export import SUMMARY_FILE
-from .training.heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from modeling_supreme.evaluation import (
     load_task_table,
     score_ecgs,
 )
-from modeling_supreme.evaluation.benchmark import exact_code_targets
+from modeling_supreme.evaluation.benchmark_tasks import exact_code_targets
 from tests.sample_data import SPLITS_DIR, ptbxl_record
 
 LABEL_TEXTS = ["normal ecg", "myocardial infarction", "left bundle branch block"]

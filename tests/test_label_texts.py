@@ -188,8 +188,8 @@ def test_negation_replaces_forms_reproducibly_and_never_negates_twice():
 
 
 def test_negated_labels_bring_their_flipped_targets(tiny_model, tiny_processor):
+    from modeling_supreme.label_scoring_supreme import LabelEmbeddingCache
     from modeling_supreme.training.label_inputs import TrainingLabelInputs
-    from modeling_supreme.zero_shot_supreme import LabelEmbeddingCache
 
     forms = (("normal ecg",), ("sinus rhythm",), ("no abnormality detected",))
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
