@@ -13,6 +13,7 @@ import torch
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
 from ..evaluation.robustness import WordingResult, flatten_wordings, logit_axis_shares, wording_results
+from ..evaluation.zero_shot import LabelQuery
 from ..leads_supreme import parse_lead_sets
 from ..processing_supreme import SupremeProcessor
 from .data import SupremeCollator, ecg_batches, load_splits
@@ -35,7 +36,7 @@ class HeldOutResult:
     """
 
     label_names: list[str]
-    label_texts: list[str]
+    label_texts: list[LabelQuery]
     targets: np.ndarray
     scores: np.ndarray
     per_label_auroc: dict[str, Optional[float]]
