@@ -13,8 +13,8 @@ Each variant is `--config` (the candidate recipe) with the changes of one varian
 
 A run whose line is already in `selection.jsonl` is skipped, so an interrupted invocation continues where it stopped.
 
-    python datasets_scripts/build_ptbxl.py --root "$SUPREME_DATA_DIR/ptbxl-sample" --root "$SUPREME_DATA_DIR/ptbxl-more" \
-        --out sel/ptbxl-100 --split-folds train=1-7,validation=8
+    python datasets_scripts/build_ptbxl.py --root "$SUPREME_DATA_DIR/ptbxl-sample" \
+        --root "$SUPREME_DATA_DIR/ptbxl-more" --out sel/ptbxl-100 --split-folds train=1-7,validation=8
     python datasets_scripts/extract_entities.py --dataset sel/ptbxl-100 --extractor lexicon --out sel/ptbxl-100-entities
     OMP_NUM_THREADS=1 python bench/ptbxl_selection.py --dataset sel/ptbxl-100-entities --out sel/runs \
         --max-steps 1000 --variants sample name dropout-0.75
@@ -122,8 +122,9 @@ def main() -> None:
         row = run_variant(args, variant)
         with ledger.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
-        print(f"{variant} {row['steps']} steps seed {row['seed']}: score {row['score']:.1f} (super {row['super_mean']:.1f},"
-              f" within-abnormal {row['super_within_abnormal']:.1f}, sub-class {row['sub_within_abnormal_ckepe']:.1f},"
+        print(f"{variant} {row['steps']} steps seed {row['seed']}: score {row['score']:.1f}"
+              f" (super {row['super_mean']:.1f}, within-abnormal {row['super_within_abnormal']:.1f},"
+              f" sub-class {row['sub_within_abnormal_ckepe']:.1f},"
               f" rhythm {row['rhythm_mean']:.1f}), first-axis share {row['first_axis_share']:.2f}", flush=True)
 
 
