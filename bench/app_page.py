@@ -12,11 +12,11 @@ decoded. Two series, the pages taking turns answer by answer:
   ten labels, and those without the first answer's top finding, so that every answer shows another finding).
 
 In this process the same model scores the same records with the same findings through `pipeline(...)`, timed between
-the pages' answers, with torch's default threads and with one. Prints the medians and the ratio of each page to the
-faster pipeline, with the load average (the machine may be shared).
+the pages' answers, with torch's default threads and with one (the page's default, `app.py --threads`). Prints the
+medians and the ratio of each page to the faster pipeline, with the load average (the machine may be shared).
 
     python bench/app_page.py --model demo-output/run/model --record .../records500/00000/00001_hr [--repeats 10] \\
-        [--baseline /tmp/base]
+        [--threads 1 2] [--baseline /tmp/base]
 """
 
 from __future__ import annotations
@@ -73,17 +73,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default="demo-output/run/model")
     parser.add_argument("--record", required=True, help="WFDB record (.hea with .dat), without extension")
     parser.add_argument("--repeats", type=int, default=10, help="answers per page and series")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="this checkout's page once per value of its --threads (model threads)")
     parser.add_argument("--baseline", type=Path, help="another checkout whose app.py answers in turn with this one")
     parser.add_argument("--screenshot", help="PNG of this checkout's page after its last answer")
     return parser.parse_args()
 
 
-def start_app(root: Path, model: str, tmp: str) -> tuple[subprocess.Popen, str]:
+def start_app(root: Path, model: str, tmp: str, options: list[str]) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "app.py", "--model", str(Path(model).resolve()), "--port", str(port)],
-                              cwd=root, env={**os.environ, "TMPDIR": tmp}, stdout=subprocess.DEVNULL,
+    command = [sys.executable, "app.py", "--model", str(Path(model).resolve()), "--port", str(port), *options]
+    server = subprocess.Popen(command, cwd=root, env={**os.environ, "TMPDIR": tmp}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(600):
@@ -185,12 +187,15 @@ def main() -> int:
     examples = list(example_records().items())
     if len(examples) < args.repeats + 1:
         raise SystemExit(f"needs {args.repeats + 1} example records (SUPREME_DATA_DIR), found {len(examples)}")
-    roots = {"this checkout": REPO_ROOT, **({f"baseline {args.baseline}": args.baseline} if args.baseline else {})}
+    # name -> (checkout, app.py options)
+    roots = {f"this checkout, --threads {count}": (REPO_ROOT, ["--threads", str(count)]) for count in args.threads}
+    if args.baseline:
+        roots[f"baseline {args.baseline}"] = (args.baseline, [])
     page_times = {(name, series): [] for name in roots for series in ("new record", "same upload")}
     pipeline_times = {(threads_, series): [] for threads_ in threads for series in ("new record", "same upload")}
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {name: start_app(root, args.model, tmp) for name, root in roots.items()}
+        servers = {name: start_app(root, args.model, tmp, options) for name, (root, options) in roots.items()}
         driver = open_browser()
         try:
             pages = {name: Page(driver, url) for name, (_, url) in servers.items()}
@@ -222,7 +227,7 @@ def main() -> int:
                         timed_pipeline(classifier, str(record), findings, threads_))
             loads.append(os.getloadavg()[0])
             if args.screenshot:
-                driver.switch_to.window(pages["this checkout"].handle)
+                driver.switch_to.window(next(iter(pages.values())).handle)
                 driver.save_screenshot(args.screenshot)
         finally:
             driver.quit()
