@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from modeling_supreme.batching_supreme import batched
-from modeling_supreme.signal_storage import row_signals
+from modeling_supreme.storage_supreme import row_signals
 from modeling_supreme.training import TrainingOptions
 from modeling_supreme.training.batch_ring import WorkerBatchRing, ring_slots
 from modeling_supreme.training.data import (

@@ -6,7 +6,7 @@ benchmark's 9 label columns; --splits reproduces the benchmark's train/val/test 
     ... --merl-protocol   # MERL's zero-shot protocol: first 2.5 s zero-padded to 5 s
 """
 
-from modeling_supreme.dataset_builders.cli import (
+from modeling_supreme.dataset_builders.build_arguments import (
     add_splits_argument,
     builder_parser,
     finish,

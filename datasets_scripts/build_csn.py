@@ -6,7 +6,7 @@ benchmark's train/val/test membership.
         --out outputs/csn
 """
 
-from modeling_supreme.dataset_builders.cli import (
+from modeling_supreme.dataset_builders.build_arguments import (
     add_splits_argument,
     builder_parser,
     finish,

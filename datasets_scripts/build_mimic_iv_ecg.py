@@ -10,7 +10,7 @@ own folder, then one command merges the parts into the dataset a single build wo
     python datasets_scripts/build_mimic_iv_ecg.py --out outputs/mimic-iv-ecg --merge-parts parts/0 parts/1 ... parts/7
 """
 
-from modeling_supreme.dataset_builders.cli import (
+from modeling_supreme.dataset_builders.build_arguments import (
     builder_parser,
     finish,
     merge_from_args,

@@ -11,7 +11,7 @@ roots when it differs).
 """
 
 from modeling_supreme.data_sources import DataSourceError, ptbxl_folder
-from modeling_supreme.dataset_builders.cli import builder_parser, finish, settings_from_args
+from modeling_supreme.dataset_builders.build_arguments import builder_parser, finish, settings_from_args
 from modeling_supreme.dataset_builders.ptbxl import SAMPLING_RATES, SPLIT_FOLDS, build_ptbxl, parse_split_folds
 
 DEFAULT_SPLIT_FOLDS = ",".join(f"{name}={'+'.join(map(str, folds))}" for name, folds in SPLIT_FOLDS.items())

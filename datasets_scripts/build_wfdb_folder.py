@@ -4,7 +4,12 @@
     python datasets_scripts/build_wfdb_folder.py --root my_ecgs/ --csv my_ecgs/reports.csv --out outputs/my-ecgs
 """
 
-from modeling_supreme.dataset_builders.cli import builder_parser, finish, settings_from_args, window_from_args
+from modeling_supreme.dataset_builders.build_arguments import (
+    builder_parser,
+    finish,
+    settings_from_args,
+    window_from_args,
+)
 from modeling_supreme.dataset_builders.signals import SignalWindow
 from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
 

@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 
 from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities, merge_annotated_parts
-from modeling_supreme.entities.cli import (
+from modeling_supreme.entities.extractor_arguments import (
     add_extractor_arguments,
     entity_mapper_from_args,
     extractor_from_args,

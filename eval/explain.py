@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import modeling_supreme  # noqa: F401  (registers the ecg-zero-shot pipeline)
     from modeling_supreme.evaluation.explain import explain, plot_explanation
-    from modeling_supreme.evaluation.zero_shot import label_texts_for, load_label_descriptions
+    from modeling_supreme.evaluation.scoring import label_texts_for, load_label_descriptions
 
     description = args.description
     if args.task and description is None:

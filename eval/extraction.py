@@ -48,7 +48,6 @@ from modeling_supreme.entities import (
     entities_to_scp_codes,
     score_extraction,
 )
-from modeling_supreme.entities.cli import add_extractor_arguments, extractor_from_args
 from modeling_supreme.entities.evaluation import (
     learned_mapping_predictions,
     report_language,
@@ -63,6 +62,7 @@ from modeling_supreme.entities.extraction_report import (
     format_scores,
     weak_codes,
 )
+from modeling_supreme.entities.extractor_arguments import add_extractor_arguments, extractor_from_args
 from modeling_supreme.entities.gold_reports import GoldReports, parse_folds, read_ptbxl_reports
 from modeling_supreme.entities.lexicon_entries import LANGUAGES
 from modeling_supreme.entities.llm_mapping import EntityMapper

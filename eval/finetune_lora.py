@@ -15,19 +15,19 @@ import logging
 import sys
 from pathlib import Path
 
-from modeling_supreme.evaluation.benchmark import get_task
-from modeling_supreme.evaluation.cli import (
+from modeling_supreme.evaluation.benchmark_arguments import (
     add_benchmark_arguments,
     print_written,
     sources_from_args,
     splits_from_args,
     tasks_from_args,
 )
+from modeling_supreme.evaluation.benchmark_tasks import get_task
 from modeling_supreme.evaluation.lora import BERT_TEXT_PATTERN, LoraSettings, add_lora, finetune_task, save_adapter
 from modeling_supreme.evaluation.reporting import markdown_table, write_report
 from modeling_supreme.evaluation.results import EvaluationReport, skipped
-from modeling_supreme.evaluation.zero_shot import load_label_descriptions
-from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor
+from modeling_supreme.evaluation.run_benchmark import load_model_and_processor
+from modeling_supreme.evaluation.scoring import load_label_descriptions
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

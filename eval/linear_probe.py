@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, benchmark_inputs, print_written
+from modeling_supreme.evaluation.benchmark_arguments import add_benchmark_arguments, benchmark_inputs, print_written
 from modeling_supreme.evaluation.linear_probe import (
     DEFAULT_FRACTIONS,
     DEFAULT_WEIGHT_DECAYS,

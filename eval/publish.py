@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def publish_model_command(args: argparse.Namespace) -> str:
     from modeling_supreme.evaluation.reporting import load_results
-    from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor
+    from modeling_supreme.evaluation.run_benchmark import load_model_and_processor
     from modeling_supreme.publishing import publish_model
 
     results = load_results(args.results)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "model":
         url = publish_model_command(args)
     else:
-        from modeling_supreme.dataset_builders.hub import push_dataset_folder
+        from modeling_supreme.dataset_builders.dataset_push import push_dataset_folder
 
         url = push_dataset_folder(args.folder, args.repo_id, private=args.private or None)
     print(f"Pushed to {url}")

@@ -36,7 +36,7 @@ import logging
 import sys
 from pathlib import Path
 
-from modeling_supreme.evaluation.cli import add_benchmark_arguments, benchmark_inputs, print_written
+from modeling_supreme.evaluation.benchmark_arguments import add_benchmark_arguments, benchmark_inputs, print_written
 from modeling_supreme.evaluation.ptbxl_folds import (
     FOLD_TASKS,
     evaluate_ptbxl_folds,
@@ -45,8 +45,8 @@ from modeling_supreme.evaluation.ptbxl_folds import (
 )
 from modeling_supreme.evaluation.reporting import markdown_table, write_report
 from modeling_supreme.evaluation.robustness import PACKAGED_PARAPHRASES, load_paraphrases
-from modeling_supreme.evaluation.zero_shot import load_label_descriptions
-from modeling_supreme.evaluation.zero_shot_benchmark import run_zero_shot_benchmark
+from modeling_supreme.evaluation.run_benchmark import run_zero_shot_benchmark
+from modeling_supreme.evaluation.scoring import load_label_descriptions
 from modeling_supreme.leads_supreme import parse_lead_sets
 
 DEFAULT_DESCRIPTIONS = "modeling_supreme/evaluation/label_descriptions.json"

@@ -28,14 +28,14 @@ from .reading_supreme import is_ecg_record
 from .signal_processing_supreme import (
     DEFAULT_MAX_MISSING_FRACTION,
     LeadStatistics,
-    _butterworth_filter,
-    _lead_statistics,
-    _mask_flat_leads,
-    _normalized_and_padded,
-    _repair_non_finite,
-    _resample_polyphase,
     as_float32,
+    butterworth_filter,
     checked_signal,
+    lead_statistics,
+    mask_flat_leads,
+    normalized_and_padded,
+    repair_non_finite,
+    resample_polyphase,
 )
 
 logger = logging.getLogger(__name__)
@@ -388,13 +388,13 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"{description}: none of the leads {list(lead_names)} is a standard lead")
         signals = layout.apply(stacked)
         lead_mask = np.repeat(layout.lead_mask[None], len(stacked), axis=0)
-        _repair_non_finite(signals, lead_mask, sources, self.max_missing_fraction)
+        repair_non_finite(signals, lead_mask, sources, self.max_missing_fraction)
         signals_tensor, mask_tensor = torch.from_numpy(signals), torch.from_numpy(lead_mask)
         if self.needs_only_normalization(rate, signals.shape[-1]):
             values, mask_tensor = self.normalize_batch(signals_tensor, mask_tensor, sources)
         else:
             # Flat leads are judged on the signals as recorded, before resampling and filtering change them.
-            _mask_flat_leads(_lead_statistics(signals_tensor), mask_tensor, sources)
+            mask_flat_leads(lead_statistics(signals_tensor), mask_tensor, sources)
             prepared = self._crop_window(self._filter(self._resample(signals, rate)))
             values = self._normalized_and_padded(torch.from_numpy(prepared), mask_tensor, None, sources)
         return values.numpy(), mask_tensor.numpy()
@@ -403,7 +403,7 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         self, signals: torch.Tensor, lead_mask: torch.Tensor, statistics: LeadStatistics | None,
         sources: Sequence[str],
     ) -> torch.Tensor:
-        return _normalized_and_padded(signals, lead_mask, statistics, sources, self.normalization, self.num_samples,
+        return normalized_and_padded(signals, lead_mask, statistics, sources, self.normalization, self.num_samples,
                                       float(self.padding_value))
 
     def needs_only_normalization(self, sampling_rate: float, length: int) -> bool:
@@ -435,8 +435,8 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
         """
         sources = sources if sources is not None else [f"ECG {index} of the batch" for index in range(len(ecg_values))]
         lead_mask = lead_mask.clone()
-        statistics = _lead_statistics(ecg_values)
-        _mask_flat_leads(statistics, lead_mask, sources)
+        statistics = lead_statistics(ecg_values)
+        mask_flat_leads(statistics, lead_mask, sources)
         return self._normalized_and_padded(ecg_values, lead_mask, statistics, sources), lead_mask
 
     @property
@@ -464,11 +464,11 @@ class SupremeFeatureExtractor(SequenceFeatureExtractor):
 
     def _resample(self, signals: np.ndarray, rate: float) -> np.ndarray:
         """(b, 12, T) at `rate` -> (b, 12, T') at the model's rate (polyphase, all ECGs at once)."""
-        return _resample_polyphase(signals, rate, self.sampling_rate)
+        return resample_polyphase(signals, rate, self.sampling_rate)
 
     def _filter(self, signals: np.ndarray) -> np.ndarray:
         """Zero-phase Butterworth high-/low-/band-pass at the model's rate, if configured. (b, 12, T) -> same."""
-        return _butterworth_filter(signals, self.sampling_rate, self.highpass_hz, self.lowpass_hz)
+        return butterworth_filter(signals, self.sampling_rate, self.highpass_hz, self.lowpass_hz)
 
     def pad(self, processed_features: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         """`SequenceFeatureExtractor.pad` (same arguments: padding, max_length, truncation, pad_to_multiple_of,

@@ -42,8 +42,7 @@ from .fusion_supreme import (
     noised_label_embeddings,
     sinusoidal_positions,
 )
-from .model_files_supreme import check_json_nesting, mismatched_weight_dtypes, unreadable_weight_files
-from .zero_shot_supreme import (
+from .label_scoring_supreme import (
     LABEL_CACHE_SIZE,
     LABEL_CHUNK_SIZE,
     LabelEmbeddingCache,
@@ -54,6 +53,7 @@ from .zero_shot_supreme import (
     unwrap_supreme_model,
     zero_shot_logits,
 )
+from .model_files_supreme import check_json_nesting, mismatched_weight_dtypes, unreadable_weight_files
 
 logger = logging.get_logger(__name__)
 

@@ -26,16 +26,16 @@ import torch
 from transformers import AutoTokenizer, Pipeline
 
 from .feature_extraction_supreme import SupremeFeatureExtractor
-from .query_negation_supreme import query_clauses
-from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
-from .signal_storage import GAIN_COLUMN, LENGTH_COLUMN, row_signals
-from .zero_shot_supreme import (
+from .label_scoring_supreme import (
     LabelEmbeddingCache,
     LabelPrompts,
     expand_label_prompts,
     unwrap_supreme_model,
     zero_shot_logits,
 )
+from .query_negation_supreme import query_clauses
+from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
+from .storage_supreme import GAIN_COLUMN, LENGTH_COLUMN, row_signals
 
 logger = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def _unpack_mapping(
 
 def _dataset_row_signal(row: Mapping[str, Any]) -> np.ndarray:
     """A row of the package's datasets -> (n_leads, num_samples) float32 mV, NaN where a sample is missing: its `ecg`
-    decoded as stored (int16 with `ecg_gain`, float16 or float32, `signal_storage`) and cropped to the record's true
+    decoded as stored (int16 with `ecg_gain`, float16 or float32, `storage_supreme`) and cropped to the record's true
     length (`num_samples`), so that the feature extractor pads, repairs and normalises it as it does the raw record."""
     values = row[DATASET_SIGNAL_COLUMN]
     values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)

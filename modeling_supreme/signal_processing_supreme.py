@@ -41,7 +41,7 @@ DEFAULT_MAX_MISSING_FRACTION = 0.5
 # A lead whose standard deviation is below this share of its largest absolute value is flat (constant): relative,
 # so that the test does not depend on the unit or scale of the signal.
 _FLAT_RELATIVE_STD = 1e-6
-# Largest absolute values of a lead between which its statistics are accumulated in float32 (`_lead_statistics`).
+# Largest absolute values of a lead between which its statistics are accumulated in float32 (`lead_statistics`).
 _FLOAT32_STATISTICS_RANGE = (1e-15, 1e15)
 
 
@@ -63,7 +63,7 @@ def _all_finite(array: np.ndarray) -> bool:
     return bool(np.isfinite(array).all())
 
 
-def _repair_non_finite(
+def repair_non_finite(
     signals: np.ndarray, lead_mask: np.ndarray, sources: Sequence[str], max_missing_fraction: float
 ) -> None:
     """The NaN policy, in place. Per lead, the fraction of missing (NaN/inf) samples is computed; a lead missing
@@ -171,7 +171,7 @@ def _wide_float(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def _lead_statistics(signals: torch.Tensor) -> LeadStatistics:
+def lead_statistics(signals: torch.Tensor) -> LeadStatistics:
     """(b, 12, T) float32, finite, on any device -> their `LeadStatistics`, independent of the scale of the input. A
     lead is flat when its standard deviation is below `_FLAT_RELATIVE_STD` of its largest absolute value (relative:
     independent of unit and scale).
@@ -195,7 +195,7 @@ def _lead_statistics(signals: torch.Tensor) -> LeadStatistics:
     return LeadStatistics(centered, std, std <= _FLAT_RELATIVE_STD * peak)
 
 
-def _mask_flat_leads(statistics: LeadStatistics, lead_mask: torch.Tensor, sources: Sequence[str]) -> None:
+def mask_flat_leads(statistics: LeadStatistics, lead_mask: torch.Tensor, sources: Sequence[str]) -> None:
     """Mask constant leads (`statistics.flat`: a disconnected electrode carries no signal) in `lead_mask` (b, 12) bool,
     in place, with a warning; refuse a flat ECG. Reads one bool from the device unless a lead is flat.
 
@@ -226,9 +226,9 @@ def _resampling_factors(source_rate: float, target_rate: float) -> tuple[int, in
 
 
 def _normalize_zscore(signals: torch.Tensor, statistics: LeadStatistics | None = None) -> torch.Tensor:
-    """Per lead: (x - mean) / std with the scale-independent statistics of `_lead_statistics` (computed here unless
+    """Per lead: (x - mean) / std with the scale-independent statistics of `lead_statistics` (computed here unless
     `statistics` of these very signals are given); flat leads become zeros. (b, 12, T) -> a new tensor, float32."""
-    statistics = _lead_statistics(signals) if statistics is None else statistics
+    statistics = lead_statistics(signals) if statistics is None else statistics
     flat, std = statistics.flat, statistics.std
     centered = statistics.centered
     centered *= torch.where(flat, 0.0, 1.0 / torch.where(flat, 1.0, std)).to(torch.float32)
@@ -248,7 +248,7 @@ def _normalize_minmax(signals: torch.Tensor, lead_mask: torch.Tensor) -> torch.T
     return (signals - minimum) * scale
 
 
-def _normalized_and_padded(
+def normalized_and_padded(
     signals: torch.Tensor, lead_mask: torch.Tensor, statistics: LeadStatistics | None, sources: Sequence[str],
     normalization: str, num_samples: int, padding_value: float,
 ) -> torch.Tensor:
@@ -277,7 +277,7 @@ def _normalized_and_padded(
     return values
 
 
-def _resample_polyphase(signals: np.ndarray, rate: float, target_rate: float) -> np.ndarray:
+def resample_polyphase(signals: np.ndarray, rate: float, target_rate: float) -> np.ndarray:
     """(b, 12, T) at `rate` -> (b, 12, T') at `target_rate` (polyphase, all ECGs at once)."""
     if rate == target_rate:
         return signals
@@ -289,7 +289,7 @@ def _resample_polyphase(signals: np.ndarray, rate: float, target_rate: float) ->
     return resampled.astype(np.float32, copy=False)
 
 
-def _butterworth_filter(
+def butterworth_filter(
     signals: np.ndarray, sampling_rate: float, highpass_hz: float | None, lowpass_hz: float | None
 ) -> np.ndarray:
     """Zero-phase Butterworth high-/low-/band-pass at `sampling_rate`, if a cut-off is given. (b, 12, T) -> same."""
@@ -309,3 +309,17 @@ def _butterworth_filter(
     lowest_cutoff = highpass_hz if highpass_hz is not None else lowpass_hz
     padlen = min(max(default_padlen, round(sampling_rate / lowest_cutoff)), signals.shape[-1] - 1)
     return scipy_module.sosfiltfilt(sos, signals, axis=-1, padlen=padlen).astype(np.float32)
+
+
+__all__ = [
+    "DEFAULT_MAX_MISSING_FRACTION",
+    "LeadStatistics",
+    "as_float32",
+    "butterworth_filter",
+    "checked_signal",
+    "lead_statistics",
+    "mask_flat_leads",
+    "normalized_and_padded",
+    "repair_non_finite",
+    "resample_polyphase",
+]

@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.io
 import wfdb
 
-from modeling_supreme.signal_storage import GAIN_COLUMN, decode_signals
+from modeling_supreme.storage_supreme import GAIN_COLUMN, decode_signals
 from tests.sample_data import PTBXL_DIR, ptbxl_record
 
 PTBXL_ORDER = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")

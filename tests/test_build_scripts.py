@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from modeling_supreme.dataset_builders.cli import builder_parser, window_from_args
+from modeling_supreme.dataset_builders.build_arguments import builder_parser, window_from_args
 from modeling_supreme.dataset_builders.signals import SignalWindow
 from tests.sample_data import REPO_ROOT
 

@@ -15,9 +15,9 @@ import pytest
 
 from modeling_supreme import data_sources
 from modeling_supreme.data_sources import DataSourceError
-from modeling_supreme.dataset_builders import cli as builder_cli
-from modeling_supreme.evaluation import cli as evaluation_cli
-from modeling_supreme.evaluation.zero_shot import load_label_descriptions
+from modeling_supreme.dataset_builders import build_arguments as builder_arguments
+from modeling_supreme.evaluation import benchmark_arguments
+from modeling_supreme.evaluation.scoring import load_label_descriptions
 from tests.sample_data import PTBXL_DIR, SPLITS_DIR
 
 PACKAGE = Path(data_sources.__file__).parent
@@ -228,22 +228,22 @@ def test_scripts_without_splits_fetch_only_the_tables_of_their_tasks(real_tables
     server = serve(real_tables)
     _point_at(monkeypatch, server)
     parser = argparse.ArgumentParser()
-    evaluation_cli.add_benchmark_arguments(parser)
+    benchmark_arguments.add_benchmark_arguments(parser)
     args = parser.parse_args(["--model", "m", "--out", "o", "--tasks", "ptbxl_super", "--no-progress"])
-    folder = evaluation_cli.splits_from_args(args, evaluation_cli.tasks_from_args(args))
+    folder = benchmark_arguments.splits_from_args(args, benchmark_arguments.tasks_from_args(args))
     assert sorted(path.rsplit("/", 1)[-1] for path, _ in server.requests) == [
         "ptbxl_super_class_test.csv", "ptbxl_super_class_train.csv", "ptbxl_super_class_val.csv"]
     assert (folder / "ptbxl/super_class/ptbxl_super_class_test.csv").is_file()
-    assert evaluation_cli.splits_from_args(parser.parse_args(["--model", "m", "--out", "o", "--splits", "x"]),
+    assert benchmark_arguments.splits_from_args(parser.parse_args(["--model", "m", "--out", "o", "--splits", "x"]),
                                            ["ptbxl_super"]) == Path("x")
     builder = argparse.ArgumentParser()
-    builder_cli.add_splits_argument(builder, "icbeb")
-    icbeb = builder_cli.splits_from_args(builder.parse_args(["--splits"]), "icbeb")
+    builder_arguments.add_splits_argument(builder, "icbeb")
+    icbeb = builder_arguments.splits_from_args(builder.parse_args(["--splits"]), "icbeb")
     assert icbeb == folder / "icbeb" and len(list(icbeb.glob("*.csv"))) == 3
-    assert builder_cli.splits_from_args(builder.parse_args([]), "icbeb") is None
+    assert builder_arguments.splits_from_args(builder.parse_args([]), "icbeb") is None
     monkeypatch.setenv(data_sources.OFFLINE_ENV, "1")
     with pytest.raises(SystemExit, match=r"MERL benchmark-splits: .*chapman_test.csv is not cached .*SUPREME_DATA_DIR"):
-        builder_cli.splits_from_args(builder.parse_args(["--splits"]), "chapman")
+        builder_arguments.splits_from_args(builder.parse_args(["--splits"]), "chapman")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

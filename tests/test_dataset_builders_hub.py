@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from modeling_supreme.dataset_builders import BuildSettings
-from modeling_supreme.dataset_builders.hub import push_dataset_folder
+from modeling_supreme.dataset_builders.dataset_push import push_dataset_folder
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
 from tests.dataset_builders_helpers import copy_ptbxl_subset
 from tests.sample_data import REPO_ROOT, script_command

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from modeling_supreme import SupremeFeatureExtractor, SupremeProcessor
-from modeling_supreme.signal_storage import INT16_MISSING, decode_signals, decode_tensor, encode_signal
+from modeling_supreme.storage_supreme import INT16_MISSING, decode_signals, decode_tensor, encode_signal
 from modeling_supreme.training import SupremeCollator, resolve_vocabulary
 from modeling_supreme.training.data import RowBatch, formatted_for_collation, load_splits
 from modeling_supreme.training.device_inputs import normalized_on_device, stored_inputs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modeling_supreme.evaluation.cli import print_written
+from modeling_supreme.evaluation.benchmark_arguments import print_written
 
 
 def test_print_written_shows_the_table_and_every_file(capsys, tmp_path):

@@ -14,7 +14,7 @@ from transformers import pipeline
 from modeling_supreme.evaluation import TASKS, load_label_descriptions
 from modeling_supreme.evaluation.lora import LoraSettings, add_lora, finetune_task, load_adapter_model, save_adapter
 from modeling_supreme.evaluation.records import PtbxlFolder
-from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, score_split
+from modeling_supreme.evaluation.run_benchmark import load_model_and_processor, score_split
 from tests.remote_code import offline_environment, scores_without_the_package
 from tests.sample_data import PTBXL_DIR, SPLITS_DIR, ptbxl_record
 from tests.tiny_models import tiny_config

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from modeling_supreme import read_ecg
 from modeling_supreme.evaluation import TASKS, load_label_descriptions, load_task_table, score_ecgs
 from modeling_supreme.evaluation.records import CincFolder, PtbxlFolder, open_source, source_of_record_names
-from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
+from modeling_supreme.evaluation.run_benchmark import load_model_and_processor, run_zero_shot_benchmark
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 PTBXL_TASKS = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm"]

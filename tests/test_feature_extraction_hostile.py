@@ -78,10 +78,10 @@ def test_normalisation_does_not_depend_on_the_scale(ecg, normalization, scale):
 
 def test_float32_lead_statistics_match_float64_ones(ecg):
     """In the usual range of amplitudes the statistics are float32 sums (5x faster); they must agree with float64."""
-    from modeling_supreme.signal_processing_supreme import _lead_statistics
+    from modeling_supreme.signal_processing_supreme import lead_statistics
 
     signals = np.stack([ecg, ecg[::-1] * 3.0 + 0.7]).astype(np.float32)  # (2, 12, T) mV, with offsets
-    statistics = _lead_statistics(torch.from_numpy(signals))
+    statistics = lead_statistics(torch.from_numpy(signals))
     assert statistics.std.dtype == torch.float32  # the float32 path was taken
     wide = signals.astype(np.float64)
     np.testing.assert_allclose(statistics.std[..., 0].numpy(), wide.std(axis=-1), rtol=1e-6)

@@ -7,7 +7,7 @@ import json
 import pytest
 from transformers import pipeline
 
-from modeling_supreme.evaluation.zero_shot import load_model_and_processor
+from modeling_supreme.evaluation.scoring import load_model_and_processor
 
 
 def _edit_json(path, **changes):

@@ -161,8 +161,8 @@ def test_the_sampler_draws_what_it_drew_before_label_negation_existed():
 
 
 def test_negated_labels_bring_their_flipped_targets(tiny_model, tiny_processor):
+    from modeling_supreme.label_scoring_supreme import LabelEmbeddingCache
     from modeling_supreme.training.label_inputs import TrainingLabelInputs
-    from modeling_supreme.zero_shot_supreme import LabelEmbeddingCache
 
     # The third label's first form asks for its complement (as query negation reads "no abnormality detected").
     forms = (("normal ecg",), ("sinus rhythm",), ("abnormality detected", "abnormal ecg"))

@@ -1,4 +1,5 @@
-"""The package's shape: no import cycle among its modules, one module that reads WFDB (and
+"""The package's shape: no import cycle among its modules, nothing importing upward, one file name per job, the
+checkpoint's files named and importing as the model's, one module that reads WFDB (and
 the only one that parses a WFDB header or knows the storage formats' sizes), and the tree clean under the ruff
 configuration in pyproject.toml."""
 
@@ -12,6 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from modeling_supreme.moved_modules import MOVED_MODULES
+from modeling_supreme.publishing import CODE_FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "modeling_supreme"
@@ -76,7 +80,7 @@ def test_no_import_cycle_among_the_package_modules():
 
 
 # The scripts and checks that stand on the library; the library never imports them.
-_ABOVE_THE_LIBRARY = ("eval", "bench", "datasets_scripts", "scripts", "train_accelerate", "tests")
+_ABOVE_THE_LIBRARY = ("eval", "bench", "experiments", "datasets_scripts", "scripts", "train_accelerate", "tests")
 
 
 def test_the_library_imports_nothing_above_it():
@@ -89,6 +93,34 @@ def test_the_library_imports_nothing_above_it():
             if hits:
                 upward.setdefault(path.relative_to(REPO_ROOT).as_posix(), []).extend(hits)
     assert not upward, f"library modules importing scripts or tests: {upward}"
+
+
+def _package_files() -> list[Path]:
+    """The package's Python files, less the old import paths kept for one release (`MOVED_MODULES`)."""
+    shims = {REPO_ROOT.joinpath(*old.split(".")).with_suffix(".py") for old in MOVED_MODULES}
+    return [path for path in sorted(PACKAGE.rglob("*.py")) if path not in shims]
+
+
+def test_no_two_package_modules_share_a_file_name():
+    """A name says one job: `cli.py` in three sub-packages, or `hub.py` for datasets and for models, did not."""
+    by_name: dict[str, list[str]] = {}
+    for path in _package_files():
+        if path.name != "__init__.py":
+            by_name.setdefault(path.name, []).append(path.relative_to(REPO_ROOT).as_posix())
+    assert not {name: paths for name, paths in by_name.items() if len(paths) > 1}
+
+
+def test_the_files_that_travel_with_a_checkpoint_are_named_and_import_as_the_model_s():
+    """The transformers layout: `*_supreme.py` (and the `pipeline_*` file), importing no private name of each other."""
+    assert all(name.endswith("_supreme.py") or name.startswith("pipeline_") for name in CODE_FILES), CODE_FILES
+    private = {}
+    for name in CODE_FILES:
+        for node in ast.walk(ast.parse((PACKAGE / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                hidden = [alias.name for alias in node.names if alias.name.startswith("_")]
+                if hidden:
+                    private.setdefault(name, []).extend(f"{node.module}.{hidden_name}" for hidden_name in hidden)
+    assert not private, f"private names imported across the checkpoint's files: {private}"
 
 
 def test_cycle_finder_finds_a_cycle():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from transformers import pipeline
 
 import modeling_supreme
 from modeling_supreme import SupremeModel, read_ecg
+from modeling_supreme.moved_modules import MOVED_MODULES
 from modeling_supreme.publishing import CODE_FILES
 from tests.remote_code import offline_environment, scores_without_the_package
 from tests.sample_data import ptbxl_record
@@ -197,6 +200,35 @@ def test_fresh_interpreter_without_the_package_loads_with_trust_remote_code(tmp_
     assert remote.keys() == expected.keys()
     for label, score in expected.items():
         assert remote[label] == pytest.approx(score, abs=1e-5)
+
+
+def _as_saved_before_the_moves(checkpoint: Path, folder: Path) -> Path:
+    """A copy of `checkpoint` whose code files have the names they had before they moved (`MOVED_MODULES`), as a
+    checkpoint saved by the previous release holds them."""
+    renamed = {new.rsplit(".", 1)[1]: old.rsplit(".", 1)[1] for old, new in MOVED_MODULES.items()
+               if f"{new.rsplit('.', 1)[1]}.py" in SHIPPED_FILES}
+    assert renamed, "no checkpoint file moved"
+    shutil.copytree(checkpoint, folder)
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        for new, old in renamed.items():
+            text = re.sub(rf"from \.{new} import", f"from .{old} import", text)
+        path.write_text(text)
+    for new, old in renamed.items():
+        (folder / f"{new}.py").rename(folder / f"{old}.py")
+    return folder
+
+
+@pytest.mark.slow
+def test_a_checkpoint_saved_before_the_files_moved_still_loads(tmp_path, tiny_checkpoint, classifier):
+    old = _as_saved_before_the_moves(tiny_checkpoint, tmp_path / "old_checkpoint")
+    record = str(ptbxl_record(11))
+    expected = {item["label"]: item["score"] for item in classifier(record, candidate_labels=LABELS)}
+    in_process = pipeline("ecg-zero-shot", model=str(old))(record, candidate_labels=LABELS)
+    assert {item["label"]: item["score"] for item in in_process} == pytest.approx(expected, abs=1e-6)
+    remote, model_module = scores_without_the_package(str(old), record, LABELS, tmp_path, offline_environment(tmp_path))
+    assert model_module.startswith("transformers_modules")
+    assert remote == pytest.approx(expected, abs=1e-5)
 
 
 def test_auto_classes_resolve_the_supreme_classes_from_a_checkpoint(tiny_checkpoint):

@@ -20,7 +20,7 @@ from modeling_supreme.dataset_builders.wfdb_folder import build_wfdb_folder
 from modeling_supreme.evaluation.records import BuiltDataset
 from modeling_supreme.pipeline_ecg_zero_shot import EcgZeroShotPipeline
 from modeling_supreme.processing_supreme import SupremeProcessor
-from modeling_supreme.signal_storage import GAIN_COLUMN, SIGNAL_DTYPES, decode_signals
+from modeling_supreme.storage_supreme import GAIN_COLUMN, SIGNAL_DTYPES, decode_signals
 from modeling_supreme.training.data import ArrowRows, SupremeCollator
 from tests.dataset_builders_helpers import PTBXL_ORDER, ptbxl_signal, write_wfdb_record
 

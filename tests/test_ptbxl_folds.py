@@ -23,7 +23,7 @@ from modeling_supreme.evaluation.ptbxl_folds import (
     select_folds,
 )
 from modeling_supreme.evaluation.robustness import logit_axis_shares
-from modeling_supreme.evaluation.zero_shot import load_label_descriptions
+from modeling_supreme.evaluation.scoring import load_label_descriptions
 from modeling_supreme.training.data import load_splits
 from tests.dataset_builders_helpers import copy_ptbxl_subset
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, script_command
@@ -130,7 +130,7 @@ def test_cli_needs_folds_and_dataset_together(tmp_path):
 
 
 def test_the_held_out_result_gives_within_abnormal_auroc_beside_the_super_class_auroc():
-    from modeling_supreme.training.heldout import HeldOutResult
+    from modeling_supreme.evaluation.heldout import HeldOutResult
 
     names = ["NORM", "MI", "CD"]
     targets = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 1], [0, 0, 1], [0, 0, 1]], dtype=np.float32)

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from transformers import pipeline
 
 from modeling_supreme.evaluation.records import PtbxlFolder
-from modeling_supreme.evaluation.zero_shot_benchmark import load_model_and_processor, run_zero_shot_benchmark
+from modeling_supreme.evaluation.run_benchmark import load_model_and_processor, run_zero_shot_benchmark
 from modeling_supreme.publishing import (
     REQUIRED_FILES,
     CardInfo,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from modeling_supreme.dataset_builders.hub import push_dataset_folder
+from modeling_supreme.dataset_builders.dataset_push import push_dataset_folder
 from modeling_supreme.pickle_files import find_pickle_files, is_pickle_file
 from modeling_supreme.publishing import CARD_FILE, push_model_folder
 from tests.sample_data import REPO_ROOT

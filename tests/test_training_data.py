@@ -13,7 +13,7 @@ from modeling_supreme import SupremeFeatureExtractor, SupremeProcessor
 from modeling_supreme.dataset_builders.labels import multi_hot_matrix, multi_label_names
 from modeling_supreme.entities import Vocabulary, build_vocabulary
 from modeling_supreme.evaluation import load_label_descriptions
-from modeling_supreme.signal_storage import decode_signals
+from modeling_supreme.storage_supreme import decode_signals
 from modeling_supreme.training import (
     SupremeCollator,
     TrainingOptions,

@@ -23,7 +23,7 @@ from typing import Any
 
 from datasets import Features, SplitInfo
 
-from ..signal_storage import storage_note
+from ..storage_supreme import storage_note
 from .card import DEFAULT_CONFIG, DatasetDescription, shard_file_name, write_dataset_card
 from .progress import PROGRESS_FILE, REJECTS_FILE, ProgressManifest, SplitProgress
 from .shards import ShardInfo

@@ -1,5 +1,5 @@
 """Reading one record into the stored signal: 12 standard leads, fixed length, samples as read (NaN kept), stored
-compactly (`signal_storage`). Repairing, cropping to the model, padding and normalising are the feature extractor's."""
+compactly (`storage_supreme`). Repairing, cropping to the model, padding and normalising are the feature extractor's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datasets import Array2D, Features, List, Value
 from ..configuration_supreme import STANDARD_LEADS
 from ..leads_supreme import standardize_leads
 from ..reading_supreme import read_ecg
-from ..signal_storage import (
+from ..storage_supreme import (
     DEFAULT_SIGNAL_DTYPE,
     GAIN_COLUMN,
     check_signal_dtype,
@@ -52,7 +52,7 @@ class SignalArrays:
     """The signal part of one row.
 
     Attributes:
-        ecg: (12, T) stored values (`signal_storage`: int16 with `gain`, float16 or float32 mV), leads in
+        ecg: (12, T) stored values (`storage_supreme`: int16 with `gain`, float16 or float32 mV), leads in
             `STANDARD_LEADS` order; missing samples of recorded leads kept (NaN, or the int16 sentinel); masked leads
             and the samples after `num_samples` are 0.
         lead_mask: (12,) bool, True where the lead was recorded (or derived from two limb leads) and holds
@@ -88,7 +88,7 @@ class SignalReader:
         sampling_rate: the dataset's rate in Hz; records at another rate are rejected (the dataset stores
             signals at the source rate; resampling happens in the feature extractor at model time).
         window: the stored part of each record.
-        signal_dtype: storage format of `ecg`, one of `signal_storage.SIGNAL_DTYPES`.
+        signal_dtype: storage format of `ecg`, one of `storage_supreme.SIGNAL_DTYPES`.
     """
 
     sampling_rate: int
@@ -136,7 +136,7 @@ class SignalReader:
 
 def signal_features(num_samples: int, signal_dtype: str = DEFAULT_SIGNAL_DTYPE) -> Features:
     """The columns every dataset has: `id`, `report`, `ecg` (Array2D (12, num_samples) of `signal_dtype`, see
-    `signal_storage`), `sampling_rate`, `lead_names` (the 12 standard names), `lead_mask`, `num_samples` (true
+    `storage_supreme`), `sampling_rate`, `lead_names` (the 12 standard names), `lead_mask`, `num_samples` (true
     length) and, for int16, `ecg_gain` (12 gains, units per mV)."""
     columns = {
         "id": Value("string"),

@@ -8,7 +8,7 @@ of its non-signal columns: report, labels, ids) and `Rejection`s (records it alr
    `read_ecg`, standard lead order, NaN handling, crop / zero-pad to a fixed length), with a bounded number
    of records in flight, so memory does not grow with the number of records;
 2. writes the rows in order into Parquet shards of `shard_size` rows (`ShardWriter`; `ecg` is
-   `Array2D((12, T), signal_dtype)`, see `signal_storage`), each written under a temporary name and renamed when
+   `Array2D((12, T), signal_dtype)`, see `storage_supreme`), each written under a temporary name and renamed when
    complete;
 3. records every record that cannot be used in `rejects.jsonl` (path, reason, category) and goes on;
 4. after every finished shard, rewrites the progress manifest (`progress.json`, atomically): a re-run after
@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
-from ..signal_storage import DEFAULT_SIGNAL_DTYPE, storage_note
+from ..storage_supreme import DEFAULT_SIGNAL_DTYPE, storage_note
 from .card import DEFAULT_CONFIG, DatasetDescription, write_dataset_card
 from .progress import PROGRESS_FILE, REJECTS_FILE, ProgressManifest, RejectLog
 from .shards import ShardWriter
@@ -156,7 +156,7 @@ class BuildSettings:
             build with the same settings, or refusing a folder that holds another build).
         config_name: name of the dataset configuration in the card.
         progress: show a progress bar per split.
-        signal_dtype: storage format of `ecg` (`signal_storage.SIGNAL_DTYPES`); replaces the reader's.
+        signal_dtype: storage format of `ecg` (`storage_supreme.SIGNAL_DTYPES`); replaces the reader's.
         num_parts: the record list is cut into this many contiguous parts (`tasks.part_range`) built apart, e.g. one
             per machine, and merged afterwards (`parts.merge_parts`); 1 = the whole list.
         part_index: which part this build makes (0..num_parts-1).

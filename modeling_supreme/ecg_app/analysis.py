@@ -193,7 +193,7 @@ def load_classifier(name_or_path: str | os.PathLike, device: Optional[str] = Non
                     trust_remote_code: bool = False) -> Any:
     """The `ecg-zero-shot` pipeline of a checkpoint (folder or Hub id), built in-process from the model and its
     processor, so that this package's code scores it (a checkpoint's own code only with `trust_remote_code`)."""
-    from ..evaluation.zero_shot import load_model_and_processor
+    from ..evaluation.scoring import load_model_and_processor
     from ..pipeline_ecg_zero_shot import EcgZeroShotPipeline
 
     model, processor = load_model_and_processor(name_or_path, device, trust_remote_code)

@@ -10,8 +10,8 @@ from ..extras import require_extra
 require_extra("eval", "modeling_supreme.evaluation", ["datasets", "evaluate", "sklearn"])
 
 from .auroc import auroc_per_label, bootstrap_ci, mean_auroc
-from .benchmark import TASKS, TaskSpec, TaskTable, get_task, load_task_table
-from .zero_shot import label_texts_for, load_label_descriptions, load_model_and_processor, score_ecgs
+from .benchmark_tasks import TASKS, TaskSpec, TaskTable, get_task, load_task_table
+from .scoring import label_texts_for, load_label_descriptions, load_model_and_processor, score_ecgs
 
 __all__ = [
     "TASKS",

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .auroc import mean_auroc
-from .benchmark import TaskSpec, get_task
+from .benchmark_tasks import TaskSpec, get_task
 from .metrics import roc_auc_per_label
 from .records import RecordSource, TaskInputs
 from .reporting import RESULTS_FILE, TABLE_FILE, summarize_task, write_report

@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
 from .auroc import mean_auroc
-from .benchmark import TaskSpec, load_task_table
+from .benchmark_tasks import TaskSpec, load_task_table
 from .metrics import roc_auc_per_label
 from .records import RecordSource, TaskInputs
 from .reporting import summarize_task
 from .results import TaskResult, skipped
-from .zero_shot import label_texts_for, score_ecgs
+from .scoring import label_texts_for, score_ecgs
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..dataset_builders.labels import multi_hot_matrix, multi_label_names
 from .auroc import auroc_per_label, mean_auroc
 from .robustness import flatten_wordings, logit_axis_shares, wording_results
-from .zero_shot import LabelQuery, label_texts_for, score_ecgs
+from .scoring import LabelQuery, label_texts_for, score_ecgs
 
 # Benchmark task -> the dataset's label column.
 FOLD_TASKS: Mapping[str, str] = {

@@ -19,8 +19,8 @@ from ..batching_supreme import batched
 from ..configuration_supreme import STANDARD_LEADS
 from ..leads_supreme import select_lead_set
 from ..reading_supreme import EcgRecord, read_ecg
-from ..signal_storage import GAIN_COLUMN, row_signals
-from .benchmark import SOURCES, TaskSpec, TaskTable, load_task_table
+from ..storage_supreme import GAIN_COLUMN, row_signals
+from .benchmark_tasks import SOURCES, TaskSpec, TaskTable, load_task_table
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class CincFolder:
 
 class BuiltDataset:
     """A dataset built by this package's builders (folder or Hub id): `id` column = record id, `ecg` (12, T) stored
-    as `signal_storage` says, in standard lead order, `num_samples`, `sampling_rate`, `lead_mask`. Every split is
+    as `storage_supreme` says, in standard lead order, `num_samples`, `sampling_rate`, `lead_mask`. Every split is
     searched (ids are unique per dataset)."""
 
     def __init__(self, path_or_id: str | Path) -> None:

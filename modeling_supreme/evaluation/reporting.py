@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .auroc import auroc_per_label, bootstrap_ci, mean_auroc
-from .benchmark import TaskSpec
+from .benchmark_tasks import TaskSpec
 from .metrics import average_precision_per_label, choose_f1_thresholds, f1_per_label
 from .results import METRIC_NOTE, EvaluationReport, TaskResult, json_number, skipped
 from .robustness import robustness_markdown

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .auroc import mean_auroc
-from .benchmark import TaskSpec
+from .benchmark_tasks import TaskSpec
 
 METRIC_NOTE = (
     "AUROC x100 per label (one-vs-rest, each label queried separately), averaged over the labels that have both "

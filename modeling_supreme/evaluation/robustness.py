@@ -34,7 +34,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .metrics import roc_auc_per_label
-from .zero_shot import read_json_file
+from .scoring import read_json_file
 
 DEFAULT_PARAPHRASES = "default"
 # Name -> the package's file.

@@ -2,10 +2,11 @@
 
 Used by training (the card and push of a run's final folder) and by evaluation scripts (a card generated from
 benchmark results); it depends on neither, only on the benchmark's task table for the cards' dataset ids.
-Datasets are pushed with `modeling_supreme.dataset_builders.hub.push_dataset_folder`, which carries their card.
+Datasets are pushed with `modeling_supreme.dataset_builders.dataset_push.push_dataset_folder`, which carries their card.
 """
 
-from .hub import (
+from .model_card import CardInfo, build_model_card, card_info_for, describe_model, model_card_from_results
+from .model_push import (
     CARD_FILE,
     CODE_FILES,
     REQUIRED_FILES,
@@ -14,7 +15,6 @@ from .hub import (
     push_model_folder,
     write_model_folder,
 )
-from .model_card import CardInfo, build_model_card, card_info_for, describe_model, model_card_from_results
 
 __all__ = [
     "CARD_FILE",

@@ -17,7 +17,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..evaluation.benchmark import TASKS, VARIANT_TASKS
+from ..evaluation.benchmark_tasks import TASKS, VARIANT_TASKS
 
 SUPREME_CITATION = """@inproceedings{cai2025supreme,
   title     = {{SuPreME}: A Supervised Pre-training Framework for Multimodal {ECG} Representation Learning},

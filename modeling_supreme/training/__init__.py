@@ -7,14 +7,16 @@ validation-based model selection and exact resume, and the final model folder.
 `train_accelerate.py` is the command-line entry point (`accelerate launch train_accelerate.py --config run.yaml`).
 """
 
+from typing import Any
+
 from ..extras import require_extra
+from ..moved_modules import moved_name
 
 require_extra("train", "modeling_supreme.training", ["datasets", "accelerate", "evaluate", "sklearn"])
 
 from .checkpointing import TrainerState, latest_checkpoint, list_checkpoints
 from .data import SupremeCollator, load_splits, resolve_vocabulary
 from .export import push_trained_folder, save_model_folder
-from .heldout import HeldOutResult, evaluate_heldout, evaluate_lead_sets, load_heldout_set
 from .model_factory import build_model, build_processor
 from .options import TrainingOptions, build_parser, load_yaml_config, parse_training_options
 from .tracking import JsonlTracker, read_metrics
@@ -22,7 +24,6 @@ from .trainer import SupremeTrainer, TrainingResult, run_training
 from .validation_targets import ValidationSet, build_validation_set
 
 __all__ = [
-    "HeldOutResult",
     "JsonlTracker",
     "SupremeCollator",
     "SupremeTrainer",
@@ -34,11 +35,8 @@ __all__ = [
     "build_parser",
     "build_processor",
     "build_validation_set",
-    "evaluate_heldout",
-    "evaluate_lead_sets",
     "latest_checkpoint",
     "list_checkpoints",
-    "load_heldout_set",
     "load_splits",
     "load_yaml_config",
     "parse_training_options",
@@ -48,3 +46,9 @@ __all__ = [
     "run_training",
     "save_model_folder",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved out of this package (`MOVED_NAMES`: the held-out evaluation is evaluation), given here for one
+    more release with a FutureWarning. Imported only when asked for: `evaluation.heldout` reads splits with `.data`."""
+    return moved_name(__name__, name)

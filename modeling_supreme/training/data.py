@@ -1,7 +1,7 @@
 """Training data: dataset splits, the label vocabulary, batched row reading, the collator and its signal path.
 
 Datasets are folders (or Hub ids) written by `datasets_scripts/build_*.py`: columns `ecg` (12, T) in the order of
-`lead_names`, stored as `signal_storage` describes (int16 + `ecg_gain`, float16 or float32 mV; NaN kept), its true
+`lead_names`, stored as `storage_supreme` describes (int16 + `ecg_gain`, float16 or float32 mV; NaN kept), its true
 length `num_samples`, `sampling_rate`, `lead_mask`, `report`, and `entities` (list of {name, category, status}) added
 by `datasets_scripts/extract_entities.py`. Shapes: B = batch of ECGs, L = labels, T = samples per lead.
 
@@ -32,7 +32,7 @@ from ..configuration_supreme import STANDARD_LEADS
 from ..entities import Vocabulary, build_vocabulary
 from ..leads_supreme import select_lead_set
 from ..processing_supreme import SupremeProcessor
-from ..signal_storage import GAIN_COLUMN, LENGTH_COLUMN, decode_signals, row_signals
+from ..storage_supreme import GAIN_COLUMN, LENGTH_COLUMN, decode_signals, row_signals
 from .batch_ring import WorkerBatchRing, ring_slots
 from .device_inputs import stored_inputs
 from .options import TrainingOptions

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..configuration_supreme import STANDARD_LEADS
-from ..signal_storage import GAIN_COLUMN, INT16_MISSING, LENGTH_COLUMN, decode_tensor
+from ..storage_supreme import GAIN_COLUMN, INT16_MISSING, LENGTH_COLUMN, decode_tensor
 
 STORED_KEYS = ("ecg_stored", "ecg_gain", "ecg_sources")
 

@@ -11,8 +11,8 @@ from typing import Any, Optional
 
 import torch
 
+from ..label_scoring_supreme import LabelEmbeddingCache
 from ..query_negation_supreme import QueryNegation
-from ..zero_shot_supreme import LabelEmbeddingCache
 from .label_texts import DEFAULT_LABEL_TEMPLATES, LabelTextSampler
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from ..label_scoring_supreme import LabelEmbeddingCache
 from ..query_negation_supreme import QueryNegation
-from ..zero_shot_supreme import LabelEmbeddingCache
 from .accelerator_setup import build_optimizer, make_accelerator
 from .checkpointing import (
     TrainerState,

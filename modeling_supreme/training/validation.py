@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 
 from ..evaluation import auroc_per_label, mean_auroc, score_ecgs
-from ..zero_shot_supreme import LabelEmbeddingCache
+from ..label_scoring_supreme import LabelEmbeddingCache
 from .data import SupremeCollator, ecg_batches
 from .validation_targets import ValidationSet
 

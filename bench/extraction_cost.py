@@ -12,7 +12,7 @@ JSON, so the counts are those of a real endpoint without its latency):
   dedupe, empty cache        : `LLMExtractor.extract_batch`, first run
   dedupe, same cache again   : second run over the same reports: must be 0
 
-    python bench/extraction.py [--ptbxl FOLDER ...] [--repeats 5] [--reference-lexicon REV]
+    python bench/extraction_cost.py [--ptbxl FOLDER ...] [--repeats 5] [--reference-lexicon REV]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from huggingface_hub import DatasetCard
 
 from modeling_supreme.dataset_builders import BuildSettings, SignalReader, SignalWindow
 from modeling_supreme.dataset_builders.ptbxl import build_ptbxl
-from modeling_supreme.signal_storage import (
+from modeling_supreme.storage_supreme import (
     BASE_GAIN,
     INT16_MISSING,
     decode_signals,
