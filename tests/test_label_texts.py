@@ -22,7 +22,6 @@ from modeling_supreme.evaluation.robustness import (
     robustness_markdown,
     wording_results,
 )
-from modeling_supreme.query_negation_supreme import QueryNegation
 from modeling_supreme.training.label_texts import (
     CARRIER_TEMPLATES,
     LabelTextSampler,
@@ -81,13 +80,11 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
 @pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3", "blind4"])
 def test_robustness_wordings_are_never_training_texts(lexicon, name):
     """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
-    label, bare or read by query negation (what "no X" leaves), in any carrier template of `--label-templates`."""
-    negation = QueryNegation.from_cues(lexicon.negation_cues())
+    label, in any carrier template of `--label-templates`."""
     training = {
-        lexicon.normalise(template.replace("{}", variant))
+        lexicon.normalise(template.replace("{}", text))
         for label, spec in lexicon.specs.items()
         for text in label_surface_forms(label, spec.description, lexicon)
-        for variant in [text, *(clause for clause, _ in negation.split(text))]
         for template in CARRIER_TEMPLATES
     }
     paraphrases = load_paraphrases(name)
@@ -156,32 +153,6 @@ def test_the_sampler_draws_what_it_drew_before_label_negation_existed():
         ["see 0-0", "see 1-1", "see 2-1", "3-2", "4-0", "5-1"],
         ["see 0-0", "1-1", "2-1", "3-0", "see 4-0", "see 5-0"],
     ]
-    texts, negated = templated.draw_with_negation(1, 3)
-    assert not negated.any() and texts == templated.draw(1, 3)
-
-
-def test_negated_labels_bring_their_flipped_targets(tiny_model, tiny_processor):
-    from modeling_supreme.label_scoring_supreme import LabelEmbeddingCache
-    from modeling_supreme.training.label_inputs import TrainingLabelInputs
-
-    # The third label's first form asks for its complement (as query negation reads "no abnormality detected").
-    forms = (("normal ecg",), ("sinus rhythm",), ("abnormality detected", "abnormal ecg"))
-    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    original = labels.clone()
-    sampler = LabelTextSampler(forms, seed=2, complemented=((False,), (False,), (True, False)))
-    inputs = TrainingLabelInputs(tiny_processor, torch.device("cpu"), LabelEmbeddingCache(progress=False), sampler)
-    flipped_some = False
-    for batch in range(20):
-        _, negated = sampler.draw_with_negation(0, batch)
-        result = inputs.model_inputs(tiny_model, 0, batch, labels)
-        expected = torch.where(torch.from_numpy(negated), 1 - labels, labels)
-        assert torch.equal(result.get("labels", labels), expected) and ("labels" in result) == negated.any()
-        assert result["label_embeds"].shape[0] == 3
-        flipped_some |= bool(negated.any())
-    assert flipped_some and torch.equal(labels, original)  # the batch's own targets are never changed in place
-    unnegated = TrainingLabelInputs(tiny_processor, torch.device("cpu"), LabelEmbeddingCache(progress=False),
-                                    LabelTextSampler(forms, seed=2))
-    assert all("labels" not in unnegated.model_inputs(tiny_model, 0, batch, labels) for batch in range(20))
 
 
 def test_seeds_give_different_draws():

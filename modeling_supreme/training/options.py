@@ -44,9 +44,7 @@ RESUME_LATEST = "latest"
 # The YAML key that holds SupremeConfig fields (the file's counterpart of --model-config).
 MODEL_KEY = "model"
 # SupremeConfig fields a run sets itself: the text tower's config comes from --text-encoder, labels from the vocabulary.
-_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions", "query_negation")
-# --query-negation: where the cues come from by which "no X" is read as the complement of "X".
-QUERY_NEGATIONS = ("lexicon", "none")
+_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions")
 
 
 def _option(help_text: str, default: Any = None, **argparse_kwargs: Any) -> Any:
@@ -233,12 +231,6 @@ class ExperimentArguments:
         "with --label-text sample: carrier phrases a drawn form is set in, one drawn per label and batch, each with "
         "one {} for the form ('{}' alone: bare forms)", list(DEFAULT_LABEL_TEMPLATES), nargs="+",
     )
-    query_negation: str = _option(
-        "how label texts with a negation ('no X', 'X ruled out', 'A without B') are read, in training and by the "
-        "saved model's queries: `none` encodes every text as it is; `lexicon` scores them as the complement of X "
-        "with the lexicon's negation cues (recorded in the model's config)",
-        "none", choices=list(QUERY_NEGATIONS),
-    )
     lead_dropout: float = _option(
         "lead-set augmentation: the probability that a training ECG keeps only the leads of one set drawn from "
         "--lead-sets (the others zeroed and masked, as for a record that lacks them); 0 turns it off", 0.0,
@@ -327,7 +319,7 @@ class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, Mod
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
-                   "label_text": LABEL_TEXTS, "query_negation": QUERY_NEGATIONS}
+                   "label_text": LABEL_TEXTS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed and not (name == "mixed_precision" and self.mixed_precision is None):
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")
