@@ -29,6 +29,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         "(default: the data resolver's: SUPREME_DATA_DIR, the cache, or a download)")
     parser.add_argument("--device", default=None, help="e.g. cuda:0 (default: CPU)")
     parser.add_argument("--trust-remote-code", action="store_true", help="load a Hub model's own code")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of the model (default: 1; one ECG per "
+                        "request gains little from more, and loses much when other processes share the cores)")
     return parser.parse_args(argv)
 
 
@@ -40,10 +42,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"No model: pass --model FOLDER_OR_HUB_ID, or train the demo's model first (bash scripts/demo.sh "
               f"writes {DEMO_MODEL}).", file=sys.stderr)
         return 2
+    import torch
+
     from modeling_supreme.ecg_app.analysis import load_classifier
     from modeling_supreme.ecg_app.findings import default_findings
     from modeling_supreme.ecg_app.page import serve
 
+    # A parallel region waits for its slowest thread: on shared cores a second thread made the page's pipeline call
+    # several times slower (docs/app.md), and one ECG is too small a batch to gain much from it.
+    torch.set_num_threads(args.threads)
     try:
         classifier = load_classifier(model, args.device, args.trust_remote_code)
     except (OSError, ValueError) as error:

@@ -17,7 +17,7 @@ A run whose line is already in `selection.jsonl` is skipped, so an interrupted i
         --root "$SUPREME_DATA_DIR/ptbxl-more" --out sel/ptbxl-100 --split-folds train=1-7,validation=8
     python datasets_scripts/extract_entities.py --dataset sel/ptbxl-100 --extractor lexicon --out sel/ptbxl-100-entities
     OMP_NUM_THREADS=1 python experiments/ptbxl_selection.py --dataset sel/ptbxl-100-entities --out sel/runs \
-        --max-steps 1000 --variants sample name dropout-0.75
+        --max-steps 1000 --variants sample dropout-0.75
 """
 
 from __future__ import annotations

@@ -1,24 +1,17 @@
 """SuPreME vs a MERL-style (CLIP) objective on the same data, backbone and steps, by query wording: the paper's claim
 in miniature, and whether zero-shot survives rewording.
 
-Pre-trains three variants on PTB-XL folds 1-8 of a built dataset (several seeds each, every other setting from
+Pre-trains variants on PTB-XL folds 1-8 of a built dataset (several seeds each, every other setting from
 --config), then asks each zero-shot for the five PTB-XL super-classes on folds 9-10 (validation + test splits):
 
-- `name`:   objective=supreme, each label encoded by its name (the model before label-text sampling);
 - `sample`: objective=supreme, one surface form per label drawn per batch (`--label-text sample`, the default);
 - `sample-templates`: the same, each drawn form set in one of the carrier phrases of `CARRIER_TEMPLATES`;
 - `sample-text2`: `sample` with the text tower's top two layers trainable (as `clip`), so the text encoder itself
                   can learn to place a label's forms together;
 - `sample-text2-templates`: `sample-text2` with the carrier phrases of `sample-templates`;
-- `sample-query-negation`: `sample` with `--query-negation lexicon`: a label text with a negation cue ("no X") is
-                  scored as the complement of what it negates, in training and in the queries;
 - `sample-noise50`, `sample-noise100`: `sample` with Gaussian noise on the label-text embeddings in training
                   (`label_embedding_noise` 0.5 and 1.0 of their norm), so the fusion network answers a neighbourhood
                   of each training text;
-- `sample-neg25`: `sample` with `--label-negation 0.25`: each label's drawn form is, with probability 0.25
-                  per batch, a negated one ("no {}", "without {}", ...) whose targets flip (NegCLIP's idea);
-- `sample-neg50`: the same with probability 0.5;
-- `sample-text2-neg25`: `sample-text2` with `--label-negation 0.25`;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
             (MERL fine-tunes its text encoder);
 - `both`:   objective=both (the SuPreME loss plus the report InfoNCE), sampled label texts, top two layers trainable.
@@ -59,19 +52,13 @@ from modeling_supreme.training.options import supreme_config_fields
 
 # Variant -> the options it changes (SupremeConfig fields go to `model_config`, see `with_overrides`).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "name": {"objective": "supreme", "label_text": "name"},
     "sample": {"objective": "supreme", "label_text": "sample"},
     "sample-templates": {"objective": "supreme", "label_text": "sample", "label_templates": list(CARRIER_TEMPLATES)},
     "sample-text2": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2},
     "sample-text2-templates": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
                                "label_templates": list(CARRIER_TEMPLATES)},
-    "sample-query-negation": {"objective": "supreme", "label_text": "sample", "query_negation": "lexicon"},
     "sample-noise50": {"objective": "supreme", "label_text": "sample", "label_embedding_noise": 0.5},
     "sample-noise100": {"objective": "supreme", "label_text": "sample", "label_embedding_noise": 1.0},
-    "sample-neg25": {"objective": "supreme", "label_text": "sample", "label_negation": 0.25},
-    "sample-neg50": {"objective": "supreme", "label_text": "sample", "label_negation": 0.5},
-    "sample-text2-neg25": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2,
-                           "label_negation": 0.25},
     "clip": {"objective": "clip", "text_trainable_layers": 2},
     "both": {"objective": "both", "label_text": "sample", "text_trainable_layers": 2},
 }
@@ -181,8 +168,8 @@ def print_table(summary: dict[str, Any], labels: list[str], seeds: list[int], n_
         share, share_std = entry["first_axis_share"]
         print(f"{variant:12s} mean   {query_mean:6.1f} (+/- {query_std:.1f} over seeds); over all wordings "
               f"{mean:.1f} +/- {std:.1f}; first-axis share of the query scores {share:.2f} +/- {share_std:.2f}")
-    references = ("name", "sample-query-negation", "sample-noise50", "sample-noise100", "sample-templates",
-                  "sample-text2", "sample-neg25", "sample-neg50", "sample-text2-neg25")
+    references = ("sample-noise50", "sample-noise100", "sample-templates",
+                  "sample-text2")
     for reference in references:
         if reference in summary and "sample" in summary:
             for key in ("mean_auroc", "mean_auroc_over_wordings"):
@@ -219,8 +206,7 @@ def main() -> None:
         print_table(per_variant, labels, args.seeds, int(heldout.targets.shape[0]), name)
     first = run_options(args, args.variants[0], args.seeds[0])
     results = {"settings": {key: value for key, value in dataclasses.asdict(first).items()
-                            if key not in ("output_dir", "seed", "label_text", "label_templates", "label_negation",
-                                           "query_negation",
+                            if key not in ("output_dir", "seed", "label_text", "label_templates",
                                            "model_config")},
                "variants": {name: VARIANTS[name] for name in args.variants},
                "eval_splits": args.eval_splits, "n_eval_ecgs": int(heldout.targets.shape[0]),

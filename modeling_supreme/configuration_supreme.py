@@ -14,8 +14,6 @@ from typing import Any, Optional
 
 from transformers import AutoConfig, PreTrainedConfig
 
-from .query_negation_supreme import QueryNegation
-
 logger = logging.getLogger(__name__)
 
 # The twelve standard leads, in the order every tensor of this package uses.
@@ -49,6 +47,11 @@ DEFAULT_TEXT_CONFIG: dict[str, Any] = {
 }
 
 OBJECTIVES = ("supreme", "clip", "both")
+
+# Fields of options deleted after they lost (docs/experiments.md) -> the value they had when off. A config.json saved
+# with a field at that value loads as before (the field is dropped); any other value built a different model, which
+# this version cannot rebuild, so it is refused naming the field.
+DELETED_FIELDS: dict[str, Any] = {"query_negation": None}
 
 # Inclusive bounds of every field that sizes an allocation. A config.json is untrusted input (a downloaded model
 # folder): `fusion_layers: 10000000` would allocate for minutes until memory runs out, so a field outside its bound is
@@ -151,10 +154,6 @@ class SupremeConfig(PreTrainedConfig):
         label_max_length (`int`): token budget of a label text.
         label_embedding_noise (`float`): in training, Gaussian noise added to each label-text embedding before the
             fusion network, as a multiple r of the embedding's norm (0: none; r moves it to cosine ~1 / sqrt(1 + r^2)).
-        query_negation (`dict[str, list[str]]`, optional): the cue phrases ("before", "after", "pseudo") by which a
-            label text such as "no atrial fibrillation" is scored as the complement of "atrial fibrillation"
-            (`query_negation_supreme`); `--query-negation lexicon` fills it from the lexicon in training. None (the
-            default): every text is asked literally.
     """
 
     model_type = "supreme"
@@ -186,7 +185,6 @@ class SupremeConfig(PreTrainedConfig):
         logit_scale_init: float = 1 / 0.07,
         label_descriptions: Optional[dict[str, str]] = None,
         label_max_length: int = 64,
-        query_negation: Optional[dict[str, list[str]]] = None,
         label_embedding_noise: float = 0.0,
         initializer_range: float = 0.02,
         **kwargs: Any,
@@ -228,14 +226,12 @@ class SupremeConfig(PreTrainedConfig):
         ):
             raise ValueError(f"label_embedding_noise must be a number >= 0; got {label_embedding_noise!r}.")
         self.label_embedding_noise = float(label_embedding_noise)
-        if query_negation:
-            QueryNegation.from_cues(query_negation)  # refuses a malformed mapping here, not at the first query
-        self.query_negation = {kind: list(phrases) for kind, phrases in (query_negation or {}).items()} or None
         self.initializer_range = initializer_range
         self.check_sizes()
         # With the package installed, its in-process registration of "ecg-zero-shot" must win: a config that kept the
         # checkpoint's `custom_pipelines` would make `pipeline()` demand trust_remote_code. `to_dict` writes it back.
         kwargs.pop("custom_pipelines", None)
+        _drop_deleted_fields(kwargs)
         if _loaded_as_remote_code():
             kwargs["custom_pipelines"] = copy.deepcopy(REMOTE_PIPELINES)
         super().__init__(**kwargs)
@@ -298,6 +294,17 @@ class SupremeConfig(PreTrainedConfig):
         self.id2label = dict(enumerate(labels))
         self.label2id = {name: index for index, name in enumerate(labels)}
         self.label_descriptions = {name: (descriptions or {}).get(name, name) for name in labels}
+
+
+def _drop_deleted_fields(kwargs: dict[str, Any]) -> None:
+    """Remove from `kwargs` the `DELETED_FIELDS` saved at their off value; ValueError for one saved at another."""
+    for name, off in DELETED_FIELDS.items():
+        value = kwargs.pop(name, off)
+        if value != off:
+            raise ValueError(
+                f"SupremeConfig: {name}={value!r}: that option was deleted after it lost (docs/experiments.md) and "
+                f"this version cannot rebuild a model saved with it (only {name}={off!r} loads)."
+            )
 
 
 def _shown(value: Any) -> str:

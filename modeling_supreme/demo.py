@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -159,7 +159,8 @@ def format_summary(report: DemoReport) -> str:
         f"{training.get('model_preset')}, {training.get('num_labels')} entity labels mined from the reports, "
         f"{training.get('final_weights')} weights",
         f"  zero-shot on {heldout.n_records} held-out ECGs ({' + '.join(report.eval_splits)} = PTB-XL folds 9-10), "
-        "one text query per super-class, its AUROC among the ECGs that are not NORM (within-abnormal: does it find "
+        "one query per super-class (a text, or the prompt ensemble of its sub-classes' descriptions), its AUROC "
+        "among the ECGs that are not NORM (within-abnormal: does it find "
         "its class among other abnormal ECGs?), and the worst of its other wordings (paraphrases.json):",
     ]
     within = heldout.within_abnormal_auroc()
@@ -171,7 +172,8 @@ def format_summary(report: DemoReport) -> str:
             else ""
         )
         inside = f"   within-abnormal {_shown(within[name])}" if within.get(name) is not None else ""
-        lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}{inside}   query: \"{text}\"{worst}")
+        query = _query_shown(text)
+        lines.append(f"    {name:5s} AUROC {_shown(heldout.per_label_auroc[name])}{inside}   query: {query}{worst}")
     lines.append(f"    mean  AUROC {heldout.mean_auroc:5.1f}   (50 = chance)")
     if report.lead_sets:
         lines.append("  the same ECGs with only some leads (the others removed before the feature extractor):")
@@ -186,6 +188,13 @@ def format_summary(report: DemoReport) -> str:
     own = ", ".join(f"{item['label']} {item['score']:.2f}" for item in record.vocabulary_scores)
     lines.append(f"    top labels of the model's own vocabulary: {own}")
     return "\n".join(lines)
+
+
+def _query_shown(query: Union[str, Sequence[str]]) -> str:
+    """A label's query as printed: the text, or the first text of a prompt ensemble and how many it holds."""
+    if isinstance(query, str):
+        return f'"{query}"'
+    return f'"{query[0]}" + {len(query) - 1} more (an ensemble)'
 
 
 def _lead_set_title(name: str) -> str:

@@ -18,7 +18,6 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from .batching_supreme import batched
-from .query_negation_supreme import QueryClauses
 
 # How many distinct label texts a LabelEmbeddingCache keeps (a vocabulary's surface forms, a benchmark's prompts...).
 LABEL_CACHE_SIZE = 65536
@@ -294,22 +293,17 @@ def zero_shot_logits(
     cache: Optional[LabelEmbeddingCache] = None,
     chunk_size: int = 1024,
     output_attentions: bool = False,
-    clauses: Optional[QueryClauses] = None,
 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Zero-shot logits of ECGs for labels given by one or several texts each (a prompt ensemble).
 
     A label's logit is the mean of its texts' logits; texts are scored in chunks of `chunk_size` (labels never
     interact, so chunking changes nothing but memory), their embeddings coming from `cache` when it has them.
-    With `clauses` (`query_negation_supreme.query_clauses`), the tokens are those of the texts' clauses and a text's
-    logit is made from its clauses' ("no X": minus the logit of "X").
 
     Args:
         model: a SupremeModel or a wrapper with its forward (DDP, peft).
         ecg_values: (B, 12, T); lead_mask: (B, 12) or None.
-        input_ids, attention_mask: (T, S) tokens of the texts, e.g. from `expand_label_prompts` + the processor;
-            (C, S) tokens of `clauses.texts` when `clauses` is given.
+        input_ids, attention_mask: (T, S) tokens of the texts, e.g. from `expand_label_prompts` + the processor.
         owners: (T,) label index of each text; None: one text per label.
-        clauses: how the C encoded clauses make the T texts; None: each encoded row is a text.
         output_attentions: also return the CFN attention (B, L, N), averaged over each label's texts.
 
     Returns:
@@ -338,10 +332,6 @@ def zero_shot_logits(
             attention_chunks.append(outputs.cross_attentions)
     logits = torch.cat(logit_chunks, dim=1)
     attentions = torch.cat(attention_chunks, dim=1) if output_attentions else None
-    if clauses is not None:
-        logits = clauses.combine(logits)
-        if attentions is not None:
-            attentions = _mean_attention_per_group(attentions, clauses.query_index, clauses.num_queries)
     if owners is None:
         return logits, attentions
     num_labels = max(owners) + 1

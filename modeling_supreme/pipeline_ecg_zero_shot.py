@@ -33,7 +33,6 @@ from .label_scoring_supreme import (
     unwrap_supreme_model,
     zero_shot_logits,
 )
-from .query_negation_supreme import query_clauses
 from .reading_supreme import EcgRecord, is_ecg_record, read_ecg
 from .storage_supreme import GAIN_COLUMN, LENGTH_COLUMN, row_signals
 
@@ -71,8 +70,6 @@ class EcgZeroShotPipeline(Pipeline):
             ensemble: the label's logit is the mean of its descriptions' logits). Without it, the model's own label
             vocabulary (`config.id2label` with `config.label_descriptions`).
         hypothesis_template: format string with one `{}` applied to each encoded text (default "{}").
-        A model whose config has `query_negation` (trained with `--query-negation lexicon`) scores a text such as
-        "no atrial fibrillation" as 1 - the score of "atrial fibrillation" (`query_negation_supreme`).
         sampling_rate, lead_names: for array inputs.
         top_k: return only the `top_k` best labels.
         return_attention: also return, per label, the fusion network's attention over the ECG tokens (N,).
@@ -174,11 +171,9 @@ class EcgZeroShotPipeline(Pipeline):
             inputs["lead_mask"] = inputs["lead_mask"] & torch.as_tensor(np.asarray(stored_mask, dtype=bool))
         inputs["ecg_values"] = inputs["ecg_values"].to(self.dtype) if self.dtype is not None else inputs["ecg_values"]
         labels, texts, owners = self._resolve_labels(candidate_labels)
-        # "no X" is asked as the complement of "X" (query_negation_supreme); the template frames each clause.
-        clauses = query_clauses(unwrap_supreme_model(self.model).config, texts)
-        # Wrapped in a list so that batching leaves the (C, S) label tokens alone.
-        tokens = self._tokenize_labels([hypothesis_template.format(text) for text in clauses.texts])
-        inputs["label_inputs"] = [{"labels": labels, "owners": owners, "clauses": clauses, "tokens": tokens}]
+        # Wrapped in a list so that batching leaves the (T, S) label tokens alone.
+        tokens = self._tokenize_labels([hypothesis_template.format(text) for text in texts])
+        inputs["label_inputs"] = [{"labels": labels, "owners": owners, "tokens": tokens}]
         return inputs
 
     def _resolve_labels(self, candidate_labels: Optional[LabelPrompts]) -> tuple[list[str], list[str], list[int]]:
@@ -218,7 +213,6 @@ class EcgZeroShotPipeline(Pipeline):
             tokens["input_ids"].to(self.device),
             tokens["attention_mask"].to(self.device),
             owners=label_inputs["owners"],
-            clauses=label_inputs["clauses"],
             lead_mask=model_inputs.get("lead_mask"),
             cache=self.label_cache,
             chunk_size=self.label_chunk_size,

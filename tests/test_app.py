@@ -200,9 +200,9 @@ def test_lead_set_removes_leads_before_the_feature_extractor(classifier, lead_se
     missing = reply.result.metadata["leads missing"].split(", ")
     assert set(missing) == set(STANDARD_LEADS) - set(kept)
     assert not reply.result.explanations["NORM"].lead_mask[[STANDARD_LEADS.index(lead) for lead in missing]].any()
-    from modeling_supreme.ecg_app.page import explanation_figure
+    from modeling_supreme.ecg_app.ecg_view import leads_figure
 
-    axis = explanation_figure(reply.result, "NORM").axes[0]  # the plot marks the removed leads as missing
+    axis = leads_figure(reply.result.explanations["NORM"]).axes[0]  # the plot marks the removed leads as missing
     assert [label.get_text() for label in axis.get_yticklabels()] == list(STANDARD_LEADS)
     assert sum(text.get_text() == "missing" for text in axis.texts) == len(missing)
 
@@ -269,3 +269,62 @@ def test_page_text_is_escaped_and_scores_have_four_decimals():
     assert "<script>" not in error_html("<script>alert(1)</script> in x.hea")
     assert error_html(None) == ""
     assert "| header: dx | 1 \\| 2 |" in metadata_markdown({"header: dx": "1 | 2"}, [])
+
+
+# -- the ECG view ----------------------------------------------------------------------------------------------------
+
+
+def _explanation(attention, signal=None, mask=None):
+    from modeling_supreme.evaluation.explain import Explanation
+
+    signal = np.random.default_rng(0).normal(size=(12, 500)) if signal is None else signal
+    mask = np.ones(12, dtype=bool) if mask is None else mask
+    return Explanation(label="NORM", text="normal ecg", score=0.5, attention=np.asarray(attention), signal=signal,
+                       lead_mask=mask, sampling_rate=50.0, source="x.hea")
+
+
+def test_ecg_view_shades_each_token_from_white_to_red_under_the_leads_image():
+    import re
+
+    from modeling_supreme.ecg_app.ecg_view import ecg_view_html, shading_colors
+
+    attention = np.array([0.1, 0.5, 0.2, 0.2])
+    view = ecg_view_html(_explanation(attention), ["<b>NORM</b>: score 0.5"], "data:image/png;base64,AAAA")
+    band = re.search(r'class="ecg-attention" style="[^"]*background:linear-gradient\(to right, ([^)]*)\)', view)
+    stops = [stop.split() for stop in band.group(1).split(", ")]
+    assert [color for color, _, _ in stops] == shading_colors(attention, 0.1, 0.5)
+    assert [(float(low[:-1]), float(high[:-1])) for _, low, high in stops] == [(0, 25), (25, 50), (50, 75), (75, 100)]
+    lightest, darkest = shading_colors(np.array([0.1, 0.5]), 0.1, 0.5)
+    assert stops[0][0] == lightest and stops[1][0] == darkest and lightest != darkest
+    assert all(int(lightest[index:index + 2], 16) > 240 for index in (1, 3))  # almost white
+    assert view.index("ecg-attention") < view.index("<img")  # the image lies over the shading
+    assert 'src="data:image/png;base64,AAAA"' in view and "&lt;b&gt;NORM&lt;/b&gt;" in view and "<b>NORM" not in view
+
+
+def test_leads_image_is_drawn_once_per_ecg(monkeypatch):
+    from modeling_supreme.ecg_app import ecg_view
+
+    drawn = []
+    monkeypatch.setattr(ecg_view, "leads_png", lambda explanation: drawn.append(explanation) or b"png")
+    images = ecg_view.LeadsImageCache(size=2)
+    first, other = _explanation([0.5, 0.5]), _explanation([0.9, 0.1])  # same ECG, another finding
+    assert images.data_uri(first) == images.data_uri(other) == "data:image/png;base64,cG5n"
+    assert len(drawn) == 1
+    masked = _explanation([0.5, 0.5], mask=np.arange(12) < 6)
+    shifted = _explanation([0.5, 0.5], signal=first.signal + 1)
+    for explanation in (masked, shifted, first):  # two new ECGs push the first out of a cache of two
+        images.data_uri(explanation)
+    assert len(drawn) == 4
+
+
+def test_leads_png_is_a_transparent_image_of_the_views_size():
+    import io
+
+    from PIL import Image
+
+    from modeling_supreme.ecg_app.ecg_view import FIGURE_DPI, FIGURE_SIZE, leads_png
+
+    image = Image.open(io.BytesIO(leads_png(_explanation([1.0]))))
+    assert image.size == (FIGURE_SIZE[0] * FIGURE_DPI, FIGURE_SIZE[1] * FIGURE_DPI) and image.mode == "RGBA"
+    alpha = np.asarray(image)[..., 3]
+    assert alpha[alpha.shape[0] // 2, 5] == 0 and alpha.max() == 255  # background clear, the traces drawn

@@ -131,7 +131,7 @@ def _submit(driver, url: str, files: list[Path], findings: str) -> None:
     driver.get(url)
     upload = _wait_for(driver, "#upload input[type=file]")[0]
     upload.send_keys("\n".join(str(path) for path in files))
-    box = driver.find_element(By.CSS_SELECTOR, "#findings textarea")
+    box = _wait_for(driver, "#findings textarea")[0]  # a loaded machine may render it after the upload box
     box.clear()
     box.send_keys(findings)
     _wait_until_uploaded(driver, [path.name for path in files])  # the files are listed once uploaded

@@ -97,11 +97,12 @@ def test_label_descriptions_cover_every_column_in_plain_words():
         for split in ("train", "val", "test"):
             texts = label_texts_for(descriptions, name, spec.label_columns(SPLITS_DIR, split))
             assert all(texts)
-        for column, text in descriptions[name].items():
-            # Plain words for a general-English text encoder: no label code (AFIB, CRBBB...) inside a description.
-            words = set(re.findall(r"[\w()/]+", text))
-            assert not (words & (codes - {"ST", "MI"})), (name, column, text)
-            assert text != column
+        for column, query in descriptions[name].items():
+            for text in [query] if isinstance(query, str) else query:  # a list is a prompt ensemble
+                # Plain words for a general-English text encoder: no label code (AFIB, CRBBB...) inside a description.
+                words = set(re.findall(r"[\w()/]+", text))
+                assert not (words & (codes - {"ST", "MI"})), (name, column, text)
+                assert text != column
 
 
 def test_custom_descriptions_are_validated(tmp_path):

@@ -22,13 +22,9 @@ from modeling_supreme.evaluation.robustness import (
     robustness_markdown,
     wording_results,
 )
-from modeling_supreme.query_negation_supreme import QueryNegation
 from modeling_supreme.training.label_texts import (
     CARRIER_TEMPLATES,
-    NEGATION_TEMPLATES,
     LabelTextSampler,
-    is_negated,
-    negated_forms,
 )
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
@@ -84,14 +80,11 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
 @pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3", "blind4"])
 def test_robustness_wordings_are_never_training_texts(lexicon, name):
     """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
-    label, bare or negated (`--label-negation`) or read by query negation (what "no X" leaves), in any carrier
-    template of `--label-templates`."""
-    negation = QueryNegation.from_cues(lexicon.negation_cues())
+    label, in any carrier template of `--label-templates`."""
     training = {
-        lexicon.normalise(template.replace("{}", variant))
+        lexicon.normalise(template.replace("{}", text))
         for label, spec in lexicon.specs.items()
         for text in label_surface_forms(label, spec.description, lexicon)
-        for variant in [text, *negated_forms(text), *(clause for clause, _ in negation.split(text))]
         for template in CARRIER_TEMPLATES
     }
     paraphrases = load_paraphrases(name)
@@ -146,10 +139,11 @@ def test_templates_set_each_drawn_form_in_a_carrier_phrase():
             LabelTextSampler((("a",),), seed=0, templates=bad)
 
 
-def test_without_negation_the_sampler_draws_what_it_drew_before_negation_existed():
-    """Recorded with the sampler of the commit before `--label-negation` (4d5a2a5): p = 0 changes no run."""
+def test_the_sampler_draws_what_it_drew_before_label_negation_existed():
+    """Recorded with the sampler of the commit before `--label-negation` (4d5a2a5), since deleted: a run draws the
+    same texts."""
     forms = tuple(tuple(f"{label}-{index}" for index in range(label % 4 + 1)) for label in range(6))
-    assert [LabelTextSampler(forms, 7, negation=0.0).draw(*at) for at in [(0, 0), (1, 3), (4, 2)]] == [
+    assert [LabelTextSampler(forms, 7).draw(*at) for at in [(0, 0), (1, 3), (4, 2)]] == [
         ["0-0", "1-1", "2-1", "3-2", "4-0", "5-1"],
         ["0-0", "1-1", "2-1", "3-0", "4-0", "5-0"],
         ["0-0", "1-1", "2-2", "3-3", "4-0", "5-0"],
@@ -159,55 +153,6 @@ def test_without_negation_the_sampler_draws_what_it_drew_before_negation_existed
         ["see 0-0", "see 1-1", "see 2-1", "3-2", "4-0", "5-1"],
         ["see 0-0", "1-1", "2-1", "3-0", "see 4-0", "see 5-0"],
     ]
-    texts, negated = templated.draw_with_negation(1, 3)
-    assert not negated.any() and texts == templated.draw(1, 3)
-    assert LabelTextSampler(forms, 7).distinct_texts == LabelTextSampler(forms, 7, negation=0.0).distinct_texts
-
-
-def test_negation_replaces_forms_reproducibly_and_never_negates_twice():
-    forms = (("sinus rhythm", "sr"), ("no abnormality detected",), ("atrial fibrillation",))
-    plain = LabelTextSampler(forms, seed=5)
-    sampler = LabelTextSampler(forms, seed=5, negation=0.5)
-    draws = [(batch, *sampler.draw_with_negation(0, batch)) for batch in range(200)]
-    for batch, texts, negated in draws[:3]:  # what a resumed run draws again
-        again = sampler.draw_with_negation(0, batch)
-        assert again[0] == texts and np.array_equal(again[1], negated)
-    for batch, texts, negated in draws:
-        for index, (text, form) in enumerate(zip(texts, plain.draw(0, batch))):  # same form as without negation
-            assert text in (negated_forms(form) if negated[index] else [form])
-    flags = np.stack([negated for _, _, negated in draws])
-    assert not flags[:, 1].any()  # "no abnormality detected" is negated already
-    assert 0.4 < flags[:, [0, 2]].mean() < 0.6
-    used = {text for _, texts, _ in draws for text in texts}
-    assert {template.replace("{}", "atrial fibrillation") for template in NEGATION_TEMPLATES} <= used
-    assert used <= set(sampler.distinct_texts) and len(sampler.distinct_texts) == 4 + 3 * len(NEGATION_TEMPLATES)
-    assert is_negated("ekg ohne pathologischen befund") and not is_negated("normal ecg")  # words, not substrings
-    for bad in (-0.1, 1.5, "0.2", True):
-        with pytest.raises(ValueError, match="label-negation"):
-            LabelTextSampler(forms, seed=0, negation=bad)
-
-
-def test_negated_labels_bring_their_flipped_targets(tiny_model, tiny_processor):
-    from modeling_supreme.label_scoring_supreme import LabelEmbeddingCache
-    from modeling_supreme.training.label_inputs import TrainingLabelInputs
-
-    forms = (("normal ecg",), ("sinus rhythm",), ("no abnormality detected",))
-    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    original = labels.clone()
-    sampler = LabelTextSampler(forms, seed=2, negation=0.5)
-    inputs = TrainingLabelInputs(tiny_processor, torch.device("cpu"), LabelEmbeddingCache(progress=False), sampler)
-    flipped_some = False
-    for batch in range(20):
-        _, negated = sampler.draw_with_negation(0, batch)
-        result = inputs.model_inputs(tiny_model, 0, batch, labels)
-        expected = torch.where(torch.from_numpy(negated), 1 - labels, labels)
-        assert torch.equal(result.get("labels", labels), expected) and ("labels" in result) == negated.any()
-        assert result["label_embeds"].shape[0] == 3
-        flipped_some |= bool(negated.any())
-    assert flipped_some and torch.equal(labels, original)  # the batch's own targets are never changed in place
-    unnegated = TrainingLabelInputs(tiny_processor, torch.device("cpu"), LabelEmbeddingCache(progress=False),
-                                    LabelTextSampler(forms, seed=2))
-    assert all("labels" not in unnegated.model_inputs(tiny_model, 0, batch, labels) for batch in range(20))
 
 
 def test_seeds_give_different_draws():
@@ -230,10 +175,11 @@ def test_training_samples_label_texts_and_records_them(training_dataset, tiny_te
     vocabulary = resolve_vocabulary(sampled, load_splits(str(training_dataset))["train"])
     assert sum(len(vocabulary.label_forms(label)) > 1 for label in vocabulary.labels) >= len(vocabulary) // 2
     sampled_folder = run_training(sampled).output_dir
-    named = run_training(
-        tiny_options(training_dataset, tmp_path / "name", tiny_text_encoder_dir, label_text="name", **settings)
+    described = run_training(
+        tiny_options(training_dataset, tmp_path / "described", tiny_text_encoder_dir, label_text="description",
+                     **settings)
     )
-    weights = [load_file(str(Path(folder) / "model.safetensors")) for folder in (sampled_folder, named.output_dir)]
+    weights = [load_file(str(Path(folder) / "model.safetensors")) for folder in (sampled_folder, described.output_dir)]
     assert any(not torch.equal(weights[0][key], weights[1][key]) for key in weights[0] if key.startswith("fusion"))
     saved = Vocabulary.load(Path(sampled_folder) / "vocabulary.json")
     assert saved.forms == vocabulary.forms

@@ -63,7 +63,7 @@ def test_run_ends_with_a_pipeline_folder_holding_the_weights_chosen_on_validatio
 
     vocabulary = Vocabulary.load(output / "vocabulary.json")
     assert [model.config.id2label[index] for index in range(len(vocabulary))] == vocabulary.labels
-    assert model.config.label_texts == vocabulary.labels  # --label-text name (default): labels encoded by name
+    assert model.config.label_texts == vocabulary.labels  # sampled texts (default): the name stays its text
     classifier = pipeline("ecg-zero-shot", model=str(output))
     scores = classifier(str(ptbxl_record(9)))
     assert sorted(item["label"] for item in scores) == sorted(vocabulary.labels)
@@ -106,10 +106,9 @@ def test_a_folder_with_checkpoints_is_not_overwritten_without_resume(finished_ru
 def test_resumed_run_matches_an_uninterrupted_run(training_dataset, tiny_text_encoder_dir, tmp_path):
     # 61 training ECGs, batches of 8 (drop_last): 7 batches per epoch; 2 batches per step -> 10 steps cross two
     # epoch boundaries. The run is killed after step 5; the newest checkpoint is step 3, mid-epoch. Dropout makes
-    # the result depend on the restored random state too, and sampled (and negated, with their targets flipped) label
-    # texts on the restored epoch and batch.
+    # the result depend on the restored random state too, and sampled label texts on the restored epoch and batch.
     settings = dict(max_steps=10, gradient_accumulation_steps=2, save_steps=3, eval_steps=3, objective="both",
-                    dropout=0.2, label_text="sample", label_negation=0.5)
+                    dropout=0.2, label_text="sample")
     reference = run_training(tiny_options(training_dataset, tmp_path / "reference", tiny_text_encoder_dir, **settings))
 
     interrupted = tiny_options(training_dataset, tmp_path / "interrupted", tiny_text_encoder_dir, **settings)

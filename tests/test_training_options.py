@@ -69,10 +69,6 @@ def test_boolean_list_and_resume_flags():
     assert parse_training_options([*required, "--validation-split", "none"]).validation_split is None
     templates = parse_training_options([*required, "--label-templates", "{}", "ecg showing {}"]).label_templates
     assert templates == ["{}", "ecg showing {}"]
-    assert parse_training_options(required).label_negation == 0.0  # off by default
-    assert parse_training_options([*required, "--label-negation", "0.25"]).label_negation == 0.25
-    assert parse_training_options(required).query_negation == "none"  # off by default
-    assert parse_training_options([*required, "--query-negation", "lexicon"]).query_negation == "lexicon"
 
 
 @pytest.mark.parametrize(
@@ -111,12 +107,9 @@ def test_bad_yaml_files_are_refused_naming_file_and_key(tmp_path, capsys, yaml_t
         (["--dataset", "d", "--output-dir", "o", "--model-config", "num_samples=0"], "num_samples must be an integer"),
         (["--dataset", "d", "--output-dir", "o", "--model-preset", "resnet1d_tiny"], "invalid choice"),
         (["--dataset", "d", "--output-dir", "o", "--label-templates", "{}", "ecg"], "'ecg' must contain exactly one"),
-        (["--dataset", "d", "--output-dir", "o", "--label-negation", "1.5"], "--label-negation must be a probability"),
-        (["--dataset", "d", "--output-dir", "o", "--label-negation", "0.2", "--label-text", "name"],
-         "--label-negation needs --label-text sample"),
-        (["--dataset", "d", "--output-dir", "o", "--label-negation", "0.2", "--query-negation", "lexicon"],
-         "choose one of them"),
-        (["--dataset", "d", "--output-dir", "o", "--query-negation", "negex"], "invalid choice"),
+        (["--dataset", "d", "--output-dir", "o", "--label-negation", "0.25"], "unrecognized arguments"),
+        (["--dataset", "d", "--output-dir", "o", "--label-text", "name"], "invalid choice: 'name'"),
+        (["--dataset", "d", "--output-dir", "o", "--query-negation", "lexicon"], "unrecognized arguments"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_flag(capsys, flags, message):
@@ -187,7 +180,7 @@ model:
     # Every settable field is accepted by --model-config (nothing restated, nothing left out).
     reachable = set(supreme_config_fields())
     signature = set(inspect.signature(SupremeConfig.__init__).parameters) - {"self", "kwargs"}
-    assert reachable == signature - {"text_config", "label_descriptions", "query_negation"}
+    assert reachable == signature - {"text_config", "label_descriptions"}
     for name in ("asl_gamma_pos", "asl_clip", "pos_weight", "logit_scale_init", "initializer_range", "num_leads"):
         assert name in reachable
 

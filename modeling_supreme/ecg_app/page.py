@@ -15,10 +15,8 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from matplotlib.figure import Figure
-
-from ..evaluation.explain import draw_explanation_stacked
 from .analysis import ALL_LEADS, LEAD_SET_CHOICES, PageAnswer, PageResult, answer
+from .ecg_view import LeadsImageCache, ecg_view_html
 from .uploads import MAX_UPLOAD_BYTES, example_records
 
 logger = logging.getLogger(__name__)
@@ -29,9 +27,6 @@ WARNING_BANNER = (
     "they are not validated for clinical use and must not guide the care of a patient."
 )
 NO_EXAMPLE = "(none: use the upload)"
-# Inches and dots per inch of the ECG plot: 960 x 640 pixels, sharp enough on a screen and quick to encode.
-FIGURE_SIZE = (12, 8)
-FIGURE_DPI = 80
 UPLOAD_TYPES = [".hea", ".dat", ".mat", ".npy", ".csv"]
 UPLOAD_LIFETIME_S = 3600
 
@@ -64,28 +59,31 @@ def error_html(message: Optional[str]) -> str:
     return f'<div id="error-box" role="alert"><strong>Cannot score this ECG:</strong> {html.escape(message)}</div>'
 
 
-def explanation_figure(result: Optional[PageResult], label: Optional[str]) -> Optional[Figure]:
-    """The 12 leads with `label`'s cross-attention shaded behind them (None without a result or label)."""
+def explanation_view(result: Optional[PageResult], label: Optional[str], images: LeadsImageCache) -> str:
+    """The 12 leads with `label`'s cross-attention shaded behind them, as HTML (empty without a result or label); the
+    leads' image comes from `images`, drawn once per ECG."""
     if result is None or not label or label not in result.explanations:
-        return None
+        return ""
     explanation = result.explanations[label]
-    title = (f'{label}: score {explanation.score:.4f} (text: "{explanation.text}")\n{explanation.source}, '
-             f"{result.metadata.get('lead set', '')}; red: where the model looked for this finding")
-    return draw_explanation_stacked(explanation, title, figsize=FIGURE_SIZE, dpi=FIGURE_DPI)
+    title = (f'{label}: score {explanation.score:.4f} (text: "{explanation.text}")',
+             f"{explanation.source}, {result.metadata.get('lead set', '')}; red: where the model looked for this "
+             "finding")
+    return ecg_view_html(explanation, title, images.data_uri(explanation))
 
 
-def page_outputs(reply: PageAnswer) -> tuple[Any, ...]:
-    """(error html, bar values, scores html, finding choices, figure, metadata markdown, state) for one answer."""
+def page_outputs(reply: PageAnswer, images: LeadsImageCache) -> tuple[Any, ...]:
+    """(error html, bar values, scores html, finding choices, ECG view html, metadata markdown, state) for one
+    answer."""
     import gradio as gr
 
     if reply.result is None:
-        return (error_html(reply.error), None, "", gr.update(choices=[], value=None), None, "", None)
+        return (error_html(reply.error), None, "", gr.update(choices=[], value=None), "", "", None)
     result = reply.result
     labels = [item["label"] for item in result.scores]
     bars = {item["label"]: item["score"] for item in result.scores}
     return (
         "", bars, scores_html(result.scores), gr.update(choices=labels, value=labels[0]),
-        explanation_figure(result, labels[0]), metadata_markdown(result.metadata, result.notes), result,
+        explanation_view(result, labels[0], images), metadata_markdown(result.metadata, result.notes), result,
     )
 
 
@@ -95,14 +93,18 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
 
     examples = example_records(data_dir)
     example_choices = [NO_EXAMPLE, *examples]
+    images = LeadsImageCache()
 
     def run(files: Any, example: str, rate: Optional[float], leads: str, lead_set: str, findings: str) -> tuple:
         paths = [_file_path(item) for item in (files or [])]
         reply = answer(classifier, findings, paths, examples.get(example), rate, leads, lead_set)
-        return page_outputs(reply)
+        return page_outputs(reply, images)
 
-    def choose(result: Optional[PageResult], selected: gr.SelectData) -> tuple[Any, Optional[Figure]]:
-        return gr.update(value=selected.value), explanation_figure(result, selected.value)
+    def choose(result: Optional[PageResult], selected: gr.SelectData) -> tuple[Any, str]:
+        return gr.update(value=selected.value), explanation_view(result, selected.value, images)
+
+    def show(result: Optional[PageResult], label: Optional[str]) -> str:
+        return explanation_view(result, label, images)
 
     # A long-running page removes uploads an hour old every hour; all are removed when it stops (`serve`).
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(UPLOAD_LIFETIME_S, UPLOAD_LIFETIME_S)) as page:
@@ -130,15 +132,14 @@ def build_page(classifier: Any, default_findings: str, model_name: str, data_dir
                 bars = gr.Label(label="scores (click a finding to see where the model looked)", elem_id="bars")
                 table = gr.HTML("", elem_id="scores")
                 finding = gr.Dropdown([], label="finding shown on the ECG", elem_id="finding")
-                # Unlabelled: the figure's own title names the finding, and a label would cover it.
-                plot = gr.Plot(label="12 leads as the model saw them, with the finding's cross-attention",
-                               show_label=False, elem_id="ecg-plot")
+                # The 12 leads as the model saw them under the finding's cross-attention; its title names the finding.
+                plot = gr.HTML("", elem_id="ecg-plot")
                 metadata = gr.Markdown("", elem_id="metadata")
         outputs = [error, bars, table, finding, plot, metadata, state]
         button.click(run, [files, example, rate, leads, lead_set, findings], outputs)
         # The answer draws the top finding; a click on a bar or a choice in the list draws another.
         bars.select(choose, [state], [finding, plot])
-        finding.input(explanation_figure, [state, finding], plot)
+        finding.input(show, [state, finding], plot)
     return page
 
 
@@ -179,7 +180,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 __all__ = [
     "build_page",
     "error_html",
-    "explanation_figure",
+    "explanation_view",
     "metadata_markdown",
     "page_outputs",
     "scores_html",

@@ -67,7 +67,6 @@ class Lexicon:
     _surface_index: dict[str, str] = field(default_factory=dict)
     _pending_forms: dict[str, list[str]] = field(default_factory=dict)  # form regexes per entity, until compiled
     _readable_forms: dict[str, list[str]] = field(default_factory=dict)  # plain-text forms per entity, as written
-    _negation_phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "before" / "after" / "pseudo"
     _list_words: ListWords = field(default_factory=lambda: ListWords(frozenset({","}), frozenset()))
     _measurement_words: frozenset[str] = frozenset()
     # (code, {language: codes}): a report of that language whose codes are all among these also gets the code.
@@ -126,11 +125,6 @@ class Lexicon:
         lexicon._measurement_words = frozenset(lexicon.normalise(str(word)) for word in data.get("measurements") or [])
         lexicon.implied_code = implied_code(data.get("implied_normal"), source)
         return lexicon
-
-    def negation_cues(self) -> dict[str, list[str]]:
-        """The phrases that mark an entity absent, {"before": [...], "after": [...], "pseudo": [...]} over the
-        lexicon's languages: what a model's `config.query_negation` reads negated label queries with."""
-        return {kind: list(phrases) for kind, phrases in self._negation_phrases.items()}
 
     def _add_spec(self, spec: EntitySpec, source: str) -> None:
         if spec.name in self.specs:
@@ -274,12 +268,6 @@ class Lexicon:
         phrases = [phrase for language in languages for phrase in (cues.get("pseudo") or {}).get(language, [])]
         if phrases:
             self._cue_patterns.append(("pseudo", "none", self._compile_bounded(phrases)))
-        self._negation_phrases = {
-            direction: tuple(phrase for language in languages
-                             for phrase in (cues.get("negation", {}).get(direction) or {}).get(language, []))
-            for direction in ("before", "after")
-        }
-        self._negation_phrases["pseudo"] = tuple(phrases)
 
         def words(kind: str) -> frozenset[str]:
             by_language = cues.get(kind) or {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,30 +168,48 @@ def draw_explanation(
     return figure
 
 
+# Where `draw_leads_stacked` puts its axes in the figure (fractions of its width and height), with room above for a
+# title and on the right for a colour bar.
+STACKED_MARGINS = {"left": 0.06, "right": 0.92, "top": 0.88, "bottom": 0.07}
+
+
+def draw_leads_stacked(
+    signal: np.ndarray, lead_mask: np.ndarray, sampling_rate: float, figsize: tuple[float, float] = (12, 8),
+    lead_spacing_mv: float = 3.0, dpi: float = 100, margins: Mapping[str, float] = STACKED_MARGINS,
+) -> Figure:
+    """The 12 leads of `signal` (12, T) in mV stacked on one time axis, `lead_spacing_mv` apart, "missing" written
+    where `lead_mask` (12,) is False; nothing behind them (the axes are transparent), so that the attention can be
+    laid under them, here (`draw_explanation_stacked`) or by a web page. One axes, placed at `margins`."""
+    duration = signal.shape[1] / sampling_rate
+    time = np.arange(signal.shape[1]) / sampling_rate
+    offsets = -lead_spacing_mv * np.arange(len(STANDARD_LEADS))
+    figure = Figure(figsize=figsize, dpi=dpi)
+    figure.subplots_adjust(**margins)
+    axis = figure.add_subplot()
+    axis.patch.set_visible(False)
+    for lead, offset in enumerate(offsets):
+        if lead_mask[lead]:
+            axis.plot(time, signal[lead] + offset, color="black", linewidth=0.6)
+        else:
+            axis.text(duration / 2, offset, "missing", ha="center", va="center", color="grey")
+    axis.set_yticks(offsets, labels=list(STANDARD_LEADS), fontsize=8)
+    axis.set(xlim=(0, duration), ylim=(offsets[-1] - lead_spacing_mv / 2, lead_spacing_mv / 2), xlabel="time (s)")
+    return figure
+
+
 def draw_explanation_stacked(
     explanation: Explanation, title: str | None = None, figsize: tuple[float, float] = (12, 8),
     lead_spacing_mv: float = 3.0, dpi: float = 100,
 ) -> Figure:
-    """The 12 leads stacked on one time axis (`lead_spacing_mv` apart, mV over seconds, "missing" written where a
-    lead is missing) over the label's attention, shaded from white to red as in `draw_explanation`. One axes and a
-    fixed layout: about ten times faster to draw than the 6 x 2 grid, for interactive use."""
+    """The 12 leads stacked on one time axis (`draw_leads_stacked`) over the label's attention, shaded from white to
+    red as in `draw_explanation`. One axes and a fixed layout: about ten times faster to draw than the 6 x 2 grid."""
+    figure = draw_leads_stacked(explanation.signal, explanation.lead_mask, explanation.sampling_rate, figsize,
+                                lead_spacing_mv, dpi)
+    axis = figure.axes[0]
     duration = explanation.signal.shape[1] / explanation.sampling_rate
-    time = np.arange(explanation.signal.shape[1]) / explanation.sampling_rate
-    offsets = -lead_spacing_mv * np.arange(len(STANDARD_LEADS))
-    figure = Figure(figsize=figsize, dpi=dpi)
-    figure.subplots_adjust(left=0.06, right=0.92, top=0.88, bottom=0.07)
-    axis = figure.add_subplot()
-    low, high = offsets[-1] - lead_spacing_mv / 2, lead_spacing_mv / 2
     # One token per image column: token n covers [n * T / N, (n + 1) * T / N) of the window, as the samples do.
-    shading = axis.imshow(explanation.attention[None, :], extent=(0, duration, low, high), aspect="auto",
-                          cmap="Reds", alpha=0.6, interpolation="nearest")
-    for lead, offset in enumerate(offsets):
-        if explanation.lead_mask[lead]:
-            axis.plot(time, explanation.signal[lead] + offset, color="black", linewidth=0.6)
-        else:
-            axis.text(duration / 2, offset, "missing", ha="center", va="center", color="grey")
-    axis.set_yticks(offsets, labels=list(STANDARD_LEADS), fontsize=8)
-    axis.set(xlim=(0, duration), ylim=(low, high), xlabel="time (s)")
+    shading = axis.imshow(explanation.attention[None, :], extent=(0, duration, *axis.get_ylim()), aspect="auto",
+                          cmap="Reds", alpha=0.6, interpolation="nearest", zorder=0)
     figure.colorbar(shading, ax=axis, fraction=0.03, pad=0.01, label="attention of the label over time")
     figure.suptitle(
         title
@@ -209,10 +227,12 @@ def plot_explanation(explanation: Explanation, path: str | Path, title: str | No
 
 
 __all__ = [
+    "STACKED_MARGINS",
     "Explanation",
     "attention_per_sample",
     "draw_explanation",
     "draw_explanation_stacked",
+    "draw_leads_stacked",
     "explain",
     "model_view",
     "plot_explanation",

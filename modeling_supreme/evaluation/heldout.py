@@ -18,7 +18,7 @@ from ..training.data import SupremeCollator, ecg_batches, load_splits
 from ..training.validation_targets import ValidationSet, labelled_split
 from .auroc import auroc_per_label, mean_auroc
 from .robustness import WordingResult, flatten_wordings, logit_axis_shares, wording_results
-from .scoring import score_ecgs
+from .scoring import LabelQuery, score_ecgs
 
 
 @dataclasses.dataclass
@@ -37,7 +37,7 @@ class HeldOutResult:
     """
 
     label_names: list[str]
-    label_texts: list[str]
+    label_texts: list[LabelQuery]
     targets: np.ndarray
     scores: np.ndarray
     per_label_auroc: dict[str, Optional[float]]

@@ -31,7 +31,6 @@ from ..label_scoring_supreme import (
     unwrap_supreme_model,
     zero_shot_logits,
 )
-from ..query_negation_supreme import query_clauses
 from .benchmark_tasks import TASKS, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -136,8 +135,7 @@ def score_ecgs(
     device = torch.device(device) if device is not None else _model_device(model)
     dtype = _model_dtype(model)
     names, texts, owners = expand_label_prompts(_as_prompts(label_texts))
-    clauses = query_clauses(unwrap_supreme_model(model).config, texts)  # "no X": the complement of "X"
-    tokens = processor.tokenize_labels(list(clauses.texts), return_tensors="pt")
+    tokens = processor.tokenize_labels(list(texts), return_tensors="pt")
     input_ids, attention_mask = tokens["input_ids"].to(device), tokens["attention_mask"].to(device)
     cache = cache if cache is not None else LabelEmbeddingCache(progress=progress)
     supreme = unwrap_supreme_model(model)
@@ -155,7 +153,6 @@ def score_ecgs(
                     input_ids,
                     attention_mask,
                     owners=owners,
-                    clauses=clauses,
                     lead_mask=torch.as_tensor(batch_mask).to(device) if batch_mask is not None else None,
                     cache=cache,
                 )

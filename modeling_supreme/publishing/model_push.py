@@ -33,7 +33,6 @@ CODE_FILES = (
     "fusion_supreme.py",
     "model_files_supreme.py",
     "label_scoring_supreme.py",
-    "query_negation_supreme.py",
     "reading_supreme.py",
     "leads_supreme.py",
     "feature_extraction_supreme.py",

@@ -1,7 +1,6 @@
 """The label texts the training loop feeds each batch: the vocabulary's fixed texts, or one surface form per label
 drawn from (seed, epoch, batch) with `--label-text sample`, as tokens or, for a frozen text tower, as cached
-embeddings; with `--label-negation` or negated forms read by query negation, also the batch's targets with the
-negated labels' columns flipped."""
+embeddings."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from typing import Any, Optional
 import torch
 
 from ..label_scoring_supreme import LabelEmbeddingCache
-from ..query_negation_supreme import QueryNegation
 from .label_texts import DEFAULT_LABEL_TEMPLATES, LabelTextSampler
 
 logger = logging.getLogger(__name__)
@@ -40,15 +38,13 @@ class TrainingLabelInputs:
     def for_run(
         cls, processor: Any, device: torch.device, cache: LabelEmbeddingCache, vocabulary: Any, label_text: str,
         seed: int, fixed_texts: Sequence[str], templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES,
-        negation: float = 0.0, query_negation: Optional[QueryNegation] = None,
     ) -> "TrainingLabelInputs":
-        """The label inputs of a run: sampled with `label_text == "sample"` (each form set in one of `templates`,
-        negated with probability `negation`, negated forms read by the model's `query_negation`), else fixed; none
-        without a vocabulary."""
+        """The label inputs of a run: sampled with `label_text == "sample"` (each form set in one of `templates`),
+        else fixed; none without a vocabulary."""
         if vocabulary is None:
             return cls(processor, device, cache)
         if label_text == "sample":
-            sampler = LabelTextSampler.from_vocabulary(vocabulary, seed, templates, negation, query_negation)
+            sampler = LabelTextSampler.from_vocabulary(vocabulary, seed, templates)
             logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
                         len(sampler.distinct_texts), len(vocabulary))
             return cls(processor, device, cache, sampler=sampler)
@@ -61,22 +57,12 @@ class TrainingLabelInputs:
         if self.sampler is not None and self.cache.can_reuse(model):
             self.cache.embed_texts(model, self.processor, self.sampler.distinct_texts)
 
-    def model_inputs(
-        self, model: torch.nn.Module, epoch: int, batch: int, labels: Optional[torch.Tensor] = None
-    ) -> dict[str, torch.Tensor]:
+    def model_inputs(self, model: torch.nn.Module, epoch: int, batch: int) -> dict[str, torch.Tensor]:
         """The label inputs of batch `batch` of `epoch` for `model`'s forward (tokens, or cached `label_embeds`):
-        drawn from (seed, epoch, batch) when sampled, so that a resumed run draws what an uninterrupted one would.
-
-        `labels` (B, L), the batch's targets: when some label texts were negated, the result also holds `labels`
-        with those columns flipped to 1 - target (a new tensor; the batch's own is left as it is)."""
+        drawn from (seed, epoch, batch) when sampled, so that a resumed run draws what an uninterrupted one would."""
         if self.sampler is None:
             return self.cache.model_inputs(model, **self.fixed) if self.fixed else {}
-        texts, negated = self.sampler.draw_with_negation(epoch, batch)
-        inputs = self.cache.model_inputs(model, **self._tokenized(texts))
-        if labels is not None and negated.any():
-            columns = torch.from_numpy(negated).to(labels.device)
-            inputs["labels"] = torch.where(columns, 1 - labels, labels)
-        return inputs
+        return self.cache.model_inputs(model, **self._tokenized(self.sampler.draw(epoch, batch)))
 
     def _tokenized(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         tokens = self.processor.tokenize_labels(texts)

@@ -12,33 +12,22 @@ demo's 200 steps, the mean super-class AUROC over the wordings of the two paraph
 (`experiments/supreme_vs_clip.py`, variant `sample-templates`). Neither templates nor forms are wordings of the
 query-robustness benchmarks (a test keeps them apart).
 
-`--label-negation P` (NegCLIP's idea) replaces, with probability P per label and batch, the drawn form by a negated
-one ("no {}", "without {}", ... of `NEGATION_TEMPLATES`) and flips that label's targets (1 - target), so the fusion
-network learns what "no X" means instead of reading X. Forms that already carry a negation cue are never negated
-again (a double negative such as "no no abnormality detected" is not a phrase anyone writes). It is off by default
-because it did not help: over three seeds of the demo's 200 steps, P = 0.25 lowered the mean super-class AUROC over
-the wordings of the two paraphrase sets from 75.8 and 76.0 to 62.2 and 61.7 (`experiments/supreme_vs_clip.py`, variant
-`sample-neg25`; P = 0.5 and a trainable text tower did no better): the frozen text tower embeds "no X" at cosine 0.91
-to "X", so flipped targets on near-identical queries mostly blur every label.
+Negated forms with flipped targets (`--label-negation`, NegCLIP's idea) were deleted after they lowered the mean
+AUROC over wordings at 276 ECGs and the fold-8 score at 3,361 (docs/experiments.md).
 
-`--query-negation lexicon` takes the other road: the negation is taken out of the text, in the queries and in the
-drawn forms alike ("no abnormality detected" is drawn as "abnormality detected" with the targets flipped; a form of two
-clauses is left out), and the query's logit is negated (`query_negation_supreme`). Also off by default; the figures
-are in that module.
+Taking the negation out of the text instead (`--query-negation lexicon`: "no X" scored as the complement of "X", in
+training and in the queries) was deleted after it lost at 276 ECGs and at 3,361 (docs/experiments.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Sequence
-from typing import Optional
 
 import numpy as np
 
 from ..entities import Vocabulary
-from ..query_negation_supreme import QueryNegation
 
 logger = logging.getLogger(__name__)
 
@@ -54,37 +43,6 @@ CARRIER_TEMPLATES = (
     "findings consistent with {}",
     "12-lead ecg with {}",
 )
-
-
-# Negated forms of a label for `--label-negation`, fixed before any model was scored with them.
-NEGATION_TEMPLATES = (
-    "no {}",
-    "without {}",
-    "absence of {}",
-    "{} absent",
-    "not {}",
-    "no evidence of {}",
-)
-# Words that make a form negated already (English, German, Swedish, as in the lexicon's forms).
-NEGATION_CUES = frozenset({"no", "not", "without", "absent", "absence", "kein", "keine", "keinen", "ohne", "ingen",
-                           "inga", "utan", "ej", "inte"})
-
-
-def is_negated(text: str) -> bool:
-    """Whether `text` already holds a negation cue word (then `--label-negation` leaves it as it is)."""
-    return any(word in NEGATION_CUES for word in re.findall(r"\w+", text.lower()))
-
-
-def negated_forms(text: str) -> list[str]:
-    """The negated texts `--label-negation` can put in place of the form `text`: none when it is negated already."""
-    return [] if is_negated(text) else [template.replace("{}", text) for template in NEGATION_TEMPLATES]
-
-
-def validate_label_negation(probability: float) -> float:
-    """`probability` checked to lie in [0, 1] (the chance that a label's drawn form is negated in a batch)."""
-    if not isinstance(probability, (int, float)) or isinstance(probability, bool) or not 0 <= probability <= 1:
-        raise ValueError(f"--label-negation must be a probability in [0, 1], got {probability!r}")
-    return float(probability)
 
 
 def validate_label_templates(templates: Sequence[str]) -> tuple[str, ...]:
@@ -108,84 +66,42 @@ class LabelTextSampler:
         forms: per label (in id order), its candidate texts.
         seed: the run's seed.
         templates: carrier phrases, each with one `{}` for the form; `("{}",)` draws bare forms.
-        negation: probability that a label's drawn form is replaced by a negated one (its targets then flip); with 0
-            the generator draws exactly what it drew before negation existed.
-        complemented: per label and form, whether the form asks for the label's complement (its targets flip when
-            it is drawn); empty: none does. `from_vocabulary` sets it from the model's query negation.
     """
 
     forms: tuple[tuple[str, ...], ...]
     seed: int
     templates: tuple[str, ...] = DEFAULT_LABEL_TEMPLATES
-    negation: float = 0.0
-    complemented: tuple[tuple[bool, ...], ...] = ()
 
     def __post_init__(self) -> None:
         empty = [index for index, texts in enumerate(self.forms) if not texts]
         if empty:
             raise ValueError(f"labels at positions {empty} have no surface forms to sample from")
         validate_label_templates(self.templates)
-        validate_label_negation(self.negation)
-        if self.complemented and [len(flags) for flags in self.complemented] != [len(t) for t in self.forms]:
-            raise ValueError("complemented must hold one flag per surface form of every label")
-        if self.negation > 0 and any(any(flags) for flags in self.complemented):
-            raise ValueError("--label-negation cannot be combined with complemented forms (query negation)")
 
     @classmethod
     def from_vocabulary(
         cls, vocabulary: Vocabulary, seed: int, templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES,
-        negation: float = 0.0, query_negation: Optional[QueryNegation] = None,
     ) -> "LabelTextSampler":
-        """With `query_negation` (the model's own), every form is read as its queries will be: a negated form ("no
-        abnormality detected") becomes what it negates with the label's targets flipped, and a form of two clauses
-        ("ecg without pathological findings") is left out, since one label text cannot carry a conjunction."""
+        """The sampler of `vocabulary`'s labels, each drawn among its surface forms."""
         forms = [vocabulary.label_forms(label) for label in vocabulary.labels]
-        if query_negation is None:
-            return cls(tuple(map(tuple, forms)), seed, tuple(templates), negation)
-        read = [[clauses[0] for clauses in map(query_negation.split, texts) if len(clauses) == 1] for texts in forms]
-        dropped = sum(map(len, forms)) - sum(map(len, read))
-        logger.info("Query negation: %d negated label forms read as complements, %d forms of two clauses left out",
-                    sum(flag for texts in read for _, flag in texts), dropped)
-        return cls(tuple(tuple(text for text, _ in texts) for texts in read), seed, tuple(templates), negation,
-                   tuple(tuple(flag for _, flag in texts) for texts in read))
+        return cls(tuple(map(tuple, forms)), seed, tuple(templates))
 
     @property
     def distinct_texts(self) -> list[str]:
         """Every text that can be drawn, each once: what a frozen text tower has to encode over the whole run."""
         return list(dict.fromkeys(
-            template.replace("{}", variant) for texts in self.forms for text in texts
-            for variant in [text, *(negated_forms(text) if self.negation > 0 else [])] for template in self.templates
+            template.replace("{}", text) for texts in self.forms for text in texts for template in self.templates
         ))
 
     def draw(self, epoch: int, batch: int) -> list[str]:
-        """The L label texts of batch `batch` of epoch `epoch` (see `draw_with_negation`)."""
-        return self.draw_with_negation(epoch, batch)[0]
-
-    def draw_with_negation(self, epoch: int, batch: int) -> tuple[list[str], np.ndarray]:
-        """The L label texts of batch `batch` of epoch `epoch` and which of them are negated, shape (L,) bool.
-
-        Per label one form and one template, uniformly; then, with `negation` > 0, each label's form is negated with
-        that probability by one of `NEGATION_TEMPLATES`, uniformly. The negation draws come after the others, so the
-        forms and templates do not depend on `negation`."""
+        """The L label texts of batch `batch` of epoch `epoch`: per label one form and one template, uniformly."""
         generator = np.random.default_rng([self.seed, epoch, batch])
         choices = generator.integers(0, [len(texts) for texts in self.forms])
         templates = generator.integers(0, len(self.templates), size=len(self.forms))
         forms = [texts[int(choice)] for texts, choice in zip(self.forms, choices)]
-        negated = np.zeros(len(self.forms), dtype=bool)
-        if self.complemented:
-            negated[:] = [flags[int(choice)] for flags, choice in zip(self.complemented, choices)]
-        if self.negation > 0:
-            flips = generator.random(len(self.forms)) < self.negation
-            which = generator.integers(0, len(NEGATION_TEMPLATES), size=len(self.forms))
-            for index, form in enumerate(forms):
-                if flips[index] and not is_negated(form):
-                    forms[index] = NEGATION_TEMPLATES[int(which[index])].replace("{}", form)
-                    negated[index] = True
-        texts = [self.templates[int(template)].replace("{}", form) for form, template in zip(forms, templates)]
-        return texts, negated
+        return [self.templates[int(template)].replace("{}", form) for form, template in zip(forms, templates)]
 
 
 __all__ = [
-    "CARRIER_TEMPLATES", "DEFAULT_LABEL_TEMPLATES", "NEGATION_TEMPLATES", "LabelTextSampler",
-    "is_negated", "negated_forms", "validate_label_negation", "validate_label_templates",
+    "CARRIER_TEMPLATES", "DEFAULT_LABEL_TEMPLATES", "LabelTextSampler", "validate_label_templates",
 ]

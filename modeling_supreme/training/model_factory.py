@@ -9,7 +9,7 @@ from torch import nn
 from transformers import AutoTokenizer
 
 from ..configuration_supreme import default_text_encoder_path
-from ..entities import Lexicon, Vocabulary
+from ..entities import Vocabulary
 from ..feature_extraction_supreme import SupremeFeatureExtractor
 from ..modeling_supreme import SupremeModel
 from ..processing_supreme import SupremeProcessor
@@ -29,16 +29,12 @@ def build_model(options: TrainingOptions, vocabulary: Optional[Vocabulary]) -> S
     The config's label texts (what the pipeline encodes when asked for the model's own labels) are the labels' names,
     or their lexicon descriptions with `--label-text description`. With `--label-text sample` training draws other
     surface forms per batch (`training.label_texts`), but the name stays the label's text in the config.
-    With `--query-negation lexicon` the config records the lexicon's negation cues, by which the model reads "no X"
-    as the complement of "X" in training and in every later query (`query_negation_supreme`).
     """
     model = SupremeModel.from_text_pretrained(options.text_encoder, config=options.supreme_config)
     if vocabulary is not None:
         # Without descriptions, `set_labels` makes each label's text its name.
         descriptions = vocabulary.descriptions if options.label_text == "description" else None
         model.config.set_labels(vocabulary.labels, descriptions)
-    if options.query_negation == "lexicon":
-        model.config.query_negation = Lexicon.load().negation_cues()
     freeze_unused_parts(model)
     return model
 

@@ -30,7 +30,7 @@ from transformers import HfArgumentParser
 
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
-from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_negation, validate_label_templates
+from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_templates
 from .lead_consistency import check_lead_consistency
 from .lead_set_augmentation import check_lead_set_weights
 
@@ -38,15 +38,13 @@ logger = logging.getLogger(__name__)
 
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 TRACKERS = ("jsonl", "tensorboard", "none")
-LABEL_TEXTS = ("sample", "name", "description")
+LABEL_TEXTS = ("sample", "description")
 # `--resume` without a path: the newest checkpoint under <output_dir>/checkpoints.
 RESUME_LATEST = "latest"
 # The YAML key that holds SupremeConfig fields (the file's counterpart of --model-config).
 MODEL_KEY = "model"
 # SupremeConfig fields a run sets itself: the text tower's config comes from --text-encoder, labels from the vocabulary.
-_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions", "query_negation")
-# --query-negation: where the cues come from by which "no X" is read as the complement of "X".
-QUERY_NEGATIONS = ("lexicon", "none")
+_FIELDS_SET_BY_THE_RUN = ("text_config", "label_descriptions")
 
 
 def _option(help_text: str, default: Any = None, **argparse_kwargs: Any) -> Any:
@@ -155,8 +153,8 @@ class DataArguments:
     uncertain_value: float = _option("target value of an entity stated as uncertain", 1.0)
     label_text: str = _option(
         "text the model encodes for each vocabulary label: `sample` draws one of its surface forms (name, description, "
-        "the lexicon's phrasings in every language) per batch, seeded; `name` (as in the paper) or `description` "
-        "fix one",
+        "the lexicon's phrasings in every language) per batch, seeded; `description` fixes one, the lexicon's "
+        "description",
         "sample", choices=list(LABEL_TEXTS),
     )
     val_label_columns: list[str] = _option(
@@ -232,16 +230,6 @@ class ExperimentArguments:
     label_templates: list[str] = _option(
         "with --label-text sample: carrier phrases a drawn form is set in, one drawn per label and batch, each with "
         "one {} for the form ('{}' alone: bare forms)", list(DEFAULT_LABEL_TEMPLATES), nargs="+",
-    )
-    label_negation: float = _option(
-        "with --label-text sample: probability that a label's drawn form is replaced, per batch, by a negated one "
-        "('no {}', 'without {}', ...) whose targets are 1 - target (0: off)", 0.0,
-    )
-    query_negation: str = _option(
-        "how label texts with a negation ('no X', 'X ruled out', 'A without B') are read, in training and by the "
-        "saved model's queries: `none` encodes every text as it is; `lexicon` scores them as the complement of X "
-        "with the lexicon's negation cues (recorded in the model's config)",
-        "none", choices=list(QUERY_NEGATIONS),
     )
     lead_dropout: float = _option(
         "lead-set augmentation: the probability that a training ECG keeps only the leads of one set drawn from "
@@ -328,18 +316,10 @@ class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, Mod
         except ValueError as error:
             raise ValueError(f"--lead-sets: {error}") from None
         self.label_templates = list(validate_label_templates(self.label_templates))
-        self.label_negation = validate_label_negation(self.label_negation)
-        if self.label_negation and self.label_text != "sample":
-            raise ValueError(f"--label-negation needs --label-text sample, got --label-text {self.label_text}")
-        if self.label_negation and self.query_negation != "none":
-            raise ValueError(
-                "--label-negation teaches the text tower to read 'no X'; --query-negation lexicon takes the negation "
-                "out of the text: choose one of them"
-            )
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
-                   "label_text": LABEL_TEXTS, "query_negation": QUERY_NEGATIONS}
+                   "label_text": LABEL_TEXTS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed and not (name == "mixed_precision" and self.mixed_precision is None):
                 raise ValueError(f"--{_flag(name)} must be one of {list(allowed)}, got {getattr(self, name)!r}")

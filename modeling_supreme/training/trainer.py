@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from ..label_scoring_supreme import LabelEmbeddingCache
-from ..query_negation_supreme import QueryNegation
 from .accelerator_setup import build_optimizer, make_accelerator
 from .checkpointing import (
     TrainerState,
@@ -183,8 +182,7 @@ class SupremeTrainer:
         config = self.accelerator.unwrap_model(self.model).config
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
-            options.seed, config.label_texts, options.label_templates, options.label_negation,
-            QueryNegation.from_config(config),
+            options.seed, config.label_texts, options.label_templates,
         )
 
     def _start_or_resume(self) -> None:
@@ -291,13 +289,10 @@ class SupremeTrainer:
         reduced = self.lead_sampler.apply(batch, self.state.epoch, self.state.batches_in_epoch,
                                           accelerator.process_index)
         with accelerator.accumulate(self.model):
-            label_inputs = self.label_inputs.model_inputs(
-                self.model, self.state.epoch, self.state.batches_in_epoch, reduced.get("labels")
-            )
+            label_inputs = self.label_inputs.model_inputs(self.model, self.state.epoch, self.state.batches_in_epoch)
             # Before the training forward, so that restoring batch-norm statistics touches nothing autograd saved.
-            queries = {key: value for key, value in label_inputs.items() if key != "labels"}
-            full_view = self.lead_consistency.full_view(self.model, batch, reduced, queries)
-            outputs = self.model(**{**reduced, **label_inputs})  # negated labels bring their flipped targets
+            full_view = self.lead_consistency.full_view(self.model, batch, reduced, label_inputs)
+            outputs = self.model(**{**reduced, **label_inputs})
             consistency = self.lead_consistency.loss(outputs.logits, full_view)
             loss = outputs.loss if consistency is None else outputs.loss + self.lead_consistency.weight * consistency
             accelerator.backward(loss)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..dataset_builders.labels import is_multi_label, multi_hot_matrix, multi_label_names
 from ..evaluation import label_texts_for, load_label_descriptions
+from ..evaluation.scoring import LabelQuery
 from .data import ECG_COLUMNS, check_columns, formatted_for_collation
 from .options import TrainingOptions
 
@@ -29,7 +30,7 @@ class ValidationSet:
 
     split: Any
     label_names: list[str]
-    label_texts: list[str]
+    label_texts: list[LabelQuery]
     targets: np.ndarray
 
 
