@@ -25,13 +25,14 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
+from ..label_scoring_supreme import expand_label_prompts
 from .auroc import mean_auroc
 from .benchmark_tasks import TaskSpec, load_task_table
 from .metrics import roc_auc_per_label
 from .records import RecordSource, TaskInputs
 from .reporting import summarize_task
 from .results import TaskResult, skipped
-from .scoring import label_texts_for, score_ecgs
+from .scoring import LabelQuery, label_texts_for, score_ecgs
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +138,16 @@ def finetune_task(
     spec: TaskSpec,
     splits_dir: str | Path,
     source: RecordSource,
-    descriptions: Mapping[str, Mapping[str, str]],
+    descriptions: Mapping[str, Mapping[str, LabelQuery]],
     settings: LoraSettings,
     n_resamples: int = 1000,
     progress: bool = True,
 ) -> TaskResult:
     """Fine-tune the adapters on `spec`'s training split (BCE over its label columns, each asked by its description),
     keep the epoch with the best mean validation AUROC, and evaluate the test split once.
+
+    A label asked by a prompt ensemble trains every text of it on the label's targets; validation and test score
+    the label by the mean of its texts' logits, as `score_ecgs` does.
 
     The adapters of `peft_model` hold the selected epoch's weights afterwards.
     """
@@ -162,7 +166,8 @@ def finetune_task(
         return skipped(
             spec, f"no {'training' if not splits['train'].available_rows else 'test'} record in {source.description}"
         )
-    tokens = processor.tokenize_labels(texts)
+    _, flat_texts, owners = expand_label_prompts(dict(zip(label_names, texts)))
+    tokens = processor.tokenize_labels(flat_texts)
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=settings.learning_rate)
     generator = np.random.default_rng(settings.seed)
     history: list[dict[str, float | None]] = []
@@ -170,8 +175,9 @@ def finetune_task(
     for epoch in range(1, settings.epochs + 1):
         _train_mode(peft_model)
         order = generator.permutation(splits["train"].available_rows).tolist()
+        text_targets = splits["train"].table.targets[:, owners]  # (rows, texts): each text trained on its label
         losses = [
-            _training_step(peft_model, batch, splits["train"].table.targets[batch["rows"]], tokens, optimizer)
+            _training_step(peft_model, batch, text_targets[batch["rows"]], tokens, optimizer)
             for batch in tqdm(
                 splits["train"].batches(settings.batch_size, order),
                 desc=f"{spec.name} epoch {epoch}",
