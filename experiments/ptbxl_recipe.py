@@ -53,13 +53,11 @@ def parse_group(text: str) -> tuple[str, list[Path]]:
 
 
 def evaluate(model: Path, dataset: str, folds: list[int], out: Path, *extra: str) -> dict[str, Any]:
-    """`eval/zero_shot.py --folds` on `model` (kept when its results.json exists), the results read back."""
-    results = out / "results.json"
-    if not results.is_file():
-        command = [sys.executable, str(REPO / "eval" / "zero_shot.py"), "--model", str(model), "--fold-dataset",
-                   dataset, "--folds", *map(str, folds), "--out", str(out), *extra]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return json.loads(results.read_text(encoding="utf-8"))
+    """`eval/zero_shot.py --folds` on `model` (writing into `out`), the results read back."""
+    command = [sys.executable, str(REPO / "eval" / "zero_shot.py"), "--model", str(model), "--fold-dataset", dataset,
+               "--folds", *map(str, folds), "--out", str(out), *extra]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))
 
 
 def training_speed(run: Path) -> dict[str, float]:

@@ -26,7 +26,6 @@ import argparse
 import json
 import logging
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,13 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lead_sets  # noqa: E402
 import supreme_vs_clip  # noqa: E402
+from ptbxl_recipe import LEAD_SETS, WITHIN_ABNORMAL, evaluate  # noqa: E402
 
 from modeling_supreme.training import run_training  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 SELECTION_FOLD = 8
-WITHIN_ABNORMAL_SUPER = ("MI", "STTC", "HYP", "CD")
-LEAD_SETS = "12,6,II"
 VARIANTS: dict[str, dict[str, Any]] = {
     **supreme_vs_clip.VARIANTS,
     **{name: {"objective": "supreme", "label_text": "sample", **changes}
@@ -66,18 +63,10 @@ def run_name(variant: str, steps: int, seed: int) -> str:
     return f"{variant}-{steps}-seed{seed}"
 
 
-def fold_scores(model: Path, dataset: str, out: Path, *extra: str) -> dict[str, Any]:
-    """`eval/zero_shot.py --folds 8` on `model`, its results.json read back."""
-    command = [sys.executable, str(REPO / "eval" / "zero_shot.py"), "--model", str(model), "--fold-dataset", dataset,
-               "--folds", str(SELECTION_FOLD), "--out", str(out), *extra]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((out / "results.json").read_text(encoding="utf-8"))
-
-
 def selection_figures(default: dict[str, Any], ckepe: dict[str, Any]) -> dict[str, Any]:
     """The rule's four figures (x100), their mean (`score`), the first-axis share and the lead-set means."""
     tasks = default["tasks"]
-    super_within = [tasks["ptbxl_super"]["within_abnormal"][label] for label in WITHIN_ABNORMAL_SUPER]
+    super_within = [tasks["ptbxl_super"]["within_abnormal"][label] for label in WITHIN_ABNORMAL]
     figures = {
         "super_mean": tasks["ptbxl_super"]["auroc"],
         "super_within_abnormal": statistics.fmean(super_within),
@@ -86,7 +75,7 @@ def selection_figures(default: dict[str, Any], ckepe: dict[str, Any]) -> dict[st
     }
     return {
         **figures, "score": statistics.fmean(figures.values()), "first_axis_share": default["first_axis_share"],
-        "within_abnormal_super": dict(zip(WITHIN_ABNORMAL_SUPER, super_within)),
+        "within_abnormal_super": dict(zip(WITHIN_ABNORMAL, super_within)),
         "lead_sets": tasks["ptbxl_super"].get("lead_sets"),
     }
 
@@ -99,8 +88,8 @@ def run_variant(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     result = run_training(options)
     seconds = time.perf_counter() - started
     model = Path(result.output_dir)
-    default = fold_scores(model, args.dataset, folder / "fold8-default", "--lead-sets", LEAD_SETS)
-    ckepe = fold_scores(model, args.dataset, folder / "fold8-ckepe", "--prompts", "ckepe")
+    default = evaluate(model, args.dataset, [SELECTION_FOLD], folder / "fold8-default", "--lead-sets", LEAD_SETS)
+    ckepe = evaluate(model, args.dataset, [SELECTION_FOLD], folder / "fold8-ckepe", "--prompts", "ckepe")
     step_seconds = lead_sets.mean_step_seconds(result.run_dir, options.run_name)
     return {"variant": variant, "steps": result.global_step, "seed": args.seed, "train_seconds": round(seconds, 1),
             "step_seconds": step_seconds, **selection_figures(default, ckepe)}

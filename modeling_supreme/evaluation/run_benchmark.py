@@ -152,7 +152,7 @@ def _f1_from_validation(
     splits_dir: str | Path,
     source: RecordSource,
     label_names: Sequence[str],
-    texts: Sequence[str],
+    texts: Sequence[LabelQuery],
     test_inputs: TaskInputs,
     test_scores: Any,
     batch_size: int,
