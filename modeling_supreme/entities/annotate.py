@@ -1,7 +1,10 @@
 """Add an `entities` column to a dataset folder written by `datasets_scripts/` (Parquet shards + card).
 
-The lexicon runs with `Dataset.map(num_proc=N)`; the LLM path sends each distinct report once through
-`LLMExtractor` (SQLite cache: an interrupted run resumes, a repeated run makes no call). The output is a new
+A local folder of Parquet shards (what the builders write) is read a row group at a time with pyarrow and written
+shard by shard (`parquet_annotate`): memory bounded by one row group, nothing in the datasets cache; anything else (a
+Hub id, CSV or JSON files) is loaded with `datasets.load_dataset` and annotated with `Dataset.map`. The lexicon runs in
+`num_proc` processes; the LLM path sends each distinct report once through `LLMExtractor` (SQLite cache: an
+interrupted run resumes, a repeated run makes no call). The output is a new
 dataset folder in the same layout (shards named by `dataset_builders.shard_file_name`, card by
 `dataset_builders.write_dataset_card`) plus `extraction_failures.jsonl`: one line per report that got no
 entities because it is empty or because the model's answers were rejected. A row whose extraction failed is also
@@ -86,7 +89,8 @@ def add_entities(
     """Copy a dataset folder to `out_dir` with an `entities` column (list of {name, category, status}).
 
     Args:
-        dataset_dir: a folder loadable with `datasets.load_dataset(dataset_dir)` that has a `report` column.
+        dataset_dir: a folder (or Hub id) loadable with `datasets.load_dataset(dataset_dir)` that has a `report`
+            column; a local folder of Parquet shards is read without `load_dataset` (same rows, card and failures).
         out_dir: the new dataset folder (created; must not be `dataset_dir`).
         extractor: a `LexiconExtractor` (run in `num_proc` processes) or an `LLMExtractor` (its cache makes
             the run resumable).
