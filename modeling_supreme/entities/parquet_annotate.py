@@ -71,7 +71,8 @@ def local_parquet_splits(dataset_dir: Path) -> Optional[tuple[Any, list[ParquetS
     except Exception:  # the datasets path raises the clear error for a folder it cannot read
         return None
     data_files = builder.config.data_files or {}
-    files = {name: tuple(Path(str(file)) for file in listed) for name, listed in data_files.items()}
+    # str: a folder without a card gives datasets' NamedSplit keys
+    files = {str(name): tuple(Path(str(file)) for file in listed) for name, listed in data_files.items()}
     if builder.name != "parquet" or not files or not all(
         file.suffix == ".parquet" and file.is_file() for listed in files.values() for file in listed
     ):
