@@ -39,7 +39,6 @@ from .fusion_supreme import (
     SupremeCrossAttention,
     SupremeFusionLayer,
     eager_attention_forward,
-    noised_label_embeddings,
     sinusoidal_positions,
 )
 from .label_scoring_supreme import (
@@ -386,8 +385,7 @@ class SupremeModel(SupremePreTrainedModel):
                 text_embeds = F.normalize(self.text_projection(label_embeds), dim=-1)
                 logits = self.logit_scale.exp().clamp(max=100) * ecg_embeds @ text_embeds.t()
             else:
-                noise = self.config.label_embedding_noise if self.training else 0.0
-                text_embeds = self.label_projection(noised_label_embeddings(label_embeds, noise))
+                text_embeds = self.label_projection(label_embeds)
                 logits, fusion_attentions, fusion_hidden_states = self.fusion(
                     ecg_tokens, text_embeds, output_attentions, output_hidden_states
                 )
@@ -487,7 +485,6 @@ __all__ = [
     "SupremePreTrainedModel",
     "ViT1dBlock",
     "eager_attention_forward",
-    "noised_label_embeddings",
     "ecg_encoder_channels",
     "expand_label_prompts",
     "mean_logits_per_label",

@@ -182,7 +182,7 @@ class SupremeTrainer:
         config = self.accelerator.unwrap_model(self.model).config
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
-            options.seed, config.label_texts, options.label_templates,
+            options.seed, config.label_texts,
         )
 
     def _start_or_resume(self) -> None:
