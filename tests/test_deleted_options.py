@@ -43,7 +43,6 @@ def test_a_config_saved_with_a_deleted_field_loads_when_it_was_off(tmp_path, nam
             SupremeModel.from_pretrained(tmp_path)
 
 
-
 @pytest.mark.parametrize("objective", sorted(DELETED_OBJECTIVES))
 def test_a_config_saved_with_a_deleted_objective_is_refused_saying_what_to_use(tmp_path, objective):
     assert objective not in OBJECTIVES
