@@ -8,8 +8,7 @@ Pre-trains variants on PTB-XL folds 1-8 of a built dataset (several seeds each, 
 - `sample-text2`: `sample` with the text tower's top two layers trainable (as `clip`), so the text encoder itself
                   can learn to place a label's forms together;
 - `clip`:   objective=clip (MERL-style InfoNCE between ECG and report), the text tower's top two layers trainable
-            (MERL fine-tunes its text encoder);
-- `both`:   objective=both (the SuPreME loss plus the report InfoNCE), sampled label texts, top two layers trainable.
+            (MERL fine-tunes its text encoder).
 
 Per variant and super-class it reports the AUROC of the default query (label_descriptions.json), the worst AUROC
 over the wordings of each of the project's paraphrase sets (`default`, and `blind`, written without sight of the
@@ -49,7 +48,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sample": {"objective": "supreme", "label_text": "sample"},
     "sample-text2": {"objective": "supreme", "label_text": "sample", "text_trainable_layers": 2},
     "clip": {"objective": "clip", "text_trainable_layers": 2},
-    "both": {"objective": "both", "label_text": "sample", "text_trainable_layers": 2},
 }
 TASK = "ptbxl_super"
 

@@ -46,12 +46,18 @@ DEFAULT_TEXT_CONFIG: dict[str, Any] = {
     "hidden_act": "gelu",
 }
 
-OBJECTIVES = ("supreme", "clip", "both")
+OBJECTIVES = ("supreme", "clip")
+
+# Objectives deleted after they lost (docs/experiments.md) -> what to use instead. A config.json saved with one built a
+# model this version cannot rebuild, so it is refused with this advice.
+DELETED_OBJECTIVES: dict[str, str] = {
+    "both": 'use objective="supreme" (the SuPreME loss) or objective="clip" (the MERL-style report InfoNCE)',
+}
 
 # Fields of options deleted after they lost or never won (docs/experiments.md) -> their default, the value that meant
 # off. A config.json saved with a field at that value, or null, loads as before (the field is dropped); any other value
 # built a different model, which this version cannot rebuild, so it is refused naming the field.
-DELETED_FIELDS: dict[str, Any] = {"query_negation": None, "label_embedding_noise": 0.0}
+DELETED_FIELDS: dict[str, Any] = {"query_negation": None, "label_embedding_noise": 0.0, "clip_weight": 1.0}
 
 # Inclusive bounds of every field that sizes an allocation. A config.json is untrusted input (a downloaded model
 # folder): `fusion_layers: 10000000` would allocate for minutes until memory runs out, so a field outside its bound is
@@ -143,8 +149,7 @@ class SupremeConfig(PreTrainedConfig):
         embed_dim (`int`): width of the joint ECG / report space of the contrastive objective.
         dropout (`float`): dropout in the CFN and projections.
         objective (`str`): "supreme" (multi-label BCE through the CFN), "clip" (MERL-style symmetric
-            InfoNCE between ECG and report; label scores are then cosine similarities) or "both".
-        clip_weight (`float`): weight of the InfoNCE term when `objective="both"`.
+            InfoNCE between ECG and report; label scores are then cosine similarities).
         classification_loss (`str`): "bce" or "asymmetric" (ASL, Ridnik et al. 2021).
         asl_gamma_neg / asl_gamma_pos / asl_clip: ASL focusing parameters and negative-probability margin.
         pos_weight (`list[float]`, optional): BCE positive weight per label, in `id2label` order.
@@ -174,7 +179,6 @@ class SupremeConfig(PreTrainedConfig):
         embed_dim: int = 256,
         dropout: float = 0.1,
         objective: str = "supreme",
-        clip_weight: float = 1.0,
         classification_loss: str = "bce",
         asl_gamma_neg: float = 4.0,
         asl_gamma_pos: float = 0.0,
@@ -188,6 +192,11 @@ class SupremeConfig(PreTrainedConfig):
     ) -> None:
         if ecg_encoder not in ECG_ENCODER_PRESETS:
             raise ValueError(f"Unknown ecg_encoder {ecg_encoder!r}; choose one of {sorted(ECG_ENCODER_PRESETS)}.")
+        if objective in DELETED_OBJECTIVES:
+            raise ValueError(
+                f"SupremeConfig: objective={objective!r} was removed (it lost, docs/experiments.md) and this version "
+                f"cannot rebuild a model saved with it; {DELETED_OBJECTIVES[objective]}."
+            )
         if objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {objective!r}; choose one of {OBJECTIVES}.")
         if classification_loss not in CLASSIFICATION_LOSSES:
@@ -209,7 +218,6 @@ class SupremeConfig(PreTrainedConfig):
         self.embed_dim = embed_dim
         self.dropout = dropout
         self.objective = objective
-        self.clip_weight = clip_weight
         self.classification_loss = classification_loss
         self.asl_gamma_neg = asl_gamma_neg
         self.asl_gamma_pos = asl_gamma_pos

@@ -62,12 +62,13 @@ class SupremeOutput(ModelOutput):
     """Output of [`SupremeModel`].
 
     Args:
-        loss: (), total training loss, when `labels` and/or report tokens are given.
+        loss: (), the objective's training loss: `classification_loss` for "supreme" (given `labels`),
+            `contrastive_loss` for "clip" (given report tokens).
         logits: (B, L), one score per ECG and asked label (sigmoid gives its probability).
         ecg_embeds: (B, E), pooled ECG embedding in the joint ECG / text space.
         text_embeds: (L, D), the label-text queries fed to the fusion network.
-        classification_loss: (), the multi-label term.
-        contrastive_loss: (), the ECG-report InfoNCE term.
+        classification_loss: (), the multi-label loss (objective "supreme").
+        contrastive_loss: (), the ECG-report InfoNCE (objective "clip").
         cross_attentions: (B, L, N), when `output_attentions=True`: last CFN layer's attention of each label over the
             ECG tokens, averaged over heads (each row sums to 1); token n covers samples [n*T/N, (n+1)*T/N).
         fusion_attentions: when `output_attentions=True`, one (B, heads, L, N) tensor per CFN layer.
@@ -304,7 +305,7 @@ class SupremeModel(SupremePreTrainedModel):
         return mean_pool(hidden, attention_mask)
 
     def scores_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits (B, L) -> scores (B, L): sigmoid probabilities for the fusion objectives ("supreme", "both"); for
+        """logits (B, L) -> scores (B, L): sigmoid probabilities for the fusion objective ("supreme"); for
         `objective="clip"`, the cosine similarity in [-1, 1] (InfoNCE leaves the sigmoid of a scaled cosine
         uncalibrated, so it is not called a probability)."""
         if self.config.objective == "clip":
@@ -391,15 +392,13 @@ class SupremeModel(SupremePreTrainedModel):
                 )
         classification = self._classification_loss(logits, labels) if labels is not None else None
         contrastive = None
-        if report_input_ids is not None and self.config.objective != "supreme":
+        if report_input_ids is not None and self.config.objective == "clip":
             report_mask = (
                 report_attention_mask if report_attention_mask is not None else torch.ones_like(report_input_ids)
             )
             report_embeds = F.normalize(self.text_projection(self.encode_text(report_input_ids, report_mask)), dim=-1)
             contrastive = contrastive_loss(ecg_embeds, report_embeds, self.logit_scale)
-        loss = _combine_losses(
-            classification, contrastive, self.config.clip_weight if classification is not None else 1.0
-        )
+        loss = contrastive if self.config.objective == "clip" else classification
         output = SupremeOutput(
             loss=loss,
             logits=logits,
@@ -457,17 +456,6 @@ class SupremeModel(SupremePreTrainedModel):
                 )
             pos_weight = torch.tensor(self.config.pos_weight, device=logits.device, dtype=logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
-
-
-def _combine_losses(
-    classification: Optional[torch.Tensor], contrastive: Optional[torch.Tensor], contrastive_weight: float
-) -> Optional[torch.Tensor]:
-    terms = [
-        term
-        for term in (classification, contrastive_weight * contrastive if contrastive is not None else None)
-        if term is not None
-    ]
-    return sum(terms) if terms else None
 
 
 __all__ = [

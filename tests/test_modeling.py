@@ -84,13 +84,14 @@ def test_clip_objective_scores_by_cosine_and_trains_on_reports():
     assert model.text_model.embeddings.word_embeddings.weight.grad is not None
 
 
-def test_both_objective_weights_the_contrastive_term():
+def test_supreme_objective_trains_on_labels_alone_and_ignores_reports():
     torch.manual_seed(0)
-    model = SupremeModel(tiny_config(objective="both", clip_weight=0.25))
+    model = SupremeModel(tiny_config())
     input_ids, attention_mask = _labels(model, 4)
     output = model(_ecgs(4), input_ids, attention_mask, labels=torch.ones(4, 4), report_input_ids=input_ids,
                    report_attention_mask=attention_mask)
-    torch.testing.assert_close(output.loss, output.classification_loss + 0.25 * output.contrastive_loss)
+    assert output.contrastive_loss is None and output.classification_loss is not None
+    torch.testing.assert_close(output.loss, output.classification_loss)
 
 
 def test_asymmetric_loss_and_positive_weights_change_the_loss():

@@ -33,14 +33,14 @@ batch_size: 16
 val_label_columns: super_class
 select_best: false
 model:
-  objective: both
+  objective: clip
 """)
     options = parse_training_options(["--config", str(config), "--batch-size", "4", "--max-steps", "7"])
     assert options.learning_rate == pytest.approx(1e-4) and isinstance(options.learning_rate, float)
     assert options.batch_size == 4  # the flag wins over the file
     assert options.max_steps == 7
     assert options.val_label_columns == ["super_class"]  # a scalar becomes the one-element list the flag would give
-    assert options.select_best is False and options.objective == "both"
+    assert options.select_best is False and options.objective == "clip"
     assert options.output_dir == "runs/x"  # dashes and underscores both name the option
 
 
@@ -188,14 +188,14 @@ model:
 
 
 def test_the_run_config_is_built_once_from_a_mapping_or_the_flag_pairs():
-    values = {"ecg_encoder_kwargs": {"widths": [8, 16]}, "dropout": 0.25, "objective": "both", "pos_weight": None}
+    values = {"ecg_encoder_kwargs": {"widths": [8, 16]}, "dropout": 0.25, "objective": "clip", "pos_weight": None}
     options = TrainingOptions(dataset="d", output_dir="o", model_config=values)
     assert options.model_config == values  # kept as given: no key=value text in between
     assert options.supreme_config.dropout == 0.25 and options.supreme_config.ecg_architecture["widths"] == [8, 16]
-    assert options.objective == "both"
+    assert options.objective == "clip"
     assert TrainingOptions(dataset="d", output_dir="o").objective == "supreme"  # SupremeConfig's default
     parsed = parse_training_options(["--dataset", "d", "--output-dir", "o", "--model-config", "dropout=0.25",
-                                     "ecg_encoder_kwargs={widths: [8, 16]}", "objective=both", "pos_weight="])
+                                     "ecg_encoder_kwargs={widths: [8, 16]}", "objective=clip", "pos_weight="])
     assert parsed.model_config == values
     assert parsed.supreme_config.to_dict() == options.supreme_config.to_dict()
 

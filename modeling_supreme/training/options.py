@@ -342,10 +342,9 @@ class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, Mod
             value = getattr(self._supreme_config, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"--model-config {name} must be a positive integer, got {value!r}")
-        for name in ("clip_weight", "dropout"):
-            value = getattr(self._supreme_config, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"--model-config {name} must be a non-negative number, got {value!r}")
+        dropout = self._supreme_config.dropout
+        if not isinstance(dropout, (int, float)) or dropout < 0:
+            raise ValueError(f"--model-config dropout must be a non-negative number, got {dropout!r}")
 
     def require_paths(self) -> None:
         """The options without defaults that a run needs; `ValueError` naming the missing ones."""
