@@ -46,12 +46,18 @@ DEFAULT_TEXT_CONFIG: dict[str, Any] = {
     "hidden_act": "gelu",
 }
 
-OBJECTIVES = ("supreme", "clip", "both")
+OBJECTIVES = ("supreme", "clip")
 
-# Fields of options deleted after they lost (docs/experiments.md) -> the value they had when off. A config.json saved
-# with a field at that value loads as before (the field is dropped); any other value built a different model, which
-# this version cannot rebuild, so it is refused naming the field.
-DELETED_FIELDS: dict[str, Any] = {"query_negation": None}
+# Objectives deleted after they lost (docs/experiments.md) -> what to use instead. A config.json saved with one built a
+# model this version cannot rebuild, so it is refused with this advice.
+DELETED_OBJECTIVES: dict[str, str] = {
+    "both": 'use objective="supreme" (the SuPreME loss) or objective="clip" (the MERL-style report InfoNCE)',
+}
+
+# Fields of options deleted after they lost or never won (docs/experiments.md) -> their default, the value that meant
+# off. A config.json saved with a field at that value, or null, loads as before (the field is dropped); any other value
+# built a different model, which this version cannot rebuild, so it is refused naming the field.
+DELETED_FIELDS: dict[str, Any] = {"query_negation": None, "label_embedding_noise": 0.0, "clip_weight": 1.0}
 
 # Inclusive bounds of every field that sizes an allocation. A config.json is untrusted input (a downloaded model
 # folder): `fusion_layers: 10000000` would allocate for minutes until memory runs out, so a field outside its bound is
@@ -143,8 +149,7 @@ class SupremeConfig(PreTrainedConfig):
         embed_dim (`int`): width of the joint ECG / report space of the contrastive objective.
         dropout (`float`): dropout in the CFN and projections.
         objective (`str`): "supreme" (multi-label BCE through the CFN), "clip" (MERL-style symmetric
-            InfoNCE between ECG and report; label scores are then cosine similarities) or "both".
-        clip_weight (`float`): weight of the InfoNCE term when `objective="both"`.
+            InfoNCE between ECG and report; label scores are then cosine similarities).
         classification_loss (`str`): "bce" or "asymmetric" (ASL, Ridnik et al. 2021).
         asl_gamma_neg / asl_gamma_pos / asl_clip: ASL focusing parameters and negative-probability margin.
         pos_weight (`list[float]`, optional): BCE positive weight per label, in `id2label` order.
@@ -152,8 +157,6 @@ class SupremeConfig(PreTrainedConfig):
         label_descriptions (`dict[str, str]`): text encoded for each label of `id2label` (the label name
             when absent); the pipeline uses these labels when no `candidate_labels` are given.
         label_max_length (`int`): token budget of a label text.
-        label_embedding_noise (`float`): in training, Gaussian noise added to each label-text embedding before the
-            fusion network, as a multiple r of the embedding's norm (0: none; r moves it to cosine ~1 / sqrt(1 + r^2)).
     """
 
     model_type = "supreme"
@@ -176,7 +179,6 @@ class SupremeConfig(PreTrainedConfig):
         embed_dim: int = 256,
         dropout: float = 0.1,
         objective: str = "supreme",
-        clip_weight: float = 1.0,
         classification_loss: str = "bce",
         asl_gamma_neg: float = 4.0,
         asl_gamma_pos: float = 0.0,
@@ -185,12 +187,16 @@ class SupremeConfig(PreTrainedConfig):
         logit_scale_init: float = 1 / 0.07,
         label_descriptions: Optional[dict[str, str]] = None,
         label_max_length: int = 64,
-        label_embedding_noise: float = 0.0,
         initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
         if ecg_encoder not in ECG_ENCODER_PRESETS:
             raise ValueError(f"Unknown ecg_encoder {ecg_encoder!r}; choose one of {sorted(ECG_ENCODER_PRESETS)}.")
+        if objective in DELETED_OBJECTIVES:
+            raise ValueError(
+                f"SupremeConfig: objective={objective!r} was removed (it lost, docs/experiments.md) and this version "
+                f"cannot rebuild a model saved with it; {DELETED_OBJECTIVES[objective]}."
+            )
         if objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {objective!r}; choose one of {OBJECTIVES}.")
         if classification_loss not in CLASSIFICATION_LOSSES:
@@ -212,7 +218,6 @@ class SupremeConfig(PreTrainedConfig):
         self.embed_dim = embed_dim
         self.dropout = dropout
         self.objective = objective
-        self.clip_weight = clip_weight
         self.classification_loss = classification_loss
         self.asl_gamma_neg = asl_gamma_neg
         self.asl_gamma_pos = asl_gamma_pos
@@ -221,11 +226,6 @@ class SupremeConfig(PreTrainedConfig):
         self.logit_scale_init = logit_scale_init
         self.label_descriptions = dict(label_descriptions or {})
         self.label_max_length = label_max_length
-        if isinstance(label_embedding_noise, bool) or not isinstance(label_embedding_noise, (int, float)) or not (
-            label_embedding_noise >= 0
-        ):
-            raise ValueError(f"label_embedding_noise must be a number >= 0; got {label_embedding_noise!r}.")
-        self.label_embedding_noise = float(label_embedding_noise)
         self.initializer_range = initializer_range
         self.check_sizes()
         # With the package installed, its in-process registration of "ecg-zero-shot" must win: a config that kept the
@@ -297,13 +297,13 @@ class SupremeConfig(PreTrainedConfig):
 
 
 def _drop_deleted_fields(kwargs: dict[str, Any]) -> None:
-    """Remove from `kwargs` the `DELETED_FIELDS` saved at their off value; ValueError for one saved at another."""
+    """Remove from `kwargs` the `DELETED_FIELDS` saved off (their default, or null); ValueError for one saved on."""
     for name, off in DELETED_FIELDS.items():
-        value = kwargs.pop(name, off)
-        if value != off:
+        value = kwargs.pop(name, None)
+        if value is not None and (isinstance(value, bool) or value != off):
             raise ValueError(
-                f"SupremeConfig: {name}={value!r}: that option was deleted after it lost (docs/experiments.md) and "
-                f"this version cannot rebuild a model saved with it (only {name}={off!r} loads)."
+                f"SupremeConfig: {name}={value!r}: that option was deleted (docs/experiments.md) and this version "
+                f"cannot rebuild a model saved with it (only {name}={off!r} or null loads)."
             )
 
 

@@ -165,22 +165,10 @@ class CardiacFusionNetwork(nn.Module):
         )
 
 
-def noised_label_embeddings(label_embeds: torch.Tensor, scale: float) -> torch.Tensor:
-    """(L, H) label-text embeddings plus isotropic Gaussian noise of `scale` times each row's norm (a row then lies at
-    cosine about 1 / sqrt(1 + scale^2) of where it was), so that in training the fusion network answers a
-    neighbourhood of each label text rather than the point (`config.label_embedding_noise`); `scale` 0: unchanged.
-    Drawn from torch's generator, as dropout is, so a resumed run draws it again."""
-    if not scale:
-        return label_embeds
-    norms = label_embeds.norm(dim=-1, keepdim=True)
-    return label_embeds + torch.randn_like(label_embeds) * norms * (scale / label_embeds.shape[-1] ** 0.5)
-
-
 __all__ = [
     "CardiacFusionNetwork",
     "SupremeCrossAttention",
     "SupremeFusionLayer",
     "eager_attention_forward",
-    "noised_label_embeddings",
     "sinusoidal_positions",
 ]

@@ -39,7 +39,6 @@ from .fusion_supreme import (
     SupremeCrossAttention,
     SupremeFusionLayer,
     eager_attention_forward,
-    noised_label_embeddings,
     sinusoidal_positions,
 )
 from .label_scoring_supreme import (
@@ -63,12 +62,13 @@ class SupremeOutput(ModelOutput):
     """Output of [`SupremeModel`].
 
     Args:
-        loss: (), total training loss, when `labels` and/or report tokens are given.
+        loss: (), the objective's training loss: `classification_loss` for "supreme" (given `labels`),
+            `contrastive_loss` for "clip" (given report tokens).
         logits: (B, L), one score per ECG and asked label (sigmoid gives its probability).
         ecg_embeds: (B, E), pooled ECG embedding in the joint ECG / text space.
         text_embeds: (L, D), the label-text queries fed to the fusion network.
-        classification_loss: (), the multi-label term.
-        contrastive_loss: (), the ECG-report InfoNCE term.
+        classification_loss: (), the multi-label loss (objective "supreme").
+        contrastive_loss: (), the ECG-report InfoNCE (objective "clip").
         cross_attentions: (B, L, N), when `output_attentions=True`: last CFN layer's attention of each label over the
             ECG tokens, averaged over heads (each row sums to 1); token n covers samples [n*T/N, (n+1)*T/N).
         fusion_attentions: when `output_attentions=True`, one (B, heads, L, N) tensor per CFN layer.
@@ -305,7 +305,7 @@ class SupremeModel(SupremePreTrainedModel):
         return mean_pool(hidden, attention_mask)
 
     def scores_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits (B, L) -> scores (B, L): sigmoid probabilities for the fusion objectives ("supreme", "both"); for
+        """logits (B, L) -> scores (B, L): sigmoid probabilities for the fusion objective ("supreme"); for
         `objective="clip"`, the cosine similarity in [-1, 1] (InfoNCE leaves the sigmoid of a scaled cosine
         uncalibrated, so it is not called a probability)."""
         if self.config.objective == "clip":
@@ -386,22 +386,19 @@ class SupremeModel(SupremePreTrainedModel):
                 text_embeds = F.normalize(self.text_projection(label_embeds), dim=-1)
                 logits = self.logit_scale.exp().clamp(max=100) * ecg_embeds @ text_embeds.t()
             else:
-                noise = self.config.label_embedding_noise if self.training else 0.0
-                text_embeds = self.label_projection(noised_label_embeddings(label_embeds, noise))
+                text_embeds = self.label_projection(label_embeds)
                 logits, fusion_attentions, fusion_hidden_states = self.fusion(
                     ecg_tokens, text_embeds, output_attentions, output_hidden_states
                 )
         classification = self._classification_loss(logits, labels) if labels is not None else None
         contrastive = None
-        if report_input_ids is not None and self.config.objective != "supreme":
+        if report_input_ids is not None and self.config.objective == "clip":
             report_mask = (
                 report_attention_mask if report_attention_mask is not None else torch.ones_like(report_input_ids)
             )
             report_embeds = F.normalize(self.text_projection(self.encode_text(report_input_ids, report_mask)), dim=-1)
             contrastive = contrastive_loss(ecg_embeds, report_embeds, self.logit_scale)
-        loss = _combine_losses(
-            classification, contrastive, self.config.clip_weight if classification is not None else 1.0
-        )
+        loss = contrastive if self.config.objective == "clip" else classification
         output = SupremeOutput(
             loss=loss,
             logits=logits,
@@ -461,17 +458,6 @@ class SupremeModel(SupremePreTrainedModel):
         return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
 
 
-def _combine_losses(
-    classification: Optional[torch.Tensor], contrastive: Optional[torch.Tensor], contrastive_weight: float
-) -> Optional[torch.Tensor]:
-    terms = [
-        term
-        for term in (classification, contrastive_weight * contrastive if contrastive is not None else None)
-        if term is not None
-    ]
-    return sum(terms) if terms else None
-
-
 __all__ = [
     "ECG_ENCODER_CLASSES",
     "LABEL_CACHE_SIZE",
@@ -487,7 +473,6 @@ __all__ = [
     "SupremePreTrainedModel",
     "ViT1dBlock",
     "eager_attention_forward",
-    "noised_label_embeddings",
     "ecg_encoder_channels",
     "expand_label_prompts",
     "mean_logits_per_label",

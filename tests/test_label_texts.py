@@ -22,10 +22,7 @@ from modeling_supreme.evaluation.robustness import (
     robustness_markdown,
     wording_results,
 )
-from modeling_supreme.training.label_texts import (
-    CARRIER_TEMPLATES,
-    LabelTextSampler,
-)
+from modeling_supreme.training.label_texts import LabelTextSampler
 from tests.sample_data import PTBXL_DIR, REPO_ROOT, SPLITS_DIR, ptbxl_record
 
 
@@ -80,12 +77,11 @@ def test_a_vocabulary_file_with_empty_forms_is_refused_naming_it(tmp_path):
 @pytest.mark.parametrize("name", ["default", "blind", "blind2", "blind3", "blind4"])
 def test_robustness_wordings_are_never_training_texts(lexicon, name):
     """The benchmark measures rewording only if none of its wordings was a training label text: no form of any
-    label, in any carrier template of `--label-templates`."""
+    label."""
     training = {
-        lexicon.normalise(template.replace("{}", text))
+        lexicon.normalise(text)
         for label, spec in lexicon.specs.items()
         for text in label_surface_forms(label, spec.description, lexicon)
-        for template in CARRIER_TEMPLATES
     }
     paraphrases = load_paraphrases(name)
     seen = [text for labels in paraphrases.values() for wordings in labels.values() for text in wordings
@@ -127,31 +123,14 @@ def test_sampler_draws_reproducibly_per_batch_and_covers_every_form():
         LabelTextSampler((("a",), ()), seed=0)
 
 
-def test_templates_set_each_drawn_form_in_a_carrier_phrase():
-    sampler = LabelTextSampler((("a", "b"), ("x",)), seed=1, templates=("{}", "ecg showing {}"))
-    draws = [sampler.draw(0, batch) for batch in range(40)]
-    assert {draw[1] for draw in draws} == {"x", "ecg showing x"}
-    assert {draw[0] for draw in draws} == {"a", "b", "ecg showing a", "ecg showing b"}
-    assert sampler.distinct_texts == ["a", "ecg showing a", "b", "ecg showing b", "x", "ecg showing x"]
-    assert set(LabelTextSampler((("{x}",),), seed=0, templates=("see {}",)).distinct_texts) == {"see {x}"}
-    for bad in [(), ("no slot",), ("{} and {}",), ("{0}",)]:
-        with pytest.raises(ValueError, match="label-templates"):
-            LabelTextSampler((("a",),), seed=0, templates=bad)
-
-
 def test_the_sampler_draws_what_it_drew_before_label_negation_existed():
-    """Recorded with the sampler of the commit before `--label-negation` (4d5a2a5), since deleted: a run draws the
-    same texts."""
+    """Recorded with the sampler of the commit before `--label-negation` (4d5a2a5), bare forms: with it and
+    `--label-templates` deleted, a run draws the same texts."""
     forms = tuple(tuple(f"{label}-{index}" for index in range(label % 4 + 1)) for label in range(6))
     assert [LabelTextSampler(forms, 7).draw(*at) for at in [(0, 0), (1, 3), (4, 2)]] == [
         ["0-0", "1-1", "2-1", "3-2", "4-0", "5-1"],
         ["0-0", "1-1", "2-1", "3-0", "4-0", "5-0"],
         ["0-0", "1-1", "2-2", "3-3", "4-0", "5-0"],
-    ]
-    templated = LabelTextSampler(forms, 7, ("{}", "see {}"))
-    assert [templated.draw(*at) for at in [(0, 0), (1, 3)]] == [
-        ["see 0-0", "see 1-1", "see 2-1", "3-2", "4-0", "5-1"],
-        ["see 0-0", "1-1", "2-1", "3-0", "see 4-0", "see 5-0"],
     ]
 
 

@@ -84,13 +84,14 @@ def test_clip_objective_scores_by_cosine_and_trains_on_reports():
     assert model.text_model.embeddings.word_embeddings.weight.grad is not None
 
 
-def test_both_objective_weights_the_contrastive_term():
+def test_supreme_objective_trains_on_labels_alone_and_ignores_reports():
     torch.manual_seed(0)
-    model = SupremeModel(tiny_config(objective="both", clip_weight=0.25))
+    model = SupremeModel(tiny_config())
     input_ids, attention_mask = _labels(model, 4)
     output = model(_ecgs(4), input_ids, attention_mask, labels=torch.ones(4, 4), report_input_ids=input_ids,
                    report_attention_mask=attention_mask)
-    torch.testing.assert_close(output.loss, output.classification_loss + 0.25 * output.contrastive_loss)
+    assert output.contrastive_loss is None and output.classification_loss is not None
+    torch.testing.assert_close(output.loss, output.classification_loss)
 
 
 def test_asymmetric_loss_and_positive_weights_change_the_loss():
@@ -175,37 +176,3 @@ def test_default_text_encoder_is_the_packaged_minilm():
     similarity = embeddings @ embeddings.t()
     # Real pretrained weights: the two bundle branch blocks are closer to each other than to unrelated text.
     assert similarity[0, 1] > similarity[0, 2] + 0.2
-
-
-def test_label_embedding_noise_acts_in_training_only_at_the_norm_it_names():
-    from modeling_supreme.fusion_supreme import noised_label_embeddings
-
-    torch.manual_seed(0)
-    model = SupremeModel(tiny_config(dropout=0.0, label_embedding_noise=1.0))
-    embeds = torch.randn(64, model.config.text_config.hidden_size) * 3
-    assert torch.equal(noised_label_embeddings(embeds, 0.0), embeds)
-    noised = noised_label_embeddings(embeds, 1.0)
-    ratio = ((noised - embeds).norm(dim=-1) / embeds.norm(dim=-1)).mean()
-    cosine = torch.nn.functional.cosine_similarity(noised, embeds, dim=-1).mean()
-    assert abs(float(ratio) - 1.0) < 0.15 and abs(float(cosine) - 2 ** -0.5) < 0.1
-    torch.manual_seed(5)
-    first = noised_label_embeddings(embeds, 1.0)
-    torch.manual_seed(5)
-    assert torch.equal(first, noised_label_embeddings(embeds, 1.0))  # drawn from torch's generator, as dropout
-    input_ids, attention_mask = _labels(model, 4)
-    model.eval()
-    clean_eval = SupremeModel(tiny_config(dropout=0.0)).eval()
-    clean_eval.load_state_dict(model.state_dict())
-    assert torch.equal(model(_ecgs(2), input_ids, attention_mask).logits,
-                       clean_eval(_ecgs(2), input_ids, attention_mask).logits)  # evaluation never sees noise
-    model.train()
-    clean = SupremeModel(tiny_config(dropout=0.0))
-    clean.load_state_dict(model.state_dict())
-    clean.train()
-    torch.manual_seed(1)
-    noisy_logits = model(_ecgs(2), input_ids, attention_mask).logits
-    torch.manual_seed(1)
-    assert not torch.allclose(noisy_logits, clean(_ecgs(2), input_ids, attention_mask).logits)
-    for bad in (-0.1, "0.5", True, float("nan")):
-        with pytest.raises(ValueError, match="label_embedding_noise"):
-            SupremeConfig(label_embedding_noise=bad)

@@ -15,6 +15,7 @@ from transformers import pipeline
 
 import modeling_supreme
 from modeling_supreme import SupremeModel, read_ecg
+from modeling_supreme.configuration_supreme import DELETED_FIELDS
 from modeling_supreme.moved_modules import MOVED_MODULES
 from modeling_supreme.publishing import CODE_FILES
 from tests.remote_code import offline_environment, scores_without_the_package
@@ -203,7 +204,8 @@ def test_fresh_interpreter_without_the_package_loads_with_trust_remote_code(tmp_
 
 
 def _as_saved_before_the_moves(checkpoint: Path, folder: Path) -> Path:
-    """A copy of `checkpoint` whose code files have the names they had before they moved (`MOVED_MODULES`), as a
+    """A copy of `checkpoint` whose code files have the names they had before they moved (`MOVED_MODULES`), and whose
+    config.json holds the fields of options deleted since at the values that meant off (`DELETED_FIELDS`), as a
     checkpoint saved by the previous release holds them."""
     renamed = {new.rsplit(".", 1)[1]: old.rsplit(".", 1)[1] for old, new in MOVED_MODULES.items()
                if f"{new.rsplit('.', 1)[1]}.py" in SHIPPED_FILES}
@@ -216,11 +218,13 @@ def _as_saved_before_the_moves(checkpoint: Path, folder: Path) -> Path:
         path.write_text(text)
     for new, old in renamed.items():
         (folder / f"{new}.py").rename(folder / f"{old}.py")
+    config_file = folder / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **DELETED_FIELDS}, indent=2))
     return folder
 
 
 @pytest.mark.slow
-def test_a_checkpoint_saved_before_the_files_moved_still_loads(tmp_path, tiny_checkpoint, classifier):
+def test_a_checkpoint_of_the_previous_release_still_loads(tmp_path, tiny_checkpoint, classifier):
     old = _as_saved_before_the_moves(tiny_checkpoint, tmp_path / "old_checkpoint")
     record = str(ptbxl_record(11))
     expected = {item["label"]: item["score"] for item in classifier(record, candidate_labels=LABELS)}

@@ -107,7 +107,7 @@ def test_resumed_run_matches_an_uninterrupted_run(training_dataset, tiny_text_en
     # 61 training ECGs, batches of 8 (drop_last): 7 batches per epoch; 2 batches per step -> 10 steps cross two
     # epoch boundaries. The run is killed after step 5; the newest checkpoint is step 3, mid-epoch. Dropout makes
     # the result depend on the restored random state too, and sampled label texts on the restored epoch and batch.
-    settings = dict(max_steps=10, gradient_accumulation_steps=2, save_steps=3, eval_steps=3, objective="both",
+    settings = dict(max_steps=10, gradient_accumulation_steps=2, save_steps=3, eval_steps=3, objective="supreme",
                     dropout=0.2, label_text="sample")
     reference = run_training(tiny_options(training_dataset, tmp_path / "reference", tiny_text_encoder_dir, **settings))
 

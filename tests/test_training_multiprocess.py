@@ -25,7 +25,7 @@ ACCELERATE = Path(sys.executable).with_name("accelerate")
 def test_two_process_cpu_run(training_dataset, tiny_text_encoder_dir, tmp_path):
     output = tmp_path / "out"
     options = tiny_options(training_dataset, output, tiny_text_encoder_dir, batch_size=4, max_steps=4, eval_steps=2,
-                           save_steps=2, objective="both", save_total_limit=0)
+                           save_steps=2, objective="supreme", save_total_limit=0)
     command = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "train_accelerate.py", *tiny_flags(options)]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}

@@ -70,13 +70,8 @@ def load_splits(dataset: str) -> Any:
 
 
 def required_columns(objective: str) -> tuple[str, ...]:
-    """Columns a split needs for an objective: ECGs always, entities for supreme/both, reports for clip/both."""
-    columns = list(ECG_COLUMNS)
-    if objective in ("supreme", "both"):
-        columns.append(ENTITIES_COLUMN)
-    if objective in ("clip", "both"):
-        columns.append(REPORT_COLUMN)
-    return tuple(columns)
+    """Columns a split needs for an objective: ECGs always, then entities for supreme, reports for clip."""
+    return (*ECG_COLUMNS, REPORT_COLUMN if objective == "clip" else ENTITIES_COLUMN)
 
 
 def check_columns(split: Any, columns: Sequence[str], where: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import torch
 
 from ..label_scoring_supreme import LabelEmbeddingCache
-from .label_texts import DEFAULT_LABEL_TEMPLATES, LabelTextSampler
+from .label_texts import LabelTextSampler
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ class TrainingLabelInputs:
     @classmethod
     def for_run(
         cls, processor: Any, device: torch.device, cache: LabelEmbeddingCache, vocabulary: Any, label_text: str,
-        seed: int, fixed_texts: Sequence[str], templates: Sequence[str] = DEFAULT_LABEL_TEMPLATES,
+        seed: int, fixed_texts: Sequence[str],
     ) -> "TrainingLabelInputs":
-        """The label inputs of a run: sampled with `label_text == "sample"` (each form set in one of `templates`),
-        else fixed; none without a vocabulary."""
+        """The label inputs of a run: sampled with `label_text == "sample"`, else fixed; none without a
+        vocabulary."""
         if vocabulary is None:
             return cls(processor, device, cache)
         if label_text == "sample":
-            sampler = LabelTextSampler.from_vocabulary(vocabulary, seed, templates)
+            sampler = LabelTextSampler.from_vocabulary(vocabulary, seed)
             logger.info("Label texts: one of %d surface forms per label and batch (%d labels)",
                         len(sampler.distinct_texts), len(vocabulary))
             return cls(processor, device, cache, sampler=sampler)

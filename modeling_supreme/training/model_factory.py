@@ -55,7 +55,7 @@ def build_processor(options: TrainingOptions) -> SupremeProcessor:
 def freeze_unused_parts(model: SupremeModel) -> None:
     """Freeze the heads the configured objective never uses (see `_SUPREME_ONLY_MODULES` / `_CLIP_ONLY_MODULES`)."""
     objective = model.config.objective
-    unused = {"supreme": _CLIP_ONLY_MODULES, "clip": _SUPREME_ONLY_MODULES, "both": ()}[objective]
+    unused = {"supreme": _CLIP_ONLY_MODULES, "clip": _SUPREME_ONLY_MODULES}[objective]
     for name in unused:
         module: nn.Module = getattr(model, name)
         module.requires_grad_(False)

@@ -30,7 +30,6 @@ from transformers import HfArgumentParser
 
 from ..configuration_supreme import MODEL_PRESETS, SupremeConfig
 from ..leads_supreme import DEFAULT_TRAINING_LEAD_SETS, parse_lead_sets
-from .label_texts import DEFAULT_LABEL_TEMPLATES, validate_label_templates
 from .lead_consistency import check_lead_consistency
 from .lead_set_augmentation import check_lead_set_weights
 
@@ -222,15 +221,12 @@ class TrainingArguments:
 
 @dataclasses.dataclass
 class ExperimentArguments:
-    """Options that are experiments (label-text augmentation, negation, lead-set training), off by default; each is
-    one field here and its checks in `TrainingOptions`, so that a losing one is deleted in one place."""
+    """Options that are experiments (lead-set training), off by default.
+
+    Each is one field here and its checks in `TrainingOptions`, so that a losing one is deleted in one place."""
 
     _argument_group_name = "experiments"
 
-    label_templates: list[str] = _option(
-        "with --label-text sample: carrier phrases a drawn form is set in, one drawn per label and batch, each with "
-        "one {} for the form ('{}' alone: bare forms)", list(DEFAULT_LABEL_TEMPLATES), nargs="+",
-    )
     lead_dropout: float = _option(
         "lead-set augmentation: the probability that a training ECG keeps only the leads of one set drawn from "
         "--lead-sets (the others zeroed and masked, as for a record that lacks them); 0 turns it off", 0.0,
@@ -315,7 +311,6 @@ class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, Mod
             self.lead_sets = parse_lead_sets(",".join(map(str, self.lead_sets)))
         except ValueError as error:
             raise ValueError(f"--lead-sets: {error}") from None
-        self.label_templates = list(validate_label_templates(self.label_templates))
         if not self.val_label_columns:
             raise ValueError("--val-label-columns needs at least one column")
         choices = {"model_preset": sorted(MODEL_PRESETS), "mixed_precision": MIXED_PRECISIONS, "log_with": TRACKERS,
@@ -347,10 +342,9 @@ class TrainingOptions(ExperimentArguments, TrainingArguments, DataArguments, Mod
             value = getattr(self._supreme_config, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"--model-config {name} must be a positive integer, got {value!r}")
-        for name in ("clip_weight", "dropout"):
-            value = getattr(self._supreme_config, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"--model-config {name} must be a non-negative number, got {value!r}")
+        dropout = self._supreme_config.dropout
+        if not isinstance(dropout, (int, float)) or dropout < 0:
+            raise ValueError(f"--model-config dropout must be a non-negative number, got {dropout!r}")
 
     def require_paths(self) -> None:
         """The options without defaults that a run needs; `ValueError` naming the missing ones."""

@@ -132,7 +132,7 @@ class SupremeTrainer:
         where = f"{options.dataset} split {options.train_split!r}"
         train_split = rows_with_reports(splits[options.train_split], where)
         check_columns(train_split, required_columns(options.objective), where)
-        if options.objective in ("supreme", "both"):  # rows without known entities would train as all-negative
+        if options.objective == "supreme":  # rows without known entities would train as all-negative
             train_split = without_failed_extractions(train_split, where)
         self.vocabulary = resolve_vocabulary(options, train_split)
         self.validation: Optional[ValidationSet] = build_validation_set(options, splits)
@@ -182,7 +182,7 @@ class SupremeTrainer:
         config = self.accelerator.unwrap_model(self.model).config
         self.label_inputs = TrainingLabelInputs.for_run(
             self.processor, self.accelerator.device, self.label_cache, self.vocabulary, options.label_text,
-            options.seed, config.label_texts, options.label_templates,
+            options.seed, config.label_texts,
         )
 
     def _start_or_resume(self) -> None:
