@@ -24,6 +24,7 @@ parts into what a single run would have written (same --dataset and extractor op
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 
 from modeling_supreme.entities.annotate import MAPPING_FILE, add_entities, merge_annotated_parts
@@ -65,11 +66,15 @@ def main() -> None:
         print(f"Dataset with entities in {merged.folder}: rows {json.dumps(merged.rows)} from "
               f"{len(args.merge_parts)} parts; reports without entities are listed in {merged.failures_file}")
         return
+    started = time.perf_counter()
     summary = add_entities(
         args.dataset, args.out, extractor, num_proc=args.num_proc, shard_size=args.shard_size,
         num_parts=args.num_shards, part_index=args.shard_index, mapper=entity_mapper_from_args(args),
     )
+    seconds = time.perf_counter() - started
+    rows = sum(summary.rows.values())
     print(f"Dataset with entities in {summary.folder}")
+    print(f"  {rows} rows annotated in {seconds:.1f} s ({rows / max(seconds, 1e-9):.1f} rows/s)")
     print(f"  rows: {json.dumps(summary.rows)}; rows with at least one entity: {summary.rows_with_entities}")
     print(f"  empty reports: {summary.empty_reports}; reports whose extraction failed: {summary.failed_reports}")
     if summary.llm_stats is not None:

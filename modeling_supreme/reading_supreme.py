@@ -17,7 +17,7 @@ import re
 import stat
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,7 @@ class SignalSpec:
     fmt: int
     samples_per_frame: int
     byte_offset: int
+    line: str = field(default="", compare=False)  # the signal line as written (read by `_format16_layout`)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def _signal_spec(line: str, source: str) -> SignalSpec:
     if fmt not in KNOWN_FORMATS:
         raise ValueError(f"ECG record {source}: unknown WFDB storage format {fmt} (known: {sorted(KNOWN_FORMATS)})")
     file_name = fields[0] if fields[0] == "~" else _plain_file_name(fields[0], source)
-    return SignalSpec(file_name, fmt, int(match["spf"] or 1) or 1, int(match["offset"] or 0))
+    return SignalSpec(file_name, fmt, int(match["spf"] or 1) or 1, int(match["offset"] or 0), line)
 
 
 def read_header(path: str | os.PathLike) -> WfdbHeader:
@@ -434,11 +435,26 @@ def read_ecg(path: str | os.PathLike, max_seconds: float | None = None, crop: st
             format...), names something that is not a regular file, disagrees with the size or layout of its data
             file, or the data cannot be decoded. The message names the record.
     """
-    wfdb_module = _require_wfdb()
     base = _record_base(path)
     source = str(base)
     header = validate_record(base)
     start, stop = read_window(header.sig_len, header.sampling_rate, max_seconds, crop)
+    layout = _format16_layout(header)
+    if layout is not None:
+        signal, units, lead_names = _read_format16(header, layout, base, start, stop, source)
+    else:
+        signal, units, lead_names = _read_with_wfdb(header, base, start, stop, source)
+    signal = np.ascontiguousarray(signal.T, dtype=np.float32)
+    signal *= _millivolt_factors(units, source)[:, None]
+    return EcgRecord(signal=signal, sampling_rate=header.sampling_rate, lead_names=lead_names,
+                     source=source, start_sample=start, total_samples=header.sig_len)
+
+
+def _read_with_wfdb(
+    header: WfdbHeader, base: Path, start: int, stop: int | None, source: str
+) -> tuple[np.ndarray, list[str | None], list[str]]:
+    """(samples, signals) float32 physical values, units and lead names of any format wfdb reads."""
+    wfdb_module = _require_wfdb()
     try:
         record = wfdb_module.rdrecord(str(base), sampfrom=start, sampto=stop, physical=False)
         signal = record.dac(return_res=32)
@@ -451,24 +467,89 @@ def read_ecg(path: str | os.PathLike, max_seconds: float | None = None, crop: st
         logger.debug("%s: wfdb read the sampling rate as %s, the header says %s", source, record.fs,
                      header.sampling_rate)
     if stop is None:  # checksums sum the whole record: a window cannot be checked against them
-        _warn_on_checksum_mismatch(record, source)
-    signal = np.ascontiguousarray(signal.T, dtype=np.float32)
-    signal *= _millivolt_factors(record.units or [None] * record.n_sig, source)[:, None]
-    return EcgRecord(signal=signal, sampling_rate=header.sampling_rate, lead_names=list(record.sig_name),
-                     source=source, start_sample=start, total_samples=header.sig_len)
+        _warn_on_checksum_mismatch(record.sig_name, record.checksum, record.calc_checksum(), source)
+    return signal, record.units or [None] * record.n_sig, list(record.sig_name)
 
 
-def _warn_on_checksum_mismatch(record: Any, source: str) -> None:
+# A signal line's `gain(baseline)/units` field as PTB-XL and MIMIC-IV-ECG write it (all three parts present).
+_GAIN_FIELD = re.compile(r"^(?P<gain>\d+(?:\.\d*)?)\((?P<baseline>-?\d+)\)/(?P<units>\S+)$")
+_SIGNED_INTEGER = re.compile(r"^-?\d+$")
+# The sample value that WFDB format 16 reserves for "invalid" (NaN once converted), as in wfdb's `_digi_nan`.
+_FORMAT16_INVALID = -32768
+
+
+@dataclass(frozen=True)
+class _Format16Layout:
+    """The signal lines of a record whose samples are all in one format-16 file, fully specified."""
+
+    file_name: str
+    gains: np.ndarray  # (n_sig,) float64 ADC units per physical unit
+    baselines: np.ndarray  # (n_sig,) float64 ADC value of 0 physical units
+    units: list[str | None]
+    lead_names: list[str]
+    checksums: list[int]
+
+
+def _format16_layout(header: WfdbHeader) -> _Format16Layout | None:
+    """The layout of a record whose signals all sit, interleaved, in one WFDB format-16 file from its first byte,
+    each signal line giving gain(baseline)/units, resolution, zero, initial value, checksum, block size and a
+    one-word description; None for anything else (wfdb reads it). wfdb's header parser indexes a pandas frame field
+    by field (most of a MIMIC build's time), so the common case is read here with numpy."""
+    if header.sig_len is None or not header.signals:
+        return None
+    gains, baselines, units, names, checksums = [], [], [], [], []
+    for spec in header.signals:
+        fields = spec.line.split()
+        if (spec.file_name != header.signals[0].file_name or spec.file_name == "~" or len(fields) != 9
+                or fields[1] != "16"):
+            return None
+        gain = _GAIN_FIELD.match(fields[2])
+        if gain is None or float(gain["gain"]) == 0 or not all(_SIGNED_INTEGER.match(f) for f in fields[3:8]):
+            return None
+        gains.append(float(gain["gain"]))
+        baselines.append(int(gain["baseline"]))
+        units.append(gain["units"])
+        checksums.append(int(fields[6]))
+        names.append(fields[8])
+    return _Format16Layout(header.signals[0].file_name, np.asarray(gains, dtype=np.float64),
+                           np.asarray(baselines, dtype=np.float64), units, names, checksums)
+
+
+def _read_format16(
+    header: WfdbHeader, layout: _Format16Layout, base: Path, start: int, stop: int | None, source: str
+) -> tuple[np.ndarray, list[str | None], list[str]]:
+    """(samples, signals) float32 physical values, units and lead names of a format-16 record, as wfdb's
+    `rdrecord(physical=False).dac(return_res=32)` gives them: (digital - baseline) / gain computed in float64 and
+    rounded once to float32, the invalid value -32768 as NaN. `validate_record` has checked the file's size."""
+    assert header.sig_len is not None
+    stop = header.sig_len if stop is None else stop
+    n_sig = header.n_sig
+    try:
+        digital = np.fromfile(base.parent / layout.file_name, dtype="<i2", count=(stop - start) * n_sig,
+                              offset=start * n_sig * 2).reshape(-1, n_sig)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"ECG record {source}: cannot decode the signal data ({error})") from error
+    if digital.shape[0] != stop - start:
+        raise ValueError(f"ECG record {source}: {layout.file_name} holds {digital.shape[0]} samples per signal, "
+                         f"the header announces {stop - start}")
+    if stop - start == header.sig_len:  # checksums sum the whole record: a window cannot be checked against them
+        sums = digital.sum(axis=0, dtype=np.int64) % 65536
+        _warn_on_checksum_mismatch(layout.lead_names, layout.checksums, [int(value) for value in sums], source)
+    signal = ((digital - layout.baselines) / layout.gains).astype(np.float32)
+    signal[digital == _FORMAT16_INVALID] = np.nan
+    return signal, list(layout.units), list(layout.lead_names)
+
+
+def _warn_on_checksum_mismatch(
+    names: Sequence[str], wanted: Sequence[int] | None, actual: Sequence[int], source: str
+) -> None:
     """Log a warning when the samples do not add up to the header's checksums (sign of corrupted data).
 
     Checksums are 16-bit sums: writers store them signed (CinC 2021: Georgia, Ningbo, PTB-XL in CinC format) or
     unsigned, so they are compared modulo 65536."""
-    if not record.checksum or not any(record.checksum):
+    if not wanted or not any(wanted):
         return  # writers that leave checksums at 0 carry no information
-    actual = record.calc_checksum()
-    mismatched = [
-        name for name, want, got in zip(record.sig_name, record.checksum, actual) if (int(want) - int(got)) % 65536
-    ]
+    mismatched = [name for name, want, got in zip(names, wanted, actual) if (int(want) - int(got)) % 65536]
     if mismatched:
         logger.warning("%s: checksum mismatch for leads %s; the data may be corrupted", source, mismatched)
 

@@ -1,7 +1,10 @@
 """Add an `entities` column to a dataset folder written by `datasets_scripts/` (Parquet shards + card).
 
-The lexicon runs with `Dataset.map(num_proc=N)`; the LLM path sends each distinct report once through
-`LLMExtractor` (SQLite cache: an interrupted run resumes, a repeated run makes no call). The output is a new
+A local folder of Parquet shards (what the builders write) is read a row group at a time with pyarrow and written
+shard by shard (`parquet_annotate`): memory bounded by one row group, nothing in the datasets cache; anything else (a
+Hub id, CSV or JSON files) is loaded with `datasets.load_dataset` and annotated with `Dataset.map`. The lexicon runs in
+`num_proc` processes; the LLM path sends each distinct report once through `LLMExtractor` (SQLite cache: an
+interrupted run resumes, a repeated run makes no call). The output is a new
 dataset folder in the same layout (shards named by `dataset_builders.shard_file_name`, card by
 `dataset_builders.write_dataset_card`) plus `extraction_failures.jsonl`: one line per report that got no
 entities because it is empty or because the model's answers were rejected. A row whose extraction failed is also
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +33,7 @@ FAILURES_FILE = "extraction_failures.jsonl"
 MAPPING_FILE = "llm_entity_mapping.json"
 PART_FILE = "part.json"  # in the folder of one part of a split extraction: {"index": i, "num_parts": K}
 SUMMARY_CHUNK = 4096  # rows read at a time when the result is counted
+PARQUET_BATCH_ROWS = 100  # rows read, annotated and written at a time from Parquet shards (the builders' row group)
 REPORT_COLUMN = "report"
 ENTITIES_COLUMN = "entities"
 FAILED_COLUMN = "entities_failed"
@@ -84,7 +89,8 @@ def add_entities(
     """Copy a dataset folder to `out_dir` with an `entities` column (list of {name, category, status}).
 
     Args:
-        dataset_dir: a folder loadable with `datasets.load_dataset(dataset_dir)` that has a `report` column.
+        dataset_dir: a folder (or Hub id) loadable with `datasets.load_dataset(dataset_dir)` that has a `report`
+            column; a local folder of Parquet shards is read without `load_dataset` (same rows, card and failures).
         out_dir: the new dataset folder (created; must not be `dataset_dir`).
         extractor: a `LexiconExtractor` (run in `num_proc` processes) or an `LLMExtractor` (its cache makes
             the run resumable).
@@ -99,20 +105,41 @@ def add_entities(
     Raises:
         ValueError: the folder cannot be loaded, has no `report` column, or is the output folder.
     """
-    from datasets import Features, Value, load_dataset
-
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     if dataset_dir.resolve() == out_dir.resolve():
         raise ValueError(f"{out_dir}: write the annotated dataset to a new folder, not over its source")
+    from .parquet_annotate import local_parquet_splits
+
+    local = local_parquet_splits(dataset_dir)
+    if local is not None:
+        return _add_entities_from_parquet(
+            local, dataset_dir, out_dir, extractor, num_proc, shard_size, num_parts, part_index, mapper
+        )
+    return _add_entities_through_datasets(
+        dataset_dir, out_dir, extractor, num_proc, shard_size, num_parts, part_index, mapper
+    )
+
+
+def _add_entities_through_datasets(
+    dataset_dir: Path,
+    out_dir: Path,
+    extractor: "LexiconExtractor | LLMExtractor",
+    num_proc: int,
+    shard_size: int,
+    num_parts: int,
+    part_index: int,
+    mapper: Optional[EntityMapper],
+) -> AnnotationSummary:
+    """`add_entities` for what is not a local folder of Parquet shards (a Hub id, CSV or JSON files): loaded with
+    `datasets.load_dataset` (a copy in the datasets cache), annotated with `Dataset.map`."""
+    from datasets import Features, Value, load_dataset
+
     try:
         splits = load_dataset(str(dataset_dir))
     except Exception as error:  # datasets raises many types for a folder it cannot read
         raise ValueError(f"{dataset_dir}: not a loadable dataset folder ({error})") from error
     for name, split in splits.items():
-        if REPORT_COLUMN not in split.column_names:
-            raise ValueError(
-                f"{dataset_dir}: split {name!r} has no {REPORT_COLUMN!r} column (columns: {split.column_names})"
-            )
+        _check_report_column(dataset_dir, name, split.column_names)
         stale = [column for column in (ENTITIES_COLUMN, FAILED_COLUMN) if column in split.column_names]
         if stale:
             splits[name] = split.remove_columns(stale)
@@ -142,9 +169,155 @@ def add_entities(
         _count_split(name, split, summary, failures)
     _write_failures(out_dir / FAILURES_FILE, failures)
     _write_folder(annotated, dataset_dir, out_dir, shard_size, extractor)
+    _mark_part(out_dir, num_parts, part_index)
+    return summary
+
+
+def _check_report_column(dataset_dir: Path, split: str, columns: list[str]) -> None:
+    if REPORT_COLUMN not in columns:
+        raise ValueError(f"{dataset_dir}: split {split!r} has no {REPORT_COLUMN!r} column (columns: {columns})")
+
+
+def _mark_part(out_dir: Path, num_parts: int, part_index: int) -> None:
     if num_parts > 1:
         (out_dir / PART_FILE).write_text(json.dumps({"index": part_index, "num_parts": num_parts}) + "\n")
-    return summary
+
+
+@dataclass
+class _Tally:
+    """What the Parquet path counts while it writes: the summary and the failures, LLM ones first (as the datasets
+    path lists them)."""
+
+    summary: AnnotationSummary
+    llm_failed: dict[str, Any] = field(default_factory=dict)  # report -> LLMFailure
+    llm_failures: list[dict[str, Any]] = field(default_factory=list)
+    empty: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, split: str, batch: Any, first_index: int, reports: list[Any], entities: list[Any]) -> None:
+        """Count one annotated batch whose first row is row `first_index` of the split (of the part)."""
+        ids = batch.column("id") if "id" in batch.schema.names else None
+        for offset, report in enumerate(reports):
+            failed = report in self.llm_failed
+            if failed or not (report and report.strip()):
+                row_id = ids[offset].as_py() if ids is not None else first_index + offset
+                if failed:
+                    failure = self.llm_failed[report]
+                    self.llm_failures.append({
+                        "split": split, "id": row_id, "report": report, "error": failure.error,
+                        "raw_answer": failure.raw_answer, "cached": failure.cached,
+                    })
+                else:
+                    self.empty.append({"split": split, "id": row_id, "report": report, "error": "empty report"})
+                    self.summary.empty_reports += 1
+        self.summary.rows_with_entities += sum(1 for found in entities if found)
+
+
+def _add_entities_from_parquet(
+    local: Any,
+    dataset_dir: Path,
+    out_dir: Path,
+    extractor: "LexiconExtractor | LLMExtractor",
+    num_proc: int,
+    shard_size: int,
+    num_parts: int,
+    part_index: int,
+    mapper: Optional[EntityMapper],
+) -> AnnotationSummary:
+    """`add_entities` for a local folder of Parquet shards: read one row group at a time with pyarrow (only the
+    reports decoded), written shard by shard with the other columns passed through as Arrow; no datasets cache."""
+    from contextlib import nullcontext
+
+    from datasets import Features, SplitInfo, Value
+    from tqdm.auto import tqdm
+
+    from ..dataset_builders import shard_file_name
+    from ..dataset_builders.tasks import part_range
+    from .parquet_annotate import (
+        LexiconAnnotator,
+        annotated_batch,
+        distinct_reports,
+        output_cuts,
+        read_rows,
+        write_shard,
+    )
+
+    features, splits = local
+    columns = [name for name in features if name not in (ENTITIES_COLUMN, FAILED_COLUMN)]
+    for split in splits:
+        _check_report_column(dataset_dir, split.name, list(features))
+    out_features = Features({name: features[name] for name in columns})
+    out_features[ENTITIES_COLUMN] = entities_feature()
+    out_features[FAILED_COLUMN] = Value("bool")
+    types = [out_features.arrow_schema.field(name).type for name in (ENTITIES_COLUMN, FAILED_COLUMN)]
+    groups = {split.name: split.row_groups() for split in splits}
+    ranges = {
+        name: part_range(sum(group.rows for group in found), num_parts, part_index) for name, found in groups.items()
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tally = _Tally(AnnotationSummary(folder=out_dir))
+    if isinstance(extractor, LLMExtractor):
+        answers, tally.llm_failed = _llm_answers(
+            distinct_reports(splits, ranges, REPORT_COLUMN, PARQUET_BATCH_ROWS), extractor, tally.summary, mapper
+        )
+        annotator: Any = nullcontext(partial(_llm_batch, answers=answers, failed=tally.llm_failed))
+    else:
+        annotator = LexiconAnnotator(extractor, num_proc)
+    (out_dir / "data").mkdir(parents=True, exist_ok=True)
+    for stale in (out_dir / "data").glob("*.parquet"):
+        stale.unlink()
+    infos = []
+    with annotator as annotate:
+        for split in splits:
+            start, stop = ranges[split.name]
+            tally.summary.rows[split.name] = stop - start
+            if stop == start:
+                continue
+            num_bytes = 0
+            with tqdm(total=stop - start, desc=f"Entity extraction ({split.name})", unit="row") as bar:
+                for index, (low, high) in enumerate(output_cuts(start, stop, shard_size)):
+
+                    def tables(low: int = low, high: int = high) -> Iterator[Any]:
+                        position = low
+                        for batch in read_rows(groups[split.name], low, high, columns, PARQUET_BATCH_ROWS):
+                            table, reports, entities = annotated_batch(batch, annotate, REPORT_COLUMN, types)
+                            tally.count(split.name, batch, position - start, reports, entities)
+                            position += batch.num_rows
+                            bar.update(batch.num_rows)
+                            yield table
+
+                    path = out_dir / shard_file_name(split.name, index)
+                    num_bytes += write_shard(path, out_features, tables(), PARQUET_BATCH_ROWS)[1]
+            infos.append(SplitInfo(name=split.name, num_bytes=num_bytes, num_examples=stop - start))
+    _write_failures(out_dir / FAILURES_FILE, tally.llm_failures + tally.empty)
+    _write_annotated_card(out_dir, dataset_dir, extractor, out_features, infos)
+    _mark_part(out_dir, num_parts, part_index)
+    return tally.summary
+
+
+def _llm_batch(
+    reports: list[Optional[str]], answers: dict[str, Any], failed: dict[str, Any]
+) -> tuple[list[list[dict[str, str]]], list[bool]]:
+    return (
+        [entities_to_dicts(answers.get(report, [])) if report else [] for report in reports],
+        [report in failed for report in reports],
+    )
+
+
+def _llm_answers(
+    reports: list[str], extractor: LLMExtractor, summary: AnnotationSummary, mapper: Optional[EntityMapper]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The LLM's entities of each distinct report (mapped onto the lexicon's names when `mapper` is given) and the
+    failures by report; the run's counts go into `summary` (and the mapping file)."""
+    answers = dict(zip(reports, extractor.extract_batch(reports)))
+    summary.llm_stats = extractor.last_stats.summary()
+    if mapper is not None:
+        answers = {report: mapper.map_entities(found) for report, found in answers.items()}
+        summary.mapping = mapper.counts.as_dict()
+        (summary.folder / MAPPING_FILE).write_text(json.dumps(summary.mapping, indent=1) + "\n", encoding="utf-8")
+    failed = {failure.report: failure for failure in extractor.last_stats.failures}
+    summary.failed_reports = len(failed)
+    summary.distinct_reports = len(reports)
+    return answers, failed
 
 
 def _count_split(name: str, split: Any, summary: AnnotationSummary, failures: list[dict[str, Any]]) -> None:
@@ -178,15 +351,7 @@ def _annotate_with_llm(
             report for split in splits.values() for report in split[REPORT_COLUMN] if report and report.strip()
         )
     )
-    answers = dict(zip(reports, extractor.extract_batch(reports)))
-    summary.llm_stats = extractor.last_stats.summary()
-    if mapper is not None:
-        answers = {report: mapper.map_entities(found) for report, found in answers.items()}
-        summary.mapping = mapper.counts.as_dict()
-        (summary.folder / MAPPING_FILE).write_text(json.dumps(summary.mapping, indent=1) + "\n", encoding="utf-8")
-    failed = {failure.report: failure for failure in extractor.last_stats.failures}
-    summary.failed_reports = len(failed)
-    summary.distinct_reports = len(reports)
+    answers, failed = _llm_answers(reports, extractor, summary, mapper)
     annotated = {}
     for name, split in splits.items():
         column = [entities_to_dicts(answers.get(report, [])) if report else [] for report in split[REPORT_COLUMN]]
