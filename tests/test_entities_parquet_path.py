@@ -16,6 +16,7 @@ from modeling_supreme.dataset_builders import BuildSettings
 from modeling_supreme.dataset_builders.mimic_iv_ecg import build_mimic_iv_ecg
 from modeling_supreme.entities import LexiconExtractor, LLMExtractor, annotate
 from modeling_supreme.entities.parquet_annotate import local_parquet_splits
+from tests.llm_stubs import FailingBackend
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +26,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("built")
     build_mimic_iv_ecg(tree.root, out, BuildSettings(shard_size=4, row_group_size=3, progress=False))
     return out
-
-
-class _StubBackend:
-    """A chat backend that cannot be reached for `failing` reports and states sinus rhythm for the others."""
-
-    model_id = "stub"
-    max_workers = 1
-
-    def __init__(self, failing: set[str]) -> None:
-        self.failing = failing
-
-    def complete(self, messages, schema) -> str:
-        from modeling_supreme.entities import BackendError
-
-        if messages[1]["content"].split("\n", 1)[1] in self.failing:
-            raise BackendError("stub: the model cannot be reached")
-        return '{"entities": [{"name": "sinus rhythm", "category": "rhythm", "status": "present"}]}'
 
 
 def _outputs(folder: Path) -> dict:
@@ -96,7 +80,7 @@ def test_the_parquet_path_writes_what_the_datasets_path_writes_with_an_llm(built
     reports = [report for report in datasets.load_dataset(str(built), split="train")["report"] if report]
     failing = set(list(dict.fromkeys(reports))[:2])
     new, old, new_summary, old_summary = _both_paths(
-        built, tmp_path, lambda: LLMExtractor(_StubBackend(failing), progress=False), shard_size=6
+        built, tmp_path, lambda: LLMExtractor(FailingBackend(failing), progress=False), shard_size=6
     )
     assert new == old
     _same_summary(new_summary, old_summary)

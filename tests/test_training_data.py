@@ -22,6 +22,7 @@ from modeling_supreme.training import (
     resolve_vocabulary,
 )
 from modeling_supreme.training.data import formatted_for_collation, load_splits
+from tests.llm_stubs import FailingBackend
 from tests.tiny_models import TINY_ECG_ENCODERS
 
 
@@ -168,23 +169,6 @@ def test_built_model_encodes_label_names_or_descriptions_and_trains_only_what_it
     assert trainable == used[objective]  # the text tower is frozen by default (text_trainable_layers=0)
 
 
-class _FailingBackend:
-    """A chat backend that cannot be reached for some reports and states sinus rhythm for the others."""
-
-    model_id = "stub"
-    max_workers = 1
-
-    def __init__(self, failing: set[str]) -> None:
-        self.failing = failing
-
-    def complete(self, messages, schema) -> str:
-        from modeling_supreme.entities import BackendError
-
-        if messages[1]["content"].split("\n", 1)[1] in self.failing:
-            raise BackendError("stub: the model cannot be reached")
-        return '{"entities": [{"name": "sinus rhythm", "category": "rhythm", "status": "present"}]}'
-
-
 def test_training_skips_rows_whose_entity_extraction_failed(training_dataset, tiny_text_encoder_dir, tmp_path, caplog):
     from modeling_supreme.entities import LLMExtractor
     from modeling_supreme.entities.annotate import add_entities
@@ -193,7 +177,7 @@ def test_training_skips_rows_whose_entity_extraction_failed(training_dataset, ti
 
     train_reports = load_splits(str(training_dataset))["train"]["report"]
     failing = set(list(dict.fromkeys(train_reports))[:2])
-    add_entities(training_dataset, tmp_path / "dataset", LLMExtractor(_FailingBackend(failing), progress=False))
+    add_entities(training_dataset, tmp_path / "dataset", LLMExtractor(FailingBackend(failing), progress=False))
     marked = load_splits(str(tmp_path / "dataset"))["train"]
     assert marked["entities_failed"] == [report in failing for report in marked["report"]]
 
