@@ -201,11 +201,7 @@ class _Tally:
             if failed or not (report and report.strip()):
                 row_id = ids[offset].as_py() if ids is not None else first_index + offset
                 if failed:
-                    failure = self.llm_failed[report]
-                    self.llm_failures.append({
-                        "split": split, "id": row_id, "report": report, "error": failure.error,
-                        "raw_answer": failure.raw_answer, "cached": failure.cached,
-                    })
+                    self.llm_failures.append(_llm_failure_record(split, row_id, report, self.llm_failed[report]))
                 else:
                     self.empty.append({"split": split, "id": row_id, "report": report, "error": "empty report"})
                     self.summary.empty_reports += 1
@@ -294,9 +290,16 @@ def _add_entities_from_parquet(
     return tally.summary
 
 
+def _llm_failure_record(split: str, row_id: Any, report: str, failure: Any) -> dict[str, Any]:
+    """One line of the failures file for a row whose report the LLM could not answer."""
+    return {"split": split, "id": row_id, "report": report, "error": failure.error,
+            "raw_answer": failure.raw_answer, "cached": failure.cached}
+
+
 def _llm_batch(
     reports: list[Optional[str]], answers: dict[str, Any], failed: dict[str, Any]
 ) -> tuple[list[list[dict[str, str]]], list[bool]]:
+    """The entities column and the extraction-failed marks of `reports` from the LLM's answers by report."""
     return (
         [entities_to_dicts(answers.get(report, [])) if report else [] for report in reports],
         [report in failed for report in reports],
@@ -354,15 +357,12 @@ def _annotate_with_llm(
     answers, failed = _llm_answers(reports, extractor, summary, mapper)
     annotated = {}
     for name, split in splits.items():
-        column = [entities_to_dicts(answers.get(report, [])) if report else [] for report in split[REPORT_COLUMN]]
-        for index, report in enumerate(split[REPORT_COLUMN]):
-            if report in failed:
-                failure = failed[report]
-                failures.append({
-                    "split": name, "id": _row_id(split, index), "report": report, "error": failure.error,
-                    "raw_answer": failure.raw_answer, "cached": failure.cached,
-                })
-        marks = [report in failed for report in split[REPORT_COLUMN]]
+        split_reports = split[REPORT_COLUMN]
+        column, marks = _llm_batch(split_reports, answers, failed)
+        failures.extend(
+            _llm_failure_record(name, _row_id(split, index), report, failed[report])
+            for index, report in enumerate(split_reports) if report in failed
+        )
         annotated[name] = split.add_column(ENTITIES_COLUMN, column, feature=entities_feature()).add_column(
             FAILED_COLUMN, marks, feature=Value("bool")
         )
